@@ -1,0 +1,213 @@
+"""Service definitions, declared the way a DaCHS resource descriptor declares a table.
+
+A :class:`Service` is a table of EPN-TAP column ← source field (``fields``), constant
+columns (``constants``), and small named functions for the values that must be computed
+(``computed``: column ← ``f(records, params) -> Series``). :func:`map_chunk` turns one chunk
+of source records into epn_core rows with the same code for every service; the only
+service-specific Python is in those named functions, the harvest query and, where a
+service needs one, a ``prepare`` step (hfc1ar's geometry) that adds columns to the records
+and flags the records it refuses.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import epncore
+from ..params import Param
+
+#: Columns of the quarantine table (docs/architecture.md).
+QUARANTINE_COLUMNS = ["granule_uid", "source_id", "stage", "rule", "reason"]
+
+Computed = Callable[[pd.DataFrame, Mapping[str, Any]], "pd.Series | Any"]
+
+
+@dataclass
+class Mark:
+    """How a service's incremental mark is read from its rows and its source.
+
+    ``time_column`` is the epn_core column whose maximum is the mark (time_min), and
+    ``source_time``/``source_id`` the source fields compared with it in the harvest query
+    (a RUN_DATE or id catches late or reprocessed source rows).
+    """
+
+    time_column: str = "time_min"
+    source_time: str | None = None
+    source_id: str | None = None
+
+
+@dataclass
+class Service:
+    """One EPN-TAP service (one DaCHS schema with one ``epn_core`` table)."""
+
+    name: str
+    title: str
+    description: str
+    creator: str
+    subjects: Sequence[str]
+    spatial_frame_type: str
+    #: source tables → columns the harvest needs (checked before harvesting).
+    needs: Mapping[str, Sequence[str]]
+    #: EPN-TAP column ← source field (upper-case name in the records frame).
+    fields: Mapping[str, str]
+    #: EPN-TAP column ← constant value.
+    constants: Mapping[str, Any]
+    #: EPN-TAP column ← f(records, params).
+    computed: Mapping[str, Computed]
+    #: granule_uid of each record: f(records) -> Series of str.
+    uid: Callable[[pd.DataFrame], pd.Series]
+    #: yields chunks of source records: f(source, params, mark) -> Iterator[DataFrame].
+    harvest: Callable[..., Iterator[pd.DataFrame]]
+    #: the field naming the source record in messages (e.g. ID_AR).
+    source_id: str
+    #: optional step before mapping: f(records, params) -> records with extra columns
+    #: and the columns ``rule``/``reason`` set on the records it refuses.
+    prepare: Callable[[pd.DataFrame, Mapping[str, Any]], pd.DataFrame] | None = None
+    #: optional datalink rows: f(rows, records, params) -> DataFrame.
+    links: Callable[..., pd.DataFrame] | None = None
+    #: extra record columns kept on the rows for QA, as ``qa_<lower name>``.
+    qa_fields: Sequence[str] = ()
+    #: parameters of this service beyond the common ones.
+    params: Sequence[Param] = ()
+    mark: Mark = field(default_factory=Mark)
+    #: embedded sample: (sample name in vespa_curation.sample, parameters source URL).
+    sample: str | None = None
+    #: extra meta for the RD (keywords → text), e.g. referenceURL, source.
+    meta: Mapping[str, str] = field(default_factory=dict)
+    #: extra RD fragments (XML text) added inside <resource> by the RD writer.
+    rd_extras: Callable[..., str] | None = None
+
+    def __post_init__(self):
+        for col in list(self.fields) + list(self.constants) + list(self.computed):
+            epncore.column(col)   # KeyError names a column that is not EPN-TAP
+        if self.spatial_frame_type not in epncore.VOCABULARIES["spatial_frame_type"]:
+            raise ValueError(f"{self.name}: bad spatial_frame_type {self.spatial_frame_type}")
+
+    @property
+    def columns(self) -> list[str]:
+        """The epn_core columns this service fills, in the standard's order."""
+        names = set(self.fields) | set(self.constants) | set(self.computed)
+        names |= set(epncore.MANDATORY)
+        return epncore.ordered(names)
+
+
+def _empty_quarantine() -> pd.DataFrame:
+    return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+
+
+def quarantine_frame(uids, source_ids, stage: str, rules, reasons) -> pd.DataFrame:
+    """A quarantine frame (docs/architecture.md) from aligned sequences."""
+    n = len(uids)
+    return pd.DataFrame({
+        "granule_uid": list(uids), "source_id": [str(s) for s in source_ids],
+        "stage": [stage] * n, "rule": list(rules), "reason": list(reasons)},
+        columns=QUARANTINE_COLUMNS)
+
+
+def map_chunk(service: Service, records: pd.DataFrame, params: Mapping[str, Any],
+              now: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """epn_core rows of one chunk of source records, and the records refused on the way.
+
+    Returns
+    -------
+    rows : DataFrame
+        One row per accepted record: the service's epn_core columns, then
+        ``qa_*`` columns (geometry flags, source fields listed in ``qa_fields``).
+    quarantine : DataFrame
+        ``granule_uid, source_id, stage, rule, reason`` of the refused records.
+    """
+    now = now if now is not None else pd.Timestamp.now("UTC").tz_localize(None).floor("s")
+    records = records.reset_index(drop=True)
+    uids = service.uid(records).astype(object)
+    records = records.assign(_UID=uids.values)
+    quarantined = [_empty_quarantine()]
+    if service.prepare is not None:
+        records = service.prepare(records, params)
+        if "rule" in records:
+            bad = records["rule"].notna().to_numpy()
+            if bad.any():
+                b = records[bad]
+                quarantined.append(quarantine_frame(
+                    b["_UID"], b[service.source_id], "map", b["rule"], b["reason"]))
+                records = records[~bad].reset_index(drop=True)
+    rows = pd.DataFrame(index=records.index)
+    for col in service.columns:
+        if col in service.fields:
+            rows[col] = records[service.fields[col]].to_numpy()
+        elif col in service.constants:
+            rows[col] = service.constants[col]
+        elif col in service.computed:
+            rows[col] = service.computed[col](records, params)
+        else:
+            rows[col] = None
+    rows["granule_uid"] = records["_UID"].to_numpy()
+    rows["service_title"] = service.name
+    rows["spatial_frame_type"] = service.spatial_frame_type
+    for col in ("creation_date", "modification_date", "release_date"):
+        if col not in service.fields and col not in service.computed:
+            rows[col] = now
+    for name in service.qa_fields:
+        if name in records:
+            rows["qa_" + name.lower()] = records[name].to_numpy()
+    rows["qa_source_id"] = records[service.source_id].astype(str).to_numpy()
+    return rows, pd.concat(quarantined, ignore_index=True)
+
+
+# -- small shared computations (named, reused by several services) --------------------
+
+def to_datetime(values) -> pd.Series:
+    """Source date-times (ISO text, datetime objects) → naive UTC datetime64; NaT when
+    unreadable (the validator refuses a row whose required time is NaT)."""
+    s = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        out = s
+    else:
+        out = pd.to_datetime(s.astype("string").str.strip().str.rstrip("Z"),
+                             errors="coerce", format="ISO8601")
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    return out.astype("datetime64[ns]")
+
+
+_JD_UNIX_EPOCH = 2440587.5
+
+
+def jd(values) -> np.ndarray:
+    """Julian Dates (UTC, days) of date-times; NaN where unreadable."""
+    t = to_datetime(values)
+    ns = t.to_numpy(dtype="datetime64[ns]").astype("int64").astype(float)
+    out = ns / 86400e9 + _JD_UNIX_EPOCH
+    out[t.isna().to_numpy()] = np.nan
+    return out
+
+
+def wavelength_to_hz(values, unit: str | Sequence[str] = "nm") -> np.ndarray:
+    """Wavelengths in ``unit`` (nm, Angstrom, um, m; per value when a sequence) → Hz."""
+    import astropy.units as u
+    v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+    if isinstance(unit, str):
+        units = np.full(v.shape, unit, dtype=object)
+    else:
+        units = np.asarray(list(unit), dtype=object)
+    out = np.full(v.shape, np.nan)
+    for un in pd.unique(units):
+        m = units == un
+        name = {"angstrom": "Angstrom", "a": "Angstrom", "å": "Angstrom"}.get(
+            str(un).strip().lower(), str(un).strip() or "nm")
+        out[m] = (v[m] * u.Unit(name)).to_value(u.Hz, equivalencies=u.spectral())
+    return out
+
+
+def messenger_from_wavelength(nm) -> np.ndarray:
+    """EPN-TAP ``messenger`` of a wavelength in nm (vectorized)."""
+    w = np.asarray(nm, dtype=float)
+    edges = [0.01, 10.0, 121.0, 400.0, 750.0, 1e6, 1e7]
+    names = np.array(["Gamma-ray", "X-ray", "EUV", "UV", "Optical", "Infrared",
+                      "Millimeter", "Radio"], dtype=object)
+    idx = np.searchsorted(edges, w, side="right")
+    out = names[np.clip(idx, 0, len(names) - 1)]
+    out[~np.isfinite(w)] = None
+    return out

@@ -1,0 +1,301 @@
+"""The ``vespa-curate`` console script: run, publish, schedule, sample, params."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from . import paths
+
+log = logging.getLogger("vespa_curation.cli")
+
+#: Exit codes (documented in ``vespa-curate --help``; cron mails rely on them).
+OK, STAGE_FAILED, USAGE, LOCKED, PUBLISH_FAILED, ENVIRONMENT = 0, 1, 2, 3, 4, 5
+
+EXIT_CODES = f"""\
+exit codes:
+  {OK}  every stage (or publish step) completed; rows quarantined by validation are a
+     normal outcome, listed in each run's report
+  {STAGE_FAILED}  a stage notebook failed (kept in the run folder with its error; run.log)
+  {USAGE}  bad usage or bad parameter (unknown service, unknown key, refused value):
+     nothing was run, no run folder was written
+  {LOCKED}  another vespa-curate run or publish holds the lock (<outputs>/vespa-curate.lock)
+  {PUBLISH_FAILED}  publish failed (dachs imp/val or the TAP check)
+  {ENVIRONMENT}  a needed program is missing (e.g. crontab) or the environment refused
+"""
+
+#: Crontab block markers (``schedule --install`` replaces what lies between them).
+BEGIN = "# BEGIN vespa-curate (managed by `vespa-curate schedule --install`)"
+END = "# END vespa-curate"
+
+
+def _services(name: str) -> list[str]:
+    from .services import SERVICE_NAMES
+    if name == "all":
+        return list(SERVICE_NAMES)
+    if name not in SERVICE_NAMES:
+        from .params import ParameterError
+        raise ParameterError(f"unknown service {name!r}; accepted: all, "
+                             + ", ".join(SERVICE_NAMES))
+    return [name]
+
+
+def _load_all(service: str, file, overrides) -> list[dict]:
+    """Checked parameters of every service named (all before any work)."""
+    from .params import load_params
+    return [load_params(s, file, overrides) for s in _services(service)]
+
+
+# -- commands ---------------------------------------------------------------------------
+
+def cmd_run(args) -> int:
+    from . import runs
+    from .params import ParameterError
+    try:
+        plist = _load_all(args.service, args.file, args.param)
+    except ParameterError as e:
+        print(f"vespa-curate run: {e}", file=sys.stderr)
+        return USAGE
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    try:
+        results = runs.run(plist, params_file=args.file, overrides=args.param,
+                           wait=args.wait, progress=progress)
+    except runs.LockedError as e:
+        print(f"vespa-curate run: {e}", file=sys.stderr)
+        return LOCKED
+    failed = [r for r in results if not r.ok]
+    for r in results:
+        state = "completed" if r.ok else f"FAILED: {r.error}"
+        print(f"{r.service}: {state} — {r.folder}")
+    return STAGE_FAILED if failed else OK
+
+
+def cmd_publish(args) -> int:
+    from . import runs
+    from .params import ParameterError
+    try:
+        plist = _load_all(args.service, None, args.param)
+    except ParameterError as e:
+        print(f"vespa-curate publish: {e}", file=sys.stderr)
+        return USAGE
+    try:
+        from .publish import publish
+    except ImportError as e:
+        print(f"vespa-curate publish: not available: {e}", file=sys.stderr)
+        return ENVIRONMENT
+    code = OK
+    try:
+        with runs.MultiLock([runs.outputs_dir(p) for p in plist], wait=args.wait,
+                            what=f"vespa-curate publish {args.service}"):
+            for p in plist:
+                try:
+                    out = publish(p["service"], p)
+                except Exception as e:   # noqa: BLE001 — reported, exit code for cron
+                    log.error("%s: publish failed: %s", p["service"], e)
+                    print(f"{p['service']}: publish FAILED: {e}", file=sys.stderr)
+                    code = PUBLISH_FAILED
+                else:
+                    print(f"{p['service']}: published" + (f" — {out}" if out else ""))
+    except runs.LockedError as e:
+        print(f"vespa-curate publish: {e}", file=sys.stderr)
+        return LOCKED
+    return code
+
+
+def schedule_lines(run_at: str = "01:15", publish_at: str = "04:15",
+                   publish_wait: int = 3 * 3600, exe: str | None = None,
+                   root: Path | None = None) -> list[str]:
+    """The crontab block for the nightly run and publish (absolute paths).
+
+    Output goes to ``outputs/logs/cron-{run,publish}.log``; cron mails only a one-line
+    failure notice (exit code and where to look), so a quiet night sends no mail. Each
+    run also keeps its own ``run.log`` in its run folder; the lock keeps runs apart and
+    the publish waits up to ``publish_wait`` seconds for a run still going.
+    """
+    root = Path(root or paths.ROOT).resolve()
+    exe = exe or _executable()
+    logs = root / "outputs" / "logs"
+    q = shlex.quote
+
+    def when(hhmm: str) -> str:
+        h, m = hhmm.split(":")
+        h, m = int(h), int(m)
+        if not (0 <= h < 24 and 0 <= m < 60):
+            raise ValueError(f"bad time {hhmm!r}; expected HH:MM")
+        return f"{m} {h} * * *"
+
+    def line(at, cmd, logname):
+        lf = logs / logname
+        return (f"{when(at)} cd {q(str(root))} && mkdir -p {q(str(logs))} && "
+                f"{exe} {cmd} >> {q(str(lf))} 2>&1 || "
+                f"echo \"vespa-curate {cmd.split()[0]} failed with exit code $? "
+                f"(1 stage failed, 2 bad parameters, 3 locked, 4 publish failed); "
+                f"see {lf} and run.log in the run folders\"")
+
+    return [BEGIN,
+            line(run_at, "run all", "cron-run.log"),
+            line(publish_at, f"publish all --wait {int(publish_wait)}", "cron-publish.log"),
+            END]
+
+
+def _executable() -> str:
+    """How cron calls this program: the console script beside the interpreter."""
+    script = Path(sys.executable).parent / "vespa-curate"
+    if script.exists():
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m vespa_curation.cli"
+
+
+def merge_crontab(existing: str, block: list[str]) -> str:
+    """``existing`` crontab text with the vespa-curate block replaced (idempotent)."""
+    out, skipping = [], False
+    for ln in existing.splitlines():
+        if ln.strip() == BEGIN:
+            skipping = True
+            continue
+        if skipping and ln.strip() == END:
+            skipping = False
+            continue
+        if not skipping:
+            out.append(ln)
+    while out and not out[-1].strip():
+        out.pop()
+    return "\n".join(out + ([""] if out else []) + block) + "\n"
+
+
+def cmd_schedule(args) -> int:
+    try:
+        block = schedule_lines(args.at, args.publish_at, args.publish_wait)
+    except ValueError as e:
+        print(f"vespa-curate schedule: {e}", file=sys.stderr)
+        return USAGE
+    if not args.install:
+        print("\n".join(block))
+        return OK
+    crontab = os.environ.get("VESPA_CURATE_CRONTAB", "crontab")
+    try:
+        cur = subprocess.run([crontab, "-l"], capture_output=True, text=True)
+    except FileNotFoundError:
+        print(f"vespa-curate schedule: no {crontab!r} program (install cron); the lines "
+              "to install by hand:\n" + "\n".join(block), file=sys.stderr)
+        return ENVIRONMENT
+    existing = cur.stdout if cur.returncode == 0 else ""
+    if cur.returncode != 0 and "no crontab" not in (cur.stderr or "").lower():
+        print(f"vespa-curate schedule: {crontab} -l failed: {cur.stderr.strip()}",
+              file=sys.stderr)
+        return ENVIRONMENT
+    new = merge_crontab(existing, block)
+    if new == existing:
+        print("crontab already holds these lines; nothing changed")
+        return OK
+    put = subprocess.run([crontab, "-"], input=new, capture_output=True, text=True)
+    if put.returncode != 0:
+        print(f"vespa-curate schedule: {crontab} - failed: {put.stderr.strip()}",
+              file=sys.stderr)
+        return ENVIRONMENT
+    print("installed in the crontab:\n" + "\n".join(block))
+    return OK
+
+
+def cmd_sample(args) -> int:
+    from .sample import build_samples
+    out = paths.resolve(args.out) if args.out else paths.OUTPUTS / "samples"
+    res = build_samples(out)
+    print(f"samples written under {out}" + (f": {res}" if res else ""))
+    return OK
+
+
+def cmd_params(args) -> int:
+    from .params import ParameterError, describe
+    try:
+        _services(args.service)
+    except ParameterError as e:
+        print(f"vespa-curate params: {e}", file=sys.stderr)
+        return USAGE
+    print(describe(args.service))
+    return OK
+
+
+# -- parser -----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = argparse.ArgumentParser(
+        prog="vespa-curate", formatter_class=fmt,
+        description="Curation workbench for VESPA heliophysics EPN-TAP services: "
+                    "harvest → QA → export through papermill, publish to DaCHS.",
+        epilog=EXIT_CODES)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", formatter_class=fmt, epilog=EXIT_CODES,
+                       help="harvest → qa → export of a service (or all) via papermill",
+                       description="Run the stage notebooks 01_harvest, 02_qa, 03_export "
+                       "into <outputs>/<UTC stamp>/<service>/ (executed notebooks, "
+                       "figures, report, run.log). Parameters are checked before any "
+                       "notebook starts.")
+    r.add_argument("service", metavar="SERVICE|all")
+    r.add_argument("-f", "--file", help="YAML parameters file on top of "
+                   "parameters/<service>.yaml")
+    r.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a parameter override (repeatable); see `vespa-curate params "
+                   "SERVICE`")
+    r.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                   help="wait this long for another run's lock (default: exit 3 at once)")
+    g = r.add_mutually_exclusive_group()
+    g.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="progress bar (default when stderr is a terminal)")
+    g.add_argument("--no-progress", dest="progress", action="store_false")
+    r.set_defaults(func=cmd_run)
+
+    pb = sub.add_parser("publish", formatter_class=fmt, epilog=EXIT_CODES,
+                        help="dachs imp / val of the import area, then a TAP check")
+    pb.add_argument("service", metavar="SERVICE|all")
+    pb.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    pb.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                    help="wait this long for a run holding the lock")
+    pb.set_defaults(func=cmd_publish)
+
+    s = sub.add_parser("schedule", formatter_class=fmt, epilog=EXIT_CODES,
+                       help="print (or --install) the crontab lines for nightly runs",
+                       description="Print the crontab lines of the nightly `run all` and "
+                       "`publish all`; --install merges them into the user's crontab "
+                       "(idempotent: the marked block is replaced). Output goes to "
+                       "outputs/logs/; cron mails a one-line notice on failure only.")
+    s.add_argument("--install", action="store_true")
+    s.add_argument("--at", default="01:15", metavar="HH:MM", help="run time (local)")
+    s.add_argument("--publish-at", default="04:15", metavar="HH:MM", help="publish time")
+    s.add_argument("--publish-wait", type=int, default=3 * 3600, metavar="SECONDS",
+                   help="how long the publish waits for a run still holding the lock")
+    s.set_defaults(func=cmd_schedule)
+
+    sm = sub.add_parser("sample", help="build the embedded sample sources "
+                        "(outputs/samples)")
+    sm.add_argument("--out", help="folder (default outputs/samples)")
+    sm.set_defaults(func=cmd_sample)
+
+    pa = sub.add_parser("params", help="print the parameter schema of a service")
+    pa.add_argument("service", metavar="SERVICE")
+    pa.set_defaults(func=cmd_params)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``vespa-curate``; returns the exit code."""
+    from . import runs
+    args = build_parser().parse_args(argv)
+    runs.console_logging(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        import astropy.utils.iers
+        astropy.utils.iers.conf.auto_download = False
+    except ImportError:
+        pass
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,382 @@
+"""Run folders, notebook execution through papermill, the run lock and the run log.
+
+A run of one service is the folder ``<outputs>/<UTC stamp YYYYmmddTHHMMSSZ>/<service>/``
+holding the executed stage notebooks (``01_harvest.ipynb``, ``02_qa.ipynb``,
+``03_export.ipynb``), what the stages write (docs/architecture.md) and ``run.log``.
+Stages run in order through papermill with the kernel of the running interpreter's
+environment; the first failing stage stops that service's run, and its executed notebook,
+error included, stays in the run folder.
+
+Two runs never overlap: :class:`RunLock` holds an exclusive ``fcntl.flock`` on
+``<outputs>/vespa-curate.lock`` for the whole run (and for a publish).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import fcntl
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from . import paths
+
+log = logging.getLogger("vespa_curation.runs")
+
+#: The stage notebooks of a run, in order (names without ``.ipynb``).
+STAGES: tuple[str, ...] = ("01_harvest", "02_qa", "03_export")
+#: The interactive curator notebook (not run by ``vespa-curate run``).
+CURATOR = "04_curator"
+#: Name of the lock file inside the outputs folder.
+LOCK_NAME = "vespa-curate.lock"
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+class LockedError(RuntimeError):
+    """Another run holds the lock; the message says which and since when."""
+
+
+class StageFailed(RuntimeError):
+    """A stage notebook failed; ``notebook`` is the executed notebook kept with its error."""
+
+    def __init__(self, message: str, notebook: Path | None = None):
+        super().__init__(message)
+        self.notebook = notebook
+
+
+def utc_stamp(now: _dt.datetime | None = None) -> str:
+    """The UTC stamp naming a run (``YYYYmmddTHHMMSSZ``)."""
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    return now.astimezone(_dt.timezone.utc).strftime(STAMP_FORMAT)
+
+
+def outputs_dir(params: Mapping) -> Path:
+    """The (absolute) folder receiving run folders for these parameters."""
+    return paths.resolve(params.get("outputs") or "outputs/runs")
+
+
+def run_dir(params: Mapping, stamp: str) -> Path:
+    """``<outputs>/<stamp>/<service>`` (not created)."""
+    return outputs_dir(params) / stamp / params["service"]
+
+
+def latest_run_dir(params: Mapping, stage_done: str | None = None) -> Path | None:
+    """The newest run folder of ``params['service']`` (optionally one holding a file).
+
+    Parameters
+    ----------
+    stage_done : str, optional
+        A file that must exist in the folder (e.g. ``"rows.parquet"``).
+    """
+    root = outputs_dir(params)
+    if not root.is_dir():
+        return None
+    for d in sorted(root.iterdir(), reverse=True):
+        cand = d / params["service"]
+        if cand.is_dir() and (stage_done is None or (cand / stage_done).exists()):
+            return cand
+    return None
+
+
+def resolve_run_dir(params: Mapping, run_dir_value: str | None, need: str | None = None,
+                    create: bool = False) -> Path:
+    """The run folder a notebook works in.
+
+    ``run_dir_value`` given (papermill passes it) → that folder. Else, for an interactive
+    session: a new folder when ``create`` (the harvest), otherwise the newest run folder
+    of the service holding ``need``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When no run folder fits; the message says which command makes one.
+    """
+    if run_dir_value:
+        p = paths.resolve(run_dir_value, Path.cwd())
+    elif create:
+        p = run_dir(params, utc_stamp())
+    else:
+        p = latest_run_dir(params, need)
+        if p is None:
+            raise FileNotFoundError(
+                f"no run folder of {params['service']} under {outputs_dir(params)}"
+                + (f" holds {need}" if need else "")
+                + f"; run 01_harvest first (vespa-curate run {params['service']})")
+    if create:
+        p.mkdir(parents=True, exist_ok=True)
+    elif not p.is_dir():
+        raise FileNotFoundError(f"run folder {p} does not exist")
+    return p
+
+
+# -- lock -------------------------------------------------------------------------------
+
+class RunLock:
+    """An exclusive ``flock`` on ``<folder>/vespa-curate.lock``; a context manager.
+
+    Parameters
+    ----------
+    folder : path
+        The outputs folder (created when missing).
+    wait : float
+        Seconds to wait for the lock; 0 = fail at once. The lock is released when the
+        process ends, however it ends, so a killed run never leaves a stale lock.
+    what : str
+        What holds the lock (written into the lock file for the message of a refused run).
+    """
+
+    def __init__(self, folder: str | os.PathLike, wait: float = 0.0, what: str = "run"):
+        self.path = Path(folder) / LOCK_NAME
+        self.wait = float(wait)
+        self.what = what
+        self._fh = None
+
+    def holder(self) -> str:
+        try:
+            info = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError):
+            return "another vespa-curate process"
+        return (f"{info.get('what', 'a run')} (pid {info.get('pid', '?')}, "
+                f"since {info.get('since', '?')})")
+
+    def acquire(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path, "a+", encoding="utf-8")
+        deadline = time.monotonic() + self.wait
+        announced = False
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    fh.close()
+                    raise
+                if time.monotonic() >= deadline:
+                    fh.close()
+                    raise LockedError(
+                        f"{self.path} is held by {self.holder()}; "
+                        + (f"waited {self.wait:.0f} s; " if self.wait else "")
+                        + "two runs never overlap: try again later or pass --wait SECONDS")
+                if not announced:
+                    log.info("waiting up to %.0f s for %s held by %s", self.wait,
+                             self.path, self.holder())
+                    announced = True
+                time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps({"what": self.what, "pid": os.getpid(),
+                             "since": utc_stamp()}))
+        fh.flush()
+        self._fh = fh
+        return self
+
+    def release(self) -> None:
+        if self._fh is not None:
+            fcntl.flock(self._fh, fcntl.LOCK_UN)
+            self._fh.close()
+            self._fh = None
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+class MultiLock:
+    """Several :class:`RunLock` taken in a fixed (sorted) order, released together."""
+
+    def __init__(self, folders: Iterable[str | os.PathLike], wait: float = 0.0,
+                 what: str = "run"):
+        uniq = sorted({str(Path(f).resolve()) for f in folders})
+        self.locks = [RunLock(f, wait, what) for f in uniq]
+
+    def __enter__(self):
+        taken = []
+        try:
+            for lk in self.locks:
+                taken.append(lk.acquire())
+        except BaseException:
+            for lk in reversed(taken):
+                lk.release()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        for lk in reversed(self.locks):
+            lk.release()
+
+
+# -- logging ----------------------------------------------------------------------------
+
+_FMT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def console_logging(level: int = logging.INFO) -> None:
+    """Log records of the package and papermill to stderr (once)."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_vespa_console", False) for h in root.handlers):
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter(_FMT, "%H:%M:%S"))
+        h._vespa_console = True
+        root.addHandler(h)
+    root.setLevel(min(root.level or level, level) if root.handlers else level)
+    for name in ("vespa_curation", "papermill"):
+        logging.getLogger(name).setLevel(level)
+
+
+class run_log:
+    """Context manager adding ``<run_dir>/run.log`` to the package and papermill loggers."""
+
+    def __init__(self, folder: Path, level: int = logging.INFO):
+        self.path = Path(folder) / "run.log"
+        self.level = level
+        self._h = None
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._h = logging.FileHandler(self.path, encoding="utf-8")
+        self._h.setFormatter(logging.Formatter(_FMT))
+        self._h.setLevel(self.level)
+        for name in ("vespa_curation", "papermill"):
+            lg = logging.getLogger(name)
+            lg.addHandler(self._h)
+            if lg.level == logging.NOTSET or lg.level > self.level:
+                lg.setLevel(self.level)
+        return self.path
+
+    def __exit__(self, *exc):
+        for name in ("vespa_curation", "papermill"):
+            logging.getLogger(name).removeHandler(self._h)
+        self._h.close()
+
+
+# -- execution --------------------------------------------------------------------------
+
+def kernel_name() -> str:
+    """The Jupyter kernel of this interpreter's environment.
+
+    A kernelspec installed under ``sys.prefix`` (``make venv`` installs ``python3`` there)
+    wins; otherwise ipykernel's native ``python3`` runs ``sys.executable``.
+    """
+    return os.environ.get("VESPA_CURATE_KERNEL", "python3")
+
+
+def notebook_parameters(params: Mapping, folder: Path, params_file: str | None,
+                        overrides: Sequence[str]) -> dict:
+    """The values papermill injects into a stage notebook's ``parameters`` cell."""
+    return {"service": params["service"],
+            "params_file": str(paths.resolve(params_file, Path.cwd())) if params_file else None,
+            "overrides": list(overrides or []),
+            "run_dir": str(folder)}
+
+
+def execute_stage(stage: str, folder: Path, parameters: Mapping,
+                  progress: bool = True) -> Path:
+    """Run one stage notebook into ``folder`` through papermill.
+
+    Returns
+    -------
+    Path
+        The executed notebook.
+
+    Raises
+    ------
+    StageFailed
+        When a cell raised; the executed notebook (with the error) is kept.
+    """
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    src = paths.NOTEBOOKS / f"{stage}.ipynb"
+    out = Path(folder) / f"{stage}.ipynb"
+    log.info("%s: stage %s starts (%s)", parameters["service"], stage, out)
+    t0 = time.monotonic()
+    try:
+        pm.execute_notebook(
+            str(src), str(out), parameters=dict(parameters), kernel_name=kernel_name(),
+            progress_bar=progress, log_output=True, cwd=str(paths.ROOT),
+            report_mode=False)
+    except PapermillExecutionError as e:
+        log.error("%s: stage %s failed in cell %s: %s: %s — the executed notebook "
+                  "with the error is %s", parameters["service"], stage,
+                  e.exec_count, e.ename, e.evalue, out)
+        raise StageFailed(f"{parameters['service']}: stage {stage} failed: "
+                          f"{e.ename}: {e.evalue} (see {out})", out) from None
+    except Exception as e:  # kernel died, notebook missing, ...
+        log.error("%s: stage %s could not run: %s", parameters["service"], stage, e)
+        raise StageFailed(f"{parameters['service']}: stage {stage} could not run: {e}",
+                          out if out.exists() else None) from e
+    log.info("%s: stage %s done in %.1f s", parameters["service"], stage,
+             time.monotonic() - t0)
+    return out
+
+
+@dataclass
+class RunResult:
+    """What one service's run did."""
+
+    service: str
+    folder: Path
+    ok: bool = True
+    stages: list = field(default_factory=list)
+    error: str | None = None
+
+
+def run_service(params: Mapping, stamp: str, params_file: str | None = None,
+                overrides: Sequence[str] = (), stages: Sequence[str] = STAGES,
+                progress: bool = True) -> RunResult:
+    """Run the stages of one service into ``<outputs>/<stamp>/<service>/``.
+
+    The caller has already checked ``params`` (:func:`vespa_curation.params.load_params`)
+    and holds the lock.
+    """
+    folder = run_dir(params, stamp)
+    folder.mkdir(parents=True, exist_ok=True)
+    res = RunResult(params["service"], folder)
+    nb_params = notebook_parameters(params, folder, params_file, overrides)
+    with run_log(folder):
+        log.info("%s: run %s in %s", params["service"], stamp, folder)
+        for stage in stages:
+            try:
+                execute_stage(stage, folder, nb_params, progress=progress)
+            except StageFailed as e:
+                res.ok, res.error = False, str(e)
+                break
+            res.stages.append(stage)
+        log.info("%s: run %s %s", params["service"], stamp,
+                 "completed" if res.ok else "FAILED")
+    return res
+
+
+def run(services_params: Sequence[Mapping], params_file: str | None = None,
+        overrides: Sequence[str] = (), wait: float = 0.0, stamp: str | None = None,
+        progress: bool = True) -> list[RunResult]:
+    """Run every service of ``services_params`` (checked parameters) under one lock.
+
+    All services of one invocation share one UTC stamp. A failed service does not stop
+    the others.
+
+    Raises
+    ------
+    LockedError
+        When another run holds the lock (nothing has been written).
+    """
+    results = []
+    with MultiLock([outputs_dir(p) for p in services_params], wait=wait,
+                   what=f"vespa-curate run {' '.join(p['service'] for p in services_params)}"):
+        if stamp is None:
+            stamp = utc_stamp()
+            # two runs within one second (the lock just passed): never share a folder
+            while any((outputs_dir(p) / stamp).exists() for p in services_params):
+                time.sleep(0.2)
+                stamp = utc_stamp()
+        for p in services_params:
+            results.append(run_service(p, stamp, params_file, overrides, progress=progress))
+    return results

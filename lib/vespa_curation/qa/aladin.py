@@ -1,0 +1,406 @@
+"""The s_region polygons over a solar map in Aladin Lite, inside the notebook, offline.
+
+ipyaladin (0.8) loads Aladin Lite from a CDN when the widget is displayed, and resolves
+survey names on the CDS registry. Here
+
+- the widget's ES module is ipyaladin's own front-end code with its CDN import replaced
+  by the Aladin Lite bundle vendored in ``vespa_curation/data/aladin`` (:func:`offline_esm`);
+- the background is a solar HiPS built locally in Carrington longitude/latitude and served
+  from ``127.0.0.1`` (:mod:`vespa_curation.qa.hips`), labelled as context only;
+- the rows' ``s_region`` (STC-S ``Polygon UNKNOWNFrame lon lat ...``, Carrington lon/lat)
+  are sent as frameless STC-S, which Aladin reads as ICRS: the HiPS's pseudo-equatorial
+  longitude/latitude are the Carrington ones, so the polygons land where they belong
+  (:func:`stcs_to_aladin`).
+
+Each widget keeps its own queue of calls made before it is displayed (ipyaladin's queue
+is shared by every widget, so two views in one notebook would get each other's overlays).
+"""
+from __future__ import annotations
+
+import functools
+import html
+import re
+import warnings
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from vespa_curation.qa import hips as _hips
+
+__all__ = [
+    "BUNDLE",
+    "BUNDLE_VERSION",
+    "RegionError",
+    "RegionView",
+    "OfflineAladin",
+    "offline_esm",
+    "stcs_to_aladin",
+    "regions_for_view",
+    "region_view",
+    "rows_from_stcs",
+    "DEMO_S_REGIONS",
+]
+
+_DATA = Path(__file__).resolve().parent.parent / "data" / "aladin"
+#: The vendored Aladin Lite ES module (npm package aladin-lite, LGPL-3.0-or-later).
+BUNDLE = _DATA / "aladin.js"
+#: Its version (README.md beside it).
+BUNDLE_VERSION = "3.9.2-beta"
+
+_CDN_IMPORT = re.compile(r'import\s*([\w$]+)\s*from\s*"https://esm\.sh/aladin-lite@([^"]+)"\s*;?')
+_BUNDLE_EXPORT = re.compile(r"export\s*\{\s*([\w$]+)\s+as\s+default\s*\}\s*;?\s*$")
+
+#: Outline colours by geometry flag (first matching word of ``geom_flag`` wins).
+FLAG_COLORS = {
+    "seam": "#ff4fd8",
+    "limb_clipped": "#ffa500",
+    "repaired": "#00e5ff",
+    "simplified": "#ffff66",
+    "ok": "#7CFC00",
+}
+_OTHER_COLOR = "#ffffff"
+
+
+#: Demonstration regions (Carrington lon/lat, deg) on the disk seen in the default context
+#: image (SDO/AIA 2011-02-15, disk centre at Carrington 22.7°, −6.8°): a plain one, one
+#: across the 0/360 seam and one near the west limb. Used when no run folder is given.
+DEMO_S_REGIONS = (
+    "Polygon UNKNOWNFrame 20 10 30 10 30 20 20 20",
+    "Polygon UNKNOWNFrame 355 -20 8 -20 8 -12 355 -12",
+    "Polygon UNKNOWNFrame 85 -5 95 -5 95 5 85 5",
+    "Polygon UNKNOWNFrame 40 -35 52 -35 46 -27",
+)
+
+
+class RegionError(ValueError):
+    """An s_region the view cannot draw (names the granule and the reason)."""
+
+
+# --------------------------------------------------------------------------- front end
+
+
+def ipyaladin_widget_js() -> Path:
+    """Path of ipyaladin's own front-end module (``static/widget.js``)."""
+    import ipyaladin
+
+    return Path(ipyaladin.__file__).resolve().parent / "static" / "widget.js"
+
+
+@functools.lru_cache(maxsize=1)
+def offline_esm() -> str:
+    """ipyaladin's front-end module with Aladin Lite inlined instead of fetched from a CDN.
+
+    The vendored bundle is wrapped in a function scope (its minified top-level names would
+    collide with the widget's) and bound to the name ipyaladin imported. Every Aladin
+    instance the widget creates is also recorded in ``globalThis.vespaAladin.views`` so a
+    page (or a browser test) can query it (``world2pix``, overlays).
+
+    Returns
+    -------
+    str
+        A self-contained ES module: the browser fetches nothing to run it.
+
+    Raises
+    ------
+    RuntimeError
+        When ipyaladin's module no longer has the single CDN import this relies on.
+    """
+    widget = ipyaladin_widget_js().read_text(encoding="utf-8")
+    imports = _CDN_IMPORT.findall(widget)
+    if len(imports) != 1:
+        raise RuntimeError(
+            f"{ipyaladin_widget_js()}: expected one 'import X from \"https://esm.sh/aladin-lite@...\"', "
+            f"found {len(imports)}; this ipyaladin version is not supported by vespa_curation.qa.aladin"
+        )
+    name, cdn_version = imports[0]
+    if cdn_version != BUNDLE_VERSION:
+        warnings.warn(
+            f"ipyaladin asks for aladin-lite {cdn_version}, the vendored bundle is "
+            f"{BUNDLE_VERSION} (see {_DATA / 'README.md'} to replace it)",
+            stacklevel=2,
+        )
+    bundle = BUNDLE.read_text(encoding="utf-8")
+    export = _BUNDLE_EXPORT.search(bundle)
+    if export is None:
+        raise RuntimeError(f"{BUNDLE}: no trailing 'export{{X as default}}'; not an aladin-lite bundle?")
+    inlined = (
+        "const __vespaAladinLite = (function () {\n"
+        + bundle[: export.start()]
+        + f"\nreturn {export.group(1)};\n}})();\n"
+        "const __vespaRegistry = (globalThis.vespaAladin = globalThis.vespaAladin || { views: [] });\n"
+        "__vespaRegistry.A = __vespaAladinLite;\n"
+        f"const {name} = Object.assign({{}}, __vespaAladinLite, {{\n"
+        "  aladin: function (div, options) {\n"
+        "    const view = __vespaAladinLite.aladin(div, options);\n"
+        "    __vespaRegistry.views.push(view);\n"
+        "    return view;\n"
+        "  },\n"
+        "});\n"
+    )
+    return widget.replace(_CDN_IMPORT.search(widget).group(0), inlined, 1)
+
+
+def _ipyaladin():
+    from ipyaladin import Aladin
+    from ipyaladin.utils.call_store import CallStore
+
+    return Aladin, CallStore
+
+
+def _offline_class():
+    Aladin, CallStore = _ipyaladin()
+
+    class OfflineAladin(Aladin):
+        """ipyaladin's widget drawing with the vendored Aladin Lite (no CDN), with a call
+        queue of its own (ipyaladin's is shared by every widget)."""
+
+        _esm = property(lambda self: offline_esm())
+
+        def __init__(self, **init_options: object) -> None:
+            self._call_store = CallStore()
+            super().__init__(**init_options)
+
+    OfflineAladin.__module__ = __name__
+    return OfflineAladin
+
+
+def __getattr__(name: str):  # lazy: importing ipyaladin costs ~1 s
+    if name == "OfflineAladin":
+        cls = _offline_class()
+        globals()["OfflineAladin"] = cls
+        return cls
+    raise AttributeError(name)
+
+
+# --------------------------------------------------------------------------- regions
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def stcs_to_aladin(s_region: str, granule_uid: str = "?") -> tuple[str, np.ndarray]:
+    """Convert an EPN-TAP body-frame STC-S polygon into the form Aladin Lite draws.
+
+    Parameters
+    ----------
+    s_region : str
+        ``Polygon [frame] lon lat lon lat ...`` in degrees (Carrington lon/lat; the frame
+        word, e.g. ``UNKNOWNFrame``, is dropped).
+    granule_uid : str
+        Named in the error message.
+
+    Returns
+    -------
+    stcs : str
+        Frameless ``Polygon lon lat ...`` (Aladin reads it as ICRS; the solar HiPS's
+        pseudo-ICRS longitude/latitude are Carrington longitude/latitude).
+    vertices : numpy.ndarray
+        ``(n, 2)`` array of (lon in 0–360, lat) in degrees.
+
+    Raises
+    ------
+    RegionError
+        Not a polygon, fewer than 3 vertices, an odd number of values, a non-finite
+        value or a latitude outside −90…90.
+    """
+    if not isinstance(s_region, str) or not s_region.strip():
+        raise RegionError(f"{granule_uid}: empty s_region")
+    tokens = s_region.split()
+    if tokens[0].lower() != "polygon":
+        raise RegionError(f"{granule_uid}: s_region is a {tokens[0]!r}, only Polygon is drawn")
+    words = tokens[1:]
+    start = next((i for i, w in enumerate(words) if _NUMBER.match(w)), len(words))
+    values = words[start:]
+    if any(not _NUMBER.match(w) for w in values):
+        bad = next(w for w in values if not _NUMBER.match(w))
+        raise RegionError(f"{granule_uid}: s_region has a non-numeric value {bad!r}")
+    if len(values) % 2:
+        raise RegionError(f"{granule_uid}: s_region has an odd number of values ({len(values)})")
+    xy = np.asarray(values, dtype=float).reshape(-1, 2)
+    if len(xy) < 3:
+        raise RegionError(f"{granule_uid}: s_region has {len(xy)} vertices, a polygon needs 3")
+    if not np.isfinite(xy).all():
+        raise RegionError(f"{granule_uid}: s_region has a non-finite value")
+    if (np.abs(xy[:, 1]) > 90).any():
+        raise RegionError(f"{granule_uid}: s_region latitude outside -90..90")
+    xy[:, 0] = np.mod(xy[:, 0], 360.0)
+    text = "Polygon " + " ".join(f"{v:.6g}" for v in xy.ravel())
+    return text, xy
+
+
+def _flag_group(flag) -> str:
+    words = str(flag).split("+") if isinstance(flag, str) and flag else []
+    for key in FLAG_COLORS:
+        if key in words:
+            return key
+    return words[0] if words else "region"
+
+
+def regions_for_view(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split rows into drawable regions and refused ones.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        epn_core rows with ``s_region`` (and ``granule_uid``; ``geom_flag`` or
+        ``qa_geom_flag`` when present choose the outline colour).
+
+    Returns
+    -------
+    regions : pandas.DataFrame
+        ``granule_uid, stcs, group, lon, lat`` (``lon``/``lat`` the first vertex, deg).
+    refused : pandas.DataFrame
+        ``granule_uid, stage, rule, reason`` (quarantine columns) for rows not drawn.
+    """
+    if "s_region" not in rows.columns:
+        raise KeyError("rows have no s_region column")
+    uids = rows["granule_uid"] if "granule_uid" in rows.columns else pd.Series(
+        [f"row {i}" for i in range(len(rows))], index=rows.index)
+    flag_col = next((c for c in ("geom_flag", "qa_geom_flag") if c in rows.columns), None)
+    flags = rows[flag_col] if flag_col else pd.Series([None] * len(rows), index=rows.index)
+    good, bad = [], []
+    for uid, s_region, flag in zip(uids, rows["s_region"], flags):
+        try:
+            text, xy = stcs_to_aladin(s_region, str(uid))
+        except RegionError as exc:
+            bad.append((uid, "qa", "aladin.bad_s_region", str(exc)))
+            continue
+        good.append((uid, text, _flag_group(flag), xy[0, 0], xy[0, 1]))
+    regions = pd.DataFrame(good, columns=["granule_uid", "stcs", "group", "lon", "lat"])
+    refused = pd.DataFrame(bad, columns=["granule_uid", "stage", "rule", "reason"])
+    return regions, refused
+
+
+def rows_from_stcs(polygons: Iterable[str] = DEMO_S_REGIONS, prefix: str = "demo") -> pd.DataFrame:
+    """Minimal rows (``granule_uid``, ``s_region``) from STC-S strings, for a view without
+    a run folder (default :data:`DEMO_S_REGIONS`)."""
+    polygons = list(polygons)
+    return pd.DataFrame({
+        "granule_uid": [f"{prefix}_{i}" for i in range(len(polygons))],
+        "s_region": polygons,
+    })
+
+
+def _view_center(regions: pd.DataFrame, default: tuple[float, float]) -> tuple[float, float]:
+    if regions.empty:
+        return default
+    lon = np.deg2rad(regions["lon"].to_numpy())
+    mean_lon = np.rad2deg(np.arctan2(np.sin(lon).mean(), np.cos(lon).mean())) % 360
+    return float(mean_lon), float(regions["lat"].mean())
+
+
+# --------------------------------------------------------------------------- the view
+
+
+def _region_view_class():
+    import ipywidgets
+
+    class RegionView(ipywidgets.VBox):
+        """A caption (what the background is) above the Aladin widget.
+
+        Attributes
+        ----------
+        aladin : OfflineAladin
+        regions, refused : pandas.DataFrame
+            What is drawn and what was refused (see :func:`regions_for_view`).
+        hips : vespa_curation.qa.hips.SolarHips
+        hips_url : str
+        """
+
+    RegionView.__module__ = __name__
+    return RegionView
+
+
+def region_view(
+    rows: pd.DataFrame,
+    *,
+    image=None,
+    hips: "_hips.SolarHips | None" = None,
+    cache_dir=None,
+    height: int = 520,
+    fov: float = 180.0,
+    target: tuple[float, float] | None = None,
+    line_width: float = 2.0,
+):
+    """An Aladin Lite view of the rows' s_region polygons over a local solar HiPS.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        epn_core rows with ``s_region`` (Carrington lon/lat STC-S) and ``granule_uid``.
+    image : path-like, optional
+        Context image for the background (default: sunpy's AIA 171 Å test image).
+    hips : SolarHips, optional
+        A HiPS already built by :func:`vespa_curation.qa.hips.build_solar_hips`.
+    cache_dir : path-like, optional
+        Where the HiPS is built and served from (default ``outputs/cache/hips``).
+    height : int
+        Widget height in pixels.
+    fov : float
+        Field of view in degrees (180 shows a hemisphere).
+    target : (float, float), optional
+        Carrington (lon, lat) of the view centre; default the regions' mean position.
+    line_width : float
+        Outline width in pixels.
+
+    Returns
+    -------
+    RegionView
+        An ipywidgets box: caption + the Aladin widget (``.aladin``).
+    """
+    import ipywidgets
+
+    regions, refused = regions_for_view(rows)
+    if hips is None:
+        hips = _hips.build_solar_hips(image, cache_dir=cache_dir)
+    server = _hips.serve(hips.path.parent)
+    hips_url = server.url_for(hips.path)
+    center = target if target is not None else _view_center(regions, hips.center)
+
+    aladin = __getattr__("OfflineAladin")(
+        survey=hips_url,
+        target=f"{center[0]} {center[1]}",
+        fov=fov,
+        height=height,
+        projection="SIN",
+        show_simbad_pointer_control=False,
+        show_coo_grid_control=True,
+        show_settings_control=True,
+        show_context_menu=False,
+        show_share_control=False,
+        show_catalog=False,
+        show_frame=False,
+        show_coo_grid=True,
+    )
+    for group, part in regions.groupby("group", sort=False):
+        aladin.add_graphic_overlay_from_stcs(
+            part["stcs"].tolist(),
+            name=f"s_region {group} ({len(part)})",
+            color=FLAG_COLORS.get(group, _OTHER_COLOR),
+            line_width=line_width,
+        )
+
+    legend = " ".join(
+        f'<span style="color:{FLAG_COLORS.get(g, _OTHER_COLOR)};background:#222;padding:0 4px">'
+        f"&#9633; {html.escape(str(g))} ({n})</span>"
+        for g, n in regions["group"].value_counts(sort=False).items()
+    )
+    refused_note = (
+        f' <b style="color:#c00">{len(refused)} row(s) not drawn</b> (see <code>view.refused</code>).'
+        if len(refused) else ""
+    )
+    caption = ipywidgets.HTML(
+        f"<div class='vespa-aladin-caption'><b>{len(regions)} s_region polygon(s)</b> in "
+        f"Carrington longitude/latitude. {legend}{refused_note}<br>"
+        f"<b>Background: context only</b> &mdash; {html.escape(hips.title)}; "
+        f"not the observation these regions come from.</div>"
+    )
+    view = _region_view_class()([caption, aladin])
+    view.aladin = aladin
+    view.regions = regions
+    view.refused = refused
+    view.hips = hips
+    view.hips_url = hips_url
+    return view

@@ -1,0 +1,206 @@
+"""Typed VOTables of epn_core rows (and side tables) that DaCHS's ``voTableGrammar`` reads.
+
+Every FIELD's datatype, arraysize, xtype, unit and UCD comes from
+:mod:`vespa_curation.epncore`; this module only moves values. Values arrive in DaCHS
+typed: NULLs are real nulls (BINARY2 null flags), ``*_date`` columns are ISO
+timestamps with ``xtype="timestamp"``, ``s_region`` is STC-S text with
+``xtype="adql:REGION"`` (DaCHS turns it into a pgSphere ``spoly``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy.io.votable.tree import Field, Resource, VOTableFile
+
+try:  # astropy >= 6
+    from astropy.io.votable.tree import TableElement
+except ImportError:  # pragma: no cover
+    from astropy.io.votable.tree import Table as TableElement
+
+from .. import epncore
+
+#: Serialisations astropy can write and DaCHS can read.
+FORMATS = ("binary2", "tabledata", "binary")
+
+
+class ExportError(ValueError):
+    """Rows cannot be exported; the message names the column or row and the reason."""
+
+
+def epn_columns(rows: pd.DataFrame) -> list[str]:
+    """The epn_core columns of ``rows`` in the standard's order (``qa_*`` dropped).
+
+    Raises
+    ------
+    ExportError
+        When ``rows`` holds a column that is neither EPN-TAP 2.0 nor ``qa_*``.
+    """
+    names = [c for c in rows.columns if not str(c).startswith("qa_")]
+    unknown = [c for c in names if c not in epncore.COLUMNS]
+    if unknown:
+        raise ExportError(f"columns {', '.join(map(str, unknown))} are not EPN-TAP 2.0 "
+                          "columns (prefix QA-only columns with qa_)")
+    return epncore.ordered(names)
+
+
+def _iso(values: pd.Series, name: str) -> np.ndarray:
+    """ISO-8601 text (UTC, no zone suffix) of date-time values; None for NaT."""
+    t = values
+    if not pd.api.types.is_datetime64_any_dtype(t):
+        t = pd.to_datetime(t.astype("string").str.strip().str.rstrip("Z"),
+                           errors="coerce", format="ISO8601")
+        bad = t.isna() & values.notna()
+        if bad.any():
+            i = bad.to_numpy().nonzero()[0][0]
+            raise ExportError(f"column {name}: {values.iloc[i]!r} (row {i}) is not a "
+                              "date-time")
+    if getattr(t.dt, "tz", None) is not None:
+        t = t.dt.tz_convert("UTC").dt.tz_localize(None)
+    text = t.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3]
+    return text.where(t.notna(), None).to_numpy(dtype=object)
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    out = values.astype(object).to_numpy(copy=True)
+    null = pd.isna(values).to_numpy()
+    out[null] = None
+    conv = ~null
+    if conv.any():
+        out[conv] = [v if isinstance(v, str) else str(v) for v in out[conv]]
+    return out
+
+
+def _field_values(name: str, col: epncore.Column, values: pd.Series):
+    """(data array, null mask) of one epn_core column."""
+    if col.type == "Timestamp":
+        data = _iso(values, name)
+        return data, np.array([v is None for v in data], dtype=bool)
+    if col.type == "Text":
+        data = _text(values)
+        return data, np.array([v is None for v in data], dtype=bool)
+    num = pd.to_numeric(values, errors="coerce")
+    bad = num.isna() & values.notna()
+    if bad.any():
+        i = bad.to_numpy().nonzero()[0][0]
+        raise ExportError(f"column {name}: {values.iloc[i]!r} (row {i}) is not a number")
+    null = num.isna().to_numpy()
+    if col.type == "Integer":
+        f = num.to_numpy(dtype=float, na_value=np.nan)
+        frac = ~null & (f != np.round(f))
+        if frac.any():
+            i = frac.nonzero()[0][0]
+            raise ExportError(f"column {name}: {values.iloc[i]!r} (row {i}) is not an "
+                              "integer")
+        data = np.where(null, 0, f).astype(np.int32)
+        return data, null
+    return num.to_numpy(dtype=float, na_value=np.nan), null
+
+
+def _generic_field(votable, name: str, values: pd.Series):
+    """FIELD and (data, mask) of a non-EPN column (side tables), typed from pandas."""
+    if pd.api.types.is_bool_dtype(values):
+        data = values.fillna(False).to_numpy(dtype=bool)
+        return Field(votable, name=name, datatype="boolean"), data, values.isna().to_numpy()
+    if pd.api.types.is_integer_dtype(values):
+        null = values.isna().to_numpy()
+        data = values.fillna(0).to_numpy(dtype=np.int64)
+        return Field(votable, name=name, datatype="long"), data, null
+    if pd.api.types.is_float_dtype(values):
+        return (Field(votable, name=name, datatype="double"),
+                values.to_numpy(dtype=float), values.isna().to_numpy())
+    if pd.api.types.is_datetime64_any_dtype(values):
+        data = _iso(values, name)
+        return (Field(votable, name=name, datatype="char", arraysize="*",
+                      xtype="timestamp"), data, np.array([v is None for v in data]))
+    data = _text(values)
+    return (Field(votable, name=name, datatype="char", arraysize="*"), data,
+            np.array([v is None for v in data], dtype=bool))
+
+
+def _write(votable, table, columns, path: Path, fmt: str) -> Path:
+    n = len(columns[0][1]) if columns else 0
+    table.create_arrays(n)
+    arr = table.array
+    for i, (_field, data, mask) in enumerate(columns):
+        key = arr.dtype.names[i]
+        if n:
+            arr.data[key][:] = data
+            arr.mask[key][:] = mask
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown VOTable serialisation {fmt!r}: one of {FORMATS}")
+    if fmt != "tabledata":
+        table.format = fmt
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        votable.to_xml(fh, tabledata_format=None if fmt == "tabledata" else fmt)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
+
+
+def write_epn_votable(rows: pd.DataFrame, path: str | os.PathLike, frame: str, *,
+                      name: str = "epn_core", fmt: str = "binary2") -> Path:
+    """Write ``rows`` (epn_core columns; ``qa_*`` ignored) as a typed VOTable.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        One row per granule, column names from :data:`vespa_curation.epncore.COLUMNS`.
+    path : path-like
+        File to write (parents created).
+    frame : str
+        The service's spatial_frame_type (chooses the units and UCDs of c1..c3).
+    name : str
+        TABLE name.
+    fmt : {"binary2", "tabledata", "binary"}
+        Serialisation; BINARY2 carries NULL flags for every type.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    names = epn_columns(rows)
+    votable = VOTableFile(version="1.4")
+    resource = Resource()
+    votable.resources.append(resource)
+    table = TableElement(votable, name=name)
+    resource.tables.append(table)
+    columns = []
+    for n in names:
+        col = epncore.COLUMNS[n]
+        extra = dict(col.votable_extra)
+        field = Field(votable, name=n, datatype=col.votable_datatype,
+                      unit=col.unit_for(frame) or None, ucd=col.ucd_for(frame) or None,
+                      **extra)
+        data, mask = _field_values(n, col, rows[n])
+        table.fields.append(field)
+        columns.append((field, data, mask))
+    return _write(votable, table, columns, Path(path), fmt)
+
+
+def write_table_votable(frame: pd.DataFrame, path: str | os.PathLike, *, name: str,
+                        fmt: str = "binary2") -> Path:
+    """Write a side table (e.g. datalink rows) as a VOTable typed from pandas dtypes."""
+    votable = VOTableFile(version="1.4")
+    resource = Resource()
+    votable.resources.append(resource)
+    table = TableElement(votable, name=name)
+    resource.tables.append(table)
+    columns = []
+    for n in frame.columns:
+        field, data, mask = _generic_field(votable, str(n), frame[n])
+        table.fields.append(field)
+        columns.append((field, data, mask))
+    return _write(votable, table, columns, Path(path), fmt)
+
+
+def read_votable(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a VOTable written here back into a DataFrame (NULLs as None/NaN)."""
+    from astropy.io.votable import parse_single_table
+    t = parse_single_table(str(path)).to_table()
+    return t.to_pandas()

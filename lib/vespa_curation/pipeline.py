@@ -1,0 +1,340 @@
+"""The stages the notebooks call: harvest → qa → export, each reading and writing files
+of the run folder (docs/architecture.md).
+
+``harvest`` streams source records in bounded chunks, maps them to epn_core rows (with
+hfc1ar's geometry) and validates them in worker processes — or on a Dask cluster when
+``dask_scheduler`` is given — and writes ``rows.parquet``, ``quarantine.csv``,
+``records.parquet`` (the source records QA draws) and ``harvest.json``.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import epncore, paths
+from .services import QUARANTINE_COLUMNS, get_service, map_chunk
+from .sources import SourceError, open_source
+from .validate import validate
+
+log = logging.getLogger("vespa_curation.pipeline")
+
+ROWS = "rows.parquet"
+RECORDS = "records.parquet"
+QUARANTINE = "quarantine.csv"
+HARVEST = "harvest.json"
+EXPORT = "export.json"
+
+
+# -- worker side ------------------------------------------------------------------------
+
+def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, Any],
+                 now: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Map and validate one chunk (runs in a worker process or on a Dask worker).
+
+    Returns accepted rows, quarantine lines, and the source records QA keeps (the
+    refused ones, the flagged ones and a few plain ones).
+    """
+    service = get_service(service_name)
+    rows, q_map = map_chunk(service, records, params, now=now)
+    accepted, q_val = validate(rows, service)
+    q = pd.concat([q_map, q_val], ignore_index=True)
+    keep = _records_for_qa(service, records, accepted, q, int(params.get("qa_gallery", 24)))
+    return normalize(accepted), q, keep
+
+
+def _records_for_qa(service, records, accepted, quarantine, n_plain):
+    ids = set(quarantine["source_id"].astype(str))
+    if "qa_geom_flag" in accepted:
+        flagged = accepted["qa_geom_flag"].astype(str) != "ok"
+        ids |= set(accepted.loc[flagged, "qa_source_id"].astype(str))
+    ids |= set(accepted["qa_source_id"].astype(str).head(n_plain))
+    rid = records[service.source_id].astype(str)
+    return records[rid.isin(ids)].reset_index(drop=True)
+
+
+def normalize(rows: pd.DataFrame) -> pd.DataFrame:
+    """Cast epn_core columns to their epncore types (so every chunk has one schema);
+    ``qa_*`` columns to float when numeric, else text."""
+    out = {}
+    for name in rows.columns:
+        s = rows[name]
+        if name in epncore.COLUMNS:
+            t = epncore.COLUMNS[name].type
+            if t == "Text":
+                s = s.astype("string").astype(object).where(s.notna(), None)
+            elif t == "Integer":
+                s = pd.to_numeric(s, errors="coerce").round().astype("Int64")
+            elif t in ("Float", "Double"):
+                s = pd.to_numeric(s, errors="coerce").astype("float64")
+            elif t == "Timestamp":
+                s = pd.to_datetime(s, errors="coerce").astype("datetime64[ns]")
+        elif s.dtype == object:
+            num = pd.to_numeric(s, errors="coerce")
+            if s.notna().any() and num.notna().sum() == s.notna().sum():
+                s = num.astype("float64")
+            else:
+                s = s.astype("string").astype(object).where(s.notna(), None)
+        out[name] = s
+    return pd.DataFrame(out, index=rows.index)
+
+
+# -- driver side ------------------------------------------------------------------------
+
+class _ParquetStream:
+    """Append DataFrames to one Parquet file; later chunks are cast to the first's
+    schema (a column that is all NULL in one chunk takes the type it has elsewhere)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_suffix(".parquet.part")
+        self.writer = None
+        self.schema = None
+        self.rows = 0
+
+    def write(self, df: pd.DataFrame) -> None:
+        if df is None or not len(df.columns):
+            return
+        if self.schema is None:
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            table = table.cast(pa.schema([
+                pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
+                for f in table.schema]))
+            self.schema = table.schema
+            self.writer = pq.ParquetWriter(self.tmp, self.schema)
+        else:
+            df = df.reindex(columns=self.schema.names)
+            arrays = []
+            for f in self.schema:
+                col = df[f.name]
+                try:
+                    arrays.append(pa.array(col, type=f.type, from_pandas=True))
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    arrays.append(pa.array(col.astype("string"), type=pa.string())
+                                  .cast(f.type, safe=False)
+                                  if pa.types.is_string(f.type) else
+                                  pa.array(pd.to_numeric(col, errors="coerce"),
+                                           type=f.type, from_pandas=True))
+            table = pa.Table.from_arrays(arrays, schema=self.schema)
+        self.writer.write_table(table)
+        self.rows += len(df)
+
+    def close(self, empty_columns: list[str]) -> None:
+        if self.writer is None:
+            pd.DataFrame(columns=empty_columns).to_parquet(self.tmp, index=False)
+        else:
+            self.writer.close()
+        os.replace(self.tmp, self.path)
+
+
+def _executor(params):
+    """(submit, shutdown) for the configured executor: in process, local processes, or
+    a Dask cluster."""
+    if params.get("dask_scheduler"):
+        from distributed import Client
+        client = Client(params["dask_scheduler"])
+        return client.submit, client.close, max(2, 2 * len(client.nthreads()))
+    if int(params.get("workers", 1)) <= 1:
+        class _Done:
+            def __init__(self, v):
+                self.v = v
+
+            def result(self):
+                return self.v
+        return (lambda f, *a: _Done(f(*a))), (lambda: None), 1
+    pool = ProcessPoolExecutor(max_workers=int(params["workers"]),
+                               mp_context=get_context("fork"))
+    return pool.submit, pool.shutdown, 2 * int(params["workers"])
+
+
+def _progress(total=None, desc="harvest"):
+    try:
+        from tqdm.auto import tqdm
+        return tqdm(total=total, desc=desc, unit="rec", mininterval=1.0)
+    except ImportError:  # pragma: no cover
+        return None
+
+
+def harvest(params: Mapping[str, Any], run_dir: str | os.PathLike,
+            mark: Mapping[str, Any] | None = None) -> dict:
+    """Harvest, map and validate one service into ``run_dir``.
+
+    Parameters
+    ----------
+    params : mapping
+        Checked parameters (:func:`vespa_curation.params.load_params`).
+    run_dir : path
+        The service's run folder; created when missing.
+    mark : mapping, optional
+        The incremental mark to harvest from; by default read from the DaCHS database
+        or the last export's manifest (:mod:`vespa_curation.incremental`), none when
+        ``full`` is set.
+
+    Returns
+    -------
+    dict
+        The content of ``harvest.json``.
+    """
+    t0 = time.time()
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    service = get_service(params["service"])
+    source = open_source(params["source"])
+    if hasattr(source, "require"):
+        source.require(service.needs)
+    if mark is None and not params.get("full"):
+        from .incremental import read_mark
+        mark = read_mark(service, params)
+    log.info("harvest %s from %s (mark %s)", service.name, source.label, mark or "none")
+    now = pd.Timestamp.now("UTC").tz_localize(None).floor("s")
+    submit, shutdown, window = _executor(params)
+    rows_out = _ParquetStream(run_dir / ROWS)
+    rec_out = _ParquetStream(run_dir / RECORDS)
+    qparts: list[pd.DataFrame] = []
+    counts = collections.Counter()
+    marks: dict[str, Any] = {}
+    bar = _progress()
+    pending: collections.deque = collections.deque()
+
+    def drain(block_until: int):
+        while len(pending) > block_until:
+            fut, n_in = pending.popleft()
+            acc, q, keep = fut.result()
+            rows_out.write(acc)
+            rec_out.write(keep)
+            qparts.append(q)
+            counts["accepted"] += len(acc)
+            counts["quarantined"] += q["source_id"].nunique() if len(q) else 0
+            if bar is not None:
+                bar.update(n_in)
+            _update_mark(marks, service, acc)
+
+    try:
+        for chunk in service.harvest(source, params, mark):
+            counts["source_records"] += len(chunk)
+            pending.append((submit(map_validate, service.name, chunk, params, now),
+                            len(chunk)))
+            drain(window)
+            log.info("records read: %d, accepted: %d, quarantined: %d",
+                     counts["source_records"], counts["accepted"], counts["quarantined"])
+        drain(0)
+    finally:
+        shutdown()
+        if bar is not None:
+            bar.close()
+        if hasattr(source, "close"):
+            source.close()
+    rows_out.close(service.columns)
+    rec_out.close([service.source_id])
+    quarantine = (pd.concat(qparts, ignore_index=True) if qparts
+                  else pd.DataFrame(columns=QUARANTINE_COLUMNS))
+    quarantine.to_csv(run_dir / QUARANTINE, index=False)
+    elapsed = time.time() - t0
+    report = {
+        "service": service.name,
+        "source": source.label,
+        "mark_in": _jsonable(mark),
+        "mark": _jsonable(marks) if marks else _jsonable(mark),
+        "counts": {
+            "source_records": counts["source_records"],
+            "accepted": counts["accepted"],
+            "quarantined_records": int(quarantine["source_id"].nunique()) if len(quarantine) else 0,
+            "quarantine_lines": len(quarantine),
+        },
+        "by_stage": quarantine.groupby("stage").size().to_dict() if len(quarantine) else {},
+        "by_rule": quarantine.groupby("rule").size().to_dict() if len(quarantine) else {},
+        "seconds": round(elapsed, 3),
+        "records_per_second": round(counts["source_records"] / elapsed, 1) if elapsed else None,
+        "time": now.isoformat() + "Z",
+    }
+    _write_json(run_dir / HARVEST, report)
+    log.info("harvest done: %s", report["counts"])
+    return report
+
+
+def _update_mark(marks: dict, service, rows: pd.DataFrame) -> None:
+    """Highest values seen of the service's mark columns (on accepted rows)."""
+    if not len(rows):
+        return
+    col = service.mark.time_column
+    if col in rows:
+        v = pd.to_numeric(rows[col], errors="coerce").max()
+        if pd.notna(v):
+            marks["time_jd"] = max(marks.get("time_jd", -np.inf), float(v))
+    for key, field in (("run_date", service.mark.source_time), ("id", service.mark.source_id)):
+        qcol = "qa_" + field.lower() if field else None
+        if qcol and qcol in rows:
+            s = rows[qcol].dropna()
+            if len(s):
+                v = s.max()
+                marks[key] = max(marks.get(key, v), v)
+
+
+def _jsonable(obj):
+    if obj is None:
+        return None
+    return json.loads(json.dumps(obj, default=str))
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_rows(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """The accepted rows of a run folder."""
+    return pd.read_parquet(Path(run_dir) / ROWS)
+
+
+def read_quarantine(run_dir: str | os.PathLike) -> pd.DataFrame:
+    p = Path(run_dir) / QUARANTINE
+    if not p.is_file():
+        return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    return pd.read_csv(p, dtype=str, keep_default_na=False)
+
+
+def qa(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
+    """QA figures and the run report (``figures/``, ``report.html``, ``report.json``)."""
+    from .qa.report import build_report
+    return build_report(params, Path(run_dir))
+
+
+def export(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
+    """Apply curator decisions and write the DaCHS import area."""
+    from .decisions import apply_decisions
+    from .export import write_import_area
+    run_dir = Path(run_dir)
+    service = get_service(params["service"])
+    rows = read_rows(run_dir)
+    rows, rejected, retract, overrides = apply_decisions(
+        rows, paths.resolve(params["decisions"]), service)
+    if len(rejected):
+        q = read_quarantine(run_dir)
+        q = pd.concat([q, rejected], ignore_index=True)
+        q.to_csv(run_dir / QUARANTINE, index=False)
+    harvest_report = json.loads((run_dir / HARVEST).read_text())
+    links = None
+    if (run_dir / "links.parquet").is_file():
+        links = pd.read_parquet(run_dir / "links.parquet")
+    run_id = run_dir.parent.name
+    area = write_import_area(
+        service, rows, dachs_inputs=paths.resolve(params["dachs_inputs"]), run_id=run_id,
+        server_url=params["server_url"], links=links, retract=retract,
+        mark=harvest_report.get("mark"))
+    report = {"service": service.name, "run_id": run_id, "import_area": str(area),
+              "exported": len(rows), "rejected_by_curator": len(rejected),
+              "retracted": len(retract), "overrides": len(overrides)}
+    _write_json(run_dir / EXPORT, report)
+    return report

@@ -1,0 +1,272 @@
+"""Document sources: the common interface, and NDJSON dumps of an Elasticsearch index.
+
+A *document source* gives search hits the way Elasticsearch does — dicts
+``{"_index", "_id", "_source"}`` — through one small interface shared by the live
+Elasticsearch client (:mod:`vespa_curation.sources.elastic`) and a dump file:
+
+``hits(index=None, query=None) -> Iterator[dict]``
+    Every hit of ``query`` (an Elasticsearch query body, ``{"query": {...}}``) in
+    ``index``; both default to the source's own (from its parameters file).
+``frames(chunksize, index=None, query=None) -> Iterator[DataFrame]``
+    The same hits as DataFrames of at most ``chunksize`` rows: the ``_source`` fields
+    flattened (nested objects joined with ``.``) and upper-cased, like the column names
+    of SQL sources, plus ``_ID`` and ``_INDEX``. Lists stay Python lists in one cell.
+``require(needs)``
+    Check that the fields a service reads exist (in the first hit), before any work.
+
+A dump is one hit per line (``{"_index", "_id", "_source"}``, the form
+``elasticdump``/``_search`` output gives), optionally gzip-compressed (``.gz``). The dump
+answers the subset of the query DSL the services use — ``match_all``, ``term``,
+``terms``, ``range`` (``gte gt lte lt`` on numbers or ISO date text), ``exists`` and
+``bool`` (``must filter should must_not``) — and refuses anything else by name, so a
+query never silently matches more than it says.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import pandas as pd
+
+from .errors import SourceError
+
+
+def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"A.B": 1}`` (names upper-cased; lists kept as is)."""
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}".upper()
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def hits_to_frame(hits: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """A DataFrame of flattened ``_source`` fields plus ``_ID`` and ``_INDEX``."""
+    recs = []
+    for h in hits:
+        r = flatten(h.get("_source") or {})
+        r["_ID"] = h.get("_id")
+        r["_INDEX"] = h.get("_index")
+        recs.append(r)
+    return pd.DataFrame.from_records(recs)
+
+
+class DocumentSource:
+    """Base of the sources that give Elasticsearch-style hits.
+
+    Subclasses implement :meth:`hits`; ``label`` names the source in messages (never
+    credentials), ``index`` and ``query`` are the defaults from the parameters file.
+    """
+
+    kind = "documents"
+    label: str = "documents"
+    index: str | None = None
+    query: Mapping[str, Any] | None = None
+
+    def hits(self, index: str | None = None, query: Mapping[str, Any] | None = None
+             ) -> Iterator[dict]:
+        raise NotImplementedError
+
+    def frames(self, chunksize: int = 10_000, index: str | None = None,
+               query: Mapping[str, Any] | None = None) -> Iterator[pd.DataFrame]:
+        """Hits as DataFrames of at most ``chunksize`` rows (see the module docstring)."""
+        batch: list[dict] = []
+        for h in self.hits(index, query):
+            batch.append(h)
+            if len(batch) >= chunksize:
+                yield hits_to_frame(batch)
+                batch = []
+        if batch:
+            yield hits_to_frame(batch)
+
+    def require(self, needs: Mapping[str, Sequence[str]]) -> None:
+        """Check the fields of ``needs`` (``{index or "*": [FIELD, ...]}``) exist in the
+        first hit of the index; SourceError naming the missing ones. An empty index
+        passes (nothing to harvest)."""
+        for idx, fields in needs.items():
+            index = None if idx in ("*", None) else idx
+            first = next(iter(self.frames(1, index=index, query={"query": {"match_all": {}}})),
+                         None)
+            if first is None:
+                continue
+            missing = [f for f in fields if f.upper() not in first.columns]
+            if missing:
+                raise SourceError(f"source {self.label} (index {index or self.index}) "
+                                  "lacks field(s) " + ", ".join(missing))
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# -- a small query-DSL evaluator (the subset the services use) -------------------------
+
+def _get(src: Mapping[str, Any], dotted: str):
+    cur: Any = src
+    for part in dotted.split("."):
+        if isinstance(cur, Mapping) and part in cur:
+            cur = cur[part]
+        else:
+            return None
+    return cur
+
+
+def _cmp_value(v):
+    """Numbers compare as numbers, anything else as text (ISO dates order as text once
+    the trailing Z is dropped)."""
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, (int, float)):
+        return float(v)
+    return str(v).rstrip("Z")
+
+
+def _range_ok(value, spec: Mapping[str, Any]) -> bool:
+    if value is None:
+        return False
+    values = value if isinstance(value, list) else [value]
+    for v in values:
+        a = _cmp_value(v)
+        ok = True
+        for op, bound in spec.items():
+            if op in ("format", "time_zone", "boost"):
+                continue
+            b = _cmp_value(bound)
+            try:
+                if op == "gte":
+                    ok &= a >= b
+                elif op == "gt":
+                    ok &= a > b
+                elif op == "lte":
+                    ok &= a <= b
+                elif op == "lt":
+                    ok &= a < b
+                else:
+                    raise SourceError(f"range operator {op!r} is not supported by dumps")
+            except TypeError:
+                ok = False
+        if ok:
+            return True
+    return False
+
+
+def matches(src: Mapping[str, Any], query: Mapping[str, Any] | None, hit_id=None) -> bool:
+    """Whether document ``src`` matches ``query`` (a query clause, not a body)."""
+    if not query:
+        return True
+    if len(query) != 1:
+        raise SourceError(f"a query clause has one key, not {sorted(query)}")
+    (kind, body), = query.items()
+    if kind == "match_all":
+        return True
+    if kind == "match_none":
+        return False
+    if kind == "ids":
+        return hit_id in set(body.get("values", []))
+    if kind in ("term", "terms", "range", "exists"):
+        if kind == "exists":
+            return _get(src, body["field"]) is not None
+        (fname, spec), = body.items()
+        value = _get(src, fname)
+        values = value if isinstance(value, list) else [value]
+        if kind == "term":
+            want = spec["value"] if isinstance(spec, Mapping) else spec
+            return want in values
+        if kind == "terms":
+            return any(v in values for v in spec)
+        return _range_ok(value, spec)
+    if kind == "bool":
+        def each(key):
+            c = body.get(key, [])
+            return c if isinstance(c, list) else [c]
+        if not all(matches(src, c, hit_id) for c in each("must") + each("filter")):
+            return False
+        if any(matches(src, c, hit_id) for c in each("must_not")):
+            return False
+        should = each("should")
+        if should:
+            need = body.get("minimum_should_match",
+                            0 if (each("must") or each("filter")) else 1)
+            return sum(matches(src, c, hit_id) for c in should) >= int(need)
+        return True
+    raise SourceError(f"query clause {kind!r} is not supported by NDJSON dumps "
+                      "(supported: match_all, ids, term, terms, range, exists, bool)")
+
+
+class DumpSource(DocumentSource):
+    """An NDJSON dump of one or more Elasticsearch indices (one hit per line).
+
+    Parameters
+    ----------
+    path : path-like
+        The dump (``.ndjson`` or ``.ndjson.gz``).
+    index : str, optional
+        The default index (hits of other indices are skipped); None = every hit.
+    """
+
+    kind = "ndjson"
+
+    def __init__(self, path: str | os.PathLike, index: str | None = None):
+        self.path = Path(path)
+        self.label = f"ndjson:{self.path}"
+        self.index = index
+        self.query = None
+
+    def _lines(self) -> Iterable[str]:
+        if self.path.suffix == ".gz":
+            return gzip.open(self.path, "rt", encoding="utf-8")
+        return open(self.path, encoding="utf-8")
+
+    def hits(self, index: str | None = None, query: Mapping[str, Any] | None = None
+             ) -> Iterator[dict]:
+        index = index or self.index
+        query = query if query is not None else self.query
+        clause = (query or {}).get("query") if query else None
+        with self._lines() as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    hit = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise SourceError(f"{self.label} line {n}: not JSON ({exc.msg})") from None
+                if not isinstance(hit, dict) or "_id" not in hit or \
+                        not isinstance(hit.get("_source"), dict):
+                    raise SourceError(f"{self.label} line {n}: not a hit "
+                                      '{"_index", "_id", "_source": {...}}')
+                if index and hit.get("_index") not in (index, None):
+                    continue
+                if matches(hit["_source"], clause, hit["_id"]):
+                    yield hit
+
+
+def dump_source(path: str | os.PathLike, index: str | None = None) -> DumpSource:
+    """The NDJSON dump at ``path`` (SourceError when it does not exist)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SourceError(f"dump {p} does not exist (run `vespa-curate sample` to build "
+                          "the embedded samples)")
+    return DumpSource(p, index)
+
+
+def write_dump(hits: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> Path:
+    """Write hits as an NDJSON dump (one ``{"_index", "_id", "_source"}`` per line)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    opener = gzip.open if p.suffix == ".gz" else open
+    with opener(p, "wt", encoding="utf-8") as fh:
+        for h in hits:
+            fh.write(json.dumps({"_index": h.get("_index"), "_id": h["_id"],
+                                 "_source": h["_source"]}, sort_keys=True) + "\n")
+    return p

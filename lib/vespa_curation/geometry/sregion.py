@@ -1,0 +1,456 @@
+"""Planar outlines → one simple spherical polygon per region → STC-S, vectorized.
+
+Every function works on many polygons at once, as ragged arrays
+(:class:`~vespa_curation.geometry.chaincode.Ragged`: flat ``x, y`` plus
+``offsets``); rings are stored without a repeated closing vertex.
+
+Functions
+---------
+clip_to_disk
+    Clip helioprojective outlines to a circle just inside the limb *before*
+    transforming (no NaN vertices afterwards).
+simplify_over
+    Douglas–Peucker within a tolerance for rings with too many vertices.
+densify
+    Split long edges (so that great-circle edges follow the projected outline).
+unwrap_lon, signed_area, reverse_clockwise
+    Longitudes unwrapped around each polygon; counter-clockwise orientation.
+check_polygons / check_polygon
+    pgSphere's rules (3–1024 vertices, no crossing edges, no 180° edge, inside a
+    hemisphere), tested on the sphere: crossings are looked for in the gnomonic
+    projection about the polygon's centre, where great-circle edges are straight
+    lines — so the planar test is exact, also at high latitude.
+to_stcs
+    ``Polygon UNKNOWNFrame lon lat ...`` strings.
+"""
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from .chaincode import Ragged, ragged_ids
+
+__all__ = [
+    "MAX_VERTICES",
+    "clip_to_disk",
+    "simplify_over",
+    "densify",
+    "unwrap_lon",
+    "signed_area",
+    "reverse_rings",
+    "check_polygons",
+    "check_polygon",
+    "gnomonic",
+    "spherical_area",
+    "to_stcs",
+    "lon_range",
+]
+
+#: pgSphere's limit on polygon vertices (``spherepoly_in: too much points``).
+MAX_VERTICES = 1024
+
+
+def _next_index(offsets: np.ndarray) -> np.ndarray:
+    """Index of the next vertex of the same ring (cyclic) for every flat vertex."""
+    n_tot = offsets[-1]
+    nxt = np.arange(1, n_tot + 1)
+    counts = np.diff(offsets)
+    ne = counts > 0
+    nxt[offsets[1:][ne] - 1] = offsets[:-1][ne]
+    return nxt
+
+
+def _from_geoms(geoms) -> Ragged:
+    """Exterior rings of shapely polygons as a Ragged (closing vertex dropped)."""
+    rings = shapely.get_exterior_ring(np.asarray(geoms, dtype=object))
+    coords, idx = shapely.get_coordinates(rings, return_index=True)
+    counts = np.bincount(idx, minlength=len(geoms))
+    offsets = np.zeros(len(geoms) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    keep = np.ones(len(coords), dtype=bool)
+    ne = counts > 0
+    keep[offsets[1:][ne] - 1] = False  # drop closing vertex
+    counts2 = counts - ne
+    off2 = np.zeros_like(offsets)
+    np.cumsum(counts2, out=off2[1:])
+    return Ragged(coords[keep, 0].copy(), coords[keep, 1].copy(), off2)
+
+
+def _to_polygons(r: Ragged, which=None):
+    idx = np.arange(len(r)) if which is None else np.asarray(which)
+    if len(idx) == 0:
+        return np.empty(0, dtype=object)
+    counts = r.counts[idx]
+    sel = np.concatenate([np.arange(r.offsets[i], r.offsets[i + 1]) for i in idx]) \
+        if len(idx) < 64 else np.flatnonzero(np.isin(ragged_ids(r.offsets), idx))
+    ids = np.repeat(np.arange(len(idx)), counts)
+    return shapely.polygons(shapely.linearrings(np.c_[r.x[sel], r.y[sel]], indices=ids))
+
+
+def _replace(r: Ragged, which: np.ndarray, new: Ragged) -> Ragged:
+    """Ragged ``r`` with items ``which`` replaced by the items of ``new`` (in order)."""
+    if len(which) == 0:
+        return r
+    counts = r.counts.copy()
+    counts[which] = new.counts
+    off = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=off[1:])
+    x = np.empty(off[-1])
+    y = np.empty(off[-1])
+    repl = np.zeros(len(counts), dtype=bool)
+    repl[which] = True
+    old_keep = ~repl[ragged_ids(r.offsets)]
+    new_slot = repl[ragged_ids(off)]
+    x[~new_slot] = r.x[old_keep]
+    y[~new_slot] = r.y[old_keep]
+    # new items go in ascending order of `which`
+    order = np.argsort(which, kind="stable")
+    if np.any(order != np.arange(len(order))):
+        new_items = [new.item(k) for k in order]
+        nx = np.concatenate([a for a, _ in new_items]) if new_items else np.empty(0)
+        ny = np.concatenate([b for _, b in new_items]) if new_items else np.empty(0)
+    else:
+        nx, ny = new.x, new.y
+    x[new_slot] = nx
+    y[new_slot] = ny
+    return Ragged(x, y, off)
+
+
+def clip_to_disk(r: Ragged, radius: np.ndarray, n_circle: int = 2048):
+    """Clip rings (centred on the disk centre) to circles of ``radius``.
+
+    Rings entirely inside their circle are returned untouched (checked with
+    numpy); only the others go through shapely's intersection with a
+    densified circle (``n_circle`` vertices).
+
+    Parameters
+    ----------
+    r : Ragged
+        Rings in a plane centred on the disk centre (helioprojective arcsec).
+    radius : array_like
+        Clip radius per ring (same unit).
+    n_circle : int
+        Vertices of the clipping circle.
+
+    Returns
+    -------
+    clipped : Ragged
+        Rings after clipping; the largest part is kept when the clip splits a
+        ring (``multi``), an empty ring when nothing is inside (``empty``).
+    touched, multi, empty : numpy.ndarray of bool
+    kept_fraction : numpy.ndarray
+        Area after / before clipping (1 for untouched rings).
+    """
+    n = len(r)
+    radius = np.broadcast_to(np.asarray(radius, float), (n,))
+    r2 = r.x**2 + r.y**2
+    counts = r.counts
+    maxr2 = np.zeros(n)
+    ne = counts > 0
+    maxr2[ne] = np.maximum.reduceat(r2, r.offsets[:-1][ne])
+    touched = maxr2 > radius**2
+    multi = np.zeros(n, dtype=bool)
+    empty = np.zeros(n, dtype=bool)
+    frac = np.ones(n)
+    which = np.flatnonzero(touched)
+    if len(which) == 0:
+        return r, touched, multi, empty, frac
+    polys = _to_polygons(r, which)
+    polys = shapely.make_valid(polys)
+    t = np.linspace(0, 2 * np.pi, n_circle, endpoint=False)
+    circles = shapely.polygons(np.stack([
+        np.c_[np.cos(t), np.sin(t)] * rad for rad in radius[which]]))
+    inter = shapely.intersection(polys, circles)
+    a0 = shapely.area(polys)
+    out = []
+    for k, (g, i) in enumerate(zip(inter, which)):
+        if g.is_empty or g.area == 0:
+            empty[i] = True
+            out.append(shapely.Polygon())
+            continue
+        parts = [p for p in getattr(g, "geoms", [g]) if isinstance(p, shapely.Polygon) and p.area > 0]
+        if len(parts) > 1:
+            multi[i] = True
+        best = max(parts, key=lambda p: p.area)
+        frac[i] = best.area / a0[k] if a0[k] > 0 else 0.0
+        out.append(shapely.Polygon(best.exterior))
+    return _replace(r, which, _from_geoms(out)), touched, multi, empty, frac
+
+
+def simplify_over(r: Ragged, limit: int, tolerance) -> tuple[Ragged, np.ndarray, np.ndarray]:
+    """Simplify (Douglas–Peucker, topology kept) the rings with more than ``limit`` vertices.
+
+    Returns
+    -------
+    Ragged, simplified (bool per ring), area_change (relative, 0 when untouched)
+    """
+    n = len(r)
+    tol = np.broadcast_to(np.asarray(tolerance, float), (n,))
+    which = np.flatnonzero(r.counts > limit)
+    change = np.zeros(n)
+    done = np.zeros(n, dtype=bool)
+    if len(which) == 0:
+        return r, done, change
+    polys = _to_polygons(r, which)
+    simp = shapely.simplify(polys, tol[which], preserve_topology=True)
+    a0, a1 = shapely.area(polys), shapely.area(simp)
+    change[which] = np.where(a0 > 0, a1 / np.where(a0 > 0, a0, 1) - 1, 0)
+    done[which] = True
+    return _replace(r, which, _from_geoms(simp)), done, change
+
+
+def densify(r: Ragged, max_len, limit: int = MAX_VERTICES) -> Ragged:
+    """Split edges longer than ``max_len`` into equal parts (vectorized).
+
+    A ring is left as is when densifying it would exceed ``limit`` vertices.
+    """
+    n = len(r)
+    ml = np.broadcast_to(np.asarray(max_len, float), (n,))
+    ids = ragged_ids(r.offsets)
+    nxt = _next_index(r.offsets)
+    seg = np.hypot(r.x[nxt] - r.x, r.y[nxt] - r.y)
+    k = np.maximum(np.ceil(seg / ml[ids]).astype(np.int64), 1)
+    per = np.bincount(ids, weights=k, minlength=n).astype(np.int64)
+    k[(per > limit)[ids]] = 1
+    if np.all(k == 1):
+        return r
+    owner = np.repeat(np.arange(len(k)), k)
+    first = np.repeat(np.cumsum(k) - k, k)
+    f = (np.arange(owner.size) - first) / k[owner]
+    x = r.x[owner] + f * (r.x[nxt][owner] - r.x[owner])
+    y = r.y[owner] + f * (r.y[nxt][owner] - r.y[owner])
+    counts = np.bincount(ids, weights=k, minlength=n).astype(np.int64)
+    off = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=off[1:])
+    return Ragged(x, y, off)
+
+
+def unwrap_lon(lon: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Longitudes unwrapped along each ring, the first vertex kept in [0, 360)."""
+    lon = np.asarray(lon, float)
+    if lon.size == 0:
+        return lon.copy()
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n = len(offsets) - 1
+    ne = np.diff(offsets) > 0
+    starts = offsets[:-1][ne]
+    d = np.diff(lon, prepend=lon[:1])
+    d = (d + 180.0) % 360.0 - 180.0
+    d[starts] = 0.0
+    c = np.cumsum(d)  # closed rings sum to ~0, so c stays small (no precision loss)
+    shift = np.zeros(n)
+    shift[ne] = np.mod(lon[starts], 360.0) - c[starts]
+    return c + shift[ragged_ids(offsets)]
+
+
+def signed_area(x: np.ndarray, y: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Planar signed (shoelace) area of every ring (positive = counter-clockwise)."""
+    nxt = _next_index(offsets)
+    cross = x * y[nxt] - x[nxt] * y
+    return 0.5 * np.bincount(ragged_ids(offsets), weights=cross, minlength=len(offsets) - 1)
+
+
+def reverse_rings(r: Ragged, which: np.ndarray) -> Ragged:
+    """Rings ``which`` (bool per ring) with their vertex order reversed."""
+    which = np.asarray(which, bool)
+    if not which.any():
+        return r
+    ids = ragged_ids(r.offsets)
+    pos = np.arange(len(r.x))
+    src = np.where(which[ids], r.offsets[ids] + r.offsets[ids + 1] - 1 - pos, pos)
+    return Ragged(r.x[src], r.y[src], r.offsets)
+
+
+def _unit(lon, lat):
+    lo, la = np.deg2rad(lon), np.deg2rad(lat)
+    c = np.cos(la)
+    return np.stack([c * np.cos(lo), c * np.sin(lo), np.sin(la)], axis=-1)
+
+
+def gnomonic(lon, lat, offsets):
+    """Gnomonic projection of each ring about its mean direction.
+
+    Returns
+    -------
+    x, y : numpy.ndarray
+        Tangent-plane coordinates (great-circle edges are straight lines here).
+    cosd : numpy.ndarray
+        Cosine of each vertex's angle from its ring's centre (≤ 0: not in the
+        centre's hemisphere, projection undefined).
+    """
+    n = len(offsets) - 1
+    ids = ragged_ids(offsets)
+    v = _unit(lon, lat)
+    c = np.zeros((n, 3))
+    np.add.at(c, ids, v)
+    norm = np.linalg.norm(c, axis=1)
+    norm[norm == 0] = 1.0
+    c /= norm[:, None]
+    z = np.array([0.0, 0.0, 1.0])
+    e1 = np.cross(z, c)
+    small = np.linalg.norm(e1, axis=1) < 1e-9
+    e1[small] = np.array([0.0, 1.0, 0.0])
+    e1 /= np.linalg.norm(e1, axis=1)[:, None]
+    e2 = np.cross(c, e1)
+    cv = np.einsum("ij,ij->i", v, c[ids])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.einsum("ij,ij->i", v, e1[ids]) / cv
+        y = np.einsum("ij,ij->i", v, e2[ids]) / cv
+    return x, y, cv
+
+
+def spherical_area(lon, lat, offsets) -> np.ndarray:
+    """Area (square heliographic degrees) of each ring, exact for great-circle edges.
+
+    Computed as the sum of the signed spherical triangles (centre, v_i, v_i+1)
+    (Van Oosterom & Strackee), so any ring within a hemisphere is handled.
+    """
+    ids = ragged_ids(offsets)
+    x, y, cv = gnomonic(lon, lat, offsets)
+    # rebuild unit vectors in the tangent frame: (x, y, 1)/norm
+    p = np.stack([x, y, np.ones_like(x)], axis=-1)
+    p /= np.linalg.norm(p, axis=1)[:, None]
+    nxt = _next_index(offsets)
+    a, b = p, p[nxt]
+    cz = np.array([0.0, 0.0, 1.0])
+    num = np.einsum("ij,ij->i", np.broadcast_to(cz, a.shape), np.cross(a, b))
+    den = 1 + a[:, 2] + b[:, 2] + np.einsum("ij,ij->i", a, b)
+    ex = 2 * np.arctan2(num, den)
+    area = np.bincount(ids, weights=ex, minlength=len(offsets) - 1)
+    return area * (180 / np.pi) ** 2
+
+
+def check_polygons(lon, lat, offsets, require_ccw: bool = True):
+    """pgSphere's polygon rules (and EPN-TAP's orientation) for many polygons.
+
+    Rules, in order (first failure reported): ``pgsphere.bad_value`` (non-finite
+    or |lat| > 90), ``pgsphere.vertices`` (fewer than 3 distinct or more than
+    1024 vertices), ``pgsphere.too_large`` (not inside the hemisphere about the
+    polygon's mean direction — a sufficient test), ``pgsphere.edge_180``,
+    ``pgsphere.self_intersection`` (crossing or overlapping edges, found in the
+    gnomonic projection where edges are straight, so exact on the sphere),
+    ``epn.orientation`` (clockwise; only when ``require_ccw``; computed on the
+    sphere, as seen from outside).
+
+    Parameters
+    ----------
+    lon, lat : array_like
+        Flat vertices, deg (no repeated closing vertex needed; it is dropped).
+    offsets : array_like
+        Ragged offsets.
+
+    Returns
+    -------
+    rule, reason : numpy.ndarray of object (None where the polygon passes)
+    """
+    lon = np.asarray(lon, float)
+    lat = np.asarray(lat, float)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n = len(offsets) - 1
+    rule = np.full(n, None, dtype=object)
+    reason = np.full(n, None, dtype=object)
+
+    def put(mask, code, fmt):
+        for i in np.flatnonzero(mask & (rule == None)):  # noqa: E711
+            rule[i] = code
+            reason[i] = fmt(i)
+
+    counts = np.diff(offsets)
+    ids = ragged_ids(offsets)
+    badv = ~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lat) > 90)
+    nbad = np.bincount(ids, weights=badv, minlength=n)
+    put(nbad > 0, "pgsphere.bad_value",
+        lambda i: f"{int(nbad[i])} vertex coordinate(s) not finite or beyond ±90° latitude")
+    lon = np.where(badv, 0.0, lon)
+    lat = np.where(badv, 0.0, lat)
+    v = _unit(lon, lat)
+    nxt = _next_index(offsets)
+    dots = np.einsum("ij,ij->i", v, v[nxt]) if len(lon) else np.zeros(0)
+    dup = dots > 1 - 1e-15  # pgSphere drops consecutive duplicates
+    distinct = counts - np.bincount(ids, weights=dup, minlength=n).astype(np.int64)
+    put(distinct < 3, "pgsphere.vertices",
+        lambda i: f"polygon has {distinct[i]} distinct vertices (pgSphere needs at least 3)")
+    put(distinct > MAX_VERTICES, "pgsphere.vertices",
+        lambda i: f"polygon has {distinct[i]} vertices (pgSphere accepts at most {MAX_VERTICES})")
+    x, y, cv = gnomonic(lon, lat, offsets)
+    mincv = np.full(n, np.inf)
+    np.minimum.at(mincv, ids, cv)
+    put(mincv <= 1e-9, "pgsphere.too_large",
+        lambda i: "polygon does not fit inside a hemisphere (a vertex lies "
+                  f"{np.degrees(np.arccos(np.clip(mincv[i], -1, 1))):.1f}° from its centre)")
+    anti = np.bincount(ids, weights=dots < -1 + 1e-12, minlength=n)
+    put(anti > 0, "pgsphere.edge_180", lambda i: "polygon has an edge of 180°")
+    todo = np.flatnonzero(rule == None)  # noqa: E711
+    if len(todo):
+        keep = np.isin(ids, todo) & ~dup
+        sub_ids = np.searchsorted(todo, ids[keep])
+        rings = shapely.linearrings(np.c_[x[keep], y[keep]], indices=sub_ids)
+        simple = shapely.is_simple(rings)
+        bad = np.zeros(n, dtype=bool)
+        bad[todo] = ~simple
+        put(bad, "pgsphere.self_intersection",
+            lambda i: "polygon edges cross or overlap (" +
+            shapely.is_valid_reason(shapely.Polygon(np.c_[x[offsets[i]:offsets[i + 1]],
+                                                          y[offsets[i]:offsets[i + 1]]])) + ")")
+        if require_ccw:
+            # counter-clockwise seen from outside the sphere = positive area in the
+            # gnomonic plane (its x axis is east-ward, y north-ward)
+            area = np.zeros(n)
+            sub = np.zeros(len(todo) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(sub_ids, minlength=len(todo)), out=sub[1:])
+            area[todo] = signed_area(x[keep], y[keep], sub)
+            put(area <= 0, "epn.orientation",
+                lambda i: "polygon is clockwise; EPN-TAP wants counter-clockwise")
+    return rule, reason
+
+
+def check_polygon(lon, lat, require_ccw: bool = True):
+    """pgSphere rules for one polygon: ``None`` when it passes, else ``(rule, reason)``.
+
+    See :func:`check_polygons` for the rules.
+    """
+    lon = np.asarray(lon, float).ravel()
+    lat = np.asarray(lat, float).ravel()
+    if lon.size > 1 and lon[0] == lon[-1] and lat[0] == lat[-1]:
+        lon, lat = lon[:-1], lat[:-1]
+    rule, reason = check_polygons(lon, lat, np.array([0, lon.size]), require_ccw)
+    return None if rule[0] is None else (rule[0], reason[0])
+
+
+def lon_range(ulon: np.ndarray, offsets: np.ndarray):
+    """``c1min, c1max`` (deg, in [0, 360)) of rings with unwrapped longitudes.
+
+    ``c1min > c1max`` when the ring crosses 0/360 (c1min is the western edge).
+    """
+    n = len(offsets) - 1
+    ne = np.diff(offsets) > 0
+    lo = np.full(n, np.nan)
+    hi = np.full(n, np.nan)
+    if ne.any():
+        lo[ne] = np.minimum.reduceat(ulon, offsets[:-1][ne])
+        hi[ne] = np.maximum.reduceat(ulon, offsets[:-1][ne])
+    span = hi - lo
+    c1min = np.mod(lo, 360.0)
+    c1max = np.mod(hi, 360.0)
+    full = span >= 360.0
+    c1min[full], c1max[full] = 0.0, 360.0
+    # exact 360 for a range ending on the seam from below
+    c1max = np.where((c1max < c1min) & (np.mod(hi, 360.0) == 0) & (span > 0), 360.0, c1max)
+    return c1min, c1max
+
+
+def to_stcs(lon, lat, offsets, frame: str = "UNKNOWNFrame", digits: int = 6) -> list:
+    """STC-S polygon strings, longitudes normalised to [0, 360)."""
+    lon = np.mod(np.asarray(lon, float), 360.0)
+    lon = np.where(np.round(lon, digits) >= 360.0, 0.0, lon)
+    lat = np.asarray(lat, float)
+    inter = np.empty(2 * lon.size)
+    inter[0::2] = lon
+    inter[1::2] = lat
+    prefix = f"Polygon {frame}"
+    fmt1 = f" %.{digits}f"
+    out = []
+    for a, b in zip(offsets[:-1], offsets[1:]):
+        k = 2 * (b - a)
+        out.append(prefix + (fmt1 * k) % tuple(inter[2 * a:2 * b].tolist()) if k else None)
+    return out

@@ -1,0 +1,35 @@
+"""Parameters are typed and a bad one is refused by name before any work."""
+import pytest
+
+from vespa_curation.params import ParameterError, load_params
+
+
+def test_defaults_and_override():
+    p = load_params("hfc1ar", overrides=["workers=1", "limit=10"])
+    assert p["workers"] == 1 and p["limit"] == 10
+    assert p["decisions"] == "parameters/decisions/hfc1ar.csv"
+    assert p["source"].startswith("sqlite:///")
+
+
+@pytest.mark.parametrize("override,needle", [
+    (["wokers=2"], "'wokers'"),
+    (["workers=two"], "'workers'"),
+    (["workers=0"], "'workers'"),
+    (["source=mysql://x"], "'source'"),
+    (["server_url=localhost"], "'server_url'"),
+    (["full=maybe"], "'full'"),
+    (["noequals"], "key=value"),
+])
+def test_bad_parameter_named(override, needle):
+    with pytest.raises(ParameterError, match=needle):
+        load_params("hfc1ar", overrides=override)
+
+
+def test_unknown_service():
+    with pytest.raises(ParameterError, match="unknown service 'hfc2ar'"):
+        load_params("hfc2ar")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ParameterError, match="does not exist"):
+        load_params("hfc1ar", tmp_path / "nope.yaml")

@@ -1,0 +1,92 @@
+"""The validator: each EPN-TAP / pgSphere rule quarantines the row that breaks it,
+with its reason, and accepts the rows that break none."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from vespa_curation import stcs
+from vespa_curation.validate import validate
+
+NOW = pd.Timestamp("2026-01-01T00:00:00")
+SEAM = "Polygon UNKNOWNFrame 355 -10 5 -10 5 0 355 0"
+
+
+def good_row(uid="ar_1", **kw):
+    r = dict(granule_uid=uid, granule_gid="hfc_ar_smart", obs_id="img1",
+             dataproduct_type="ci", target_name="Sun", target_class="star",
+             spatial_frame_type="body", service_title="hfc1ar", creation_date=NOW,
+             modification_date=NOW, release_date=NOW, time_min=2453462.5,
+             time_max=2453462.6, c1min=355.0, c1max=5.0, c2min=-10.0, c2max=0.0,
+             s_region=SEAM, processing_level=5, qa_source_id=uid)
+    r.update(kw)
+    return r
+
+
+CASES = [
+    ("epn.required", dict(obs_id=None)),
+    ("epn.required", dict(granule_gid="  ")),
+    ("epn.service_title", dict(service_title="hfc1t3")),
+    ("epn.granule_uid", dict(granule_uid="ar#1")),
+    ("epn.vocabulary", dict(dataproduct_type="catalogue")),
+    ("epn.vocabulary", dict(target_class="sun")),
+    ("epn.processing_level", dict(processing_level=4)),
+    ("epn.time_range", dict(time_min=51000.5)),           # an MJD, not a JD
+    ("epn.minmax_order", dict(time_max=2453462.4)),
+    ("epn.minmax_pair", dict(c2max=np.nan)),
+    ("epn.minmax_order", dict(c2min=5.0, c2max=-5.0)),
+    ("epn.coord_range", dict(c1max=361.0)),
+    ("epn.access", dict(access_url="http://x/a.fits")),
+    ("epn.access", dict(access_url="http://x/a.fits", access_format="Image/FITS",
+                        access_estsize=3)),
+    ("epn.string", dict(target_name="Sun ")),
+    ("epn.string", dict(target_region="solar-active-regions##sunspots")),
+    ("epn.timestamp", dict(creation_date=pd.Timestamp("2027-01-01"))),
+    ("epn.orientation", dict(s_region="Polygon UNKNOWNFrame 355 0 5 0 5 -10 355 -10")),
+    ("pgsphere.self_intersection", dict(s_region="Polygon UNKNOWNFrame 0 0 10 10 10 0 0 10")),
+    ("pgsphere.vertices", dict(s_region="Polygon UNKNOWNFrame 1 1 2 2")),
+    ("pgsphere.hemisphere", dict(s_region="Polygon UNKNOWNFrame 10 0 100 0 190 0 280 5")),
+    ("stcs.parse", dict(s_region="Circle UNKNOWNFrame 1 1 2")),
+]
+
+
+@pytest.mark.parametrize("rule,change", CASES, ids=[f"{r}-{i}" for i, (r, _) in
+                                                     enumerate(CASES)])
+def test_rule_quarantines_with_reason(rule, change):
+    rows = pd.DataFrame([good_row("ok_1"), good_row("bad_1", **change)])
+    accepted, q = validate(rows, "hfc1ar")
+    assert list(accepted["granule_uid"]) == ["ok_1"]
+    assert rule in set(q["rule"]), q.to_string()
+    line = q[q["rule"] == rule].iloc[0]
+    assert line["source_id"] == "bad_1" and line["reason"]
+
+
+def test_good_rows_pass_and_seam_is_legal():
+    rows = pd.DataFrame([good_row("a"), good_row("b", c1min=10.0, c1max=20.0,
+                         s_region="Polygon UNKNOWNFrame 10 0 20 0 20 5 10 5")])
+    accepted, q = validate(rows, "hfc1ar")
+    assert len(accepted) == 2 and q.empty
+
+
+def test_duplicate_uids_both_quarantined():
+    rows = pd.DataFrame([good_row("a"), good_row("a")])
+    accepted, q = validate(rows, "hfc1ar")
+    assert accepted.empty and (q["rule"] == "epn.granule_uid").sum() == 2
+
+
+def test_too_many_vertices():
+    t = np.linspace(0, 2 * np.pi, 1100, endpoint=False)
+    lon, lat = 100 + 5 * np.cos(t), 5 * np.sin(t)
+    rows = pd.DataFrame([good_row("big", s_region=stcs.format_polygon(lon, lat),
+                                  c1min=95.0, c1max=105.0, c2min=-5.0, c2max=5.0)])
+    _, q = validate(rows, "hfc1ar")
+    assert "pgsphere.vertices" in set(q["rule"])
+
+
+def test_polar_cap_polygon_is_not_flagged_as_self_crossing():
+    r = stcs.check(["Polygon UNKNOWNFrame 0 80 120 80 240 80"])
+    assert r == [None]
+
+
+def test_unwrap_and_signed_area_across_seam():
+    p = stcs.parse([SEAM, "Polygon UNKNOWNFrame 10 0 20 0 20 5 10 5"])
+    assert np.allclose(stcs.signed_area(p), [100.0, 50.0])

@@ -380,3 +380,28 @@ def run(services_params: Sequence[Mapping], params_file: str | None = None,
         for p in services_params:
             results.append(run_service(p, stamp, params_file, overrides, progress=progress))
     return results
+
+
+# -- inside a notebook ------------------------------------------------------------------
+
+def notebook_setup(level: int = logging.INFO) -> None:
+    """First lines of every stage notebook: offline, logged, headless-safe.
+
+    IERS downloads off (the bundled tables serve), the package's log records printed
+    into the cell output (papermill copies them into ``run.log`` and the terminal), and
+    figures made through :mod:`vespa_curation.qa` use the Agg canvas, so a cron run
+    needs no display.
+    """
+    try:
+        from astropy.utils import iers
+        iers.conf.auto_download = False
+    except ImportError:
+        pass
+    lg = logging.getLogger("vespa_curation")
+    if not any(getattr(h, "_vespa_nb", False) for h in lg.handlers):
+        h = logging.StreamHandler(sys.stdout)
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
+                                         "%H:%M:%S"))
+        h._vespa_nb = True
+        lg.addHandler(h)
+    lg.setLevel(level)

@@ -1,0 +1,545 @@
+"""QA figures: each region side by side, and the summary plots of a run.
+
+Every figure is a :class:`matplotlib.figure.Figure` drawn on the Agg canvas (no pyplot,
+no display: cron runs need none).
+
+Side-by-side figure of one region (:func:`region_figure`):
+
+left
+    the chain-code contour on the image's pixel grid — pixel centres of the chain, the
+    outline of the pixel edges (what the geometry stage projects), the solar disk and its
+    limb from the observation's ``CENTER_X/CENTER_Y/R_SUN`` — over the observation's own
+    image when a file of it is at hand; otherwise over no image (a note says so), or
+    over a *context* image only when one is passed explicitly, labelled as such;
+right
+    the published ``s_region`` in Carrington longitude/latitude with a graticule, the
+    0°/360° seam when the region is near it, the traced outline projected the same way
+    for comparison, vertices on the limb (clipped) and vertices away from the traced
+    outline (repaired) marked, the catalogue's own centroid (``FEAT_CARR_LONG_DEG/LAT``)
+    and the polygon's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Circle, Rectangle
+
+from .. import stcs
+
+#: Colours used throughout the report (kept in one place).
+COLOURS = {"disk": "#fff4cc", "limb": "#e08a00", "chain": "#1f5fbf", "outline": "black",
+           "sregion": "#c0392b", "traced": "#555555", "clipped": "#d62728",
+           "repaired": "#ff7f0e", "catalogue": "#2ca02c", "seam": "#7b2cbf"}
+#: Vertices farther than this (deg) from the traced outline count as repaired/moved.
+REPAIR_TOL_DEG = 0.05
+#: Vertices within this many pixels of the limb (R_SUN) count as clipped.
+LIMB_TOL_PIX = 1.5
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure on the Agg canvas (headless)."""
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
+    """Write ``fig`` as PNG and return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, format="png")
+    return path
+
+
+# -- geometry shown in the figures ------------------------------------------------------
+
+@dataclass
+class Traced:
+    """Chain-code contours of many regions, in pixels and projected to Carrington."""
+
+    chain: object            # Ragged: pixel centres of the chain
+    outline: object          # Ragged: pixel-edge outline (pixels)
+    lon: np.ndarray          # outline vertices, Carrington lon (deg), NaN off disk
+    lat: np.ndarray
+    b0: np.ndarray           # per region: observer latitude, Carrington lon, distance
+    l0: np.ndarray
+    dist: np.ndarray
+    ok: np.ndarray           # per region: chain decoded
+
+
+def _col(records: pd.DataFrame, name: str, default=np.nan) -> np.ndarray:
+    if name in records:
+        return pd.to_numeric(records[name], errors="coerce").to_numpy(float)
+    return np.full(len(records), default, float)
+
+
+def trace(records: pd.DataFrame) -> Traced:
+    """Decode and project the chain codes of ``records`` (vectorized).
+
+    ``records`` carries the HFC columns ``CC, CC_X_PIX, CC_Y_PIX, CENTER_X, CENTER_Y,
+    R_SUN, CDELT1, CDELT2, DATE_OBS``. The projection uses the image's own disk centre
+    and scale (the convention the geometry stage publishes) and one observer per image.
+    Chains that cannot be decoded are left empty (``ok`` False).
+    """
+    from ..geometry import chaincode, solar
+
+    n = len(records)
+    cc = ["" if not isinstance(c, str) else c.strip() for c in records["CC"]]
+    x0, y0 = _col(records, "CC_X_PIX"), _col(records, "CC_Y_PIX")
+    ok = np.array([c.isdigit() and set(c) <= set("01234567") for c in cc]) & \
+        np.isfinite(x0) & np.isfinite(y0)
+    cc_ok = [c if o else "" for c, o in zip(cc, ok)]
+    xs, ys = np.where(ok, x0, 0).astype(np.int64), np.where(ok, y0, 0).astype(np.int64)
+    chain = chaincode.decode_chains(cc_ok, xs, ys)
+    try:
+        outline = chaincode.pixel_outline(cc_ok, xs, ys)
+    except ValueError:
+        outline = chain
+    cdelt1, cdelt2 = _col(records, "CDELT1"), _col(records, "CDELT2")
+    cx, cy = _col(records, "CENTER_X"), _col(records, "CENTER_Y")
+    rsun = _col(records, "R_SUN")
+    # one observer per distinct image
+    t_all = pd.Series(records["DATE_OBS"]).astype(str).to_numpy()
+    r_all = np.round(rsun * cdelt1, 4)
+    codes, uniq = pd.factorize(pd.Series([f"{t}|{r!r}" for t, r in zip(t_all, r_all)]))
+    first = np.zeros(len(uniq), np.int64)
+    first[codes[::-1]] = np.arange(n)[::-1]           # first record of each image
+    b0 = np.full(n, np.nan)
+    l0 = np.full(n, np.nan)
+    dist = np.full(n, np.nan)
+    good_img = np.isfinite(r_all[first])
+    if good_img.any():
+        obs = solar.observers(t_all[first][good_img], r_all[first][good_img])
+        idx = np.full(len(uniq), -1)
+        idx[good_img] = np.arange(good_img.sum())
+        j = idx[codes]
+        has = j >= 0
+        b0[has], l0[has], dist[has] = obs.b0[j[has]], obs.l0[j[has]], obs.dist[j[has]]
+    rep = np.diff(outline.offsets)
+    owner = np.repeat(np.arange(n), rep)
+    tx = cdelt1[owner] * (outline.x - cx[owner])
+    ty = cdelt2[owner] * (outline.y - cy[owner])
+    lon, lat = solar.hpc_to_hgc(tx, ty, b0[owner], l0[owner], dist[owner])
+    return Traced(chain, outline, lon, lat, b0, l0, dist, ok)
+
+
+def angular_distance(lon1, lat1, lon2, lat2):
+    """Great-circle distance (deg) between points given in degrees."""
+    l1, b1, l2, b2 = map(np.deg2rad, (lon1, lat1, lon2, lat2))
+    c = np.sin(b1) * np.sin(b2) + np.cos(b1) * np.cos(b2) * np.cos(l1 - l2)
+    return np.rad2deg(np.arccos(np.clip(c, -1.0, 1.0)))
+
+
+def limb_angle(dist_m) -> np.ndarray:
+    """Angle (deg) from the sub-observer point to the limb seen from ``dist_m``."""
+    from ..geometry.solar import R_SUN_M
+    return np.rad2deg(np.arccos(R_SUN_M / np.asarray(dist_m, float)))
+
+
+def hgc_to_pixel(lon, lat, b0, l0, dist, cdelt1, cdelt2, center_x, center_y):
+    """Carrington lon/lat (deg) on the solar surface → 0-based image pixels.
+
+    The inverse of the projection the geometry stage uses (observer at ``dist`` m with
+    heliographic latitude ``b0`` and Carrington longitude ``l0``; pixel =
+    ``arcsec / CDELT + CENTER``). Used to draw the published polygon back on the pixel
+    grid and to find its vertices on the limb.
+    """
+    from ..geometry.solar import R_SUN_M
+    lam, phi = np.deg2rad(np.asarray(lon, float) - l0), np.deg2rad(np.asarray(lat, float))
+    b = np.deg2rad(b0)
+    x = R_SUN_M * np.cos(phi) * np.sin(lam)
+    y = R_SUN_M * (np.sin(phi) * np.cos(b) - np.cos(phi) * np.cos(lam) * np.sin(b))
+    z = R_SUN_M * (np.sin(phi) * np.sin(b) + np.cos(phi) * np.cos(lam) * np.cos(b))
+    zz = dist - z
+    tx = np.rad2deg(np.arctan2(x, zz)) * 3600.0
+    ty = np.rad2deg(np.arcsin(y / np.sqrt(x * x + y * y + zz * zz))) * 3600.0
+    return tx / cdelt1 + center_x, ty / cdelt2 + center_y
+
+
+def sregion_centroid(lon: np.ndarray, lat: np.ndarray) -> tuple[float, float]:
+    """Area centroid (deg) of one polygon in unwrapped lon/lat; lon folded to 0–360."""
+    poly = stcs.Polygons(np.asarray(lon, float), np.asarray(lat, float),
+                         np.array([0, len(lon)]), np.array([False]))
+    u = stcs.unwrap(poly)
+    v = poly.lat
+    un, vn = np.roll(u, -1), np.roll(v, -1)
+    cross = u * vn - un * v
+    a = cross.sum() / 2
+    if abs(a) < 1e-12:
+        return float(np.mod(u.mean(), 360)), float(v.mean())
+    cxu = ((u + un) * cross).sum() / (6 * a)
+    cyv = ((v + vn) * cross).sum() / (6 * a)
+    return float(np.mod(cxu, 360.0)), float(cyv)
+
+
+# -- the side-by-side figure ------------------------------------------------------------
+
+def _own_image(record: Mapping, images_dir: Path | None):
+    """The observation's own image as a 2-D array, when a file of it is at hand."""
+    if images_dir is None:
+        return None
+    for key in ("FILENAME", "LOC_FILENAME"):
+        name = record.get(key)
+        if not isinstance(name, str) or not name.strip():
+            continue
+        p = Path(images_dir) / Path(name.strip()).name
+        if p.is_file():
+            from astropy.io import fits
+            with fits.open(p) as hdul:
+                for h in hdul:
+                    if h.data is not None and np.ndim(h.data) == 2:
+                        return np.asarray(h.data, float), p.name
+    return None
+
+
+def region_figure(record: Mapping, row: Mapping, traced: Traced, i: int,
+                  images_dir: Path | None = None, context: tuple | None = None) -> Figure:
+    """The side-by-side figure of region ``i`` of ``traced``.
+
+    Parameters
+    ----------
+    record : mapping
+        The region's source record (HFC columns).
+    row : mapping
+        Its epn_core row (``granule_uid``, ``s_region``, ``qa_*``).
+    traced : Traced
+        :func:`trace` of the records; ``i`` is this region's position in it.
+    images_dir : path, optional
+        A folder holding the observations' own image files (by ``FILENAME``).
+    context : (array, label), optional
+        An image drawn, labelled as context, when the observation's own is absent.
+    """
+    fig = new_figure(12.5, 6.6)
+    axl = fig.add_axes([0.06, 0.27, 0.40, 0.64])
+    axr = fig.add_axes([0.56, 0.27, 0.40, 0.64])
+    flag = str(row.get("qa_geom_flag") or "ok")
+    fig.suptitle(f"{row.get('granule_uid')}   geom_flag: {flag}", fontsize=12,
+                 fontweight="bold", x=0.5, y=0.985)
+    pub = _published(record, row, traced, i)
+    _left_panel(axl, fig, record, traced, i, images_dir, context, pub)
+    _right_panel(axr, record, row, traced, i, pub)
+    return fig
+
+
+@dataclass
+class _Published:
+    lon: np.ndarray          # s_region vertices (deg, as published)
+    lat: np.ndarray
+    px: np.ndarray           # the same on the pixel grid (NaN when unknown)
+    py: np.ndarray
+    clipped: np.ndarray      # bool: vertex on the limb
+
+
+def _published(record, row, traced, i) -> _Published | None:
+    text = row.get("s_region")
+    poly = stcs.parse([text if isinstance(text, str) else None])
+    if poly.parse_error[0] or len(poly.lon) == 0:
+        return None
+    lon, lat = poly.lon, poly.lat
+    g = {k: float(record.get(k, np.nan) if record.get(k) is not None else np.nan)
+         for k in ("CDELT1", "CDELT2", "CENTER_X", "CENTER_Y", "R_SUN")}
+    px = py = np.full(len(lon), np.nan)
+    clipped = np.zeros(len(lon), bool)
+    if np.isfinite(traced.dist[i]) and all(np.isfinite(v) for v in g.values()):
+        px, py = hgc_to_pixel(lon, lat, traced.b0[i], traced.l0[i], traced.dist[i],
+                              g["CDELT1"], g["CDELT2"], g["CENTER_X"], g["CENTER_Y"])
+        rho = np.hypot(px - g["CENTER_X"], py - g["CENTER_Y"])
+        clipped = rho >= g["R_SUN"] - LIMB_TOL_PIX
+    return _Published(lon, lat, px, py, clipped)
+
+
+def _left_panel(ax, fig, record, traced, i, images_dir, context, pub):
+    cx = float(record.get("CENTER_X", np.nan))
+    cy = float(record.get("CENTER_Y", np.nan))
+    r = float(record.get("R_SUN", np.nan))
+    nx = int(float(record.get("NAXIS1") or 0) or 0)
+    ny = int(float(record.get("NAXIS2") or 0) or 0)
+    chx, chy = traced.chain.item(i)
+    ox, oy = traced.outline.item(i)
+    has = len(chx) > 0
+    # view: the region with a margin, widened to show the nearby limb
+    if has:
+        x0, x1, y0, y1 = ox.min(), ox.max(), oy.min(), oy.max()
+    else:
+        x0, x1, y0, y1 = cx - r, cx + r, cy - r, cy + r
+    span = max(x1 - x0, y1 - y0, 16.0)
+    pad = 0.35 * span + 4
+    xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+    half = span / 2 + pad
+    view = (xm - half, xm + half, ym - half, ym + half)
+    own = _own_image(record, images_dir)
+    note = None
+    if own is not None:
+        data, name = own
+        lo, hi = np.nanpercentile(data, [1, 99])
+        ax.imshow(data, origin="lower", cmap="gray", vmin=lo, vmax=hi,
+                  interpolation="nearest", extent=(-0.5, data.shape[1] - 0.5,
+                                                   -0.5, data.shape[0] - 0.5))
+        note = f"observation image: {name}"
+    elif context is not None:
+        data, label = context
+        ax.imshow(data, origin="lower", cmap="gray", alpha=0.55, interpolation="nearest",
+                  extent=(-0.5, nx - 0.5, -0.5, ny - 0.5) if nx and ny else None)
+        note = f"CONTEXT ONLY, not this observation: {label}"
+    else:
+        note = "observation image not available: pixel grid only"
+    if np.isfinite(r):
+        ax.add_patch(Circle((cx, cy), r, facecolor=COLOURS["disk"], edgecolor="none",
+                            alpha=0.5 if own is not None else 1.0, zorder=0))
+        ax.add_patch(Circle((cx, cy), r, facecolor="none", edgecolor=COLOURS["limb"],
+                            lw=2, zorder=3, label="limb (R_SUN)"))
+    if nx and ny:
+        ax.add_patch(Rectangle((-0.5, -0.5), nx, ny, fill=False, ls=":", lw=1,
+                               edgecolor="grey", zorder=1))
+    if has:
+        ax.plot(np.r_[ox, ox[:1]], np.r_[oy, oy[:1]], "-", color=COLOURS["outline"],
+                lw=1.4, zorder=4, label="pixel-edge outline")
+        ax.plot(chx, chy, ".-", color=COLOURS["chain"], ms=3, lw=0.8, zorder=5,
+                label=f"chain code ({len(chx) - 1} steps)")
+        ax.plot(chx[:1], chy[:1], "o", mfc="none", mec=COLOURS["chain"], ms=8, zorder=6,
+                label="chain start")
+        off = np.hypot(ox - cx, oy - cy) > r
+        if off.any():
+            ax.plot(ox[off], oy[off], "x", color=COLOURS["clipped"], ms=6, mew=1.5,
+                    zorder=7, label=f"outline off the disk ({off.sum()})")
+    if pub is not None and np.isfinite(pub.px).all():
+        ax.plot(np.r_[pub.px, pub.px[:1]], np.r_[pub.py, pub.py[:1]], "-",
+                color=COLOURS["sregion"], lw=1.3, alpha=0.9, zorder=6,
+                label="s_region, projected back")
+        if pub.clipped.any():
+            ax.plot(pub.px[pub.clipped], pub.py[pub.clipped], "^", ms=6, zorder=8,
+                    color=COLOURS["clipped"],
+                    label=f"s_region vertices on the limb ({pub.clipped.sum()})")
+    else:
+        ax.text(0.5, 0.5, "chain code not decodable", transform=ax.transAxes,
+                ha="center", color=COLOURS["clipped"])
+    ax.set_xlim(view[0], view[1])
+    ax.set_ylim(view[2], view[3])
+    ax.set_aspect("equal")
+    if 2 * half <= 90:   # pixel edges visible: draw the pixel grid
+        ax.set_xticks(np.arange(np.floor(view[0]) + 0.5, view[1], 1), minor=True)
+        ax.set_yticks(np.arange(np.floor(view[2]) + 0.5, view[3], 1), minor=True)
+        ax.grid(which="minor", color="#bbbbbb", lw=0.3)
+    ax.set_xlabel("x (pixel, 0-based)")
+    ax.set_ylabel("y (pixel, 0-based)")
+    ax.set_title("chain code on the image's pixel grid", fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, fontsize=8,
+              frameon=False)
+    ax.text(0.01, 0.01, note, transform=ax.transAxes, fontsize=8, style="italic",
+            va="bottom", ha="left", zorder=9,
+            bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1.5),
+            color="#8b0000" if context is not None and own is None else "#333333")
+    # full-disk thumbnail with the view box
+    if np.isfinite(r):
+        ins = ax.inset_axes([0.72, 0.72, 0.27, 0.27])
+        ins.add_patch(Circle((cx, cy), r, facecolor=COLOURS["disk"],
+                             edgecolor=COLOURS["limb"], lw=1))
+        if has:
+            ins.plot(ox, oy, "-", color=COLOURS["outline"], lw=0.8)
+        ins.add_patch(Rectangle((view[0], view[2]), view[1] - view[0], view[3] - view[2],
+                                fill=False, edgecolor="blue", lw=0.8))
+        m = 1.08 * r
+        ins.set_xlim(cx - m, cx + m)
+        ins.set_ylim(cy - m, cy + m)
+        ins.set_aspect("equal")
+        ins.set_xticks([])
+        ins.set_yticks([])
+        ins.patch.set_alpha(0.85)
+
+
+def _graticule_step(span: float) -> float:
+    for s in (0.5, 1, 2, 5, 10, 15, 30):
+        if span / s <= 10:
+            return s
+    return 30
+
+
+def _right_panel(ax, record, row, traced, i, pub):
+    a, b = traced.outline.offsets[i], traced.outline.offsets[i + 1]
+    tlon, tlat = traced.lon[a:b], traced.lat[a:b]
+    if pub is None:
+        ax.text(0.5, 0.5, "no s_region", transform=ax.transAxes, ha="center")
+        return
+    lon = stcs.unwrap(stcs.Polygons(pub.lon, pub.lat, np.array([0, len(pub.lon)]),
+                                    np.array([False])))
+    lat = pub.lat
+    ref = np.median(lon)
+    # everything drawn in a longitude window around the polygon (no jump at 0/360)
+    def near(x):
+        return ref + ((np.asarray(x, float) - ref + 180.0) % 360.0) - 180.0
+    lon = near(lon)
+    ulon = np.r_[lon, lon[:1]]
+    ulat = np.r_[lat, lat[:1]]
+    fin = np.isfinite(tlon)
+    if fin.any():
+        tl = near(tlon)
+        tl = np.where(fin, tl, np.nan)
+        ax.plot(np.r_[tl, tl[:1]], np.r_[tlat, tlat[:1]], "--", color=COLOURS["traced"],
+                lw=1, label="pixel-edge outline, projected (on-disk part)")
+    ax.fill(ulon, ulat, color=COLOURS["sregion"], alpha=0.15, lw=0)
+    ax.plot(ulon, ulat, "-", color=COLOURS["sregion"], lw=1.6,
+            label=f"s_region ({len(lon)} vertices)")
+    ax.plot(lon, lat, "o", color=COLOURS["sregion"], ms=2.5)
+    # vertices on the limb = clipped
+    clipped = pub.clipped
+    if clipped.any():
+        ax.plot(lon[clipped], lat[clipped], "^", color=COLOURS["clipped"], ms=6,
+                label=f"on the limb: clipped ({clipped.sum()})")
+    # vertices away from the traced outline = repaired / moved
+    if fin.sum() >= 2:
+        from shapely import LineString, points
+        tl2 = near(tlon[fin])
+        line = LineString(np.column_stack([np.r_[tl2, tl2[:1]],
+                                           np.r_[tlat[fin], tlat[fin][:1]]]))
+        dd = line.distance(points(np.column_stack([lon, lat])))
+        moved = (dd > REPAIR_TOL_DEG) & ~clipped
+        if moved.any():
+            ax.plot(lon[moved], lat[moved], "s", mfc="none", mec=COLOURS["repaired"],
+                    ms=6, mew=1.4, label=f"not on the traced outline: repaired ({moved.sum()})")
+    # centroids
+    clon, clat = sregion_centroid(pub.lon, pub.lat)
+    ax.plot(near(clon), clat, "+", color=COLOURS["sregion"], ms=12, mew=2,
+            label="s_region centroid")
+    flon = row.get("qa_feat_carr_long_deg", record.get("FEAT_CARR_LONG_DEG"))
+    flat = row.get("qa_feat_carr_lat_deg", record.get("FEAT_CARR_LAT_DEG"))
+    try:
+        flon, flat = float(flon), float(flat)
+    except (TypeError, ValueError):
+        flon = flat = np.nan
+    if np.isfinite(flon) and np.isfinite(flat):
+        ax.plot(near(flon), flat, "*", color=COLOURS["catalogue"], ms=12,
+                label="catalogue centroid (FEAT_CARR_*)")
+    # view and graticule
+    xs = np.r_[lon, near(tlon[fin])] if fin.any() else lon
+    ys = np.r_[lat, tlat[fin]] if fin.any() else lat
+    x0, x1, y0, y1 = np.nanmin(xs), np.nanmax(xs), np.nanmin(ys), np.nanmax(ys)
+    span = max(x1 - x0, y1 - y0, 1.0)
+    pad = 0.25 * span + 0.3
+    xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
+    ax.set_xlim(xm - span / 2 - pad, xm + span / 2 + pad)
+    ax.set_ylim(max(-90, ym - span / 2 - pad), min(90, ym + span / 2 + pad))
+    step = _graticule_step(span + 2 * pad)
+    xl, yl = ax.get_xlim(), ax.get_ylim()
+    ax.set_xticks(np.arange(np.ceil(xl[0] / step) * step, xl[1], step))
+    ax.set_yticks(np.arange(np.ceil(yl[0] / step) * step, yl[1], step))
+    ax.xaxis.set_major_formatter(lambda v, pos: f"{v % 360:g}°")
+    ax.yaxis.set_major_formatter(lambda v, pos: f"{v:g}°")
+    ax.grid(True, color="#999999", lw=0.5, ls="-")
+    # the 0/360 seam when it is in view
+    for k in range(int(np.floor(xl[0] / 360)), int(np.floor(xl[1] / 360)) + 1):
+        s = 360.0 * k
+        if xl[0] < s < xl[1] or (k == 0 and xl[0] <= 0 <= xl[1]):
+            ax.axvline(s, color=COLOURS["seam"], lw=2, ls="-.",
+                       label="0°/360° seam")
+            ax.text(s, yl[1], " 360° | 0° ", color=COLOURS["seam"], ha="center",
+                    va="bottom", fontsize=8)
+    ax.set_aspect(1.0 / max(np.cos(np.deg2rad(np.clip(ym, -80, 80))), 0.2))
+    ax.set_xlabel("Carrington longitude")
+    ax.set_ylabel("Carrington latitude")
+    ax.set_title("s_region as published (Carrington)", fontsize=10)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.11), ncol=2, fontsize=8,
+              frameon=False)
+
+
+# -- summary plots ----------------------------------------------------------------------
+
+def flag_counts_figure(flags: pd.Series) -> Figure:
+    """Bar chart of the geometry flags (each ``+``-joined flag counted)."""
+    parts = flags.fillna("none").astype(str).str.split("+").explode()
+    counts = parts.value_counts()
+    fig = new_figure(6.5, 3.6)
+    ax = fig.add_subplot(111)
+    ax.bar(counts.index.astype(str), counts.to_numpy(), color="#4477aa")
+    for k, v in enumerate(counts.to_numpy()):
+        ax.text(k, v, str(v), ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel("regions")
+    ax.set_title("geometry flags (a region may carry several)")
+    fig.tight_layout()
+    return fig
+
+
+def area_ratio_figure(ratio: pd.Series) -> Figure:
+    """Histogram of area ratios (published polygon area / catalogue area)."""
+    r = pd.to_numeric(ratio, errors="coerce").dropna()
+    fig = new_figure(6.5, 3.6)
+    ax = fig.add_subplot(111)
+    if len(r):
+        lo, hi = min(r.min(), 0.8), max(r.max(), 1.2)
+        ax.hist(r, bins=np.linspace(lo, hi, 40), color="#66aa55")
+        ax.axvline(1.0, color="k", lw=1, ls="--")
+        ax.set_title(f"area ratio, {len(r)} regions (median {r.median():.3f})")
+    else:
+        ax.set_title("area ratio: none computed")
+    ax.set_xlabel("s_region area / area of the traced pixels")
+    ax.set_ylabel("regions")
+    fig.tight_layout()
+    return fig
+
+
+def centroid_residuals(rows: pd.DataFrame) -> pd.DataFrame:
+    """s_region centroid minus catalogue centroid (deg): ``dlon`` (wrapped), ``dlat``."""
+    if not {"qa_feat_carr_long_deg", "qa_feat_carr_lat_deg"} <= set(rows.columns):
+        return pd.DataFrame(columns=["granule_uid", "dlon", "dlat", "flag"])
+    poly = stcs.parse(rows["s_region"].where(rows["s_region"].notna(), None))
+    out = []
+    for k in range(len(poly)):
+        lo, la = poly.polygon(k)
+        out.append(sregion_centroid(lo, la) if len(lo) >= 3 else (np.nan, np.nan))
+    c = np.array(out, float).reshape(-1, 2)
+    flon = pd.to_numeric(rows["qa_feat_carr_long_deg"], errors="coerce").to_numpy(float)
+    flat = pd.to_numeric(rows["qa_feat_carr_lat_deg"], errors="coerce").to_numpy(float)
+    dlon = (c[:, 0] - flon + 180.0) % 360.0 - 180.0
+    return pd.DataFrame({"granule_uid": rows["granule_uid"].to_numpy(), "dlon": dlon,
+                         "dlat": c[:, 1] - flat,
+                         "flag": rows.get("qa_geom_flag", pd.Series("ok", rows.index))
+                         .fillna("ok").to_numpy()})
+
+
+def residuals_figure(res: pd.DataFrame) -> Figure:
+    """Scatter of centroid residuals against the catalogue, coloured by flag."""
+    fig = new_figure(6.5, 4.2)
+    ax = fig.add_subplot(111)
+    r = res.dropna(subset=["dlon", "dlat"])
+    if len(r):
+        for flag, g in r.groupby("flag"):
+            ax.plot(g["dlon"], g["dlat"], "o", ms=4, alpha=0.7, label=f"{flag} ({len(g)})")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.axvline(0, color="k", lw=0.5)
+        ax.legend(fontsize=7)
+        ax.set_title(f"centroid residuals vs catalogue: median |Δlon| "
+                     f"{r['dlon'].abs().median():.3f}°, |Δlat| {r['dlat'].abs().median():.3f}°",
+                     fontsize=9)
+    else:
+        ax.set_title("centroid residuals: no catalogue centroid in the rows")
+    ax.set_xlabel("Δ Carrington longitude (s_region − catalogue), deg")
+    ax.set_ylabel("Δ latitude, deg")
+    fig.tight_layout()
+    return fig
+
+
+def quarantine_figure(q: pd.DataFrame) -> Figure:
+    """Horizontal bars: quarantined rows per stage and rule."""
+    fig = new_figure(6.5, 3.6)
+    ax = fig.add_subplot(111)
+    if len(q):
+        c = q.groupby(["stage", "rule"]).size().sort_values()
+        labels = [f"{s}: {r}" for s, r in c.index]
+        ax.barh(labels, c.to_numpy(), color="#cc6677")
+        for k, v in enumerate(c.to_numpy()):
+            ax.text(v, k, f" {v}", va="center", fontsize=8)
+        ax.set_xlabel("rows")
+        from matplotlib.ticker import MaxNLocator
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    else:
+        ax.text(0.5, 0.5, "nothing quarantined", ha="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax.set_title("quarantine per stage and rule")
+    fig.tight_layout()
+    return fig

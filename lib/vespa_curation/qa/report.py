@@ -1,0 +1,298 @@
+"""The QA report of a run: figures/*.png, report.html (offline), report.json.
+
+:func:`build_report` reads the run folder (``rows.parquet``, ``records.parquet``,
+``quarantine.csv``, ``harvest.json``; docs/architecture.md) and writes
+
+``figures/``
+    ``region_<n>_<granule_uid>.png`` — the side-by-side figure of each inspected region
+    (:mod:`vespa_curation.qa.figures`), limb-crossing and repaired regions first; and the
+    summary plots ``flags.png``, ``area_ratio.png``, ``residuals.png``, ``quarantine.png``;
+``report.html``
+    one self-contained page (images embedded as data URIs, no script, no CDN): counts,
+    summary plots, the gallery, the quarantine table;
+``report.json``
+    counts per stage and per rule, geometry flags, centroid residual statistics and the
+    list of figures.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import figures as F
+
+log = logging.getLogger("vespa_curation.qa")
+
+#: Flags that put a region at the front of the gallery, in this order.
+PRIORITY = ("limb_clipped", "repaired", "seam", "simplified")
+#: Rows of the quarantine table shown in report.html (all are in quarantine.csv).
+MAX_QUARANTINE_ROWS = 500
+_SUMMARY = ("flags", "area_ratio", "residuals", "quarantine")
+
+
+def _read_quarantine(run_dir: Path) -> pd.DataFrame:
+    p = run_dir / "quarantine.csv"
+    cols = ["granule_uid", "source_id", "stage", "rule", "reason"]
+    if not p.is_file() or p.stat().st_size == 0:
+        return pd.DataFrame(columns=cols)
+    q = pd.read_csv(p, dtype=str, keep_default_na=False)
+    for c in cols:
+        if c not in q:
+            q[c] = ""
+    return q
+
+
+def _read_json(p: Path) -> dict:
+    if p.is_file():
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except ValueError as e:
+            log.warning("%s is not JSON: %s", p, e)
+    return {}
+
+
+def gallery_order(rows: pd.DataFrame) -> np.ndarray:
+    """Row positions, limb-crossing and repaired regions first (stable otherwise)."""
+    flags = rows.get("qa_geom_flag", pd.Series("ok", index=rows.index)).fillna("ok")
+    flags = flags.astype(str)
+    rank = np.full(len(rows), len(PRIORITY), int)
+    for k, f in reversed(list(enumerate(PRIORITY))):
+        rank[flags.str.contains(f, regex=False).to_numpy()] = k
+    return np.argsort(rank, kind="stable")
+
+
+def _uid_of_records(records: pd.DataFrame, service: str) -> pd.Series:
+    for c in ("granule_uid", "_UID"):
+        if c in records:
+            return records[c].astype(str)
+    from ..services import get_service
+    return get_service(service).uid(records).astype(str)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name))[:80]
+
+
+def _progress(it, total, desc):
+    try:
+        from tqdm.auto import tqdm
+        return tqdm(it, total=total, desc=desc, leave=False)
+    except ImportError:  # pragma: no cover
+        return it
+
+
+def build_report(params: Mapping, run_dir) -> dict:
+    """Write the QA figures, ``report.html`` and ``report.json`` of a run folder.
+
+    Parameters
+    ----------
+    params : mapping
+        Checked run parameters (``service``; ``qa_gallery`` = regions drawn).
+    run_dir : path
+        The run folder (docs/architecture.md).
+
+    Returns
+    -------
+    dict
+        The content of ``report.json``.
+    """
+    run_dir = Path(run_dir)
+    service = params["service"]
+    figdir = run_dir / "figures"
+    figdir.mkdir(parents=True, exist_ok=True)
+    rows = (pd.read_parquet(run_dir / "rows.parquet")
+            if (run_dir / "rows.parquet").is_file() else pd.DataFrame())
+    q = _read_quarantine(run_dir)
+    harvest = _read_json(run_dir / "harvest.json")
+
+    # -- counts ------------------------------------------------------------------------
+    per_rule: dict[str, dict[str, int]] = {}
+    for (stage, rule), n in q.groupby(["stage", "rule"]).size().items():
+        per_rule.setdefault(stage, {})[rule] = int(n)
+    flags = (rows["qa_geom_flag"].fillna("none").astype(str)
+             if "qa_geom_flag" in rows else pd.Series([], dtype=str))
+    flag_counts = {k: int(v) for k, v in
+                   flags.str.split("+").explode().value_counts().items()} if len(flags) else {}
+    report = {
+        "service": service, "run_dir": str(run_dir),
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "counts": {"rows": int(len(rows)), "quarantined": int(len(q)),
+                   "quarantined_per_stage": {k: int(v) for k, v in
+                                             q.groupby("stage").size().items()}},
+        "rules": per_rule,
+        "geom_flags": flag_counts,
+        "harvest": harvest,
+        "figures": [], "gallery": [],
+    }
+    if "counts" in harvest and isinstance(harvest["counts"], Mapping):
+        report["counts"]["harvest"] = harvest["counts"]
+
+    # -- summary plots -----------------------------------------------------------------
+    res = F.centroid_residuals(rows) if len(rows) and "s_region" in rows else \
+        pd.DataFrame(columns=["granule_uid", "dlon", "dlat", "flag"])
+    r_ok = res.dropna(subset=["dlon", "dlat"])
+    if len(r_ok):
+        report["residuals"] = {
+            "n": int(len(r_ok)),
+            "median_abs_dlon_deg": float(r_ok["dlon"].abs().median()),
+            "median_abs_dlat_deg": float(r_ok["dlat"].abs().median()),
+            "max_abs_dlon_deg": float(r_ok["dlon"].abs().max()),
+            "max_abs_dlat_deg": float(r_ok["dlat"].abs().max())}
+    summary = {}
+    if len(flags):
+        summary["flags"] = F.flag_counts_figure(flags)
+    if "qa_area_ratio" in rows:
+        summary["area_ratio"] = F.area_ratio_figure(rows["qa_area_ratio"])
+    if len(r_ok):
+        summary["residuals"] = F.residuals_figure(res)
+    summary["quarantine"] = F.quarantine_figure(q)
+    for name, fig in summary.items():
+        F.save(fig, figdir / f"{name}.png")
+        report["figures"].append(f"figures/{name}.png")
+
+    # -- gallery -----------------------------------------------------------------------
+    n_gal = int(params.get("qa_gallery", 24) or 0)
+    rec_path = run_dir / "records.parquet"
+    if n_gal and len(rows) and rec_path.is_file() and "s_region" in rows:
+        records = pd.read_parquet(rec_path)
+        if {"CC", "CC_X_PIX", "CC_Y_PIX", "R_SUN", "CENTER_X"} <= set(records.columns):
+            report["gallery"] = _gallery(rows, records, service, figdir, n_gal,
+                                         params.get("qa_images"))
+    (run_dir / "report.json").write_text(json.dumps(report, indent=2, default=str),
+                                         encoding="utf-8")
+    write_html(run_dir, report, q)
+    log.info("%s: QA report %s (%d rows, %d quarantined, %d regions drawn)", service,
+             run_dir / "report.html", len(rows), len(q), len(report["gallery"]))
+    return report
+
+
+def _gallery(rows, records, service, figdir, n_gal, images_dir) -> list[dict]:
+    order = gallery_order(rows)[:n_gal]
+    sel = rows.iloc[order].reset_index(drop=True)
+    uids = _uid_of_records(records, service)
+    rec = records.assign(_uid_=uids.to_numpy()).drop_duplicates("_uid_")
+    rec = rec.set_index("_uid_").reindex(sel["granule_uid"].astype(str).to_numpy())
+    have = rec["CC"].notna().to_numpy()
+    sel, rec = sel[have].reset_index(drop=True), rec[have].reset_index()
+    if not len(sel):
+        return []
+    traced = F.trace(rec)
+    out = []
+    for i in _progress(range(len(sel)), len(sel), "QA figures"):
+        row = sel.iloc[i].to_dict()
+        fig = F.region_figure(rec.iloc[i].to_dict(), row, traced, i,
+                              images_dir=Path(images_dir) if images_dir else None)
+        name = f"region_{i:03d}_{_safe(row['granule_uid'])}.png"
+        F.save(fig, figdir / name)
+        out.append({"granule_uid": row["granule_uid"],
+                    "flag": str(row.get("qa_geom_flag") or "ok"),
+                    "png": f"figures/{name}"})
+    return out
+
+
+# -- HTML -------------------------------------------------------------------------------
+
+_CSS = """body{font-family:sans-serif;margin:1.5em;max-width:1400px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}
+table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:2px 6px;
+text-align:left;vertical-align:top}th{background:#eee}.grid img{max-width:49%}
+.region{margin:1em 0}.flag{font-weight:bold;color:#a33}img{border:1px solid #ddd}"""
+
+
+def _img(run_dir: Path, rel: str, alt: str) -> str:
+    data = base64.b64encode((run_dir / rel).read_bytes()).decode("ascii")
+    return (f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}" '
+            f'title="{html.escape(rel)}">')
+
+
+def _table(headers, rows) -> str:
+    h = "".join(f"<th>{html.escape(str(x))}</th>" for x in headers)
+    b = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>"
+                for r in rows)
+    return f"<table><tr>{h}</tr>{b}</table>"
+
+
+def write_html(run_dir: Path, report: Mapping, q: pd.DataFrame) -> Path:
+    """``report.html``: one self-contained page (embedded PNGs, no script, no CDN)."""
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>QA {e(report['service'])} — {e(run_dir.parent.name)}</title>"
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>QA report: {e(report['service'])}, run {e(run_dir.parent.name)}</h1>",
+             f"<p>Generated {e(report['generated'])} in <code>{e(str(run_dir))}</code>. "
+             "All figures are embedded: this page opens offline.</p>",
+             "<h2>Counts</h2>"]
+    c = report["counts"]
+    crow = [("rows accepted", c["rows"]), ("rows quarantined", c["quarantined"])]
+    crow += [(f"quarantined at {k}", v) for k, v in c["quarantined_per_stage"].items()]
+    h = report.get("harvest", {}).get("counts")
+    if isinstance(h, Mapping):
+        crow += [(f"harvest: {k}", v) for k, v in h.items()]
+    parts.append(_table(["", "count"], crow))
+    if report["rules"]:
+        parts.append("<h2>Quarantine per stage and rule</h2>")
+        parts.append(_table(["stage", "rule", "rows"],
+                            [(s, r, n) for s, d in report["rules"].items()
+                             for r, n in d.items()]))
+    if report["geom_flags"]:
+        parts.append("<h2>Geometry flags</h2>")
+        parts.append(_table(["flag", "regions"], report["geom_flags"].items()))
+    if "residuals" in report:
+        parts.append("<h2>Centroid residuals (s_region − catalogue)</h2>")
+        parts.append(_table(["statistic", "deg"], [(k, f"{v:.4f}" if isinstance(v, float)
+                                                    else v)
+                                                   for k, v in report["residuals"].items()]))
+    parts.append("<h2>Summary plots</h2><div class='grid'>")
+    parts += [_img(run_dir, f, f) for f in report["figures"]]
+    parts.append("</div>")
+    parts.append(f"<h2>Gallery ({len(report['gallery'])} regions; limb-crossing and "
+                 "repaired first)</h2>")
+    if not report["gallery"]:
+        parts.append("<p>No region drawn (no chain codes in this service, or "
+                     "qa_gallery=0).</p>")
+    for g in report["gallery"]:
+        parts.append(f"<div class='region'><p><b>{e(g['granule_uid'])}</b> "
+                     f"<span class='flag'>{e(g['flag'])}</span></p>"
+                     f"{_img(run_dir, g['png'], g['granule_uid'])}</div>")
+    parts.append(f"<h2>Quarantine ({len(q)} rows)</h2>")
+    if len(q):
+        shown = q.head(MAX_QUARANTINE_ROWS)
+        parts.append(_table(list(shown.columns), shown.itertuples(index=False)))
+        if len(q) > len(shown):
+            parts.append(f"<p>… {len(q) - len(shown)} more in quarantine.csv</p>")
+    else:
+        parts.append("<p>Nothing quarantined.</p>")
+    parts.append("</body></html>")
+    out = run_dir / "report.html"
+    out.write_text("\n".join(parts), encoding="utf-8")
+    return out
+
+
+# -- notebook display -------------------------------------------------------------------
+
+def show(run_dir, gallery: int | None = 8) -> None:
+    """Display a run's summary plots and the first ``gallery`` regions in a notebook."""
+    from IPython.display import HTML, Image, display
+    run_dir = Path(run_dir)
+    rep = _read_json(run_dir / "report.json")
+    if not rep:
+        display(HTML(f"<p>No report.json in {html.escape(str(run_dir))}: "
+                     "run the QA stage first.</p>"))
+        return
+    display(HTML(f"<p>{rep['counts']['rows']} rows, {rep['counts']['quarantined']} "
+                 f"quarantined; full report: <code>{html.escape(str(run_dir))}/report.html"
+                 "</code></p>"))
+    for f in rep.get("figures", []):
+        display(Image(filename=str(run_dir / f)))
+    for g in rep.get("gallery", [])[:gallery]:
+        display(HTML(f"<b>{html.escape(g['granule_uid'])}</b> — {html.escape(g['flag'])}"))
+        display(Image(filename=str(run_dir / g["png"])))

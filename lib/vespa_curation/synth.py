@@ -59,9 +59,11 @@ __all__ = [
     "ImageGeometry",
     "observer_at",
     "render_region",
+    "render_regions",
     "region_polygon",
     "mask_from_pixels",
     "largest_component",
+    "component_pixels",
     "boundary_pixels",
     "encode_chaincode",
     "decode_chaincode",
@@ -175,6 +177,13 @@ class ImageGeometry:
         return (Helioprojective(observer=obs, obstime=self.obstime),
                 HeliographicCarrington(observer=obs, obstime=self.obstime))
 
+    def observer_carrington(self, observer: SkyCoord | None = None):
+        """Observer's Carrington (lon, lat) in rad and distance in solar radii."""
+        obs = self.observer if observer is None else observer
+        o = obs.transform_to(self.frames(obs)[1])
+        return (float(o.lon.to_value(u.rad)), float(o.lat.to_value(u.rad)),
+                float((o.radius / RSUN).decompose().value))
+
     def pix_to_carrington(self, x, y, observer: SkyCoord | None = None):
         """Carrington (lon, lat) in deg of pixel centres, through SkyCoord; NaN off disk."""
         hpc, hgc = self.frames(observer)
@@ -265,39 +274,85 @@ def render_region(lon, lat, geometry: ImageGeometry, *, holes=(),
         ``mask[y, x]`` set where the pixel centre's line of sight meets the visible
         surface inside the region.
     """
+    return render_regions([(lon, lat, holes)], geometry, observer=observer)[0]
+
+
+def render_regions(regions, geometry: ImageGeometry, *,
+                   observer: SkyCoord | None = None) -> list[np.ndarray]:
+    """Render several regions into one image (two SkyCoord transforms in all).
+
+    Parameters
+    ----------
+    regions : sequence of (lon, lat) or (lon, lat, holes)
+        As for :func:`render_region`.
+    geometry : ImageGeometry
+    observer : `~astropy.coordinates.SkyCoord`, optional
+
+    Returns
+    -------
+    list of ndarray of bool
+        One ``mask[y, x]`` per region (see :func:`render_region`).
+    """
     obs = geometry.observer if observer is None else observer
-    poly = region_polygon(lon, lat, holes)
-    mask = np.zeros((geometry.naxis2, geometry.naxis1), dtype=bool)
-    # 1. the pixel box worth testing: visible samples of the region, projected.
-    slon, slat = _samples_inside(poly, 0.25)
-    px, py, vis = geometry.carrington_to_pix(slon, slat, obs)
-    if not vis.any():
-        return mask
+    polys = [region_polygon(r[0], r[1], r[2] if len(r) > 2 else ()) for r in regions]
+    shape = (geometry.naxis2, geometry.naxis1)
+    masks = [np.zeros(shape, dtype=bool) for _ in polys]
+    if not polys:
+        return masks
+    # 1. the pixel box worth testing: visible samples of each region, projected.
+    samples = [_samples_inside(p, 0.25) for p in polys]
+    sizes = [s[0].size for s in samples]
+    px, py, vis = geometry.carrington_to_pix(np.concatenate([s[0] for s in samples]),
+                                             np.concatenate([s[1] for s in samples]), obs)
     margin = 3
-    xa = max(int(np.floor(px[vis].min())) - margin, 0)
-    xb = min(int(np.ceil(px[vis].max())) + margin, geometry.naxis1 - 1)
-    ya = max(int(np.floor(py[vis].min())) - margin, 0)
-    yb = min(int(np.ceil(py[vis].max())) + margin, geometry.naxis2 - 1)
-    if xa > xb or ya > yb:
-        return mask
+    boxes, grids = [], []
+    for k, sl in enumerate(np.split(np.arange(px.size), np.cumsum(sizes)[:-1])):
+        v = sl[vis[sl]]
+        if v.size == 0:
+            boxes.append(None)
+            continue
+        xa = max(int(np.floor(px[v].min())) - margin, 0)
+        xb = min(int(np.ceil(px[v].max())) + margin, geometry.naxis1 - 1)
+        ya = max(int(np.floor(py[v].min())) - margin, 0)
+        yb = min(int(np.ceil(py[v].max())) + margin, geometry.naxis2 - 1)
+        if xa > xb or ya > yb:
+            boxes.append(None)
+            continue
+        boxes.append((xa, xb, ya, yb))
+        X, Y = np.meshgrid(np.arange(xa, xb + 1), np.arange(ya, yb + 1))
+        grids.append((X.ravel(), Y.ravel()))
+    if not grids:
+        return masks
     # 2. pixel centres → Carrington through SkyCoord, then point in polygon.
-    X, Y = np.meshgrid(np.arange(xa, xb + 1), np.arange(ya, yb + 1))
-    clon, clat = geometry.pix_to_carrington(X.ravel(), Y.ravel(), obs)
-    ok = np.isfinite(clon) & np.isfinite(clat)
-    ref = poly.exterior.coords[0][0]
-    inside = np.zeros(clon.shape, bool)
-    inside[ok] = shapely.contains_xy(poly, _unwrap(clon[ok], ref), clat[ok])
-    mask[ya:yb + 1, xa:xb + 1] = inside.reshape(X.shape)
-    return mask
+    clon, clat = geometry.pix_to_carrington(np.concatenate([g[0] for g in grids]),
+                                            np.concatenate([g[1] for g in grids]), obs)
+    at = 0
+    for poly, box, mask in zip(polys, boxes, masks):
+        if box is None:
+            continue
+        xa, xb, ya, yb = box
+        n = (xb - xa + 1) * (yb - ya + 1)
+        lo, la = clon[at:at + n], clat[at:at + n]
+        at += n
+        ok = np.isfinite(lo) & np.isfinite(la)
+        ref = poly.exterior.coords[0][0]
+        inside = np.zeros(n, bool)
+        inside[ok] = shapely.contains_xy(poly, _unwrap(lo[ok], ref), la[ok])
+        mask[ya:yb + 1, xa:xb + 1] = inside.reshape(yb - ya + 1, xb - xa + 1)
+    return masks
 
 
 def visible_area_and_centroid(lon, lat, geometry: ImageGeometry, *, holes=(),
-                              observer: SkyCoord | None = None, step: float = 0.02):
+                              observer: SkyCoord | None = None, step: float = 0.02,
+                              observer_carrington=None):
     """Area on the sphere and centroid of the part of a region facing the observer.
 
     Integrates on a ``step``-degree lon/lat grid (area element cos(lat) dlon dlat); a
     point counts when it lies on the hemisphere facing the observer (as seen from the
     observer's finite distance).
+
+    ``observer_carrington`` may pass :meth:`ImageGeometry.observer_carrington` computed
+    once per image.
 
     Returns
     -------
@@ -307,9 +362,9 @@ def visible_area_and_centroid(lon, lat, geometry: ImageGeometry, *, holes=(),
         Carrington centroid of the visible part (deg; normalised mean surface vector),
         NaN when nothing is visible.
     """
-    from sunpy.coordinates import HeliographicCarrington
-
-    obs = geometry.observer if observer is None else observer
+    if observer_carrington is None:
+        observer_carrington = geometry.observer_carrington(observer)
+    olon, olat, od = observer_carrington
     poly = region_polygon(lon, lat, holes)
     x0, y0, x1, y1 = poly.bounds
     gx = np.arange(x0 + step / 2, x1, step)
@@ -318,9 +373,6 @@ def visible_area_and_centroid(lon, lat, geometry: ImageGeometry, *, holes=(),
     X, Y = X.ravel(), Y.ravel()
     keep = shapely.contains_xy(poly, X, Y)
     X, Y = np.deg2rad(X[keep]), np.deg2rad(Y[keep])
-    o = obs.transform_to(HeliographicCarrington(observer=obs, obstime=geometry.obstime))
-    olon, olat = o.lon.to_value(u.rad), o.lat.to_value(u.rad)
-    od = (o.radius / RSUN).decompose().value
     p = np.stack([np.cos(Y) * np.cos(X), np.cos(Y) * np.sin(X), np.sin(Y)])
     ov = od * np.array([np.cos(olat) * np.cos(olon), np.cos(olat) * np.sin(olon), np.sin(olat)])
     vis = (ov @ p) > 1.0          # (O − P)·P > 0 with |P| = 1
@@ -347,17 +399,39 @@ def mask_from_pixels(naxis1: int, naxis2: int, x, y) -> np.ndarray:
 _EIGHT = np.ones((3, 3), dtype=bool)
 
 
-def largest_component(mask: np.ndarray) -> np.ndarray:
-    """The largest 8-connected component of ``mask`` (ties: the lowest, then leftmost)."""
-    lab, n = ndimage.label(np.asarray(mask, bool), structure=_EIGHT)
-    if n == 0:
+def _crop(mask: np.ndarray):
+    """(sub-array, x offset, y offset) of the bounding box of the set pixels."""
+    mask = np.asarray(mask, bool)
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
         raise ValueError("empty mask: no region to encode")
-    if n == 1:
+    cols = np.flatnonzero(mask[rows[0]:rows[-1] + 1].any(axis=0))
+    return (mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], int(cols[0]), int(rows[0]))
+
+
+def _largest(sub: np.ndarray) -> np.ndarray:
+    lab, n = ndimage.label(sub, structure=_EIGHT)
+    if n <= 1:
         return lab == 1
     sizes = np.bincount(lab.ravel())[1:]
     # labels are numbered in raster order (row 0 = y 0 first), so argmax picks the
     # lowest-then-leftmost among equals.
     return lab == (int(np.argmax(sizes)) + 1)
+
+
+def largest_component(mask: np.ndarray) -> np.ndarray:
+    """The largest 8-connected component of ``mask`` (ties: the lowest, then leftmost)."""
+    sub, xo, yo = _crop(mask)
+    out = np.zeros(np.shape(mask), dtype=bool)
+    out[yo:yo + sub.shape[0], xo:xo + sub.shape[1]] = _largest(sub)
+    return out
+
+
+def component_pixels(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) pixel coordinates of the largest 8-connected component of ``mask``."""
+    sub, xo, yo = _crop(mask)
+    ys, xs = np.nonzero(_largest(sub))
+    return xs + xo, ys + yo
 
 
 def boundary_pixels(component: np.ndarray) -> np.ndarray:
@@ -400,11 +474,11 @@ def encode_chaincode(mask: np.ndarray) -> tuple[int, int, str]:
     interior stays on the left and one-pixel spurs are walked out and back. The trace
     stops when it is about to repeat its first move from the start pixel.
     """
-    comp = largest_component(mask)
-    ys, xs = np.nonzero(comp)
-    y0 = int(ys.min())
-    x0 = int(xs[ys == y0].min())
-    m = np.pad(comp, 1)          # padded: index [y + 1, x + 1]
+    sub, xo, yo = _crop(mask)
+    comp = _largest(sub)
+    y0 = int(np.flatnonzero(comp.any(axis=1))[0])
+    x0 = int(np.flatnonzero(comp[y0])[0])
+    m = np.pad(comp, 1)          # padded: index [y + 1, x + 1] of the crop
     ny, nx = m.shape
     flat = m.ravel().tolist()
     off = [dy * nx + dx for dx, dy in zip(_DX, _DY)]
@@ -418,6 +492,7 @@ def encode_chaincode(mask: np.ndarray) -> tuple[int, int, str]:
         return -1
 
     k0 = step(start, 3)          # below and left of the start are background
+    x0, y0 = x0 + xo, y0 + yo
     if k0 < 0:
         return x0, y0, ""
     digits = [k0]

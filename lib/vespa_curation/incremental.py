@@ -1,24 +1,74 @@
-"""The incremental mark: where the next harvest starts.
+"""Nightly incremental updates: where the next harvest starts, and what is really new.
 
-The mark is the highest time (and RUN_DATE / id, per service) of what was exported.
-It is read from the last successful export's manifest (the import area's
-``manifest.json``); a failed run never updates it, so the next run starts from the last
-good export.
+The mark
+    The highest ``time_min`` (Julian Date) and, per service (:class:`~.services.base.Mark`),
+    the highest RUN_DATE and source id of what was exported, plus the source ids of records
+    quarantined earlier (``retry``), which the next harvest reads again by id. It is read
+    from DaCHS's database when ``dachs_db`` is given (``max(time_min)`` of
+    ``<schema>.epn_core``: what is really published) and from the last successful
+    export's manifest otherwise; a failed or killed run never writes it, so the next run
+    starts from the last good export.
+
+What is new
+    Rows at the boundary come again (the harvest query uses ``>=``) and so do rows of
+    re-processed source records. :func:`changed_rows` compares each row's content hash
+    (every epn_core column except the three dates) with the hash kept, per granule, in
+    the import area's ``state/granules.parquet``: unchanged rows are dropped, so a run on
+    an unchanged source exports zero rows; a changed row keeps its ``creation_date`` and
+    ``release_date`` and gets the run's ``modification_date``.
+
+Credentials
+    ``dachs_db`` is ``file:PATH`` (a file holding a libpq DSN or an ODBC connection
+    string), ``env:NAME`` (an environment variable holding one) or a DSN without password
+    (libpq then reads ``PGPASSWORD``/``~/.pgpass``). A literal DSN holding a password is
+    refused: parameters are written into executed notebooks.
 """
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any, Iterable, Mapping
 
-from . import paths
+import numpy as np
+import pandas as pd
+
+from . import epncore, paths
+
+log = logging.getLogger("vespa_curation.incremental")
+
+#: The columns left out of the content hash (they say when, not what).
+DATE_COLUMNS = ("creation_date", "modification_date", "release_date")
+#: Columns the import area keeps per granule beside ``run_id`` (state/granules.parquet).
+STATE_COLUMNS = ("content_hash", "creation_date", "release_date", "modification_date")
+#: At most this many quarantined records are read again by id in one harvest (the rest
+#: wait for the next run; bound parameters, so the query stays small).
+RETRY_PER_RUN = 2000
+
+_JD_UNIX_EPOCH = 2440587.5
 
 
-def manifest_path(service, params: Mapping[str, Any]):
-    return paths.resolve(params["dachs_inputs"]) / service.name / "manifest.json"
+class MarkError(RuntimeError):
+    """The mark cannot be read (DaCHS database unreachable, bad ``dachs_db``)."""
 
 
-def read_mark(service, params: Mapping[str, Any]) -> dict | None:
-    """The mark of the last successful export of ``service``, or None (full harvest)."""
+# -- reading the mark --------------------------------------------------------------------
+
+def area_dir(service, params: Mapping[str, Any]) -> Path:
+    """``<dachs_inputs>/<schema>`` of ``service``."""
+    name = service if isinstance(service, str) else service.name
+    return paths.resolve(params["dachs_inputs"]) / name
+
+
+def manifest_path(service, params: Mapping[str, Any]) -> Path:
+    return area_dir(service, params) / "manifest.json"
+
+
+def stored_mark(service, params: Mapping[str, Any]) -> dict | None:
+    """The mark kept in the last successful export's manifest (``time_jd``,
+    ``run_date``, ``id``, ``retry``), or None."""
     p = manifest_path(service, params)
     if not p.is_file():
         return None
@@ -27,20 +77,317 @@ def read_mark(service, params: Mapping[str, Any]) -> dict | None:
     if mark is None:
         runs = manifest.get("runs") or []
         mark = runs[-1].get("mark") if runs else None
+    return dict(mark) if mark else None
+
+
+def read_mark(service, params: Mapping[str, Any]) -> dict | None:
+    """The mark the next harvest of ``service`` starts from (harvest-query form, see
+    :func:`to_source_mark`), or None for a full harvest.
+
+    With ``dachs_db``, the time is ``max(time_min)`` of the served table (the lower of
+    it and the manifest's, so an export not yet published is harvested again and
+    deduplicated); RUN_DATE, id and the retry list come from the manifest.
+    """
+    mark = stored_mark(service, params) or {}
+    if params.get("dachs_db"):
+        db_time = dachs_max_time(service, params["dachs_db"])
+        if db_time is None:
+            log.info("%s: DaCHS table empty or absent: harvesting from the start",
+                     service.name)
+            mark = {k: v for k, v in mark.items() if k == "retry"}
+        else:
+            mark["time_jd"] = min(db_time, float(mark.get("time_jd", np.inf)))
     return to_source_mark(mark)
 
 
 def to_source_mark(mark: Mapping[str, Any] | None) -> dict | None:
-    """A stored mark (``time_jd``, ``run_date``, ``id``) as the harvest query's
-    parameters (``time`` as a UTC timestamp, ``run_date``, ``id``)."""
+    """A stored mark (``time_jd``, ``run_date``, ``id``, ``retry``) as the harvest query's
+    parameters: ``time`` (a UTC Timestamp), ``run_date``, ``id`` and ``retry`` (source ids,
+    at most :data:`RETRY_PER_RUN`); the stored keys are kept too (for
+    :func:`merge_marks`)."""
     if not mark:
         return None
-    import pandas as pd
     out: dict[str, Any] = {}
     if mark.get("time_jd") is not None:
-        out["time"] = pd.Timestamp((float(mark["time_jd"]) - 2440587.5) * 86400e9)
+        out["time_jd"] = float(mark["time_jd"])
+        # one second early: a Julian Date holds ~10 µs, and boundary rows are
+        # deduplicated anyway (changed_rows)
+        out["time"] = pd.Timestamp((float(mark["time_jd"]) - _JD_UNIX_EPOCH) * 86400e9) \
+            .floor("s") - pd.Timedelta(seconds=1)
     if mark.get("run_date") is not None:
         out["run_date"] = mark["run_date"]
     if mark.get("id") is not None:
-        out["id"] = mark["id"]
+        out["id"] = _as_id(mark["id"])
+    if mark.get("retry"):
+        out["retry"] = [_as_id(i) for i in list(mark["retry"])[:RETRY_PER_RUN]]
+        out["retry_all"] = [_as_id(i) for i in mark["retry"]]
     return out or None
+
+
+def _as_id(v):
+    """Source ids as the source compares them: integers when they are, else text."""
+    try:
+        f = float(v)
+        if f.is_integer():
+            return int(f)
+    except (TypeError, ValueError):
+        pass
+    return str(v)
+
+
+def merge_marks(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> dict:
+    """The element-wise highest of two stored marks (a run that read only old records,
+    e.g. quarantined ones retried, never moves the mark back)."""
+    out: dict[str, Any] = {}
+    for m in (old or {}, new or {}):
+        if m.get("time_jd") is not None:
+            out["time_jd"] = max(out.get("time_jd", -np.inf), float(m["time_jd"]))
+        if m.get("run_date") is not None:
+            v = str(pd.Timestamp(m["run_date"]).isoformat(timespec="milliseconds"))
+            out["run_date"] = max(out.get("run_date", v), v)
+        if m.get("id") is not None:
+            v = _as_id(m["id"])
+            cur = out.get("id", v)
+            out["id"] = max(cur, v) if type(cur) is type(v) else v
+    return out
+
+
+# -- the DaCHS database ------------------------------------------------------------------
+
+def dsn_text(spec: str) -> tuple[str, str]:
+    """(DSN text, label for messages) of a ``dachs_db`` parameter; the label never holds
+    credentials.
+
+    Raises
+    ------
+    MarkError
+        Missing file or variable, or a literal DSN holding a password.
+    """
+    spec = str(spec).strip()
+    if spec.startswith("file:"):
+        p = paths.resolve(spec[5:], Path.cwd())
+        if not p.is_file():
+            raise MarkError(f"dachs_db file {p} does not exist")
+        return p.read_text(encoding="utf-8").strip(), f"dachs_db file {p}"
+    if spec.startswith("env:"):
+        var = spec[4:]
+        text = os.environ.get(var, "").strip()
+        if not text:
+            raise MarkError(f"environment variable {var} (dachs_db DSN) is not set")
+        return text, f"dachs_db from ${var}"
+    if re.search(r"(?i)\b(password|pwd)\s*=", spec) or re.search(r"://[^/@:]+:[^/@]+@", spec):
+        raise MarkError("dachs_db holds a password: parameters are written into executed "
+                        "notebooks, so put the DSN in a file (dachs_db=file:PATH) or an "
+                        "environment variable (dachs_db=env:NAME)")
+    return spec, "dachs_db"
+
+
+def connect_dachs_db(spec: str):
+    """A DB-API connection to DaCHS's PostgreSQL: pyodbc when the DSN names an ODBC
+    ``DRIVER=``, psycopg2 (libpq DSN or URI) otherwise."""
+    text, label = dsn_text(spec)
+    from .sources.sql import _scrub
+    try:
+        if re.search(r"(?i)\bdriver\s*=", text):
+            import pyodbc
+            return pyodbc.connect(text, autocommit=True), "qmark"
+        import psycopg2
+        conn = psycopg2.connect(text)
+        conn.autocommit = True
+        return conn, "pyformat"
+    except ImportError as exc:
+        raise MarkError(f"cannot read the mark from {label}: {exc} (install psycopg2, or "
+                        "give an ODBC connection string with DRIVER=)") from None
+    except Exception as exc:   # driver errors differ
+        raise MarkError(f"cannot connect to DaCHS's database ({label}): "
+                        f"{_scrub(_scrub_dsn(str(exc), text))}") from None
+
+
+def _scrub_dsn(message: str, dsn: str) -> str:
+    for m in re.finditer(r"(?i)(?:password|pwd)\s*=\s*([^;\s]+)", dsn):
+        message = message.replace(m.group(1), "***")
+    return message
+
+
+def dachs_max_time(service, spec: str) -> float | None:
+    """``max(time_min)`` of ``<schema>.epn_core`` in DaCHS's database (None when the
+    table is absent or empty)."""
+    name = service if isinstance(service, str) else service.name
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise MarkError(f"not a schema name: {name!r}")
+    conn, style = connect_dachs_db(spec)
+    try:
+        cur = conn.cursor()
+        arg = "?" if style == "qmark" else "%s"
+        cur.execute("SELECT count(*) FROM information_schema.tables "
+                    f"WHERE table_schema = {arg} AND table_name = 'epn_core'", (name,))
+        if not cur.fetchone()[0]:
+            return None
+        # the schema name is checked above; identifiers cannot be bound parameters
+        cur.execute(f"SELECT max(time_min) FROM {name}.epn_core")
+        v = cur.fetchone()[0]
+        cur.close()
+        return None if v is None else float(v)
+    finally:
+        conn.close()
+
+
+# -- content hashes ----------------------------------------------------------------------
+
+def _quantize(x: np.ndarray) -> np.ndarray:
+    """Floats rounded to 32 mantissa bits (≈ 2e-10 relative): a last-bit difference
+    between two runs of the same computation is not a change."""
+    m, e = np.frexp(x)
+    return np.ldexp(np.round(m * 4294967296.0) / 4294967296.0, e)
+
+
+def content_hash(rows: pd.DataFrame, columns: Iterable[str]) -> np.ndarray:
+    """One 64-bit hash (as 16 hex digits) per row over ``columns`` except the dates.
+
+    Values are first cast to their epncore type, so a column stored as object in one
+    run and as float in another hashes the same; missing columns count as NULL.
+    """
+    cols = sorted(c for c in set(columns) if c not in DATE_COLUMNS and not c.startswith("qa_"))
+    n = len(rows)
+    parts = {}
+    for c in cols:
+        s = rows[c] if c in rows else pd.Series([None] * n, index=rows.index)
+        t = epncore.COLUMNS[c].type if c in epncore.COLUMNS else "Text"
+        if t in ("Float", "Double", "Integer"):
+            v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            parts[c] = _quantize(v)
+        elif t == "Timestamp":
+            v = pd.to_datetime(s, errors="coerce")
+            parts[c] = v.astype("int64").where(v.notna(), -1).to_numpy()
+        else:
+            parts[c] = s.astype(object).where(s.notna(), "\x00").astype(str).to_numpy()
+    frame = pd.DataFrame(parts, index=range(n))
+    h = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+    return np.char.zfill(np.char.mod("%x", h), 16) if n else np.array([], dtype="<U16")
+
+
+def read_state(area: str | os.PathLike) -> pd.DataFrame:
+    """What the import area keeps per exported granule: ``granule_uid``, ``run_id`` and
+    :data:`STATE_COLUMNS` (absent ones NULL)."""
+    from .export.area import GRANULES
+    p = Path(area) / GRANULES
+    cols = ["granule_uid", "run_id", *STATE_COLUMNS]
+    if not p.is_file():
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
+    st = pd.read_parquet(p)
+    for c in cols:
+        if c not in st:
+            st[c] = None
+    return st[cols]
+
+
+def changed_rows(service, rows: pd.DataFrame, area: str | os.PathLike,
+                 now: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """The rows whose content differs from what the import area holds.
+
+    Parameters
+    ----------
+    service : Service
+    rows : DataFrame
+        The run's rows after curator decisions (``qa_*`` columns allowed).
+    area : path
+        ``<dachs_inputs>/<schema>`` (may not exist yet).
+    now : Timestamp, optional
+        The run's time (modification_date of changed rows); default the rows' own.
+
+    Returns
+    -------
+    rows : DataFrame
+        New and changed rows only; changed ones carry the stored creation/release dates.
+    state : DataFrame
+        ``granule_uid`` + :data:`STATE_COLUMNS` of those rows (for the import area).
+    counts : dict
+        ``harvested, new, changed, unchanged``.
+    """
+    rows = rows.reset_index(drop=True)
+    h = content_hash(rows, service.columns)
+    old = read_state(area).drop_duplicates("granule_uid", keep="last").set_index("granule_uid")
+    uid = rows["granule_uid"].astype(str)
+    known = uid.isin(old.index).to_numpy()
+    old_hash = old["content_hash"].reindex(uid).to_numpy(dtype=object)
+    same = known & (old_hash == h)
+    out = rows[~same].copy()
+    h_out = h[~same]
+    kn = known[~same]
+    if now is not None:
+        now = pd.Timestamp(now).tz_localize(None) if pd.Timestamp(now).tzinfo else pd.Timestamp(now)
+        for c in DATE_COLUMNS:
+            if c in out:
+                out[c] = now
+    # a changed granule keeps the dates of its first publication
+    u = out["granule_uid"].astype(str)
+    for c in ("creation_date", "release_date"):
+        if c in out:
+            prev = pd.to_datetime(old[c].reindex(u), errors="coerce").to_numpy()
+            cur = pd.to_datetime(out[c]).to_numpy()
+            keep = kn & ~pd.isna(prev)
+            out[c] = np.where(keep, prev, cur).astype("datetime64[ns]")
+    state = pd.DataFrame({
+        "granule_uid": u.to_numpy(dtype=object), "content_hash": h_out.astype(object),
+        "creation_date": _iso(out.get("creation_date")),
+        "release_date": _iso(out.get("release_date")),
+        "modification_date": _iso(out.get("modification_date"))})
+    counts = {"harvested": int(len(rows)), "new": int((~known).sum()),
+              "changed": int((known & ~same).sum()), "unchanged": int(same.sum())}
+    return out.reset_index(drop=True), state, counts
+
+
+def _iso(s) -> np.ndarray | None:
+    if s is None:
+        return None
+    t = pd.to_datetime(pd.Series(s), errors="coerce")
+    return t.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").where(t.notna(), None).to_numpy(dtype=object)
+
+
+# -- the mark written by an export -------------------------------------------------------
+
+def next_mark(harvest_report: Mapping[str, Any], rows: pd.DataFrame,
+              quarantine: pd.DataFrame) -> dict:
+    """The stored mark after this run: the harvest's mark (never below the one it
+    started from) and ``retry``, the source ids to read again next time — those
+    quarantined now, plus earlier ones this run did not read."""
+    mark_in = harvest_report.get("mark_in") or {}
+    mark = merge_marks(mark_in, harvest_report.get("mark") or {})
+    seen = set()
+    if "qa_source_id" in rows:
+        seen |= set(rows["qa_source_id"].astype(str))
+    q = quarantine
+    if len(q):
+        q = q[q["stage"].astype(str) != "curate"]   # curator rejections are decisions
+        seen |= set(quarantine["source_id"].astype(str))
+    retry = set(q["source_id"].astype(str)) if len(q) else set()
+    retry |= {str(i) for i in (mark_in.get("retry_all") or mark_in.get("retry") or [])
+              if str(i) not in seen}
+    retry.discard("")
+    retry.discard("nan")
+    if retry:
+        mark["retry"] = sorted((_as_id(i) for i in retry),
+                               key=lambda v: (isinstance(v, str), v))
+    return mark
+
+
+def same_mark(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
+    """Whether two stored marks are equal (JSON-wise)."""
+    norm = lambda m: json.dumps({k: v for k, v in (m or {}).items()  # noqa: E731
+                                 if k in ("time_jd", "run_date", "id", "retry")},
+                                sort_keys=True, default=str)
+    return norm(a) == norm(b)
+
+
+def published_only(retract: Iterable[str], area: str | os.PathLike) -> list[str]:
+    """The granules of ``retract`` the import area still holds (a retraction is written
+    once, not again by every later run)."""
+    retract = [str(u) for u in retract]
+    if not retract:
+        return []
+    from .export.area import GRANULES
+    p = Path(area) / GRANULES
+    if not p.is_file():
+        return []
+    held = pd.read_parquet(p, columns=["granule_uid"])["granule_uid"]
+    return [u for u in retract if u in set(held[held.isin(retract)])]

@@ -24,6 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import epncore, paths
+from .incremental import changed_rows, merge_marks, next_mark, published_only, read_mark, \
+    same_mark, stored_mark
 from .services import QUARANTINE_COLUMNS, get_service, map_chunk
 from .sources import SourceError, open_source
 from .validate import validate
@@ -194,7 +196,6 @@ def harvest(params: Mapping[str, Any], run_dir: str | os.PathLike,
     if hasattr(source, "require"):
         source.require(service.needs)
     if mark is None and not params.get("full"):
-        from .incremental import read_mark
         mark = read_mark(service, params)
     log.info("harvest %s from %s (mark %s)", service.name, source.label, mark or "none")
     now = pd.Timestamp.now("UTC").tz_localize(None).floor("s")
@@ -245,7 +246,7 @@ def harvest(params: Mapping[str, Any], run_dir: str | os.PathLike,
         "service": service.name,
         "source": source.label,
         "mark_in": _jsonable(mark),
-        "mark": _jsonable(marks) if marks else _jsonable(mark),
+        "mark": _jsonable(merge_marks(mark, marks)),
         "counts": {
             "source_records": counts["source_records"],
             "accepted": counts["accepted"],
@@ -276,8 +277,12 @@ def _update_mark(marks: dict, service, rows: pd.DataFrame) -> None:
         qcol = "qa_" + field.lower() if field else None
         if qcol and qcol in rows:
             s = rows[qcol].dropna()
+            if key == "id" and len(s):   # ids compare as numbers when they are
+                num = pd.to_numeric(s, errors="coerce")
+                s = num.dropna().astype("int64") if num.notna().all() else s.astype(str)
             if len(s):
                 v = s.max()
+                v = v.item() if hasattr(v, "item") else v
                 marks[key] = max(marks.get(key, v), v)
 
 
@@ -319,7 +324,8 @@ def export(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
     service = get_service(params["service"])
     rows = read_rows(run_dir)
     rows, rejected, retract, overrides = apply_decisions(
-        rows, paths.resolve(params["decisions"]), service)
+        rows, paths.resolve(params["decisions"]), service,
+        import_area=paths.resolve(params["dachs_inputs"]) / service.name)
     if len(rejected):
         q = read_quarantine(run_dir)
         q = pd.concat([q, rejected], ignore_index=True)
@@ -329,12 +335,30 @@ def export(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
     if (run_dir / "links.parquet").is_file():
         links = pd.read_parquet(run_dir / "links.parquet")
     run_id = run_dir.parent.name
-    area = write_import_area(
-        service, rows, dachs_inputs=paths.resolve(params["dachs_inputs"]), run_id=run_id,
-        server_url=params["server_url"], links=links, retract=retract,
-        mark=harvest_report.get("mark"))
+    # incremental: only new or changed content; the mark (+ records to retry) after it
+    inputs = paths.resolve(params["dachs_inputs"])
+    mark = next_mark(harvest_report, rows, read_quarantine(run_dir))
+    rows, state, inc = changed_rows(service, rows, inputs / service.name,
+                                    now=harvest_report.get("time"))
+    retract = published_only(retract, inputs / service.name)   # retracted once, not nightly
+    if links is not None and "granule_uid" in links:
+        links = links[links["granule_uid"].isin(rows["granule_uid"])]
+    area = inputs / service.name
+    written = bool(len(rows) or len(retract)) or not same_mark(
+        mark, stored_mark(service, params))
+    if written:
+        area = write_import_area(
+            service, rows, dachs_inputs=inputs, run_id=run_id,
+            server_url=params["server_url"], links=links, retract=retract,
+            mark=mark, granule_state=state)
+    else:
+        log.info("%s: nothing new or changed since the last export: import area "
+                 "left as it is", service.name)
     report = {"service": service.name, "run_id": run_id, "import_area": str(area),
-              "exported": len(rows), "rejected_by_curator": len(rejected),
-              "retracted": len(retract), "overrides": len(overrides)}
+              "written": written, "exported": len(rows), "new": inc["new"],
+              "changed": inc["changed"], "unchanged": inc["unchanged"],
+              "rejected_by_curator": len(rejected),
+              "retracted": len(retract), "overrides": len(overrides),
+              "retry_next": len(mark.get("retry", []))}
     _write_json(run_dir / EXPORT, report)
     return report

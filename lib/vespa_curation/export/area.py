@@ -190,8 +190,8 @@ def write_import_area(service, rows: pd.DataFrame, *, dachs_inputs, run_id: str,
                       links: pd.DataFrame | None = None, retract: Iterable[str] = (),
                       mark: Any = None,
                       extra_files: Mapping[str, bytes | str | os.PathLike] | None = None,
-                      fmt: str = "binary2", params: Mapping[str, Any] | None = None
-                      ) -> Path:
+                      fmt: str = "binary2", params: Mapping[str, Any] | None = None,
+                      granule_state: pd.DataFrame | None = None) -> Path:
     """Add one run's rows to the DaCHS import area of ``service``, atomically.
 
     Parameters
@@ -216,6 +216,10 @@ def write_import_area(service, rows: pd.DataFrame, *, dachs_inputs, run_id: str,
         Area-relative path → content (bytes, text or a file to copy), e.g. TFCat files.
     fmt : str
         VOTable serialisation (see :data:`vespa_curation.export.votable.FORMATS`).
+    granule_state : DataFrame, optional
+        ``granule_uid`` + more columns kept per granule in ``state/granules.parquet``
+        beside ``run_id`` (the incremental content hash and first-publication dates,
+        :mod:`vespa_curation.incremental`).
 
     Returns
     -------
@@ -264,7 +268,8 @@ def write_import_area(service, rows: pd.DataFrame, *, dachs_inputs, run_id: str,
         try:
             new = _build(service, rows, columns, tmp, previous, old_man,
                          run_id=run_id, server_url=server_url, links=links,
-                         retract=retract, mark=mark, extra_files=extra_files, fmt=fmt)
+                         retract=retract, mark=mark, extra_files=extra_files, fmt=fmt,
+                         granule_state=granule_state)
             final = versions / f"{seq:06d}-{run_id}"
             if final.exists():
                 shutil.rmtree(final)
@@ -289,7 +294,8 @@ def _swap(area: Path, target: Path) -> None:
 
 
 def _build(service, rows, columns, tmp: Path, previous: Path | None, old_man: dict | None,
-           *, run_id, server_url, links, retract, mark, extra_files, fmt) -> dict:
+           *, run_id, server_url, links, retract, mark, extra_files, fmt,
+           granule_state=None) -> dict:
     schema = service.name
     frame = service.spatial_frame_type
     files: dict[str, dict] = {}
@@ -319,9 +325,13 @@ def _build(service, rows, columns, tmp: Path, previous: Path | None, old_man: di
     replaced = int(known.sum())
     gone = granules["granule_uid"].isin(retract)
     n_retracted = int(gone.sum())
-    granules = pd.concat([granules[~known & ~gone],
-                          pd.DataFrame({"granule_uid": new_uids.to_numpy(),
-                                        "run_id": run_id})], ignore_index=True)
+    added = pd.DataFrame({"granule_uid": new_uids.to_numpy(), "run_id": run_id})
+    if granule_state is not None and len(granule_state.columns) > 1:
+        st = granule_state.drop_duplicates("granule_uid", keep="last") \
+            .set_index("granule_uid").reindex(new_uids)
+        for c in st.columns:
+            added[c] = st[c].to_numpy(dtype=object)
+    granules = pd.concat([granules[~known & ~gone], added], ignore_index=True)
     (tmp / "state").mkdir(exist_ok=True)
     granules.to_parquet(tmp / GRANULES, index=False)
     # 4. retractions: earlier lists lose granules exported again now

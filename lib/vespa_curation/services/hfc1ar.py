@@ -38,7 +38,7 @@ def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
 
     With a mark, only regions of images at or after ``mark['time']`` (DATE_OBS), or
     re-processed after ``mark['run_date']`` (RUN_DATE), or with ID_AR above
-    ``mark['id']`` are read; rows at the boundary come again and are deduplicated by
+    ``mark['id']``, or quarantined earlier (ID_AR in ``mark['retry']``) are read; rows at the boundary come again and are deduplicated by
     granule_uid downstream (DaCHS dupePolicy dropOld).
     """
     cols = ", ".join(f"{_PREFIX[t]}.{c}" for t, cs in NEEDS.items() for c in cs)
@@ -59,6 +59,10 @@ def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
         if mark.get("id") is not None:
             conds.append("A.ID_AR > ?")
             params += (int(mark["id"]),)
+        retry = [int(i) for i in (mark.get("retry") or [])]
+        if retry:   # records quarantined earlier, read again by id
+            conds.append("A.ID_AR IN (" + ", ".join("?" * len(retry)) + ")")
+            params += tuple(retry)
         if conds:
             sql += " WHERE " + " OR ".join(conds)
     sql += " ORDER BY O.DATE_OBS, A.OBSERVATIONS_ID, A.ID_AR"

@@ -49,9 +49,10 @@ DX = np.array([-1, -1, 0, 1, 1, 1, 0, -1], dtype=np.int64)
 DY = np.array([0, -1, -1, -1, 0, 1, 1, 1], dtype=np.int64)
 
 #: Half-width (pixels) given to a diagonal bridge between two pixels that touch
-#: only at a corner: the outline passes the shared corner twice, pushed apart by
-#: this much each time so that the ring stays simple (area added: 0.05 px² per
-#: diagonal step, i.e. < 0.2 % for a real 150-digit chain).
+#: only at a corner (a pinch): the outline passes the shared corner twice, pushed
+#: apart by this much each time so that the ring stays simple (area added:
+#: at most BRIDGE_EPS/√2 ≈ 0.035 px² per pinch pass; elsewhere the outline is the
+#: exact pixel union).
 BRIDGE_EPS = 0.05
 
 
@@ -294,9 +295,12 @@ def _build_table():
                 ang = (entry + s) % 360
                 if ang % 90 == 45:
                     pts.append(_corner(ang))
+            pts = [(px, py, 0.0, 0.0) for px, py in pts]
             if b_diag:
+                # the corner shared with the next pixel; if the outline passes it twice
+                # (a pinch) it is pushed off by BRIDGE_EPS along the outward normal
                 r = np.deg2rad(tb - 90)
-                pts.append((DX[b] / 2 + BRIDGE_EPS * np.cos(r), DY[b] / 2 + BRIDGE_EPS * np.sin(r)))
+                pts.append((DX[b] / 2, DY[b] / 2, BRIDGE_EPS * np.cos(r), BRIDGE_EPS * np.sin(r)))
             table[a, b] = pts
     return table
 
@@ -304,19 +308,19 @@ def _build_table():
 def _pack_table():
     table = _build_table()
     cnt = np.zeros(64, dtype=np.int64)
-    px, py = [], []
+    pts_all = []
     start = np.zeros(64, dtype=np.int64)
     for k in range(64):
         a, b = divmod(k, 8)
         pts = table[a, b]
-        start[k] = len(px)
+        start[k] = len(pts_all)
         cnt[k] = len(pts)
-        px.extend(p[0] for p in pts)
-        py.extend(p[1] for p in pts)
-    return cnt, start, np.array(px), np.array(py)
+        pts_all.extend(pts)
+    arr = np.array(pts_all, dtype=float).reshape(-1, 4)
+    return cnt, start, arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
 
 
-_TCOUNT, _TSTART, _TX, _TY = _pack_table()
+_TCOUNT, _TSTART, _TX, _TY, _TPX, _TPY = _pack_table()
 
 
 def _signed_area2(x, y, offsets):
@@ -339,7 +343,7 @@ def pixel_outline(cc: Sequence, x0, y0, return_orientation: bool = False):
     The chain code runs through the centres of the boundary pixels; the region
     it bounds is the set of pixels on and inside it.  The outline follows the
     outer edges of those pixel squares, so its area equals the pixel count of
-    the region (plus ``BRIDGE_EPS``/2 px² per diagonal step).  One-pixel-wide
+    the region (plus at most ``BRIDGE_EPS``/√2 px² per pass through a pinch).  One-pixel-wide
     spurs stay (as 1-pixel-wide strips) and pixels touching only diagonally
     stay joined by a thin bridge, so the outline is one simple ring.
     Clockwise chains (HFC's own tracers) are reversed first; the output rings
@@ -403,6 +407,17 @@ def pixel_outline(cc: Sequence, x0, y0, return_orientation: bool = False):
     ox = vx[owner] + _TX[k]
     oy = vy[owner] + _TY[k]
     per_chain = np.bincount(ids, weights=cnt, minlength=n).astype(np.int64)
+    # pinches: a corner the outline passes twice (pixels touching only diagonally)
+    if len(ox):
+        chain_of = ids[owner]
+        span = 2 * (int(max(np.abs(ox).max(), np.abs(oy).max())) + 2)
+        key = (chain_of * (2 * span + 1) + (2 * ox).astype(np.int64) + span) * (2 * span + 1) \
+            + (2 * oy).astype(np.int64) + span
+        _, inv, c = np.unique(key, return_inverse=True, return_counts=True)
+        dup = c[inv] > 1
+        if dup.any():
+            ox = ox + np.where(dup, _TPX[k], 0.0)
+            oy = oy + np.where(dup, _TPY[k], 0.0)
     # One-pixel regions (empty chains): the four corners of the start pixel.
     single = lens == 0
     if single.any():

@@ -288,9 +288,13 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     feat_pix = _col(records, "FEAT_AREA_PIX")[live]
     feat_deg2 = _col(records, "FEAT_AREA_DEG2")[live]
     with np.errstate(invalid="ignore", divide="ignore"):
-        sph = sregion.spherical_area(ulon, lat, hpc.offsets) if m else np.empty(0)
-        ratio = np.where(feat_pix > 0, area_px / feat_pix,
-                         np.where(feat_deg2 > 0, sph / feat_deg2, np.nan))
+        ratio = np.where(feat_pix > 0, area_px / feat_pix, np.nan)
+        need = np.flatnonzero(~(feat_pix > 0) & (feat_deg2 > 0) & ne)
+        if len(need):  # spherical area only where no pixel count is given
+            keep = np.isin(hid, need)
+            sub = np.zeros(len(need) + 1, dtype=np.int64)
+            np.cumsum(counts[need], out=sub[1:])
+            ratio[need] = sregion.spherical_area(ulon[keep], lat[keep], sub) / feat_deg2[need]
 
     flags = np.full(m, None, dtype=object)
     notes = np.full(m, None, dtype=object)
@@ -323,28 +327,27 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         np.cumsum(counts[sel], out=sub[1:])
         stcs[sel] = sregion.to_stcs(ulon[keep], lat[keep], sub, digits=digits)
 
-    out = pd.DataFrame(index=records.index)
-    full = lambda vals, fill, dtype=object: _scatter(n, live, vals, acc, fill, dtype)  # noqa: E731
-    out["s_region"] = full(stcs, None)
-    out["c1min"] = full(c1min, np.nan, float)
-    out["c1max"] = full(c1max, np.nan, float)
-    out["c2min"] = full(c2min, np.nan, float)
-    out["c2max"] = full(c2max, np.nan, float)
-    out["geom_flag"] = full(flags, None)
-    out["area_ratio"] = full(ratio, np.nan, float)
-    out["n_vertices"] = full(counts, 0, np.int64)
-    out["rule"] = rule
-    out["reason"] = reason
-    out["geom_note"] = full(notes, None)
+    idx = records.index
+
+    def col(vals, fill, dtype=object):
+        res = np.full(n, fill, dtype=dtype)
+        if len(live):
+            res[live] = np.where(acc, np.asarray(vals), fill)
+        return pd.Series(res, index=idx, dtype=dtype)
+
+    out = pd.DataFrame({
+        "s_region": col(stcs, None),
+        "c1min": col(c1min, np.nan, float),
+        "c1max": col(c1max, np.nan, float),
+        "c2min": col(c2min, np.nan, float),
+        "c2max": col(c2max, np.nan, float),
+        "geom_flag": col(flags, None),
+        "area_ratio": col(ratio, np.nan, float),
+        "n_vertices": col(counts, 0, np.int64),
+        "rule": pd.Series(rule, index=idx, dtype=object),
+        "reason": pd.Series(reason, index=idx, dtype=object),
+        "geom_note": col(notes, None),
+    }, index=idx)
     parts = GeometryParts(rows=live, chain=chain, outline=outline, outline_beyond_limb=beyond,
                           outline_bridge=bridge, hpc=hpc, lon=ulon, lat=lat)
     return out, parts
-
-
-def _scatter(n, live, vals, acc, fill, dtype):
-    res = np.full(n, fill, dtype=dtype)
-    vals = np.asarray(vals)
-    if len(live):
-        src = np.where(acc, vals, fill) if dtype is not object else np.where(acc, vals, None)
-        res[live] = src
-    return res

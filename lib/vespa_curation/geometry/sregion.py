@@ -439,18 +439,55 @@ def lon_range(ulon: np.ndarray, offsets: np.ndarray):
     return c1min, c1max
 
 
+def format_numbers(values, digits: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Fixed-point decimal text of many numbers at once (numpy, no per-number Python).
+
+    Each number becomes ``" "`` + optional ``-`` + integer part + ``.`` + ``digits``
+    decimals, e.g. ``" -7.913679"`` (same text as ``" %.6f" % v`` for |v| < 1e12).
+
+    Returns
+    -------
+    buf : numpy.ndarray of uint8
+        All texts concatenated (ASCII).
+    ends : numpy.ndarray of int64
+        Cumulative byte count after each number.
+    """
+    v = np.asarray(values, dtype=float)
+    scale = 10**digits
+    q = np.rint(v * scale).astype(np.int64)
+    a = np.abs(q)
+    ip = a // scale
+    nint = max(int(np.log10(max(int(ip.max(initial=0)), 1))) + 1, 1)
+    width = 2 + nint + 1 + digits
+    chars = np.empty((v.size, width), dtype=np.uint8)
+    valid = np.ones((v.size, width), dtype=bool)
+    chars[:, 0] = 32
+    chars[:, 1] = 45
+    valid[:, 1] = q < 0
+    p_int = 10 ** np.arange(nint - 1, -1, -1, dtype=np.int64)
+    chars[:, 2:2 + nint] = 48 + (ip[:, None] // p_int) % 10
+    # leading zeros of the integer part are dropped (one digit always kept)
+    valid[:, 2:2 + nint - 1] = ip[:, None] >= p_int[:-1]
+    chars[:, 2 + nint] = 46
+    p_frac = 10 ** np.arange(digits - 1, -1, -1, dtype=np.int64)
+    chars[:, 3 + nint:] = 48 + ((a % scale)[:, None] // p_frac) % 10
+    lens = valid.sum(axis=1)
+    return chars[valid], np.cumsum(lens)
+
+
 def to_stcs(lon, lat, offsets, frame: str = "UNKNOWNFrame", digits: int = 6) -> list:
-    """STC-S polygon strings, longitudes normalised to [0, 360)."""
+    """STC-S polygon strings, longitudes normalised to [0, 360) (None for empty rings)."""
     lon = np.mod(np.asarray(lon, float), 360.0)
-    lon = np.where(np.round(lon, digits) >= 360.0, 0.0, lon)
+    lon = np.where(np.rint(lon * 10**digits) >= 360 * 10**digits, 0.0, lon)
     lat = np.asarray(lat, float)
     inter = np.empty(2 * lon.size)
     inter[0::2] = lon
     inter[1::2] = lat
+    buf, ends = format_numbers(inter, digits)
+    text = buf.tobytes().decode("ascii")
+    starts_b = np.concatenate([[0], ends])
     prefix = f"Polygon {frame}"
-    fmt1 = f" %.{digits}f"
-    out = []
-    for a, b in zip(offsets[:-1], offsets[1:]):
-        k = 2 * (b - a)
-        out.append(prefix + (fmt1 * k) % tuple(inter[2 * a:2 * b].tolist()) if k else None)
-    return out
+    off = np.asarray(offsets, dtype=np.int64)
+    bstart = starts_b[2 * off[:-1]].tolist()
+    bend = starts_b[2 * off[1:]].tolist()
+    return [prefix + text[a:b] if b > a else None for a, b in zip(bstart, bend)]

@@ -91,20 +91,22 @@ SMART_NOMINAL = PixelConvention("SMART nominal ((pix−512)×1.984)", scale=1.98
 #:
 #: SMART — measured on the 76 real records of 2005-04-02
 #: (``../shared/data/hfc-smart-20050402``, 16 MDI images, R_SUN 488.8 px,
-#: CENTER 512.74/512.47, CDELT 1.98581″):
+#: CENTER 512.74/512.47, CDELT 1.98581″; ``tests/test_solar.py`` prints these):
 #:
 #: * check: ``(pix − 512) × 1.984`` reproduces every stored chain-start arcsec
-#:   exactly (max |Δ| 0.0005″, the print precision), while
-#:   ``CDELT1 × (pix − CENTER_X)`` misses by up to 1.6″ (0.8 px) — the stored
-#:   values are SMART's nominal grid, not the image's WCS;
-#: * geometry: the image's own disk centre and CDELT are where the Sun is in
-#:   the pixels (R_SUN × CDELT1 = 970.6″, MDI's apparent radius); the nominal
-#:   grid puts the disk centre up to 0.74 px off and scales the disk by
-#:   0.1 %.  Region centroids converted with the image WCS and an MDI observer
-#:   (see :func:`observers`) stay within ≈ 0.3° of the catalogue's own
-#:   Carrington centroids — which SMART computed for an Earth observer — and
-#:   the nominal grid changes them by < 0.05° (``tests/test_solar.py`` prints
-#:   both).  The image WCS is therefore used for the published polygon.
+#:   exactly (|Δ| < 1e-12″), while ``CDELT1 × (pix − CENTER_X)`` misses by up to
+#:   2.1″ = 1.12 px — it would quarantine good SMART records.  The stored values
+#:   are SMART's nominal grid, not the image's WCS.
+#: * geometry: the image's own disk centre and CDELT are where the Sun is in the
+#:   pixels (R_SUN × CDELT1 = 970.6″, MDI's apparent radius at 0.988 AU); the
+#:   nominal grid puts the disk centre up to 0.75 px off and scales the disk by
+#:   0.09 %.  Region centroids against the catalogue's own ARC_CAR_LON/LAT
+#:   (computed by SMART for an Earth observer): image WCS + Earth observer
+#:   max |Δlon| 0.41°, |Δlat| 0.29°; nominal grid + Earth observer 0.44°,
+#:   0.34° — the image WCS agrees at least as well, so it places the published
+#:   polygon.  With the observer seen in the image (SoHO, used for publishing)
+#:   the residuals grow to 1.31° / 0.51°: that is the Earth-vs-SoHO observer
+#:   difference of SMART's catalogue, not an error of the polygon.
 #:
 #: Any code not listed (HFC's documented convention, and the embedded synthetic
 #: sample ``SYNTH``) uses the image WCS for both.

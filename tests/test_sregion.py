@@ -1,0 +1,122 @@
+"""Spherical polygons: pgSphere rules on the sphere, unwrapping, ranges, clipping,
+densifying, STC-S text — and agreement with the validator's own polygon checks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from vespa_curation import stcs
+from vespa_curation.geometry import sregion
+from vespa_curation.geometry.chaincode import Ragged
+
+
+def _square(lon0, lat0, h=1.0):
+    return (np.array([lon0 - h, lon0 + h, lon0 + h, lon0 - h]),
+            np.array([lat0 - h, lat0 - h, lat0 + h, lat0 + h]))
+
+
+def test_check_polygon_rules():
+    lon, lat = _square(100, 10)
+    assert sregion.check_polygon(lon, lat) is None
+    assert sregion.check_polygon(lon[::-1], lat[::-1])[0] == "epn.orientation"
+    assert sregion.check_polygon(lon[::-1], lat[::-1], require_ccw=False) is None
+    # bow tie
+    assert sregion.check_polygon([0, 2, 0, 2], [0, 2, 2, 0])[0] == "pgsphere.self_intersection"
+    assert sregion.check_polygon([0, 1], [0, 1])[0] == "pgsphere.vertices"
+    assert sregion.check_polygon([0, 1, 1, 1], [0, 0, 0, 0])[0] == "pgsphere.vertices"
+    t = np.linspace(0, 2 * np.pi, 1100, endpoint=False)
+    r = sregion.check_polygon(10 + np.cos(t), np.sin(t))
+    assert r[0] == "pgsphere.vertices" and "1100" in r[1]
+    # the whole visible disk is a hemisphere: refused
+    t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    ring_lon = 90 + 90 * np.cos(t)
+    ring_lat = 89.999 * np.sin(t)
+    assert sregion.check_polygon(ring_lon, ring_lat)[0] == "pgsphere.too_large"
+    assert sregion.check_polygon([0, np.nan, 1], [0, 0, 1])[0] == "pgsphere.bad_value"
+    # repeated closing vertex is dropped, as pgSphere does
+    assert sregion.check_polygon(np.r_[lon, lon[0]], np.r_[lat, lat[0]]) is None
+
+
+def test_polar_cap_and_seam_pass():
+    # a cap around the north pole: simple on the sphere although its lon/lat ring is open
+    lon = np.arange(0, 360, 30.0)
+    assert sregion.check_polygon(lon, np.full(lon.size, 80.0)) is None
+    lon, lat = _square(0.0, -5)  # crosses 0/360
+    assert sregion.check_polygon(np.mod(lon, 360), lat) is None
+
+
+def test_high_latitude_crossing_found_on_the_sphere():
+    # planar-in-lon/lat simple, but the great-circle edges near the pole cross
+    lon = np.array([0.0, 170.0, 179.0, 1.0])
+    lat = np.array([80.0, 80.0, 70.0, 70.0])
+    assert shapely.LinearRing(np.c_[lon, lat]).is_simple
+    lon2 = np.array([0.0, 90.0, 180.0, 270.0])
+    lat2 = np.array([85.0, 85.0, 85.0, 85.0])
+    assert sregion.check_polygon(lon2, lat2) is None
+    r = sregion.check_polygon(lon, lat, require_ccw=False)
+    # edges 0-1 and 2-3 run over the pole: on the sphere 2-3 passes closer to the
+    # pole than 0-1, so they cross
+    assert r is not None and r[0] == "pgsphere.self_intersection"
+
+
+def test_unwrap_and_longitude_range_across_the_seam():
+    lon = np.array([358.0, 2.0, 2.0, 358.0, 100.0, 110.0, 110.0])
+    lat = np.array([0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0])
+    off = np.array([0, 4, 7])
+    u = sregion.unwrap_lon(lon, off)
+    np.testing.assert_allclose(u, [358, 362, 362, 358, 100, 110, 110])
+    c1min, c1max = sregion.lon_range(u, off)
+    np.testing.assert_allclose(c1min, [358, 100])
+    np.testing.assert_allclose(c1max, [2, 110])
+    assert c1min[0] > c1max[0]
+    assert sregion.signed_area(u, lat, off)[0] == pytest.approx(4.0)
+
+
+def test_to_stcs_text_and_validator_agreement():
+    lon = np.array([358.0, 362.0, 362.0, 358.0, 10.5, 11.0, 11.0])
+    lat = np.array([-1.0, -1.0, 1.0, 1.0, -0.25, 0.0, 0.125])
+    s = sregion.to_stcs(lon, lat, np.array([0, 4, 7]))
+    assert s[0] == ("Polygon UNKNOWNFrame 358.000000 -1.000000 2.000000 -1.000000 "
+                    "2.000000 1.000000 358.000000 1.000000")
+    assert s[1] == "Polygon UNKNOWNFrame 10.500000 -0.250000 11.000000 0.000000 11.000000 0.125000"
+    assert stcs.check(s) == [None, None]
+    v = np.random.default_rng(0).uniform(-90, 360, 20000)
+    buf, ends = sregion.format_numbers(v)
+    assert buf.tobytes().decode() == "".join(" %.6f" % x for x in v).replace("-0.000000", "0.000000")
+
+
+def test_densify_splits_long_edges():
+    r = Ragged(np.array([0.0, 10.0, 10.0, 0.0]), np.array([0.0, 0.0, 1.0, 1.0]), np.array([0, 4]))
+    d = sregion.densify(r, 2.0)
+    assert len(d.x) == 5 + 1 + 5 + 1
+    xs, ys = d.x, d.y
+    seg = np.hypot(np.diff(np.r_[xs, xs[0]]), np.diff(np.r_[ys, ys[0]]))
+    assert seg.max() <= 2.0 + 1e-12
+    assert shapely.Polygon(np.c_[xs, ys]).area == pytest.approx(10.0)
+    assert sregion.densify(r, 2.0, limit=8) is r or len(sregion.densify(r, 2.0, limit=8).x) == 4
+
+
+def test_clip_to_disk():
+    # one ring inside, one straddling, one outside a unit-10 circle
+    x = np.array([0, 1, 1, 0, 8, 12, 12, 8, 20, 21, 21, 20], float)
+    y = np.array([0, 0, 1, 1, -1, -1, 1, 1, 0, 0, 1, 1], float)
+    r = Ragged(x, y, np.array([0, 4, 8, 12]))
+    out, touched, multi, empty, kept = sregion.clip_to_disk(r, np.array([10.0, 10.0, 10.0]))
+    assert list(touched) == [False, True, True]
+    assert list(empty) == [False, False, True]
+    np.testing.assert_array_equal(out.item(0)[0], [0, 1, 1, 0])
+    cx, cy = out.item(1)
+    assert np.hypot(cx, cy).max() <= 10.0 + 1e-9
+    assert 0.4 < kept[1] < 0.5
+    assert out.counts[2] == 0
+
+
+def test_spherical_area():
+    lon, lat = _square(50, 0, 0.5)
+    a = sregion.spherical_area(lon, lat, np.array([0, 4]))
+    assert a[0] == pytest.approx(1.0, rel=1e-3)
+    lon = np.arange(0, 360, 1.0)
+    cap = sregion.spherical_area(lon, np.full(lon.size, 60.0), np.array([0, lon.size]))
+    # cap above 60° with great-circle edges: close to 2π(1 − sin 60°) sr
+    assert cap[0] == pytest.approx(2 * np.pi * (1 - np.sin(np.pi / 3)) * (180 / np.pi) ** 2, rel=2e-3)

@@ -125,16 +125,20 @@ def render_rd(service, columns: Sequence[str], *, creation_date: str,
         f'    <index columns="time_min"/>\n')
     out += parts["table"]
     out.append('  </table>\n\n')
+    out.append(IMPORTED_TABLE)
     out.append(
         '  <data id="import" updating="True">\n'
-        '    <sources pattern="data/*.vot"/>\n'
+        '    <sources pattern="data/*.vot">\n'
+        f'      {IGNORE_IMPORTED}\n'
+        '    </sources>\n'
         '    <voTableGrammar/>\n'
         '    <make table="epn_core">\n'
         '      <rowmaker idmaps="*"/>\n'
+        f'{REMEMBER_IMPORTED}'
         '    </make>\n'
         '  </data>\n')
     if has_retract:
-        out.append(RETRACT_DATA)
+        out.append(RETRACT_DATA % {"ignore": IGNORE_IMPORTED, "remember": REMEMBER_IMPORTED})
     out += ["\n" + p.rstrip() + "\n" for p in parts["resource"]]
     out.append('</resource>\n')
     return "".join(out)
@@ -143,7 +147,9 @@ def render_rd(service, columns: Sequence[str], *, creation_date: str,
 #: Data element deleting the granules listed in retract/*.txt (one uid per line).
 RETRACT_DATA = '''
   <data id="retract" updating="True">
-    <sources pattern="retract/*.txt"/>
+    <sources pattern="retract/*.txt">
+      %(ignore)s
+    </sources>
     <embeddedGrammar>
       <iterator><code>
         return iter(())
@@ -156,8 +162,38 @@ RETRACT_DATA = '''
         if uids:
           table.connection.execute(
             "DELETE FROM "+table.tableDef.getQName()
-            +" WHERE granule_uid = ANY(%(uids)s)", {"uids": uids})
+            +" WHERE granule_uid = ANY(%%(uids)s)", {"uids": uids})
       </script>
-    </make>
+%(remember)s    </make>
   </data>
+'''
+
+
+# -- nightly imports read only new files (DaCHS ignoreSources, fromdb) --------------------
+#: Files of the import area already imported: ``<ignoreSources fromdb>`` makes a nightly
+#: ``dachs imp`` skip them, and a ``sourceDone`` script records each file in the same
+#: transaction as its rows (a killed import records nothing). ``dachs drop`` (a full
+#: rebuild) drops this table with epn_core, so the next import reads every file.
+IMPORTED_TABLE = '''  <table id="imported_sources" onDisk="True" primary="source">
+    <meta name="description">Files of the import area already imported (read by
+      ignoreSources: a nightly dachs imp reads only new files).</meta>
+    <column name="source" type="text"
+      description="inputsDir-relative path of an imported file"/>
+    <column name="imported" type="timestamp" description="When it was imported"/>
+  </table>
+
+  <data id="bookkeeping" updating="True">
+    <make table="imported_sources"/>
+  </data>
+
+'''
+IGNORE_IMPORTED = '<ignoreSources fromdb="SELECT source FROM \\schema.imported_sources"/>'
+REMEMBER_IMPORTED = '''      <script type="sourceDone" lang="python" name="remember imported file">
+        table.connection.execute(
+          "INSERT INTO "+table.tableDef.rd.schema+".imported_sources"
+          " (source, imported) VALUES (%(s)s, now() AT TIME ZONE 'UTC')"
+          " ON CONFLICT (source) DO UPDATE SET imported = EXCLUDED.imported",
+          {"s": utils.getRelativePath(sourceToken, base.getConfig("inputsDir"),
+            liberalChars=True)})
+      </script>
 '''

@@ -500,3 +500,8 @@ def _straddles_seam(reg: TrueRegion) -> bool:
     poly = synth.region_polygon(reg.lon, reg.lat, reg.holes)
     x0, _, x1, _ = poly.bounds
     return bool(math.floor(x0 / 360.0) != math.floor(x1 / 360.0))
+
+
+# Samples of the other services register themselves (hfc1t3 TYPE_III hook, bass2000,
+# nrh, orfees): see vespa_curation.sample_services.
+from . import sample_services  # noqa: E402,F401

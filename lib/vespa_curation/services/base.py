@@ -79,6 +79,9 @@ class Service:
     meta: Mapping[str, str] = field(default_factory=dict)
     #: extra RD fragments (XML text) added inside <resource> by the RD writer.
     rd_extras: Callable[..., str] | None = None
+    #: extra files for the import area: f(rows, params) -> {area-relative path: bytes}
+    #: (e.g. hfc1t3's TFCat files), passed to export's ``extra_files``.
+    files: Callable[..., Mapping[str, bytes]] | None = None
 
     def __post_init__(self):
         for col in list(self.fields) + list(self.constants) + list(self.computed):
@@ -154,6 +157,22 @@ def map_chunk(service: Service, records: pd.DataFrame, params: Mapping[str, Any]
             rows["qa_" + name.lower()] = records[name].to_numpy()
     rows["qa_source_id"] = records[service.source_id].astype(str).to_numpy()
     return rows, pd.concat(quarantined, ignore_index=True)
+
+
+# -- reading any source the same way -------------------------------------------------
+
+def read_records(source, chunksize: int, *, sql: str | None = None, args: Sequence = (),
+                 index: str | None = None, query: Mapping[str, Any] | None = None
+                 ) -> Iterator[pd.DataFrame]:
+    """Chunks of source records from a SQL source (``sql`` with bound ``args``) or a
+    document source (``index``/``query``, Elasticsearch query body), with upper-case
+    column names either way; a harvest function gives both and the source picks."""
+    if hasattr(source, "hits"):
+        yield from source.frames(chunksize, index=index, query=query)
+    else:
+        if sql is None:
+            raise TypeError(f"source {source.label} is a SQL source but no query was given")
+        yield from source.query(sql, args, chunksize=chunksize)
 
 
 # -- small shared computations (named, reused by several services) --------------------

@@ -270,3 +270,35 @@ def write_dump(hits: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> Pa
             fh.write(json.dumps({"_index": h.get("_index"), "_id": h["_id"],
                                  "_source": h["_source"]}, sort_keys=True) + "\n")
     return p
+
+
+# -- helpers for services reading document sources -------------------------------------
+
+def with_time_filter(query: Mapping[str, Any] | None, field: str, since) -> dict:
+    """``query`` (a search body; None = match_all) restricted to documents whose ``field``
+    is at or after ``since`` (a timestamp; None = no restriction)."""
+    body = dict(query) if query else {"query": {"match_all": {}}}
+    clause = body.get("query") or {"match_all": {}}
+    if since is None:
+        body["query"] = clause
+        return body
+    ts = pd.Timestamp(since)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    rng = {"range": {field: {"gte": ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]}}}
+    body["query"] = {"bool": {"must": [clause], "filter": [rng]}}
+    return body
+
+
+def apply_layout(frame: pd.DataFrame, layout: Mapping[str, str]) -> pd.DataFrame:
+    """Rename flattened document fields (``layout``: logical name ← ``_source`` field,
+    dotted for nested ones) to the logical names a service reads; a field absent from
+    every document of the chunk becomes a column of None. ``_ID``/``_INDEX`` stay."""
+    out = pd.DataFrame(index=frame.index)
+    for name, src in layout.items():
+        key = src.upper()
+        out[name] = frame[key] if key in frame else None
+    for k in ("_ID", "_INDEX"):
+        if k in frame:
+            out[k] = frame[k]
+    return out

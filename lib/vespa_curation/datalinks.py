@@ -1,0 +1,259 @@
+"""Datalinks: the links table of a service and the DaCHS datalink service serving it.
+
+Each service's ``links(rows, records, params)`` function returns a *links table*, one row
+per link of a granule::
+
+    granule_uid     the epn_core row (the datalink ID)
+    access_url      where the linked resource is
+    semantics       IVOA datalink vocabulary term (#this, #preview, #thumbnail,
+                    #progenitor, #documentation, #auxiliary, #coderived, ...)
+    content_type    MIME type (lower case)
+    description     a short text for humans
+    content_length  bytes, when known (NULL otherwise)
+
+The export writes it as ``links/<run-id>.vot`` beside the epn_core data; the RD fragment
+of :func:`rd_fragment` declares the links table (not ADQL-queryable), imports those files,
+and serves them through a DaCHS datalink service (``//datalink#fromtable`` descriptor
+generator on epn_core's granule_uid, plus a metaMaker yielding one link per links row);
+``_associatedDatalinkService`` ties the service to epn_core, and the epn_core column
+``datalink_url`` points at ``dlmeta`` for each granule (:func:`datalink_urls`).
+
+Data-access link forms (FACTS.md):
+
+- HAPI 3: ``<server>/data?dataset=ID&start=T1&stop=T2`` — ``stop`` is exclusive, so the
+  granule's window is closed by giving the first whole second *after* time_max.
+- das2: ``<server>?server=dataset&dataset=ID&start_time=T1&end_time=T2``.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import quote, urlencode
+
+import numpy as np
+import pandas as pd
+
+#: Columns of the links table, in order.
+LINK_COLUMNS = ["granule_uid", "access_url", "semantics", "content_type", "description",
+                "content_length"]
+#: Datalink core vocabulary terms this project writes.
+SEMANTICS = frozenset({"#this", "#preview", "#preview-image", "#preview-plot", "#thumbnail",
+                       "#progenitor", "#documentation", "#auxiliary", "#coderived",
+                       "#derivation", "#counterpart"})
+HAPI_CSV = "text/csv"
+DAS2_STREAM = "application/vnd.das2.das2stream"
+
+
+def empty_links() -> pd.DataFrame:
+    """A links table without rows (typed)."""
+    return pd.DataFrame({c: pd.Series([], dtype="Int64" if c == "content_length"
+                                      else object) for c in LINK_COLUMNS})
+
+
+def link_rows(uids, urls, semantics, content_type, description,
+              content_length=None) -> pd.DataFrame:
+    """A links table from aligned values (scalars broadcast); rows whose URL is null
+    or empty are left out (a link that does not exist is not a link)."""
+    uids = pd.Series(np.asarray(uids, dtype=object))
+    n = len(uids)
+
+    def col(v):
+        if v is None or np.isscalar(v):
+            return pd.Series([v] * n, dtype=object)
+        return pd.Series(np.asarray(v, dtype=object))
+    df = pd.DataFrame({"granule_uid": uids, "access_url": col(urls),
+                       "semantics": col(semantics), "content_type": col(content_type),
+                       "description": col(description),
+                       "content_length": pd.to_numeric(col(content_length),
+                                                       errors="coerce").astype("Int64")})
+    keep = df["access_url"].notna() & (df["access_url"].astype(str).str.strip() != "")
+    return df[keep].reset_index(drop=True)
+
+
+def concat_links(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """One links table from several, sorted by granule then semantics, duplicates
+    (same granule and URL) dropped."""
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return empty_links()
+    df = pd.concat(parts, ignore_index=True)[LINK_COLUMNS]
+    df = df.drop_duplicates(["granule_uid", "access_url"], keep="first")
+    df["content_length"] = df["content_length"].astype("Int64")
+    return df.sort_values(["granule_uid", "semantics", "access_url"],
+                          kind="stable").reset_index(drop=True)
+
+
+def check_links(links: pd.DataFrame) -> list[str]:
+    """Problems of a links table (empty list when it is fine)."""
+    out = []
+    missing = [c for c in LINK_COLUMNS if c not in links]
+    if missing:
+        return [f"links table lacks column(s) {', '.join(missing)}"]
+    for i, r in links.iterrows():
+        where = f"link {r['access_url']!r} of granule {r['granule_uid']!r}"
+        if r["semantics"] not in SEMANTICS:
+            out.append(f"{where}: semantics {r['semantics']!r} is not a datalink term")
+        if not str(r["access_url"]).startswith(("http://", "https://", "ftp://")):
+            out.append(f"{where}: not an http(s)/ftp URL")
+        ct = r["content_type"]
+        if ct is None or ct != str(ct).lower() or "/" not in str(ct):
+            out.append(f"{where}: content_type {ct!r} is not a lower-case MIME type")
+    dup = links.duplicated(["granule_uid", "access_url"])
+    if dup.any():
+        out.append(f"{int(dup.sum())} duplicate (granule_uid, access_url) pairs")
+    return out
+
+
+# -- URL forms --------------------------------------------------------------------------
+
+def _iso(t: pd.Series) -> pd.Series:
+    return t.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def jd_to_datetime(jd) -> pd.Series:
+    """Julian Dates (UTC) → naive UTC datetimes (ms precision)."""
+    jd = np.asarray(jd, dtype=float)
+    ms = np.round((jd - 2440587.5) * 86400e3)
+    return pd.Series(pd.to_datetime(ms, unit="ms", errors="coerce"))
+
+
+def hapi_window(time_min_jd, time_max_jd) -> tuple[pd.Series, pd.Series]:
+    """HAPI ``start``/``stop`` text of granule windows: start = time_min floored to the
+    second, stop = the first whole second after time_max (HAPI's stop is exclusive)."""
+    t0 = jd_to_datetime(time_min_jd).dt.floor("s")
+    t1 = jd_to_datetime(time_max_jd).dt.floor("s") + pd.Timedelta(seconds=1)
+    return _iso(t0), _iso(t1)
+
+
+def hapi_urls(server: str, dataset: str, time_min_jd, time_max_jd,
+              parameters: str | None = None) -> pd.Series:
+    """HAPI 3 data URLs (CSV) of each granule's time window."""
+    start, stop = hapi_window(time_min_jd, time_max_jd)
+    base = server.rstrip("/") + "/data?"
+    out = []
+    for a, b in zip(start, stop):
+        if not isinstance(a, str) or not isinstance(b, str):
+            out.append(None)
+            continue
+        q = {"dataset": dataset, "start": a, "stop": b}
+        if parameters:
+            q["parameters"] = parameters
+        out.append(base + urlencode(q, safe=":,"))
+    return pd.Series(out, dtype=object)
+
+
+def das2_urls(server: str, dataset: str, time_min_jd, time_max_jd,
+              resolution: float | None = None) -> pd.Series:
+    """das2 server URLs (``server=dataset``) of each granule's time window
+    (start floored, end ceiled to the second: das2's end_time is exclusive too)."""
+    start, stop = hapi_window(time_min_jd, time_max_jd)
+    out = []
+    for a, b in zip(start, stop):
+        if not isinstance(a, str) or not isinstance(b, str):
+            out.append(None)
+            continue
+        q = {"server": "dataset", "dataset": dataset, "start_time": a, "end_time": b}
+        if resolution:
+            q["resolution"] = f"{resolution:g}"
+        out.append(server + "?" + urlencode(q, safe=":/"))
+    return pd.Series(out, dtype=object)
+
+
+def datalink_urls(server_url: str, schema: str, uids) -> np.ndarray:
+    """``dlmeta`` URL of each granule on the service's DaCHS datalink service."""
+    base = f"{server_url.rstrip('/')}/{schema}/q/dl/dlmeta?ID="
+    return np.array([base + quote(str(u), safe="") for u in uids], dtype=object)
+
+
+def static_url(server_url: str, schema: str, relpath: str) -> str:
+    """URL of a file under the datalink service's static folder (see rd_fragment)."""
+    return f"{server_url.rstrip('/')}/{schema}/q/dl/static/{relpath}"
+
+
+# -- the RD fragment --------------------------------------------------------------------
+
+def rd_fragment(schema: str, *, static_dir: str | None = None,
+                title: str | None = None) -> dict[str, str]:
+    """RD XML (slots of :func:`vespa_curation.export.rd.render_rd`): the links table,
+    its import from ``links/*.vot`` and the datalink service ``dl``.
+
+    Parameters
+    ----------
+    schema : str
+        The service's schema.
+    static_dir : str, optional
+        A resdir-relative folder the ``dl`` service also serves with DaCHS's static
+        renderer (``<server_url>/<schema>/q/dl/static/<file>``), e.g. ``tfcat``.
+    """
+    allowed = "dlget,dlmeta" + (",static" if static_dir else "")
+    static = (f'    <property name="staticData">{static_dir}</property>\n'
+              if static_dir else "")
+    resource = f'''
+  <table id="links" onDisk="True" primary="granule_uid,access_url" dupePolicy="dropOld">
+    <meta name="description">Datalinks of the epn_core granules, one row per link;
+      served by the dl service (not queryable through TAP).</meta>
+    <column name="granule_uid" type="text" description="granule_uid of the epn_core row"/>
+    <column name="access_url" type="text" description="URL of the linked resource"/>
+    <column name="semantics" type="text" description="IVOA datalink semantics"/>
+    <column name="content_type" type="text" description="MIME type of the resource"/>
+    <column name="description" type="text" description="What the link gives"/>
+    <column name="content_length" type="bigint" unit="byte"
+      description="Size of the resource, when known"/>
+    <index columns="granule_uid"/>
+  </table>
+
+  <data id="import_links" updating="True">
+    <sources pattern="links/*.vot"/>
+    <voTableGrammar/>
+    <make table="links">
+      <rowmaker idmaps="*"/>
+    </make>
+  </data>
+
+  <service id="dl" allowed="{allowed}">
+    <meta name="title">{(title or schema)} datalinks</meta>
+    <meta name="description">Links (previews, files, data services, documentation)
+      of each granule of {schema}.epn_core.</meta>
+{static}    <datalinkCore>
+      <descriptorGenerator procDef="//datalink#fromtable">
+        <bind key="tableName">"{schema}.epn_core"</bind>
+        <bind key="idColumn">"granule_uid"</bind>
+      </descriptorGenerator>
+      <metaMaker semantics="#this">
+        <code>
+          with base.getTableConn() as conn:
+            rows = list(conn.queryToDicts(
+              "SELECT access_url, semantics, content_type, description, content_length"
+              " FROM {schema}.links WHERE granule_uid=%(uid)s"
+              " ORDER BY semantics, access_url", {{"uid": descriptor.pubDID}}))
+          for r in rows:
+            yield descriptor.makeLink(r["access_url"], semantics=r["semantics"],
+              contentType=r["content_type"], description=r["description"],
+              contentLength=r["content_length"])
+        </code>
+      </metaMaker>
+    </datalinkCore>
+  </service>
+'''
+    table = '''    <meta name="_associatedDatalinkService">
+      <meta name="serviceId">dl</meta>
+      <meta name="idColumn">granule_uid</meta>
+    </meta>
+'''
+    return {"resource": resource, "table": table}
+
+
+def rd_extras_for(static_dir: str | None = None):
+    """A ``Service.rd_extras`` function adding :func:`rd_fragment` to the RD."""
+    def rd_extras(service, ctx) -> dict[str, str]:
+        return rd_fragment(service.name, static_dir=static_dir, title=service.title)
+    return rd_extras
+
+
+def semantics_of(links: pd.DataFrame, uid: str) -> list[str]:
+    """The semantics of one granule's links, sorted (for tests and QA)."""
+    return sorted(links.loc[links["granule_uid"] == uid, "semantics"])
+
+
+__all__ = ["LINK_COLUMNS", "SEMANTICS", "empty_links", "link_rows", "concat_links",
+           "check_links", "hapi_urls", "das2_urls", "hapi_window", "datalink_urls",
+           "static_url", "rd_fragment", "rd_extras_for", "jd_to_datetime"]

@@ -1,0 +1,294 @@
+"""bass2000 — daily full-disk solar images of the BASS2000 archive (Meudon, Pic du Midi).
+
+One granule per image file (``dataproduct_type = im``), granule_uid the file name without
+extension. The BASS2000 database layout is not public: :data:`LAYOUT` declares it — the
+one place a curator edits to match the real database (docs/services.md) — and the
+embedded sample follows it.
+
+Spatial coverage: a full-disk image covers exactly the visible hemisphere, which pgSphere
+refuses as a polygon (a polygon must fit *inside* a hemisphere; FACTS.md). The service
+publishes no ``s_region`` and gives the coverage as Carrington ranges instead:
+``c1min/c1max`` = central-meridian longitude L0 ∓ 90° (``c1min > c1max`` when the range
+crosses 0°/360°, as EPN-TAP allows), ``c2min/c2max`` = −90°/+90° (docs/services.md says
+why this and not a shrunken polygon).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import datalinks
+from ..params import Param
+from .base import Mark, Service, jd, messenger_from_wavelength, read_records, \
+    to_datetime, wavelength_to_hz
+
+SCHEMA = "bass2000"
+#: The source table.
+TABLE = "IMAGES"
+#: Source layout: logical field (used below) ← column of :data:`TABLE` in the BASS2000
+#: database. Edit the right-hand side to match the real database.
+LAYOUT = {
+    "ID": "ID_IMAGE",                 # integer key (incremental mark)
+    "FILENAME": "FILENAME",           # e.g. mh20050419.083000.fits (granule_uid: stem)
+    "DATE_OBS": "DATE_OBS",           # start of exposure, UTC
+    "DATE_END": "DATE_END",           # end of exposure, UTC (may be NULL)
+    "OBSERVATORY": "OBSERVATORY",     # e.g. Meudon
+    "INSTRUMENT": "INSTRUMENT",       # e.g. Spectroheliograph
+    "FILTER": "FILTER",               # e.g. H-alpha, CaII K3, CaII K1v
+    "WAVELENGTH_NM": "WAVELNTH",      # central wavelength, nm
+    "BANDWIDTH_NM": "BANDWDTH",       # pass band, nm
+    "EXPTIME": "EXPTIME",             # s
+    "NAXIS1": "NAXIS1",
+    "NAXIS2": "NAXIS2",
+    "CDELT1": "CDELT1",               # arcsec per pixel
+    "FILE_URL": "URL",                # public URL of the FITS file
+    "FILE_SIZE": "FILESIZE",          # bytes
+    "FILE_FORMAT": "FORMAT",          # MIME type, e.g. application/fits
+    "THUMBNAIL_URL": "THUMBNAIL_URL",  # small JPEG/PNG of the image
+    "MODIFIED": "MODIFIED",           # last change of the row, UTC (incremental mark)
+}
+#: Processing level of the archive's files (CODMAC; calibrated images).
+PROCESSING_LEVEL = 3
+
+PARAMS = (
+    Param("documentation_url", str, "https://bass2000.obspm.fr/",
+          "documentation page linked from every granule (#documentation)"),
+)
+
+
+def needs() -> dict[str, list[str]]:
+    return {TABLE: list(LAYOUT.values())}
+
+
+def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
+    """``SELECT <column> AS <logical name> ...`` with the mark as bound parameters."""
+    from .hfc1ar import _sql_time
+    cols = ", ".join(f"{src} AS {name}" for name, src in LAYOUT.items())
+    sql = f"SELECT {cols} FROM {source.table_name(TABLE)}"
+    params: tuple = ()
+    if mark:
+        conds = []
+        if mark.get("time") is not None:
+            conds.append(f"{LAYOUT['DATE_OBS']} >= ?")
+            params += (_sql_time(source, mark["time"]),)
+        if mark.get("run_date") is not None:
+            conds.append(f"{LAYOUT['MODIFIED']} > ?")
+            params += (_sql_time(source, mark["run_date"]),)
+        if mark.get("id") is not None:
+            conds.append(f"{LAYOUT['ID']} > ?")
+            params += (int(mark["id"]),)
+        if conds:
+            sql += " WHERE " + " OR ".join(conds)
+    sql += f" ORDER BY {LAYOUT['DATE_OBS']}, {LAYOUT['ID']}"
+    return sql, params
+
+
+def harvest(source, params: Mapping[str, Any], mark: Mapping[str, Any] | None
+            ) -> Iterator[pd.DataFrame]:
+    sql, args = harvest_sql(source, mark)
+    if params.get("limit"):
+        sql += f" LIMIT {int(params['limit'])}"
+    yield from read_records(source, params["chunk_size"], sql=sql, args=args)
+
+
+def granule_uid(records: pd.DataFrame) -> pd.Series:
+    """The image file name without its extension(s) (``.fits``, ``.fits.gz``, ``.fts``)."""
+    name = records["FILENAME"].astype("string").str.strip().str.rsplit("/", n=1).str[-1]
+    stem = name.str.replace(r"(\.(fits|fts|fit|jpg|png))?(\.(gz|fz|Z))?$", "", regex=True,
+                            case=False)
+    return stem.astype(object).where(stem.notna() & (stem != ""), None)
+
+
+def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Refuse images without a file name or a readable DATE_OBS; compute the visible
+    Carrington longitude range."""
+    from sunpy.coordinates import sun
+    from astropy.time import Time
+
+    records = records.copy()
+    records["rule"] = None
+    records["reason"] = None
+    no_name = records["_UID"].isna()
+    records.loc[no_name, "rule"] = "source.missing_filename"
+    records.loc[no_name, "reason"] = [f"{TABLE}.{LAYOUT['ID']}={i}: no file name"
+                                      for i in records.loc[no_name, "ID"]]
+    t = to_datetime(records["DATE_OBS"])
+    bad = t.isna() & ~no_name
+    records.loc[bad, "rule"] = "source.bad_date"
+    records.loc[bad, "reason"] = [f"{TABLE}.{LAYOUT['ID']}={i}: DATE_OBS {d!r} is not a date"
+                                  for i, d in zip(records.loc[bad, "ID"],
+                                                  records.loc[bad, "DATE_OBS"])]
+    ok = records["rule"].isna().to_numpy()
+    records["L0"] = np.nan
+    if ok.any():
+        tt = Time(t[ok].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").tolist(), scale="utc")
+        records.loc[ok, "L0"] = np.asarray(sun.L0(tt).to_value("deg"), dtype=float)
+    return records
+
+
+# -- computed columns -------------------------------------------------------------------
+
+def _num(r, name):
+    return pd.to_numeric(r[name], errors="coerce").to_numpy(dtype=float)
+
+
+def _time_min(r, p):
+    return jd(r["DATE_OBS"])
+
+
+def _time_max(r, p):
+    end, start = jd(r["DATE_END"]), jd(r["DATE_OBS"])
+    exp = _num(r, "EXPTIME") / 86400.0
+    return np.where(np.isnan(end), start + np.nan_to_num(exp), end)
+
+
+def _spectral_min(r, p):   # longest wavelength → lowest frequency
+    w = _num(r, "WAVELENGTH_NM") + np.nan_to_num(_num(r, "BANDWIDTH_NM")) / 2
+    return wavelength_to_hz(w, "nm")
+
+
+def _spectral_max(r, p):
+    w = _num(r, "WAVELENGTH_NM") - np.nan_to_num(_num(r, "BANDWIDTH_NM")) / 2
+    return wavelength_to_hz(w, "nm")
+
+
+def _messenger(r, p):
+    return messenger_from_wavelength(_num(r, "WAVELENGTH_NM"))
+
+
+def _c1min(r, p):
+    return np.mod(_num(r, "L0") - 90.0, 360.0)
+
+
+def _c1max(r, p):
+    return np.mod(_num(r, "L0") + 90.0, 360.0)
+
+
+def _const(v):
+    def f(r, p):
+        return np.full(len(r), v, dtype=float)
+    f.__name__ = f"const_{v}"
+    return f
+
+
+def _exptime(r, p):
+    return _num(r, "EXPTIME")
+
+
+def _obs_id(r, p):
+    return r["_UID"].to_numpy(dtype=object)
+
+
+def _granule_gid(r, p):
+    ins = (r["OBSERVATORY"].astype("string").fillna("") + "_" +
+           r["INSTRUMENT"].astype("string").fillna("")).str.lower()
+    return ("bass2000_" + ins.str.replace(r"[^a-z0-9]+", "_", regex=True).str.strip("_")
+            ).astype(object).to_numpy()
+
+
+def _access_format(r, p):
+    f = r["FILE_FORMAT"].astype("string").str.strip().str.lower()
+    f = f.where(f.notna() & (f != ""), "application/fits")
+    return f.where(r["FILE_URL"].notna(), None).astype(object).to_numpy()
+
+
+def _access_estsize(r, p):
+    b = _num(r, "FILE_SIZE")
+    kb = np.ceil(b / 1024.0)
+    return pd.array(np.where(np.isfinite(kb), kb, np.nan), dtype="Float64").astype("Int64")
+
+
+def _datalink_url(r, p):
+    return datalinks.datalink_urls(p["server_url"], SCHEMA, r["_UID"])
+
+
+def _pixel_deg(r, p):
+    """Heliographic size (deg) of one pixel at disk centre, for a solar radius of
+    959.6″ (Earth's mean view): asin(CDELT1 / 959.6″)."""
+    c = _num(r, "CDELT1")
+    with np.errstate(invalid="ignore"):
+        return np.degrees(np.arcsin(np.clip(c / 959.6, -1, 1)))
+
+
+# -- datalinks ----------------------------------------------------------------------------
+
+def links(rows: pd.DataFrame, records: pd.DataFrame | None, params: Mapping[str, Any]
+          ) -> pd.DataFrame:
+    """The FITS file (#this), its thumbnail (#thumbnail) and BASS2000's documentation."""
+    uid = rows["granule_uid"].to_numpy(dtype=object)
+    size = pd.to_numeric(rows.get("access_estsize"), errors="coerce") * 1024
+    parts = [
+        datalinks.link_rows(uid, rows["access_url"], "#this", rows["access_format"],
+                            "Image file (FITS)", None if size is None else size.round()),
+        datalinks.link_rows(uid, rows["thumbnail_url"], "#thumbnail", "image/jpeg",
+                            "Thumbnail of the image"),
+        datalinks.link_rows(uid, params.get("documentation_url"), "#documentation",
+                            "text/html", "BASS2000 archive documentation"),
+    ]
+    return datalinks.concat_links(parts)
+
+
+SERVICE = Service(
+    name=SCHEMA,
+    title="BASS2000 solar images",
+    description=(
+        "Daily full-disk images of the Sun from the BASS2000 solar archive (Meudon "
+        "spectroheliograph and other instruments): H-alpha and Ca II images of the "
+        "chromosphere. Each row is one image file. The visible hemisphere is given as "
+        "Carrington longitude and latitude ranges (c1, c2); no s_region is published "
+        "because a full-disk footprint is exactly a hemisphere."),
+    creator="Observatoire de Paris (BASS2000, LESIA)",
+    subjects=("Sun", "Solar chromosphere", "Solar images"),
+    spatial_frame_type="body",
+    needs=needs(),
+    fields={
+        "instrument_host_name": "OBSERVATORY",
+        "instrument_name": "INSTRUMENT",
+        "filter": "FILTER",
+        "access_url": "FILE_URL",
+        "thumbnail_url": "THUMBNAIL_URL",
+    },
+    constants={
+        "dataproduct_type": "im",
+        "target_name": "Sun",
+        "target_class": "star",
+        "processing_level": PROCESSING_LEVEL,
+        "target_region": "solar-chromosphere",
+        "time_scale": "UTC",
+        "spatial_coordinate_description": "Carrington",
+        "spatial_origin": "Sun",
+        "publisher": "PADC",
+    },
+    computed={
+        "granule_gid": _granule_gid,
+        "obs_id": _obs_id,
+        "time_min": _time_min,
+        "time_max": _time_max,
+        "time_exp_min": _exptime,
+        "time_exp_max": _exptime,
+        "spectral_range_min": _spectral_min,
+        "spectral_range_max": _spectral_max,
+        "messenger": _messenger,
+        "c1min": _c1min, "c1max": _c1max,
+        "c2min": _const(-90.0), "c2max": _const(90.0),
+        "c1_resol_min": _pixel_deg, "c1_resol_max": _pixel_deg,
+        "c2_resol_min": _pixel_deg, "c2_resol_max": _pixel_deg,
+        "access_format": _access_format,
+        "access_estsize": _access_estsize,
+        "datalink_url": _datalink_url,
+    },
+    uid=granule_uid,
+    harvest=harvest,
+    source_id="ID",
+    prepare=prepare,
+    links=links,
+    qa_fields=("ID", "FILTER", "L0", "FILE_SIZE", "MODIFIED"),
+    params=PARAMS,
+    mark=Mark(time_column="time_min", source_time="MODIFIED", source_id="ID"),
+    sample="bass2000",
+    meta={"referenceURL": "https://bass2000.obspm.fr/",
+          "source": "BASS2000 solar archive database"},
+    rd_extras=datalinks.rd_extras_for(),
+)

@@ -1,0 +1,366 @@
+"""hfc1t3 — solar type III radio bursts of the Heliophysics Feature Catalogue (HFC).
+
+One granule per burst detected by RABAT3 on a dynamic spectrum (``dataproduct_type =
+ci``: the rows are the catalogue): its time range, its frequency range (Hz) from the
+burst's contour, the instrument from OBSERVATORY; no spatial coordinates
+(``spatial_frame_type = none``). The contour (TYPE_III's chain code in time–frequency
+pixels) becomes a TFCat feature (:mod:`vespa_curation.tfcat`): one TFCat file per
+granule, ``tfcat/<granule_uid>.json`` in the import area, served by the service's
+datalink service (static renderer) at ``<server_url>/hfc1t3/q/dl/static/<uid>.json`` —
+the granule's ``access_url`` and one of its datalinks. A record whose chain start pixel
+does not map onto its stored CC_X_UTC/CC_Y_MHZ is refused (``tfcat.scale_mismatch``).
+
+Source: HFC tables TYPE_III ⋈ OBSERVATIONS ⋈ OBSERVATORY ⋈ FRC_INFO (column names of
+FACTS.md, any letter case).
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import datalinks, tfcat
+from ..params import Param
+from .base import Mark, Service, jd, read_records, to_datetime
+from .hfc1ar import _sql_time
+
+SCHEMA = "hfc1t3"
+#: Folder of the TFCat files in the import area (served by the dl service).
+TFCAT_DIR = "tfcat"
+
+#: What the harvest reads, table by table (checked before any work starts).
+NEEDS = {
+    "TYPE_III": ["ID_TYPE_III", "FRC_INFO_ID", "OBSERVATIONS_ID", "CC_X_PIX", "CC_Y_PIX",
+                 "CC_X_UTC", "CC_Y_MHZ", "CC", "CC_LENGTH", "TIME_START", "TIME_END",
+                 "FEAT_MAX_INT", "DRIFT_START", "DRIFT_END", "LVL_TRUST",
+                 "HELIO_T3_NUMBER", "RUN_DATE"],
+    "OBSERVATIONS": ["ID_OBSERVATIONS", "OBSERVATORY_ID", "DATE_OBS", "DATE_END",
+                     "NAXIS1", "NAXIS2", "CDELT1", "CDELT2", "FILENAME", "URL", "QCLK_URL"],
+    "OBSERVATORY": ["ID_OBSERVATORY", "OBSERVAT", "INSTRUME", "TELESCOP", "WAVEMIN",
+                    "WAVEMAX", "WAVEUNIT"],
+    "FRC_INFO": ["ID_FRC_INFO", "CODE", "VERSION", "INSTITUT", "REFERENCE"],
+}
+_PREFIX = {"TYPE_III": "T", "OBSERVATIONS": "O", "OBSERVATORY": "Y", "FRC_INFO": "F"}
+
+PARAMS = (
+    Param("t3_freq_step_unit", str, "kHz",
+          "unit of OBSERVATIONS.CDELT2 (frequency step) for type III spectra; RABAT3 "
+          "writes kHz", choices=tuple(tfcat.FREQ_STEP_UNITS)),
+)
+
+
+def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
+    """The harvest query and its bound parameters (qmark style): bursts starting at or
+    after ``mark['time']``, or re-processed after ``mark['run_date']``, or with
+    ID_TYPE_III above ``mark['id']``."""
+    cols = ", ".join(f"{_PREFIX[t]}.{c}" for t, cs in NEEDS.items() for c in cs)
+    t = {name: source.table_name(name) for name in NEEDS}
+    sql = (f"SELECT {cols} FROM {t['TYPE_III']} T "
+           f"LEFT JOIN {t['OBSERVATIONS']} O ON T.OBSERVATIONS_ID = O.ID_OBSERVATIONS "
+           f"LEFT JOIN {t['OBSERVATORY']} Y ON O.OBSERVATORY_ID = Y.ID_OBSERVATORY "
+           f"LEFT JOIN {t['FRC_INFO']} F ON T.FRC_INFO_ID = F.ID_FRC_INFO")
+    params: tuple = ()
+    if mark:
+        conds = []
+        if mark.get("time") is not None:
+            conds.append("T.TIME_START >= ?")
+            params += (_sql_time(source, mark["time"]),)
+        if mark.get("run_date") is not None:
+            conds.append("T.RUN_DATE > ?")
+            params += (_sql_time(source, mark["run_date"]),)
+        if mark.get("id") is not None:
+            conds.append("T.ID_TYPE_III > ?")
+            params += (int(mark["id"]),)
+        if conds:
+            sql += " WHERE " + " OR ".join(conds)
+    sql += " ORDER BY T.TIME_START, T.ID_TYPE_III"
+    return sql, params
+
+
+def harvest(source, params: Mapping[str, Any], mark: Mapping[str, Any] | None
+            ) -> Iterator[pd.DataFrame]:
+    """Chunks of joined burst records (bursts are independent: plain chunks)."""
+    sql, args = harvest_sql(source, mark)
+    if params.get("limit"):
+        sql += f" LIMIT {int(params['limit'])}"
+    yield from read_records(source, params["chunk_size"], sql=sql, args=args)
+
+
+def granule_uid(records: pd.DataFrame) -> pd.Series:
+    """``t3_<YYYYMMDD_HHMMSS of TIME_START>_<ID_TYPE_III>``."""
+    stamp = to_datetime(records["TIME_START"]).dt.strftime("%Y%m%d_%H%M%S").fillna("nodate")
+    ids = pd.to_numeric(records["ID_TYPE_III"], errors="coerce").astype("Int64")
+    return ("t3_" + stamp + "_" + ids.astype("string").fillna("na")).astype(object)
+
+
+def tfcat_url(server_url: str, uid: str) -> str:
+    return datalinks.static_url(server_url, SCHEMA, f"{uid}.json")
+
+
+def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Refuse records without an observation, a readable TIME_START, a valid chain code
+    or a time–frequency scale agreeing with CC_X_UTC/CC_Y_MHZ; build the TFCat feature
+    and the frequency range of the others."""
+    from ..geometry.chaincode import check_chains
+
+    unit = params.get("t3_freq_step_unit", "kHz")
+    records = records.copy()
+    records["rule"] = None
+    records["reason"] = None
+
+    def refuse(mask, rule, reasons):
+        """Set rule (a code or an array of codes) and reason where ``mask`` holds and
+        no earlier rule refused the record."""
+        mask = np.asarray(mask, bool) & records["rule"].isna().to_numpy()
+        if mask.any():
+            idx = records.index[mask]
+            rules = np.asarray(rule, object)[mask] if not isinstance(rule, str) else rule
+            records.loc[idx, "rule"] = rules
+            records.loc[idx, "reason"] = [
+                f"TYPE_III.ID_TYPE_III={i}: {r}" for i, r in
+                zip(records.loc[idx, "ID_TYPE_III"], np.asarray(reasons, object)[mask])]
+
+    n = len(records)
+    refuse(records["ID_OBSERVATIONS"].isna(), "source.missing_observation",
+           [f"OBSERVATIONS_ID={o} names no row of OBSERVATIONS"
+            for o in records["OBSERVATIONS_ID"]])
+    refuse(to_datetime(records["TIME_START"]).isna(), "source.bad_date",
+           [f"TIME_START {v!r} is not a date" for v in records["TIME_START"]])
+    refuse(to_datetime(records["DATE_OBS"]).isna(), "source.bad_date",
+           [f"DATE_OBS {v!r} of its observation is not a date" for v in records["DATE_OBS"]])
+    rule, reason = check_chains(list(records["CC"]), _num(records["CC_LENGTH"]),
+                                _num(records["CC_X_PIX"]), _num(records["CC_Y_PIX"]),
+                                _num(records["NAXIS1"]), _num(records["NAXIS2"]))
+    refuse(pd.notna(rule), rule, reason)
+    ok = records["rule"].isna().to_numpy()
+    if ok.any():
+        r2, why = tfcat.scale_check(records[ok].reset_index(drop=True), unit)
+        full_r = np.full(n, None, object)
+        full_w = np.full(n, None, object)
+        full_r[ok], full_w[ok] = r2, why
+        refuse(pd.notna(full_r), full_r, full_w)
+    ok = records["rule"].isna().to_numpy()
+    for c in ("FMIN_MHZ", "FMAX_MHZ", "TFCAT_FEATURE"):
+        records[c] = None
+    if ok.any():
+        sub = records[ok].reset_index(drop=True)
+        rings = tfcat.contours(sub, unit)
+        feats, fmin, fmax = [], [], []
+        for i, ring in enumerate(rings):
+            r = sub.iloc[i]
+            lo, hi = float(ring[:, 1].min()), float(ring[:, 1].max())
+            fmin.append(lo)
+            fmax.append(hi)
+            feats.append(json.dumps(tfcat.feature(r["_UID"], tfcat.polygon(ring), {
+                "granule_uid": r["_UID"], "id_type_iii": int(r["ID_TYPE_III"]),
+                "time_start": _iso(r["TIME_START"]), "time_end": _iso(r["TIME_END"]),
+                "fmin": round(lo, 6), "fmax": round(hi, 6),
+                "lvl_trust": None if pd.isna(r["LVL_TRUST"]) else int(r["LVL_TRUST"]),
+                "observatory": r["OBSERVAT"], "instrument": r["INSTRUME"]}),
+                separators=(",", ":")))
+        records.loc[ok, "FMIN_MHZ"] = fmin
+        records.loc[ok, "FMAX_MHZ"] = fmax
+        records.loc[ok, "TFCAT_FEATURE"] = feats
+    return records
+
+
+def _num(s) -> np.ndarray:
+    return pd.to_numeric(pd.Series(s), errors="coerce").to_numpy(dtype=float)
+
+
+def _iso(v) -> str | None:
+    t = to_datetime([v]).iloc[0]
+    return None if pd.isna(t) else t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+
+
+# -- computed columns -------------------------------------------------------------------
+
+def _time_min(r, p):
+    return jd(r["TIME_START"])
+
+
+def _time_max(r, p):
+    end, start = jd(r["TIME_END"]), jd(r["TIME_START"])
+    return np.where(np.isnan(end), start, end)
+
+
+def _spectral_min(r, p):
+    return pd.to_numeric(r["FMIN_MHZ"], errors="coerce").to_numpy(dtype=float) * 1e6
+
+
+def _spectral_max(r, p):
+    return pd.to_numeric(r["FMAX_MHZ"], errors="coerce").to_numpy(dtype=float) * 1e6
+
+
+def _spectral_step(r, p):
+    f = tfcat.FREQ_STEP_UNITS[p.get("t3_freq_step_unit", "kHz")]
+    return _num(r["CDELT2"]) * f * 1e6
+
+
+def _time_step(r, p):
+    return _num(r["CDELT1"])
+
+
+def _obs_id(r, p):
+    name = r["FILENAME"].astype("string").str.replace(r"\.(Z|gz)$", "", regex=True)
+    return name.fillna("obs_" + r["OBSERVATIONS_ID"].astype(str)).astype(object).to_numpy()
+
+
+def _granule_gid(r, p):
+    return ("hfc_t3_" + r["CODE"].astype("string").str.lower().fillna("unknown")
+            ).astype(object).to_numpy()
+
+
+def _instrument(r, p):
+    ins = r["INSTRUME"].astype("string")
+    tel = r["TELESCOP"].astype("string")
+    both = (ins + "#" + tel).where(tel.notna() & (tel != ins), ins)
+    return both.astype(object).where(both.notna(), None).to_numpy()
+
+
+def _access_url(r, p):
+    return np.array([tfcat_url(p["server_url"], u) for u in r["_UID"]], dtype=object)
+
+
+def _access_estsize(r, p):
+    size = r["TFCAT_FEATURE"].astype(str).str.len() + 700   # + the collection's header
+    return np.ceil(size.to_numpy(dtype=float) / 1024).astype(int)
+
+
+def _datalink_url(r, p):
+    return datalinks.datalink_urls(p["server_url"], SCHEMA, r["_UID"])
+
+
+def _bib(r, p):
+    ref = r["REFERENCE"].astype("string").str.strip().str.replace(r"^doi:", "", regex=True)
+    return ref.astype(object).where(ref.notna() & (ref != ""), None).to_numpy()
+
+
+def _thumbnail(r, p):
+    q = r["QCLK_URL"].astype("string").str.strip()
+    return q.astype(object).where(q.notna() & (q != ""), None).to_numpy()
+
+
+# -- datalinks and TFCat files ------------------------------------------------------------
+
+def links(rows: pd.DataFrame, records: pd.DataFrame | None, params: Mapping[str, Any]
+          ) -> pd.DataFrame:
+    """TFCat feature (#this), the dynamic spectrum the burst was found on (#progenitor),
+    its quicklook (#preview) and RABAT3's reference (#documentation)."""
+    uid = rows["granule_uid"].to_numpy(dtype=object)
+    parts = [datalinks.link_rows(uid, [tfcat_url(params["server_url"], u) for u in uid],
+                                 "#this", "application/json",
+                                 "TFCat contour of the burst (time, frequency)",
+                                 _tfcat_bytes(rows))]
+    if "qa_url" in rows:
+        parts.append(datalinks.link_rows(uid, rows["qa_url"], "#progenitor",
+                                         "application/octet-stream",
+                                         "Dynamic spectrum the burst was detected on"))
+    if "thumbnail_url" in rows:
+        parts.append(datalinks.link_rows(uid, rows["thumbnail_url"], "#preview",
+                                         "image/jpeg", "Quicklook of the dynamic spectrum"))
+    if "bib_reference" in rows:
+        doc = rows["bib_reference"].astype("string")
+        url = ("https://doi.org/" + doc).where(doc.str.match(r"^10\.\d+/"), None)
+        parts.append(datalinks.link_rows(uid, url, "#documentation", "text/html",
+                                         "RABAT3 detection code (publication)"))
+    return datalinks.concat_links(parts)
+
+
+def _collection(uid: str, feature_json: str) -> dict:
+    f = json.loads(feature_json)
+    return tfcat.feature_collection([f], properties={
+        "title": f"HFC type III burst {uid}", "service": SCHEMA,
+        "instrument": f["properties"].get("instrument", ""),
+        "observatory": f["properties"].get("observatory", "")})
+
+
+def _tfcat_bytes(rows: pd.DataFrame) -> np.ndarray:
+    if "qa_tfcat_feature" not in rows:
+        return np.full(len(rows), None, object)
+    return np.array([len(tfcat.dumps(_collection(u, f))) if isinstance(f, str) else None
+                     for u, f in zip(rows["granule_uid"], rows["qa_tfcat_feature"])],
+                    dtype=object)
+
+
+def files(rows: pd.DataFrame, params: Mapping[str, Any] | None = None) -> dict[str, bytes]:
+    """The import area's TFCat files: ``tfcat/<granule_uid>.json``, one TFCat
+    FeatureCollection of one feature per granule."""
+    out = {}
+    for uid, feat in zip(rows["granule_uid"], rows.get("qa_tfcat_feature", [])):
+        if isinstance(feat, str) and feat:
+            out[f"{TFCAT_DIR}/{uid}.json"] = tfcat.dumps(_collection(uid, feat))
+    return out
+
+
+def catalogue(rows: pd.DataFrame) -> dict:
+    """One TFCat FeatureCollection of every burst of ``rows`` (for QA and downloads)."""
+    feats = [json.loads(f) for f in rows["qa_tfcat_feature"] if isinstance(f, str) and f]
+    return tfcat.feature_collection(feats, properties={
+        "title": "HFC type III bursts (RABAT3)", "service": SCHEMA})
+
+
+SERVICE = Service(
+    name=SCHEMA,
+    title="HFC type III radio bursts",
+    description=(
+        "Solar type III radio bursts detected by the RABAT3 code on dynamic spectra "
+        "(Wind/Waves, STEREO/Waves, Nancay Decameter Array) and catalogued by the "
+        "Heliophysics Feature Catalogue (HFC, Observatoire de Paris). Each row is one "
+        "burst: its time and frequency ranges; its time-frequency contour is served as "
+        "a TFCat feature (access_url and datalinks)."),
+    creator="Observatoire de Paris (PADC, LESIA); RABAT3 authors",
+    subjects=("Solar radio emission", "Type III radio bursts", "Sun"),
+    spatial_frame_type="none",
+    needs=NEEDS,
+    fields={
+        "instrument_host_name": "OBSERVAT",
+    },
+    constants={
+        "dataproduct_type": "ci",
+        "target_name": "Sun",
+        "target_class": "star",
+        "processing_level": 5,
+        "target_region": "radio-bursts",
+        "feature_name": "type III radio burst",
+        "messenger": "Radio",
+        "time_scale": "UTC",
+        "access_format": "application/json",
+        "publisher": "PADC",
+    },
+    computed={
+        "granule_gid": _granule_gid,
+        "obs_id": _obs_id,
+        "time_min": _time_min,
+        "time_max": _time_max,
+        "time_sampling_step_min": _time_step,
+        "time_sampling_step_max": _time_step,
+        "spectral_range_min": _spectral_min,
+        "spectral_range_max": _spectral_max,
+        "spectral_sampling_step_min": _spectral_step,
+        "spectral_sampling_step_max": _spectral_step,
+        "instrument_name": _instrument,
+        "access_url": _access_url,
+        "access_estsize": _access_estsize,
+        "datalink_url": _datalink_url,
+        "thumbnail_url": _thumbnail,
+        "bib_reference": _bib,
+    },
+    uid=granule_uid,
+    harvest=harvest,
+    source_id="ID_TYPE_III",
+    prepare=prepare,
+    links=links,
+    qa_fields=("ID_TYPE_III", "OBSERVATIONS_ID", "LVL_TRUST", "CC_X_UTC", "CC_Y_MHZ",
+               "FMIN_MHZ", "FMAX_MHZ", "URL", "TFCAT_FEATURE", "RUN_DATE"),
+    params=PARAMS,
+    mark=Mark(time_column="time_min", source_time="RUN_DATE", source_id="ID_TYPE_III"),
+    sample="hfc",
+    meta={"referenceURL": "http://hfc.helio-vo.eu",
+          "source": "Heliophysics Feature Catalogue, hfc1 database (TYPE_III)"},
+    rd_extras=datalinks.rd_extras_for(static_dir=TFCAT_DIR),
+    files=files,
+)

@@ -1,0 +1,170 @@
+"""orfees — ORFEES radio spectrograph (Nançay) daily dynamic spectra, 144–1004 MHz.
+
+One granule per document of the Nançay Elasticsearch index ``orfees`` (granule_uid = the
+document ``_id``): ``dataproduct_type = ds`` (dynamic spectrum), the observation's time
+range and frequency range (Hz), the data file (access_url), the PNG quicklook
+(thumbnail_url). Datalinks: the FITS file (#this), the PNG quicklook (#preview), HAPI 3
+and das2 links over the granule's window (#coderived) when their servers are configured,
+documentation.
+
+The index layout is not public: :data:`LAYOUT` declares it (logical field ← ``_source``
+field) — the one place a curator edits to match the real index (docs/services.md) — and
+the embedded NDJSON dump follows it.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import datalinks
+from .base import Mark, Service, jd
+from .nrh import access_params, harvest_documents, prepare_times
+
+SCHEMA = "orfees"
+#: Source layout: logical field ← ``_source`` field of the index's documents.
+LAYOUT = {
+    "DATE_OBS": "date_obs",              # start of the spectrum, UTC ISO 8601
+    "DATE_END": "date_end",              # end, UTC ISO 8601
+    "FILENAME": "file_name",             # e.g. int_orf20120111_075959_0.1.fts
+    "FILE_URL": "file_url",              # public URL of the data file
+    "FILE_SIZE": "file_size",            # bytes
+    "FILE_FORMAT": "file_format",        # MIME type (default application/fits)
+    "FREQ_MIN": "freq_min",              # MHz
+    "FREQ_MAX": "freq_max",              # MHz
+    "TIME_RES": "time_resolution",       # s
+    "QUICKLOOK_URL": "quicklook_url",    # PNG quicklook of the spectrum
+}
+#: ORFEES band (MHz; FACTS.md, Hamini et al. 2021), used when a document has none.
+ORFEES_BAND_MHZ = (144.0, 1004.0)
+
+PARAMS = access_params("orfees_spectrum", "orfees")
+
+
+def harvest(source, params: Mapping[str, Any], mark: Mapping[str, Any] | None
+            ) -> Iterator[pd.DataFrame]:
+    yield from harvest_documents(source, params, mark, LAYOUT)
+
+
+def granule_uid(records: pd.DataFrame) -> pd.Series:
+    """The Elasticsearch document ``_id``."""
+    return records["_ID"].astype(object)
+
+
+def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Check times and the frequency range (band edges by default)."""
+    records = prepare_times(records, "orfees")
+    lo = pd.to_numeric(records["FREQ_MIN"], errors="coerce").fillna(ORFEES_BAND_MHZ[0])
+    hi = pd.to_numeric(records["FREQ_MAX"], errors="coerce").fillna(ORFEES_BAND_MHZ[1])
+    bad = (lo > hi).to_numpy() & records["rule"].isna().to_numpy()
+    records.loc[bad, "rule"] = "source.frequency_order"
+    records.loc[bad, "reason"] = [f"orfees document _id={i}: freq_min {a} > freq_max {b}"
+                                  for i, a, b in zip(records.loc[bad, "_ID"], lo[bad], hi[bad])]
+    records["FMIN_MHZ"] = lo.to_numpy(dtype=float)
+    records["FMAX_MHZ"] = hi.to_numpy(dtype=float)
+    return records
+
+
+def _num(r, name):
+    return pd.to_numeric(r[name], errors="coerce").to_numpy(dtype=float)
+
+
+def _time_min(r, p):
+    return jd(r["DATE_OBS"])
+
+
+def _time_max(r, p):
+    end, start = jd(r["DATE_END"]), jd(r["DATE_OBS"])
+    return np.where(np.isnan(end), start, end)
+
+
+def _obs_id(r, p):
+    name = r["FILENAME"].astype("string").str.replace(r"\.(fts|fits)(\.gz)?$", "",
+                                                        regex=True)
+    return name.fillna(r["_ID"].astype(str)).astype(object).to_numpy()
+
+
+def _access_format(r, p):
+    f = r["FILE_FORMAT"].astype("string").str.strip().str.lower()
+    f = f.where(f.notna() & (f != ""), "application/fits")
+    return f.where(r["FILE_URL"].notna(), None).astype(object).to_numpy()
+
+
+def _access_estsize(r, p):
+    kb = np.ceil(_num(r, "FILE_SIZE") / 1024.0)
+    return pd.array(np.where(np.isfinite(kb), kb, np.nan), dtype="Float64").astype("Int64")
+
+
+SERVICE = Service(
+    name=SCHEMA,
+    title="ORFEES radio spectrograph",
+    description=(
+        "Dynamic spectra of the solar radio emission between 144 and 1004 MHz recorded "
+        "by the ORFEES spectrograph (Nancay Radio Observatory). Each row is one "
+        "spectrum file, with its PNG quicklook and data access through HAPI and das2 "
+        "(datalinks)."),
+    creator="Observatoire de Paris, Station de Radioastronomie de Nancay",
+    subjects=("Sun", "Solar radio emission", "Radio spectra"),
+    spatial_frame_type="none",
+    needs={"*": [LAYOUT[k] for k in ("DATE_OBS", "FILE_URL")]},
+    fields={
+        "access_url": "FILE_URL",
+        "thumbnail_url": "QUICKLOOK_URL",
+    },
+    constants={
+        "dataproduct_type": "ds",
+        "target_name": "Sun",
+        "target_class": "star",
+        "processing_level": 2,
+        "target_region": "solar-radio-emission",
+        "messenger": "Radio",
+        "time_scale": "UTC",
+        "instrument_host_name": "Nancay Radio Observatory",
+        "instrument_name": "ORFEES",
+        "publisher": "PADC",
+    },
+    computed={
+        "granule_gid": lambda r, p: np.full(len(r), "orfees_spectra", dtype=object),
+        "obs_id": _obs_id,
+        "time_min": _time_min,
+        "time_max": _time_max,
+        "time_sampling_step_min": lambda r, p: _num(r, "TIME_RES"),
+        "time_sampling_step_max": lambda r, p: _num(r, "TIME_RES"),
+        "spectral_range_min": lambda r, p: _num(r, "FMIN_MHZ") * 1e6,
+        "spectral_range_max": lambda r, p: _num(r, "FMAX_MHZ") * 1e6,
+        "access_format": _access_format,
+        "access_estsize": _access_estsize,
+        "datalink_url": lambda r, p: datalinks.datalink_urls(p["server_url"], SCHEMA,
+                                                             r["_UID"]),
+    },
+    uid=granule_uid,
+    harvest=harvest,
+    source_id="_ID",
+    prepare=prepare,
+    qa_fields=("FMIN_MHZ", "FMAX_MHZ"),
+    params=PARAMS,
+    mark=Mark(time_column="time_min"),
+    sample="orfees",
+    meta={"referenceURL": "https://rsdb.obs-nancay.fr/",
+          "source": "Nancay Elasticsearch index orfees"},
+    rd_extras=datalinks.rd_extras_for(),
+)
+
+
+def links(rows: pd.DataFrame, records: pd.DataFrame | None, params: Mapping[str, Any]
+          ) -> pd.DataFrame:
+    """FITS file (#this), PNG quicklook (#preview), HAPI/das2 (#coderived),
+    documentation."""
+    from .nrh import access_links
+    uid = rows["granule_uid"].to_numpy(dtype=object)
+    size = pd.to_numeric(rows["access_estsize"], errors="coerce") * 1024
+    parts = [datalinks.link_rows(uid, rows["access_url"], "#this", rows["access_format"],
+                                 "ORFEES dynamic spectrum file", size),
+             datalinks.link_rows(uid, rows["thumbnail_url"], "#preview", "image/png",
+                                 "Quicklook of the dynamic spectrum (PNG)")]
+    parts += access_links(rows, params, "ORFEES dynamic spectrum")
+    return datalinks.concat_links(parts)
+
+
+SERVICE.links = links

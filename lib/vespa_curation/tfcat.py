@@ -1,0 +1,259 @@
+"""TFCat: time–frequency catalogues of radio features (Cecconi et al.).
+
+A TFCat file is a GeoJSON-like ``FeatureCollection`` whose positions are
+``[time, frequency]`` pairs in a local coordinate reference system (``crs``: the time axis
+by ``time_coords_id``, the spectral axis by ``spectral_coords``), with declared
+``fields`` for the features' properties. This module writes the HFC type III bursts'
+contours:
+
+Chain code → [time, frequency] polygon (HFC/RABAT3 conventions)
+    RABAT3 detects bursts on a dynamic spectrum whose pixel ``(x, y)`` is time sample
+    ``x`` and frequency channel ``y`` (0-based). The spectrum's OBSERVATIONS row carries
+    the scales RABAT3 writes (github HELIO-HFC/RABAT3, ``lib/python/data/waves.py`` and
+    ``hfc/prod/wrapper/rabat3_hfc_processing.py``): ``DATE_OBS`` = time of sample 0,
+    ``CDELT1`` = seconds per time sample (``dt = 60.0`` for Wind/Waves 60-s averages),
+    ``CDELT2`` = frequency step in **kHz** (``RAD2_FREQ_STEP = 50.0``); the first
+    channel's frequency is the observatory's ``WAVEMIN`` (MHz, ``RAD2_FREQ_MIN = 1075
+    kHz`` → ``WAVEMIN = 1.075``). So ::
+
+        t(x) = DATE_OBS + x · CDELT1 [s]
+        f(y) = WAVEMIN [MHz] + y · CDELT2 [kHz]
+
+    (``CENTER_X/Y`` are ``NAXIS/2`` in RABAT3's rows and are not used). The record's
+    ``CC_X_UTC``/``CC_Y_MHZ`` are the chain's start in those units; every record is
+    checked against them (:func:`scale_check`) and refused (``tfcat.scale_mismatch``)
+    when the start pixel maps more than half a pixel (plus 1 s / 1 kHz) away.
+    The polygon is the outline of the burst's pixel *edges*
+    (:func:`vespa_curation.geometry.chaincode.pixel_outline`, counter-clockwise with
+    x = time right and y = frequency up, so counter-clockwise in [time, frequency] too):
+    it covers the burst's pixels, not just their centres.
+CC_X_UTC
+    A ``double`` in the HFC schema ("start time in UTC"). RABAT3 carries times as decimal
+    hours of the day (its ``TIME_START`` CSV column, split by ``waves.split_time``), so a
+    value below 48 is read as hours after 00:00 UT of DATE_OBS's day; above 2 000 000 it
+    is read as a Julian Date; otherwise as Unix seconds.
+
+Files: :func:`feature_collection` builds a collection (``crs``: ``unix`` seconds and MHz),
+:func:`validate_file` runs the Starlink validator Debian's ``stilts`` package ships.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Coordinate reference system of the files written here.
+CRS = {
+    "type": "local",
+    "properties": {
+        "name": "Time-Frequency",
+        "time_coords_id": "unix",
+        "spectral_coords": {"type": "frequency", "unit": "MHz"},
+        "ref_position_id": "GEOCENTER",
+    },
+}
+
+#: Declared fields of the type III features (name → info, datatype, ucd, unit).
+T3_FIELDS = {
+    "granule_uid": {"info": "EPN-TAP granule_uid of the burst", "datatype": "str",
+                    "ucd": "meta.id;meta.main"},
+    "id_type_iii": {"info": "HFC TYPE_III.ID_TYPE_III", "datatype": "int", "ucd": "meta.id"},
+    "time_start": {"info": "Burst start (TYPE_III.TIME_START, UTC ISO 8601)",
+                   "datatype": "str", "ucd": "time.start"},
+    "time_end": {"info": "Burst end (TYPE_III.TIME_END, UTC ISO 8601)", "datatype": "str",
+                 "ucd": "time.end"},
+    "fmin": {"info": "Lowest frequency of the contour", "datatype": "float",
+             "ucd": "em.freq;stat.min", "unit": "MHz"},
+    "fmax": {"info": "Highest frequency of the contour", "datatype": "float",
+             "ucd": "em.freq;stat.max", "unit": "MHz"},
+    "lvl_trust": {"info": "RABAT3 level of trust (TYPE_III.LVL_TRUST)", "datatype": "int",
+                  "ucd": "meta.code.qual"},
+    "observatory": {"info": "Observatory (OBSERVATORY.OBSERVAT)", "datatype": "str",
+                    "ucd": "meta.id;instr.obsty"},
+    "instrument": {"info": "Instrument (OBSERVATORY.INSTRUME)", "datatype": "str",
+                   "ucd": "meta.id;instr"},
+}
+
+#: How the frequency step CDELT2 is given (RABAT3 writes kHz), → MHz factor.
+FREQ_STEP_UNITS = {"kHz": 1e-3, "MHz": 1.0, "Hz": 1e-6}
+
+
+def cc_x_utc_to_datetime(values, date_obs) -> pd.Series:
+    """CC_X_UTC values as UTC datetimes (see the module docstring for the forms read)."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy(dtype=float)
+    day = pd.Series(pd.to_datetime(pd.Series(date_obs))).dt.floor("D").to_numpy()
+    out = np.full(len(v), np.datetime64("NaT"), dtype="datetime64[ns]")
+    hours = np.isfinite(v) & (v < 48)
+    jdm = np.isfinite(v) & (v > 2_000_000)
+    unix = np.isfinite(v) & ~hours & ~jdm
+    out[hours] = day[hours] + (v[hours] * 3600e9).astype("int64").astype("timedelta64[ns]")
+    out[jdm] = ((v[jdm] - 2440587.5) * 86400e9).astype("int64").astype("datetime64[ns]")
+    out[unix] = (v[unix] * 1e9).astype("int64").astype("datetime64[ns]")
+    return pd.Series(out)
+
+
+def pixel_scale(date_obs, cdelt1, cdelt2, wavemin_mhz, freq_step_unit: str = "kHz"):
+    """Per-record scale: ``(t0 [unix s], dt [s], f0 [MHz], df [MHz])`` arrays."""
+    t0 = pd.to_datetime(pd.Series(date_obs)).to_numpy(dtype="datetime64[ns]")
+    t0s = t0.astype("int64") / 1e9
+    t0s[pd.isna(t0)] = np.nan
+    dt = pd.to_numeric(pd.Series(cdelt1), errors="coerce").to_numpy(dtype=float)
+    df = pd.to_numeric(pd.Series(cdelt2), errors="coerce").to_numpy(dtype=float) * \
+        FREQ_STEP_UNITS[freq_step_unit]
+    f0 = pd.to_numeric(pd.Series(wavemin_mhz), errors="coerce").to_numpy(dtype=float)
+    return t0s, dt, f0, df
+
+
+def scale_check(records: pd.DataFrame, freq_step_unit: str = "kHz"
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Refusal (rule, reason) of records whose chain start pixel does not map onto their
+    stored CC_X_UTC/CC_Y_MHZ within half a pixel (+1 s, +1 kHz); None where it agrees.
+
+    ``records`` holds TYPE_III ⋈ OBSERVATIONS ⋈ OBSERVATORY columns (CC_X_PIX, CC_Y_PIX,
+    CC_X_UTC, CC_Y_MHZ, DATE_OBS, CDELT1, CDELT2, WAVEMIN).
+    """
+    t0, dt, f0, df = pixel_scale(records["DATE_OBS"], records["CDELT1"], records["CDELT2"],
+                                 records["WAVEMIN"], freq_step_unit)
+    x = pd.to_numeric(records["CC_X_PIX"], errors="coerce").to_numpy(dtype=float)
+    y = pd.to_numeric(records["CC_Y_PIX"], errors="coerce").to_numpy(dtype=float)
+    t_pix = t0 + x * dt
+    f_pix = f0 + y * df
+    t_rec = cc_x_utc_to_datetime(records["CC_X_UTC"], records["DATE_OBS"]).to_numpy(
+        dtype="datetime64[ns]")
+    t_rec_s = t_rec.astype("int64") / 1e9
+    t_rec_s[pd.isna(t_rec)] = np.nan
+    f_rec = pd.to_numeric(records["CC_Y_MHZ"], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        dt_err = np.abs(t_pix - t_rec_s)
+        df_err = np.abs(f_pix - f_rec)
+        bad_scale = ~(np.isfinite(dt) & (dt > 0) & np.isfinite(df) & (df > 0) &
+                      np.isfinite(f0) & np.isfinite(t0))
+        bad_t = ~bad_scale & ~(dt_err <= np.abs(dt) / 2 + 1.0)
+        bad_f = ~bad_scale & ~(df_err <= np.abs(df) / 2 + 1e-3)
+    rule = np.full(len(records), None, dtype=object)
+    reason = np.full(len(records), None, dtype=object)
+    for i in np.flatnonzero(bad_scale | bad_t | bad_f):
+        rule[i] = "tfcat.scale_mismatch"
+        if bad_scale[i]:
+            reason[i] = (f"no usable time-frequency scale (DATE_OBS={records['DATE_OBS'].iloc[i]!r}, "
+                         f"CDELT1={dt[i]!r} s, CDELT2={df[i]!r} MHz, WAVEMIN={f0[i]!r} MHz)")
+            continue
+        parts = []
+        if bad_t[i]:
+            parts.append(f"start pixel x={x[i]:g} maps to "
+                         f"{pd.Timestamp(t_pix[i], unit='s')} but CC_X_UTC="
+                         f"{records['CC_X_UTC'].iloc[i]!r} is "
+                         f"{pd.Timestamp(t_rec_s[i], unit='s') if np.isfinite(t_rec_s[i]) else 'unreadable'}"
+                         f" ({dt_err[i]:.1f} s off, pixel {dt[i]:g} s)")
+        if bad_f[i]:
+            parts.append(f"start pixel y={y[i]:g} maps to {f_pix[i]:.4f} MHz but CC_Y_MHZ="
+                         f"{f_rec[i]:.4f} ({df_err[i]:.4f} MHz off, channel {df[i]:g} MHz)")
+        reason[i] = "; ".join(parts)
+    return rule, reason
+
+
+def contours(records: pd.DataFrame, freq_step_unit: str = "kHz"):
+    """[time (unix s), frequency (MHz)] outline of every record's chain code.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One ``(n, 2)`` closed ring per record (first vertex repeated at the end),
+        counter-clockwise in the (time, frequency) plane.
+    """
+    from .geometry.chaincode import pixel_outline
+    out = pixel_outline(list(records["CC"]), records["CC_X_PIX"].to_numpy(),
+                        records["CC_Y_PIX"].to_numpy())
+    t0, dt, f0, df = pixel_scale(records["DATE_OBS"], records["CDELT1"], records["CDELT2"],
+                                 records["WAVEMIN"], freq_step_unit)
+    rings = []
+    for i in range(len(out)):
+        x, y = out.item(i)
+        t = t0[i] + x * dt[i]
+        f = f0[i] + y * df[i]
+        ring = np.column_stack([t, f])
+        ring = np.vstack([ring, ring[:1]])
+        rings.append(ring)
+    return rings
+
+
+def polygon(ring: np.ndarray, time_decimals: int = 3, freq_decimals: int = 6) -> dict:
+    """A TFCat Polygon geometry from one closed ring (counter-clockwise enforced)."""
+    r = np.asarray(ring, dtype=float)
+    x, y = r[:, 0] - r[0, 0], r[:, 1]
+    if np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]) < 0:
+        r = r[::-1]
+    coords = [[round(float(t), time_decimals), round(float(f), freq_decimals)] for t, f in r]
+    return {"type": "Polygon", "coordinates": [coords]}
+
+
+def feature(fid, geometry: Mapping[str, Any], properties: Mapping[str, Any]) -> dict:
+    """One TFCat Feature (properties with NaN/None left out)."""
+    props = {}
+    for k, v in properties.items():
+        if v is None or (isinstance(v, float) and not np.isfinite(v)):
+            continue
+        if isinstance(v, (np.integer,)):
+            v = int(v)
+        elif isinstance(v, (np.floating,)):
+            v = float(v)
+        props[k] = v
+    return {"type": "Feature", "id": fid, "geometry": dict(geometry), "properties": props}
+
+
+def feature_collection(features: Sequence[Mapping[str, Any]],
+                       fields: Mapping[str, Mapping[str, str]] = T3_FIELDS,
+                       properties: Mapping[str, Any] | None = None) -> dict:
+    """A TFCat FeatureCollection (crs: unix seconds, MHz) with its fields and a bbox."""
+    fc: dict[str, Any] = {"type": "FeatureCollection"}
+    if properties:
+        fc["properties"] = dict(properties)
+    fc["crs"] = CRS
+    fc["fields"] = {k: dict(v) for k, v in fields.items()}
+    pts = [p for f in features for ring in f["geometry"]["coordinates"] for p in ring]
+    if pts:
+        a = np.asarray(pts, dtype=float)
+        fc["bbox"] = [float(a[:, 0].min()), float(a[:, 1].min()),
+                      float(a[:, 0].max()), float(a[:, 1].max())]
+    fc["features"] = list(features)
+    return fc
+
+
+def dumps(obj: Mapping[str, Any]) -> bytes:
+    """Compact, deterministic JSON bytes of a TFCat object."""
+    return json.dumps(obj, separators=(",", ":"), sort_keys=False).encode("utf-8")
+
+
+# -- offline validation (Starlink's validator, shipped with Debian's stilts) ------------
+
+def validator_command() -> list[str] | None:
+    """``java -cp ... uk.ac.starlink.tfcat.Validate`` when java and the Starlink TFCat
+    jar are installed (Debian package stilts), else None."""
+    java = shutil.which("java")
+    jars = sorted(Path("/usr/share/java").glob("*.jar"))
+    if not java or not any(j.name.startswith("starlink-tfcat") for j in jars):
+        return None
+    return [java, "-cp", ":".join(map(str, jars)), "uk.ac.starlink.tfcat.Validate"]
+
+
+def validate_file(path: str | os.PathLike) -> tuple[bool, str]:
+    """Run the Starlink TFCat validator on a file: ``(ok, report text)``.
+
+    Raises
+    ------
+    RuntimeError
+        When the validator is not installed.
+    """
+    cmd = validator_command()
+    if cmd is None:
+        raise RuntimeError("the Starlink TFCat validator is not installed "
+                           "(Debian package stilts, and java)")
+    p = subprocess.run(cmd + [str(path)], capture_output=True, text=True, timeout=300)
+    text = (p.stdout + p.stderr).strip()
+    return p.returncode == 0 and not text, text

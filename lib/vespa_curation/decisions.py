@@ -134,12 +134,18 @@ def append_decision(path: str | os.PathLike, granule_uid: str, decision: str,
 def published_uids(import_area: str | os.PathLike | None) -> set[str]:
     """granule_uids exported to an import area and not retracted since.
 
-    Reads the ``granule_uid`` column of ``data/*.vot`` (in run order) and removes what a
-    later ``retract/*.txt`` lists. An absent import area publishes nothing.
+    The import area's granule state (``state/granules.parquet``, kept by the export
+    writer: one line per granule whose row the area holds) when present; otherwise the
+    ``granule_uid`` column of ``data/*.vot`` in run order, minus what a later
+    ``retract/*.txt`` lists. An absent import area publishes nothing.
     """
     if import_area is None:
         return set()
     area = Path(import_area)
+    state = area / "state" / "granules.parquet"
+    if state.is_file():
+        return set(pd.read_parquet(state, columns=["granule_uid"])["granule_uid"]
+                   .astype(str))
     events = []   # (run id, kind, path)
     for p in (area / "data").glob("*.vot"):
         events.append((p.stem, 0, p))

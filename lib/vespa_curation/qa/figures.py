@@ -92,8 +92,8 @@ def trace(records: pd.DataFrame) -> Traced:
     n = len(records)
     cc = ["" if not isinstance(c, str) else c.strip() for c in records["CC"]]
     x0, y0 = _col(records, "CC_X_PIX"), _col(records, "CC_Y_PIX")
-    ok = np.array([c.isdigit() and set(c) <= set("01234567") for c in cc]) & \
-        np.isfinite(x0) & np.isfinite(y0)
+    ok = np.array([set(c) <= set("01234567") for c in cc]) & \
+        np.isfinite(x0) & np.isfinite(y0)            # "" = a one-pixel region
     cc_ok = [c if o else "" for c, o in zip(cc, ok)]
     xs, ys = np.where(ok, x0, 0).astype(np.int64), np.where(ok, y0, 0).astype(np.int64)
     chain = chaincode.decode_chains(cc_ok, xs, ys)
@@ -355,7 +355,7 @@ def _left_panel(ax, fig, record, traced, i, images_dir, context, pub):
 
 def _graticule_step(span: float) -> float:
     for s in (0.5, 1, 2, 5, 10, 15, 30):
-        if span / s <= 10:
+        if span / s <= 6:
             return s
     return 30
 
@@ -418,6 +418,9 @@ def _right_panel(ax, record, row, traced, i, pub):
     # view and graticule
     xs = np.r_[lon, near(tlon[fin])] if fin.any() else lon
     ys = np.r_[lat, tlat[fin]] if fin.any() else lat
+    if np.isfinite(flon) and np.isfinite(flat) and \
+            abs(near(flon) - np.mean(lon)) < 15 and abs(flat - np.mean(lat)) < 15:
+        xs, ys = np.r_[xs, near(flon)], np.r_[ys, flat]      # keep the catalogue star
     x0, x1, y0, y1 = np.nanmin(xs), np.nanmax(xs), np.nanmin(ys), np.nanmax(ys)
     span = max(x1 - x0, y1 - y0, 1.0)
     pad = 0.25 * span + 0.3
@@ -437,8 +440,9 @@ def _right_panel(ax, record, row, traced, i, pub):
         if xl[0] < s < xl[1] or (k == 0 and xl[0] <= 0 <= xl[1]):
             ax.axvline(s, color=COLOURS["seam"], lw=2, ls="-.",
                        label="0°/360° seam")
-            ax.text(s, yl[1], " 360° | 0° ", color=COLOURS["seam"], ha="center",
-                    va="bottom", fontsize=8)
+            ax.text(s, yl[0], " 360° | 0° ", color=COLOURS["seam"], ha="center",
+                    va="bottom", fontsize=8,
+                    bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1))
     ax.set_aspect(1.0 / max(np.cos(np.deg2rad(np.clip(ym, -80, 80))), 0.2))
     ax.set_xlabel("Carrington longitude")
     ax.set_ylabel("Carrington latitude")

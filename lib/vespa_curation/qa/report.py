@@ -70,12 +70,36 @@ def gallery_order(rows: pd.DataFrame) -> np.ndarray:
     return np.argsort(rank, kind="stable")
 
 
-def _uid_of_records(records: pd.DataFrame, service: str) -> pd.Series:
-    for c in ("granule_uid", "_UID"):
-        if c in records:
-            return records[c].astype(str)
+def _key(values) -> np.ndarray:
+    """Comparable text keys of source ids (1, 1.0 and "1" agree)."""
+    s = pd.Series(values)
+    num = pd.to_numeric(s, errors="coerce")
+    txt = s.astype(str).str.strip()
+    whole = num.notna() & (num == num.round())
+    txt[whole] = num[whole].astype("int64").astype(str)
+    return txt.to_numpy()
+
+
+def records_for_rows(rows: pd.DataFrame, records: pd.DataFrame, service: str) -> pd.DataFrame:
+    """The source record of each row (same order; NaN rows where none was kept).
+
+    Joined on the source id (``qa_source_id`` of the rows ↔ the service's
+    ``source_id`` field), else on ``granule_uid``/``_UID`` of the records.
+    """
     from ..services import get_service
-    return get_service(service).uid(records).astype(str)
+    svc = get_service(service)
+    if "qa_source_id" in rows and svc.source_id in records:
+        left, right = _key(rows["qa_source_id"]), _key(records[svc.source_id])
+    else:
+        for c in ("granule_uid", "_UID"):
+            if c in records:
+                right = records[c].astype(str).to_numpy()
+                break
+        else:
+            right = svc.uid(records).astype(str).to_numpy()
+        left = rows["granule_uid"].astype(str).to_numpy()
+    rec = records.assign(_key_=right).drop_duplicates("_key_").set_index("_key_")
+    return rec.reindex(left).reset_index(drop=True)
 
 
 def _safe(name: str) -> str:
@@ -178,11 +202,9 @@ def build_report(params: Mapping, run_dir) -> dict:
 def _gallery(rows, records, service, figdir, n_gal, images_dir) -> list[dict]:
     order = gallery_order(rows)[:n_gal]
     sel = rows.iloc[order].reset_index(drop=True)
-    uids = _uid_of_records(records, service)
-    rec = records.assign(_uid_=uids.to_numpy()).drop_duplicates("_uid_")
-    rec = rec.set_index("_uid_").reindex(sel["granule_uid"].astype(str).to_numpy())
+    rec = records_for_rows(sel, records, service)
     have = rec["CC"].notna().to_numpy()
-    sel, rec = sel[have].reset_index(drop=True), rec[have].reset_index()
+    sel, rec = sel[have].reset_index(drop=True), rec[have].reset_index(drop=True)
     if not len(sel):
         return []
     traced = F.trace(rec)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import decisions as D
 from . import figures as F
-from .report import gallery_order, _uid_of_records
+from .report import gallery_order, records_for_rows
 
 
 class CuratorBrowser:
@@ -91,9 +91,9 @@ class CuratorBrowser:
             fig = F.new_figure(6, 1)
             fig.text(0.5, 0.5, f"{uid}: no source record to draw", ha="center")
         else:
-            uids = _uid_of_records(self.records, self.params["service"])
-            rec = self.records[uids.to_numpy() == uid].head(1).reset_index(drop=True)
-            if rec.empty:
+            rec = records_for_rows(pd.DataFrame([row]), self.records,
+                                   self.params["service"])
+            if rec["CC"].isna().all():
                 fig = F.new_figure(6, 1)
                 fig.text(0.5, 0.5, f"{uid}: no source record to draw", ha="center")
             else:

@@ -1,0 +1,273 @@
+"""Export to the DaCHS import area: typed VOTable, RD, manifest, atomic writes.
+
+These run without DaCHS; tests/test_e2e_dachs.py imports the same files into a real one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io.votable import parse_single_table
+
+from vespa_curation import epncore
+from vespa_curation.export import (ExportError, read_manifest, render_rd, verify_area,
+                                   write_epn_votable, write_import_area)
+from vespa_curation.export import area as area_mod
+
+from conftest import ROOT, make_hfc1ar_rows
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (following the area symlink) → sha256."""
+    folder = Path(os.path.realpath(folder))
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# -- VOTable ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["binary2", "tabledata"])
+def test_votable_types_units_ucds_come_from_epncore(tmp_path, hfc1ar_rows, fmt):
+    rows = hfc1ar_rows
+    path = write_epn_votable(rows, tmp_path / "t.vot", "body", fmt=fmt)
+    t = parse_single_table(str(path))
+    fields = {f.name: f for f in t.fields}
+    assert "qa_geom_flag" not in fields
+    assert list(fields) == epncore.ordered(c for c in rows if not c.startswith("qa_"))
+    for name, f in fields.items():
+        col = epncore.COLUMNS[name]
+        assert f.datatype == col.votable_datatype, name
+        assert (str(f.unit) if f.unit else "") == col.unit_for("body"), name
+        assert (f.ucd or "") == col.ucd_for("body"), name
+    assert fields["s_region"].xtype == "adql:REGION"
+    assert fields["s_region"].datatype == "char"
+    for name in ("creation_date", "modification_date", "release_date"):
+        assert fields[name].xtype == "timestamp"
+    assert fields["processing_level"].datatype == "int"
+    assert str(fields["c1min"].unit) == "deg"
+    assert fields["c1min"].ucd == "pos.bodyrc.lon;stat.min"
+    assert str(fields["time_min"].unit) == "d"
+    # values as written (NULL text is checked through DaCHS in test_e2e_dachs.py:
+    # astropy's reader drops BINARY2 null flags of char fields, DaCHS and STILTS read them)
+    arr = t.array
+    assert arr["feature_name"][0] == "HFC AR 10740"
+    assert arr["creation_date"][0] == "2026-01-01T00:00:00.000"
+    assert arr["s_region"][0].startswith("Polygon UNKNOWNFrame ")
+    assert int(arr["processing_level"][0]) == 5
+    np.testing.assert_allclose(np.asarray(arr["time_min"]), rows["time_min"].to_numpy())
+
+
+def test_votable_refuses_unknown_columns_and_bad_values(tmp_path, hfc1ar_rows):
+    with pytest.raises(ExportError, match="colour"):
+        write_epn_votable(hfc1ar_rows.assign(colour="red"), tmp_path / "a.vot", "body")
+    bad = hfc1ar_rows.copy()
+    bad["processing_level"] = bad["processing_level"].astype(object)
+    bad.loc[3, "processing_level"] = 2.5
+    with pytest.raises(ExportError, match=r"processing_level.*2\.5.*row 3"):
+        write_epn_votable(bad, tmp_path / "b.vot", "body")
+    bad = hfc1ar_rows.copy()
+    bad["creation_date"] = bad["creation_date"].astype(object)
+    bad.loc[2, "creation_date"] = "yesterday"
+    with pytest.raises(ExportError, match="creation_date.*yesterday"):
+        write_epn_votable(bad, tmp_path / "c.vot", "body")
+
+
+def test_votable_empty_rows(tmp_path, hfc1ar_rows):
+    path = write_epn_votable(hfc1ar_rows.iloc[:0], tmp_path / "e.vot", "body")
+    assert len(parse_single_table(str(path)).array) == 0
+
+
+# -- RD -----------------------------------------------------------------------------------
+
+def test_rd_declares_epn_core_as_designed(hfc1ar_service, hfc1ar_rows):
+    cols = epncore.ordered(c for c in hfc1ar_rows if not c.startswith("qa_"))
+    text = render_rd(hfc1ar_service, cols, creation_date="2026-01-01T00:00:00Z")
+    root = ET.fromstring(text.encode())
+    assert root.get("schema") == "hfc1ar"
+    meta = {}
+    for m in root.findall("meta"):
+        meta.setdefault(m.get("name"), []).append(m.text)
+    for key in ("title", "description", "creationDate", "subject", "creator.name"):
+        assert meta.get(key), key
+    assert meta["subject"] == list(hfc1ar_service.subjects)
+    table = root.find("table")
+    assert table.get("id") == "epn_core"
+    assert table.get("primary") == "granule_uid"
+    assert table.get("dupePolicy") == "dropOld"
+    mixin = table.find("mixin")
+    assert mixin.text == "//epntap2#table-2_0"
+    assert mixin.get("spatial_frame_type") == "body"
+    assert mixin.get("optional_columns").split() == epncore.optional_columns(cols)
+    idx = {i.get("columns"): i.get("method") for i in table.findall("index")}
+    assert idx == {"s_region": "GIST", "time_min": None}
+    data = root.find("data[@id='import']")
+    assert data.get("updating") == "True"
+    assert data.find("sources").get("pattern") == "data/*.vot"
+    assert data.find("voTableGrammar") is not None
+    assert data.find("make").get("table") == "epn_core"
+    assert data.find("make/rowmaker").get("idmaps") == "*"
+    assert root.find("data[@id='retract']/sources").get("pattern") == "retract/*.txt"
+
+
+def test_rd_fragments_extend_without_touching_the_writer(hfc1ar_service):
+    import dataclasses
+    seen = {}
+
+    def extras(service, ctx):
+        seen["ctx"] = ctx
+        return {"table": '<meta name="_associatedDatalinkService">'
+                         '<meta name="serviceId">dl</meta></meta>',
+                "resource": '<service id="dl" allowed="dlget,dlmeta"/>'}
+    svc = dataclasses.replace(hfc1ar_service, rd_extras=extras)
+    text = render_rd(svc, ["granule_uid", "s_region"], creation_date="2026-01-01",
+                     server_url="http://dachs.example:8080/", has_links=True,
+                     fragments='<table id="links" onDisk="True"/>')
+    root = ET.fromstring(text.encode())
+    assert root.find("table[@id='epn_core']/meta").get("name") == \
+        "_associatedDatalinkService"
+    assert root.find("service[@id='dl']") is not None
+    assert root.find("table[@id='links']") is not None
+    assert seen["ctx"].server_url == "http://dachs.example:8080"
+    assert seen["ctx"].has_links and seen["ctx"].schema == "hfc1ar"
+    with pytest.raises(ValueError, match="slot"):
+        render_rd(hfc1ar_service, ["granule_uid"], creation_date="x",
+                  fragments={"nowhere": "<x/>"})
+
+
+# -- import area --------------------------------------------------------------------------
+
+def test_area_layout_manifest_and_second_run(tmp_path, hfc1ar_service):
+    rows = make_hfc1ar_rows(3)
+    area = write_import_area(hfc1ar_service, rows, dachs_inputs=tmp_path, run_id="r1",
+                             server_url="http://localhost:8080", mark={"time": 2453462.5},
+                             links=pd.DataFrame({"granule_uid": rows["granule_uid"],
+                                                 "url": "http://x/" + rows["obs_id"]}))
+    assert area == tmp_path / "hfc1ar"
+    for rel in ("q.rd", "data/r1.vot", "links/r1.vot", "manifest.json"):
+        assert (area / rel).is_file(), rel
+    man = read_manifest(area)
+    assert man["total_rows"] == len(rows) == man["runs"][0]["rows"]
+    assert man["mark"] == {"time": 2453462.5}
+    assert man["runs"][0]["links_rows"] == len(rows)
+    assert verify_area(area) == []
+    first = snapshot(area)
+    assert man["files"]["data/r1.vot"]["sha256"] == first["data/r1.vot"]
+    # second run: 10 rows again (replaced), 10 new, 2 retracted
+    again = make_hfc1ar_rows(4).iloc[20:40]
+    retract = list(rows["granule_uid"].iloc[:2])
+    write_import_area(hfc1ar_service, again, dachs_inputs=tmp_path, run_id="r2",
+                      retract=retract, mark={"time": 2453463.0})
+    man2 = read_manifest(area)
+    run2 = man2["runs"][1]
+    assert (run2["rows"], run2["new_rows"], run2["replaced_rows"], run2["retracted"]) == \
+        (20, 10, 10, 2)
+    assert man2["total_rows"] == 30 + 10 - 2
+    assert man2["creation_date"] == man["creation_date"]
+    assert (area / "retract/r2.txt").read_text().split() == sorted(retract)
+    second = snapshot(area)
+    assert second["data/r1.vot"] == first["data/r1.vot"]   # never rewritten
+    assert verify_area(area) == []
+    with pytest.raises(ExportError, match="already"):
+        write_import_area(hfc1ar_service, again, dachs_inputs=tmp_path, run_id="r2")
+    # only the current and the previous version folder are kept
+    versions = [p.name for p in (tmp_path / ".hfc1ar.versions").iterdir() if p.is_dir()]
+    assert sorted(versions) == ["000001-r1", "000002-r2"]
+
+
+def test_bad_rows_write_nothing(tmp_path, hfc1ar_service, hfc1ar_rows):
+    dup = pd.concat([hfc1ar_rows, hfc1ar_rows.iloc[:1]])
+    with pytest.raises(ExportError, match="more than once"):
+        write_import_area(hfc1ar_service, dup, dachs_inputs=tmp_path, run_id="r1")
+    with pytest.raises(ExportError, match="both exported and retracted"):
+        write_import_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path, run_id="r1",
+                          retract=[hfc1ar_rows["granule_uid"].iloc[0]])
+    with pytest.raises(ExportError, match="plain file name"):
+        write_import_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path,
+                          run_id="../x")
+    assert not (tmp_path / "hfc1ar").exists()
+
+
+@pytest.mark.parametrize("where", ["links", "rd", "manifest", "swap"])
+def test_failure_mid_write_leaves_previous_area(tmp_path, hfc1ar_service, monkeypatch,
+                                                where):
+    rows = make_hfc1ar_rows(2)
+    area = write_import_area(hfc1ar_service, rows, dachs_inputs=tmp_path, run_id="r1")
+    before = snapshot(area)
+    target = os.readlink(area)
+
+    def boom(*a, **k):
+        raise OSError("disk full (injected)")
+    if where == "links":
+        monkeypatch.setattr(area_mod, "write_table_votable", boom)
+    elif where == "rd":
+        monkeypatch.setattr(area_mod, "render_rd", boom)
+    elif where == "manifest":
+        real = area_mod._write_text
+
+        def fail_manifest(path, text):
+            if Path(path).name == "manifest.json":
+                raise OSError("disk full (injected)")
+            return real(path, text)
+        monkeypatch.setattr(area_mod, "_write_text", fail_manifest)
+    else:
+        monkeypatch.setattr(area_mod, "_swap", boom)
+    with pytest.raises(OSError, match="injected"):
+        write_import_area(hfc1ar_service, make_hfc1ar_rows(4).iloc[20:],
+                          dachs_inputs=tmp_path, run_id="r2",
+                          links=pd.DataFrame({"granule_uid": ["a"]}))
+    assert os.readlink(area) == target
+    assert snapshot(area) == before
+    assert verify_area(area) == []
+    assert not list((tmp_path / ".hfc1ar.versions").glob(".tmp-*"))
+    monkeypatch.undo()
+    # the next export completes on top of the untouched one
+    write_import_area(hfc1ar_service, make_hfc1ar_rows(4).iloc[20:], dachs_inputs=tmp_path,
+                      run_id="r2")
+    assert read_manifest(area)["total_rows"] == 40
+
+
+def test_killed_export_leaves_previous_area(tmp_path, hfc1ar_service):
+    """A process killed (SIGKILL) after writing the new data file, before the swap."""
+    rows = make_hfc1ar_rows(2)
+    area = write_import_area(hfc1ar_service, rows, dachs_inputs=tmp_path, run_id="r1")
+    before = snapshot(area)
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(ROOT / 'tests')!r})
+        from conftest import make_hfc1ar_rows
+        from vespa_curation.services import get_service
+        from vespa_curation.export import area
+        def die(*a, **k):
+            os.kill(os.getpid(), signal.SIGKILL)
+        area.render_rd = die
+        area.write_import_area(get_service("hfc1ar"), make_hfc1ar_rows(4),
+                               dachs_inputs={str(tmp_path)!r}, run_id="r2")
+    """)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert p.returncode == -9, p.stderr
+    leftovers = list((tmp_path / ".hfc1ar.versions").glob(".tmp-*"))
+    assert leftovers and (leftovers[0] / "data/r2.vot").is_file()   # it was mid-write
+    assert snapshot(area) == before
+    assert not (area / "data/r2.vot").exists()
+    write_import_area(hfc1ar_service, make_hfc1ar_rows(4), dachs_inputs=tmp_path,
+                      run_id="r2")
+    assert read_manifest(area)["total_rows"] == 40
+    assert not list((tmp_path / ".hfc1ar.versions").glob(".tmp-*"))
+
+
+def test_plain_folder_is_migrated(tmp_path, hfc1ar_service, hfc1ar_rows):
+    (tmp_path / "hfc1ar").mkdir()
+    (tmp_path / "hfc1ar" / "README").write_text("made by hand")
+    area = write_import_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path,
+                             run_id="r1")
+    assert area.is_symlink() and (area / "q.rd").is_file()
+    assert json.loads((area / "manifest.json").read_text())["total_rows"] == 40

@@ -9,7 +9,8 @@ cluster.  The steps, all vectorized over the chunk:
    the detection code's *check* convention (:data:`.solar.CONVENTIONS`);
 3. the pixel-edge outline of the region (:func:`.chaincode.pixel_outline`)
    converted to helioprojective arcsec with the code's *geometry* convention;
-4. clipped to a circle ``limb_margin_px`` inside the limb, in the
+4. outline vertices within ``limb_snap_px`` of the limb moved past it, then
+   clipped to a circle ``limb_margin_px`` inside the limb, in the
    helioprojective plane (so no vertex transforms to NaN); simplified within
    half a pixel when over 1024 vertices; long edges densified;
 5. helioprojective → Carrington in closed form with one observer per distinct
@@ -126,7 +127,8 @@ def hfc_ar_polygons(records: pd.DataFrame, **options) -> pd.DataFrame:
 
 
 def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
-                    limb_margin_px: float = 0.1, simplify_tol_px: float = 0.5,
+                    limb_margin_px: float = 0.02, limb_snap_px: float = 1.0,
+                    simplify_tol_px: float = 0.5,
                     digits: int = 6, max_pixel_mismatch: float = 1.0):
     """:func:`hfc_ar_polygons` plus the intermediate pieces a QA figure needs.
 
@@ -137,7 +139,15 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     max_edge_px : float
         Densify: longest edge, in image pixels, before the transform.
     limb_margin_px : float
-        Clip circle radius = apparent solar radius − this many pixels.
+        Clip circle radius = apparent solar radius − this many pixels (keeps the
+        transform away from the tangent line of sight).
+    limb_snap_px : float
+        Outline vertices closer than this to the limb are moved past it before
+        clipping, so a region whose pixels reach the limb reaches it (pixel
+        centres stop up to a pixel short of the limb, which is degrees of
+        longitude there; measured on the known-answer limb regions: overlap with the
+        truth IoU 0.85–0.92 without, 0.93–0.97 with).
+        0 disables.
     simplify_tol_px : float
         Douglas–Peucker tolerance (pixels) for outlines over 1024 vertices.
     digits : int
@@ -223,6 +233,19 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     rsun_arc = rsun_px * gsx
     r_clip = rsun_arc - limb_margin_px * gsx
     beyond = hx**2 + hy**2 > (r_clip[L]) ** 2
+    if limb_snap_px > 0:
+        # a region whose pixels reach the limb continues to the limb: outline vertices
+        # within limb_snap_px of it move out past the limb and are clipped onto it
+        rv = np.hypot(hx, hy)
+        snap = rv > rsun_arc[L] - limb_snap_px * gsx[L]
+        if snap.any():
+            f = (rsun_arc[L][snap] + gsx[L][snap]) / rv[snap]
+            hx = hx.copy()
+            hy = hy.copy()
+            hx[snap] *= f
+            hy[snap] *= f
+            beyond = beyond | snap
+            hpc = Ragged(hx, hy, outline.offsets)
     bridge = np.abs(np.mod(outline.x, 1.0) - 0.5) > 1e-9
     bridge |= np.abs(np.mod(outline.y, 1.0) - 0.5) > 1e-9
 

@@ -378,16 +378,3 @@ def same_mark(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
                                 sort_keys=True, default=str)
     return norm(a) == norm(b)
 
-
-def published_only(retract: Iterable[str], area: str | os.PathLike) -> list[str]:
-    """The granules of ``retract`` the import area still holds (a retraction is written
-    once, not again by every later run)."""
-    retract = [str(u) for u in retract]
-    if not retract:
-        return []
-    from .export.area import GRANULES
-    p = Path(area) / GRANULES
-    if not p.is_file():
-        return []
-    held = pd.read_parquet(p, columns=["granule_uid"])["granule_uid"]
-    return [u for u in retract if u in set(held[held.isin(retract)])]

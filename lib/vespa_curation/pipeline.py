@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import epncore, paths
-from .incremental import changed_rows, merge_marks, next_mark, published_only, read_mark, \
-    same_mark, stored_mark
+from .incremental import changed_rows, merge_marks, next_mark, read_mark, same_mark, \
+    stored_mark
 from .services import QUARANTINE_COLUMNS, get_service, map_chunk
 from .sources import SourceError, open_source
 from .validate import validate
@@ -340,7 +340,6 @@ def export(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
     mark = next_mark(harvest_report, rows, read_quarantine(run_dir))
     rows, state, inc = changed_rows(service, rows, inputs / service.name,
                                     now=harvest_report.get("time"))
-    retract = published_only(retract, inputs / service.name)   # retracted once, not nightly
     if links is not None and "granule_uid" in links:
         links = links[links["granule_uid"].isin(rows["granule_uid"])]
     area = inputs / service.name

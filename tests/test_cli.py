@@ -1,0 +1,168 @@
+"""vespa-curate: exit codes, parameters refused before any work, the run lock."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from vespa_curation import cli, runs
+
+ROOT = Path(__file__).resolve().parents[1]
+EXE = Path(sys.executable).parent / "vespa-curate"
+
+
+def curate(*args, env=None, timeout=600) -> subprocess.CompletedProcess:
+    """Run the installed console script (as cron would)."""
+    cmd = [str(EXE)] if EXE.exists() else [sys.executable, "-m", "vespa_curation.cli"]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, **(env or {})), timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_help_documents_exit_codes():
+    p = curate("--help")
+    assert p.returncode == 0
+    for code, words in [(0, "completed"), (1, "stage notebook failed"),
+                        (2, "bad parameter"), (3, "lock")]:
+        assert f"  {code}  " in p.stdout and words in p.stdout, p.stdout
+    r = curate("run", "--help")
+    assert "exit codes" in r.stdout and "-p KEY=VALUE" in r.stdout
+
+
+def test_unknown_service_exits_2_and_writes_nothing(tmp_path):
+    out = tmp_path / "runs"
+    p = curate("run", "nosuch", "-p", f"outputs={out}")
+    assert p.returncode == cli.USAGE
+    assert "unknown service 'nosuch'" in p.stderr and "hfc1ar" in p.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("override, words", [
+    ("bogus=1", "unknown parameter 'bogus'"),
+    ("chunk_size=-3", "'chunk_size'"),
+    ("workers=many", "'workers'"),
+    ("source=ftp://x", "'source'"),
+    ("novalue", "not of the form key=value"),
+])
+def test_bad_parameter_exits_2_before_any_notebook(tmp_path, override, words):
+    out = tmp_path / "runs"
+    p = curate("run", "hfc1ar", "-p", f"outputs={out}", "-p", override)
+    assert p.returncode == cli.USAGE, p.stderr
+    assert words in p.stderr
+    assert not out.exists(), "a refused run must not leave a run folder"
+    assert "papermill" not in p.stderr       # no notebook started
+
+
+def test_run_all_checks_every_service_first(tmp_path):
+    out = tmp_path / "runs"
+    p = curate("run", "all", "-p", f"outputs={out}", "-p", "nonsense=1")
+    assert p.returncode == cli.USAGE
+    assert "unknown parameter 'nonsense'" in p.stderr
+    assert not out.exists()
+
+
+def test_missing_params_file_exits_2(tmp_path):
+    p = curate("run", "hfc1ar", "-f", str(tmp_path / "absent.yaml"),
+               "-p", f"outputs={tmp_path}/runs")
+    assert p.returncode == cli.USAGE and "absent.yaml" in p.stderr
+
+
+def test_publish_and_params_refuse_unknown_service():
+    assert curate("publish", "nosuch").returncode == cli.USAGE
+    p = curate("params", "nosuch")
+    assert p.returncode == cli.USAGE and "unknown service" in p.stderr
+
+
+def test_params_prints_schema():
+    p = curate("params", "hfc1ar")
+    assert p.returncode == 0
+    for key in ("source", "outputs", "dachs_inputs", "decisions", "qa_gallery"):
+        assert key in p.stdout
+
+
+def test_usage_error_is_2():
+    assert curate("frobnicate").returncode == 2
+    assert curate("run").returncode == 2
+
+
+# -- lock -------------------------------------------------------------------------------
+
+def test_second_run_exits_3_while_locked(tmp_path):
+    out = tmp_path / "runs"
+    with runs.RunLock(out, what="test holder"):
+        p = curate("run", "hfc1ar", "-p", f"outputs={out}")
+    assert p.returncode == cli.LOCKED, p.stderr
+    assert "test holder" in p.stderr and f"pid {os.getpid()}" in p.stderr
+    assert "--wait" in p.stderr
+    assert [x.name for x in out.iterdir()] == [runs.LOCK_NAME]   # no run folder
+
+
+def test_publish_exits_3_while_locked(tmp_path):
+    out = tmp_path / "runs"
+    with runs.RunLock(out, what="nightly run"):
+        p = curate("publish", "hfc1ar", "-p", f"outputs={out}",
+                   "-p", f"dachs_inputs={tmp_path}/dachs")
+    assert p.returncode == cli.LOCKED and "nightly run" in p.stderr
+
+
+def test_lock_waits_then_proceeds(tmp_path):
+    holder = runs.RunLock(tmp_path, what="first").acquire()
+    threading.Timer(0.8, holder.release).start()
+    t0 = time.monotonic()
+    with runs.RunLock(tmp_path, wait=20, what="second"):
+        waited = time.monotonic() - t0
+    assert 0.5 < waited < 15
+
+
+def test_lock_refuses_after_wait(tmp_path):
+    with runs.RunLock(tmp_path, what="first"):
+        t0 = time.monotonic()
+        with pytest.raises(runs.LockedError, match="first"):
+            runs.RunLock(tmp_path, wait=0.5).acquire()
+        assert time.monotonic() - t0 >= 0.45
+
+
+def test_lock_released_when_holder_dies(tmp_path):
+    # a killed run never leaves a stale lock: flock dies with the process
+    code = ("import sys, time; sys.path.insert(0, %r); from vespa_curation import runs; "
+            "lk = runs.RunLock(%r).acquire(); print('held', flush=True); time.sleep(60)"
+            % (str(ROOT / "lib"), str(tmp_path)))
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "held"
+        with pytest.raises(runs.LockedError):
+            runs.RunLock(tmp_path).acquire()
+    finally:
+        p.kill()
+        p.wait()
+    with runs.RunLock(tmp_path, wait=5):
+        pass
+
+
+# -- a failing stage --------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_failed_stage_exits_1_and_keeps_notebook(tmp_path):
+    out = tmp_path / "runs"
+    p = curate("run", "hfc1ar", "-p", f"outputs={out}",
+               "-p", f"source=sqlite:///{tmp_path}/no-such.sqlite",
+               "-p", f"dachs_inputs={tmp_path}/dachs", "--no-progress")
+    assert p.returncode == cli.STAGE_FAILED, p.stdout + p.stderr
+    (folder,) = list(out.glob("*/hfc1ar"))
+    assert folder.parent.name[:8].isdigit() and folder.parent.name.endswith("Z")
+    nb = folder / "01_harvest.ipynb"
+    assert nb.is_file(), "the failed notebook is kept"
+    assert not (folder / "02_qa.ipynb").exists(), "stages after a failure do not run"
+    import nbformat
+    cells = nbformat.read(nb, as_version=4).cells
+    errors = [o for c in cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert errors and "no-such.sqlite" in (errors[0]["evalue"] + "".join(errors[0]["traceback"]))
+    log = (folder / "run.log").read_text()
+    assert "01_harvest failed" in log and "FAILED" in log
+    assert "FAILED" in p.stdout and str(folder) in p.stdout

@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -190,15 +191,35 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     raise RuntimeError(f"dachs serve did not answer on {url} within {timeout} s")
 
 
+def _session_lock(path: Path, timeout: float = 3600):
+    """An exclusive lock held until the returned file is closed (waits for others)."""
+    import fcntl
+    fh = open(path, "a+")
+    end = time.time() + timeout
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fh
+        except OSError:
+            if time.time() > end:
+                fh.close()
+                raise RuntimeError(f"another test session holds {path} for too long")
+            time.sleep(1)
+
+
 @pytest.fixture(scope="session")
 def dachs(tmp_path_factory):
     """The session's DaCHS: settings in a temp folder, server on a free loopback port."""
     version = _dachs_version()
     need(version is not None, "DaCHS (gavodachs2-server) is not installed")
     assert version >= (2, 7), f"DaCHS {version} is older than 2.7"
+    # DaCHS's database is shared by every test session on this machine (schema names are
+    # the service names): one session at a time uses it.
+    lock = _session_lock(Path(tempfile.gettempdir()) / "vespa-curation-dachs.lock")
     base = tmp_path_factory.mktemp("dachs")
     inputs = base / "inputs"
     inputs.mkdir()
+    (inputs / "__system").mkdir()   # DaCHS warns when the system resdir is missing
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = base / "gavo.rc"
@@ -231,14 +252,17 @@ def dachs(tmp_path_factory):
         fh.close()
         raise AssertionError("dachs serve debug did not start:\n"
                              + log.read_text(errors="replace")[-3000:])
-    yield d
-    d.proc.terminate()
     try:
-        d.proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        d.proc.kill()
-        d.proc.wait()
-    fh.close()
+        yield d
+    finally:
+        d.proc.terminate()
+        try:
+            d.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            d.proc.kill()
+            d.proc.wait()
+        fh.close()
+        lock.close()
 
 
 # ---------------------------------------------------------------------------------------

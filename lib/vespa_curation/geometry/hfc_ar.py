@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from . import chaincode as cc_mod
 from . import solar, sregion
@@ -236,15 +237,25 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     if limb_snap_px > 0:
         # a region whose pixels reach the limb continues to the limb: outline vertices
         # within limb_snap_px of it move out past the limb and are clipped onto it
+        # (a ring that snapping would make self-intersecting — a thin region along the
+        # limb — is left as it was)
         rv = np.hypot(hx, hy)
         snap = rv > rsun_arc[L] - limb_snap_px * gsx[L]
         if snap.any():
             f = (rsun_arc[L][snap] + gsx[L][snap]) / rv[snap]
-            hx = hx.copy()
-            hy = hy.copy()
-            hx[snap] *= f
-            hy[snap] *= f
-            beyond = beyond | snap
+            sx_, sy_ = hx.copy(), hy.copy()
+            sx_[snap] *= f
+            sy_[snap] *= f
+            rings = np.flatnonzero(np.bincount(oid, weights=snap, minlength=m) > 0)
+            sel = np.isin(oid, rings)
+            simple = shapely.is_simple(shapely.linearrings(
+                np.c_[sx_[sel], sy_[sel]], indices=np.searchsorted(rings, oid[sel])))
+            ok_ring = np.zeros(m, dtype=bool)
+            ok_ring[rings[simple]] = True
+            use = ok_ring[oid]
+            hx = np.where(use, sx_, hx)
+            hy = np.where(use, sy_, hy)
+            beyond = beyond | (snap & use)
             hpc = Ragged(hx, hy, outline.offsets)
     bridge = np.abs(np.mod(outline.x, 1.0) - 0.5) > 1e-9
     bridge |= np.abs(np.mod(outline.y, 1.0) - 0.5) > 1e-9
@@ -311,7 +322,7 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     feat_pix = _col(records, "FEAT_AREA_PIX")[live]
     feat_deg2 = _col(records, "FEAT_AREA_DEG2")[live]
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(feat_pix > 0, area_px / feat_pix, np.nan)
+        ratio = np.where(feat_pix > 0, np.abs(area_px) / feat_pix, np.nan)
         need = np.flatnonzero(~(feat_pix > 0) & (feat_deg2 > 0) & ne)
         if len(need):  # spherical area only where no pixel count is given
             keep = np.isin(hid, need)
@@ -329,7 +340,8 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         if clipped[k]:
             f.append("limb_clipped")
             note.append(f"clipped at the limb: {100 * (1 - kept[k]):.1f} % of the outline's "
-                        "area lay beyond it")
+                        "area (after moving onto the limb the vertices within "
+                        f"{limb_snap_px:g} px of it) lay beyond")
         if multi[k]:
             f.append("repaired")
             note.append("the limb cut the region in parts: the largest part is kept")

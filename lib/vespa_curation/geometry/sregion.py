@@ -62,7 +62,8 @@ def _next_index(offsets: np.ndarray) -> np.ndarray:
 
 def _from_geoms(geoms) -> Ragged:
     """Exterior rings of shapely polygons as a Ragged (closing vertex dropped)."""
-    rings = shapely.get_exterior_ring(np.asarray(geoms, dtype=object))
+    geoms = shapely.orient_polygons(np.asarray(geoms, dtype=object), exterior_cw=False)
+    rings = shapely.get_exterior_ring(geoms)
     coords, idx = shapely.get_coordinates(rings, return_index=True)
     counts = np.bincount(idx, minlength=len(geoms))
     offsets = np.zeros(len(geoms) + 1, dtype=np.int64)
@@ -157,9 +158,30 @@ def clip_to_disk(r: Ragged, radius: np.ndarray, n_circle: int = 2048):
         return r, touched, multi, empty, frac
     polys = _to_polygons(r, which)
     polys = shapely.make_valid(polys)
-    t = np.linspace(0, 2 * np.pi, n_circle, endpoint=False)
-    circles = shapely.polygons(np.stack([
-        np.c_[np.cos(t), np.sin(t)] * rad for rad in radius[which]]))
+    # clip with the sector of the disk spanning the ring's position angles (a few
+    # dozen arc vertices instead of the whole circle); whole circle when wider than π
+    ids = ragged_ids(r.offsets)
+    ang = np.arctan2(r.y, r.x)
+    sx_ = np.bincount(ids, weights=np.cos(ang), minlength=n)
+    sy_ = np.bincount(ids, weights=np.sin(ang), minlength=n)
+    mid = np.arctan2(sy_, sx_)
+    rel = (ang - mid[ids] + np.pi) % (2 * np.pi) - np.pi
+    lo = np.full(n, np.inf)
+    hi = np.full(n, -np.inf)
+    np.minimum.at(lo, ids, rel)
+    np.maximum.at(hi, ids, rel)
+    step = 2 * np.pi / n_circle
+    clips = []
+    for i in which:
+        a0, a1 = lo[i] - 2 * step, hi[i] + 2 * step
+        if a1 - a0 >= np.pi:
+            t = np.linspace(0, 2 * np.pi, n_circle, endpoint=False)
+            clips.append(np.c_[np.cos(t), np.sin(t)] * radius[i])
+        else:
+            t = mid[i] + np.linspace(a0, a1, max(int(np.ceil((a1 - a0) / step)), 2) + 1)
+            arc = np.c_[np.cos(t), np.sin(t)] * radius[i]
+            clips.append(np.r_[[[0.0, 0.0]], arc])
+    circles = shapely.polygons([shapely.linearrings(c) for c in clips])
     inter = shapely.intersection(polys, circles)
     a0 = shapely.area(polys)
     out = []

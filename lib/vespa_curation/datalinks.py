@@ -71,12 +71,13 @@ def link_rows(uids, urls, semantics, content_type, description,
 
 def concat_links(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
     """One links table from several, sorted by granule then semantics, duplicates
-    (same granule and URL) dropped."""
+    (same granule, URL and semantics) dropped; one URL may serve two semantics (NRH's
+    highest-frequency quicklook is a #preview and the #thumbnail)."""
     parts = [p for p in parts if p is not None and len(p)]
     if not parts:
         return empty_links()
     df = pd.concat(parts, ignore_index=True)[LINK_COLUMNS]
-    df = df.drop_duplicates(["granule_uid", "access_url"], keep="first")
+    df = df.drop_duplicates(["granule_uid", "access_url", "semantics"], keep="first")
     df["content_length"] = df["content_length"].astype("Int64")
     return df.sort_values(["granule_uid", "semantics", "access_url"],
                           kind="stable").reset_index(drop=True)
@@ -97,9 +98,9 @@ def check_links(links: pd.DataFrame) -> list[str]:
         ct = r["content_type"]
         if ct is None or ct != str(ct).lower() or "/" not in str(ct):
             out.append(f"{where}: content_type {ct!r} is not a lower-case MIME type")
-    dup = links.duplicated(["granule_uid", "access_url"])
+    dup = links.duplicated(["granule_uid", "access_url", "semantics"])
     if dup.any():
-        out.append(f"{int(dup.sum())} duplicate (granule_uid, access_url) pairs")
+        out.append(f"{int(dup.sum())} duplicate (granule_uid, access_url, semantics) rows")
     return out
 
 
@@ -174,7 +175,8 @@ def static_url(server_url: str, schema: str, relpath: str) -> str:
 def rd_fragment(schema: str, *, static_dir: str | None = None,
                 title: str | None = None) -> dict[str, str]:
     """RD XML (slots of :func:`vespa_curation.export.rd.render_rd`): the links table,
-    its import from ``links/*.vot`` and the datalink service ``dl``.
+    its import from ``links/*.vot`` (a nightly import reads only new files, as the
+    epn_core import does) and the datalink service ``dl``.
 
     Parameters
     ----------
@@ -184,11 +186,12 @@ def rd_fragment(schema: str, *, static_dir: str | None = None,
         A resdir-relative folder the ``dl`` service also serves with DaCHS's static
         renderer (``<server_url>/<schema>/q/dl/static/<file>``), e.g. ``tfcat``.
     """
+    from .export.rd import IGNORE_IMPORTED as ignore, REMEMBER_IMPORTED as remember
     allowed = "dlget,dlmeta" + (",static" if static_dir else "")
     static = (f'    <property name="staticData">{static_dir}</property>\n'
               if static_dir else "")
     resource = f'''
-  <table id="links" onDisk="True" primary="granule_uid,access_url" dupePolicy="dropOld">
+  <table id="links" onDisk="True" primary="granule_uid,access_url,semantics" dupePolicy="dropOld">
     <meta name="description">Datalinks of the epn_core granules, one row per link;
       served by the dl service (not queryable through TAP).</meta>
     <column name="granule_uid" type="text" description="granule_uid of the epn_core row"/>
@@ -202,11 +205,13 @@ def rd_fragment(schema: str, *, static_dir: str | None = None,
   </table>
 
   <data id="import_links" updating="True">
-    <sources pattern="links/*.vot"/>
+    <sources pattern="links/*.vot">
+      {ignore}
+    </sources>
     <voTableGrammar/>
     <make table="links">
       <rowmaker idmaps="*"/>
-    </make>
+{remember}    </make>
   </data>
 
   <service id="dl" allowed="{allowed}">

@@ -38,8 +38,9 @@ COLOURS = {"disk": "#fff4cc", "limb": "#e08a00", "chain": "#1f5fbf", "outline": 
            "repaired": "#ff7f0e", "catalogue": "#2ca02c", "seam": "#7b2cbf"}
 #: Vertices farther than this (deg) from the traced outline count as repaired/moved.
 REPAIR_TOL_DEG = 0.05
-#: Vertices within this many pixels of the limb (R_SUN) count as clipped.
-LIMB_TOL_PIX = 1.5
+#: Vertices within this many pixels of the limb (R_SUN) count as clipped (the geometry
+#: stage clips to a circle 0.1 px inside the limb).
+LIMB_TOL_PIX = 0.2
 
 
 def new_figure(width: float, height: float) -> Figure:

@@ -1,0 +1,209 @@
+"""QA figures and report on real SMART records plus synthetic limb and 0/360 regions.
+
+The run folder is made the way the harvest makes it (records.parquet, rows.parquet with
+the geometry stage's s_region and qa_* columns, quarantine.csv, harvest.json), with the
+real geometry (:func:`vespa_curation.geometry.hfc_ar_polygons`).
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vespa_curation import synth
+from vespa_curation.geometry import hfc_ar_polygons, hpc_to_hgc
+from vespa_curation.qa import figures as F
+from vespa_curation.qa.report import build_report, gallery_order
+
+ROOT = Path(__file__).resolve().parents[1]
+SMART = ROOT.parent / "shared" / "data" / "hfc-smart-20050402"
+IMG = dict(naxis1=1024, naxis2=1024, center_x=512.74, center_y=512.47, cdelt1=1.98581)
+R_SUN = 488.78
+SEAM_DATE = "2005-04-21T12:00:00"     # L0 ≈ 357.7°: 0/360 faces the observer
+
+
+def _read(name, **kw):
+    df = pd.read_csv(SMART / name, sep=";", **kw)
+    df.columns = [c.lstrip("#") for c in df.columns]
+    return df
+
+
+def smart_records() -> pd.DataFrame:
+    """The 76 real SMART records as HFC columns (README of the data folder)."""
+    ar = _read("20050402_test_ar_results.csv", dtype={"CHAIN_CODE": str}).rename(columns={
+        "ID": "ID_AR", "MDI_FILE": "OBSERVATIONS_ID", "CC_PIX_X": "CC_X_PIX",
+        "CC_PIX_Y": "CC_Y_PIX", "CC_ARC_X": "CC_X_ARCSEC", "CC_ARC_Y": "CC_Y_ARCSEC",
+        "CHAIN_CODE": "CC", "ARC_CAR_LON": "FEAT_CARR_LONG_DEG",
+        "ARC_CAR_LAT": "FEAT_CARR_LAT_DEG", "AR_NPIX": "FEAT_AREA_PIX"})
+    ob = _read("20050402_test_ar_observation.csv").rename(columns={"ID": "ID_OBSERVATIONS"})
+    rec = ar.merge(ob[["ID_OBSERVATIONS", "DATE_OBS", "NAXIS1", "NAXIS2", "R_SUN",
+                       "CENTER_X", "CENTER_Y", "CDELT1", "CDELT2", "FILENAME"]],
+                   left_on="OBSERVATIONS_ID", right_on="ID_OBSERVATIONS")
+    rec["CODE"] = "SMART"
+    return rec
+
+
+def synthetic_record(id_ar, lon, lat) -> dict:
+    """A region rendered with sunpy on an MDI-like image at SEAM_DATE, chain-coded."""
+    g = synth.ImageGeometry.from_rsun(SEAM_DATE, R_SUN, **IMG)
+    obs = g.observer
+    x0, y0, cc = synth.encode_chaincode(synth.render_region(lon, lat, g, observer=obs))
+    return dict(ID_AR=id_ar, CC=cc, CC_LENGTH=len(cc), CC_X_PIX=x0, CC_Y_PIX=y0,
+                DATE_OBS=SEAM_DATE, R_SUN=R_SUN, CENTER_X=IMG["center_x"],
+                CENTER_Y=IMG["center_y"], CDELT1=IMG["cdelt1"], CDELT2=IMG["cdelt1"],
+                NAXIS1=1024, NAXIS2=1024, CODE="SYNTH", OBSERVATIONS_ID=900,
+                FEAT_CARR_LONG_DEG=float(np.mod(np.mean(lon), 360)),
+                FEAT_CARR_LAT_DEG=float(np.mean(lat)))
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    rec = smart_records().head(20)
+    l0 = 357.69
+    limb = synthetic_record(9001, np.array([80, 96, 96, 80]) + l0, np.array([5, 5, 15, 15]))
+    seam = synthetic_record(9002, np.array([-5, 4, 4, -5]), np.array([-12, -12, -4, -4]))
+    rec = pd.concat([rec, pd.DataFrame([limb, seam])], ignore_index=True)
+    geo = hfc_ar_polygons(rec)
+    assert geo["rule"].isna().all(), geo.loc[geo["rule"].notna(), "reason"].tolist()
+    rows = pd.DataFrame({
+        "granule_uid": [f"ar_{i}" for i in rec["ID_AR"]],
+        "s_region": geo["s_region"], "c1min": geo["c1min"], "c1max": geo["c1max"],
+        "c2min": geo["c2min"], "c2max": geo["c2max"],
+        "qa_geom_flag": geo["geom_flag"], "qa_area_ratio": geo["area_ratio"].astype(float),
+        "qa_feat_carr_long_deg": rec["FEAT_CARR_LONG_DEG"],
+        "qa_feat_carr_lat_deg": rec["FEAT_CARR_LAT_DEG"],
+        "qa_source_id": rec["ID_AR"].astype(float)})        # as the harvest normalizes
+    d = tmp_path_factory.mktemp("runs") / "20260101T000000Z" / "hfc1ar"
+    d.mkdir(parents=True)
+    rows.to_parquet(d / "rows.parquet")
+    rec.astype({"CC": str}).to_parquet(d / "records.parquet")
+    pd.DataFrame({"granule_uid": ["ar_a", "ar_b", "ar_c"], "source_id": ["1", "2", "3"],
+                  "stage": ["map", "map", "validate"],
+                  "rule": ["chaincode.bad_digit", "chaincode.bad_digit", "epn.required"],
+                  "reason": ["digit 9", "digit 8", "no <time_min> & co"]}
+                 ).to_csv(d / "quarantine.csv", index=False)
+    (d / "harvest.json").write_text(json.dumps({"counts": {"source_records": 25,
+                                                           "accepted": 22}}))
+    report = build_report({"service": "hfc1ar", "qa_gallery": 6}, d)
+    return d, report, rows, rec
+
+
+def test_geometry_flags_of_the_fixture(run_dir):
+    _, _, rows, _ = run_dir
+    flags = dict(zip(rows["granule_uid"], rows["qa_geom_flag"]))
+    assert "limb_clipped" in flags["ar_9001"]
+    assert "seam" in flags["ar_9002"]
+
+
+def test_report_json_counts(run_dir):
+    d, report, rows, _ = run_dir
+    on_disk = json.loads((d / "report.json").read_text())
+    assert on_disk["counts"]["rows"] == len(rows) == 22
+    assert on_disk["counts"]["quarantined"] == 3
+    assert on_disk["counts"]["quarantined_per_stage"] == {"map": 2, "validate": 1}
+    assert on_disk["rules"] == {"map": {"chaincode.bad_digit": 2},
+                                "validate": {"epn.required": 1}}
+    assert on_disk["counts"]["harvest"] == {"source_records": 25, "accepted": 22}
+    assert on_disk["geom_flags"]["ok"] == 20
+
+
+def test_gallery_limb_and_repaired_first(run_dir):
+    d, report, rows, _ = run_dir
+    gal = report["gallery"]
+    assert len(gal) == 6
+    assert gal[0]["granule_uid"] == "ar_9001" and "limb_clipped" in gal[0]["flag"]
+    assert gal[1]["granule_uid"] == "ar_9002"
+    assert all(g["flag"] == "ok" for g in gal[2:])
+    order = gallery_order(pd.DataFrame({"qa_geom_flag": ["ok", "seam", "repaired",
+                                                         "limb_clipped+seam", None]}))
+    assert list(order) == [3, 2, 1, 0, 4]
+
+
+def test_pngs_written(run_dir):
+    d, report, _, _ = run_dir
+    names = report["figures"] + [g["png"] for g in report["gallery"]]
+    assert {"figures/flags.png", "figures/area_ratio.png", "figures/residuals.png",
+            "figures/quarantine.png"} <= set(names)
+    from PIL import Image
+    for n in names:
+        with Image.open(d / n) as im:
+            assert im.format == "PNG"
+            if "region_" in n:
+                assert im.size == (1250, 660)
+
+
+def test_report_html_is_offline(run_dir):
+    d, report, _, _ = run_dir
+    text = (d / "report.html").read_text()
+    assert "<script" not in text.lower()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
+    n_img = len(re.findall(r'<img src="data:image/png;base64,', text))
+    assert n_img == len(report["figures"]) + len(report["gallery"])
+    assert "chaincode.bad_digit" in text and "no &lt;time_min&gt; &amp; co" in text
+
+
+def test_centroid_residuals_real_smart(run_dir):
+    d, report, rows, _ = run_dir
+    res = F.centroid_residuals(rows)
+    smart = res[~res["granule_uid"].isin(["ar_9001", "ar_9002"])]
+    # SMART computed its centroids for an Earth observer from its own pixel masks
+    assert smart["dlon"].abs().median() < 0.5
+    assert smart["dlat"].abs().median() < 0.2
+    seam = res.set_index("granule_uid").loc["ar_9002"]
+    assert abs(seam["dlon"]) < 1.0, "a 0/360 region must not show a 360° residual"
+    assert report["residuals"]["n"] == 22
+
+
+def test_pixel_projection_round_trip():
+    rng = np.random.default_rng(1)
+    b0, l0, dist = -6.48, 254.2, 1.4784e11
+    x = rng.uniform(100, 900, 500)
+    y = rng.uniform(100, 900, 500)
+    on = np.hypot(x - 512.74, y - 512.47) < 480
+    tx, ty = 1.98581 * (x - 512.74), 1.98581 * (y - 512.47)
+    lon, lat = hpc_to_hgc(tx, ty, b0, l0, dist)
+    px, py = F.hgc_to_pixel(lon, lat, b0, l0, dist, 1.98581, 1.98581, 512.74, 512.47)
+    assert np.nanmax(np.hypot(px - x, py - y)[on]) < 1e-6
+
+
+def test_limb_vertices_marked_only_at_the_limb(run_dir):
+    _, _, rows, rec = run_dir
+    idx = {u: i for i, u in enumerate(rows["granule_uid"])}
+    tr = F.trace(rec)
+    pub_limb = F._published(rec.iloc[idx["ar_9001"]].to_dict(),
+                            rows.iloc[idx["ar_9001"]].to_dict(), tr, idx["ar_9001"])
+    pub_centre = F._published(rec.iloc[idx["ar_1"]].to_dict(),
+                              rows.iloc[idx["ar_1"]].to_dict(), tr, idx["ar_1"])
+    assert pub_limb.clipped.sum() >= 3
+    assert not pub_centre.clipped.any()
+    # the published polygon lies on its chain code when drawn back on the pixel grid
+    ox, oy = tr.outline.item(idx["ar_1"])
+    from shapely import Polygon, points
+    d = Polygon(np.column_stack([ox, oy])).exterior.distance(
+        points(np.column_stack([pub_centre.px, pub_centre.py])))
+    assert np.max(d) < 1.0
+
+
+def test_curator_browser_records_decision(run_dir, tmp_path):
+    d, _, _, _ = run_dir
+    from vespa_curation import decisions as D
+    from vespa_curation.qa.widgets import CuratorBrowser
+    dec = tmp_path / "hfc1ar.csv"
+    b = CuratorBrowser({"service": "hfc1ar", "decisions": str(dec)}, d, curator="tester")
+    assert b.uids == ["ar_9001", "ar_9002"]             # only flagged, limb first
+    ui = b.widget()
+    buttons = {w.description: w for box in ui.children
+               for w in getattr(box, "children", [box]) if hasattr(w, "on_click")}
+    toggles = [w for box in ui.children for w in getattr(box, "children", [])
+               if w.__class__.__name__ == "ToggleButtons"][0]
+    toggles.value = "reject"
+    buttons["record decision"].click()
+    cur = D.latest(D.load_decisions(dec))
+    assert cur.loc["ar_9001", "decision"] == "reject"
+    assert cur.loc["ar_9001", "curator"] == "tester"
+    assert b.index == 1                                   # moved on to the next region
+    assert len(b.figure_png("ar_9002")) > 10_000

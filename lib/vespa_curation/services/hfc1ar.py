@@ -71,8 +71,10 @@ def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
 
 def _sql_time(source, value) -> Any:
     """A mark time as the source compares it: ISO text for SQLite (whose HFC dates are
-    ISO text), a datetime for ODBC drivers."""
-    ts = pd.Timestamp(value)
+    ISO text), a datetime for ODBC drivers. Floored to the second: a mark computed from a
+    Julian Date (≈ 40 µs resolution) may otherwise land just after the boundary image's
+    DATE_OBS, and whether that image is read again would depend on the driver."""
+    ts = pd.Timestamp(value).floor("s")
     if source.label.startswith("sqlite:"):
         return ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
     return ts.to_pydatetime()

@@ -64,6 +64,8 @@ __all__ = [
     "build_hfc_sample",
     "build_samples",
     "create_hfc_tables",
+    "create_hfc_indexes",
+    "insert_rows",
     "register_sample",
     "register_hfc_table",
     "SAMPLES",
@@ -130,13 +132,25 @@ _INDEXES = ["CREATE INDEX IX_OBS_DATE ON OBSERVATIONS (DATE_OBS)",
 
 
 def create_hfc_tables(con: sqlite3.Connection, tables=("FRC_INFO", "OBSERVATORY",
-                                                      "OBSERVATIONS", "ACTIVEREGIONS")):
-    """Create HFC tables (exact FACTS.md column names, MySQL type names) in ``con``."""
+                                                      "OBSERVATIONS", "ACTIVEREGIONS"),
+                      indexes: bool = True):
+    """Create HFC tables (exact FACTS.md column names, MySQL type names) in ``con``.
+
+    With ``indexes=False`` the secondary indexes (OBSERVATIONS.DATE_OBS,
+    ACTIVEREGIONS.OBSERVATIONS_ID) are left for :func:`create_hfc_indexes` (faster bulk
+    loads).
+    """
     for t in tables:
         cols = ", ".join(
             f"{c} {_SQL_TYPE[ty]}" + (" NOT NULL PRIMARY KEY" if c == _KEYS[t] else "")
             for c, ty in HFC_SCHEMA[t])
         con.execute(f"CREATE TABLE {t} ({cols})")
+    if indexes:
+        create_hfc_indexes(con, tables)
+
+
+def create_hfc_indexes(con: sqlite3.Connection, tables=("OBSERVATIONS", "ACTIVEREGIONS")):
+    """The secondary indexes a harvest uses, on those of ``tables`` that have one."""
     for ix in _INDEXES:
         if ix.split(" ON ")[1].split()[0] in tables:
             con.execute(ix)

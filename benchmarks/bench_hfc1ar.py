@@ -1,0 +1,159 @@
+"""hfc1ar at real scale: harvest → geometry → validate → export of 1.15 million regions.
+
+Runs the project's own stage functions (``vespa_curation.pipeline.harvest`` and
+``export``, the ones the notebooks call) on the synthetic HFC database of
+``benchmarks/make_bench_db.py`` (built first when missing) with 2 worker processes, and
+prints:
+
+- wall time and rows/s of harvest (source read + map + geometry + validate), of export
+  (VOTable + manifest), and end to end (target: ≤ 15 min on 2 cores);
+- peak memory summed over the driver and its worker processes (target: ≤ 3 GB);
+- the geometry stage's ms per region against the per-row way of the original service,
+  both on one core on the same sample, in this same run (``bench_geometry.py``; target
+  ≥ 300×);
+- with ``--dachs``: the time of ``dachs imp`` of the full export, reported separately
+  (needs DaCHS and PostgreSQL with pgSphere, as set up by .ci/run).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_hfc1ar.py [--rows 1150000] [--workers 2] [--dachs]
+
+A script that prints figures, never a timed test.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "outputs" / "bench"
+
+
+class PeakRSS:
+    """Samples the summed RSS of this process and all its descendants."""
+
+    def __init__(self, interval: float = 0.25):
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            try:
+                procs = [me] + me.children(recursive=True)
+                for p in procs:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+def ensure_db(rows: int) -> Path:
+    db = BENCH / (f"hfc_bench_{rows}.sqlite" if rows != 1_150_000 else "hfc_bench.sqlite")
+    if not db.is_file():
+        print(f"building {db} ({rows} regions) …", flush=True)
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_bench_db.py"),
+                        "--rows", str(rows), "--out", str(db)], check=True)
+    return db
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=1_150_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--chunk", type=int, default=20_000)
+    ap.add_argument("--dachs", action="store_true", help="also time `dachs imp`")
+    ap.add_argument("--skip-geometry-ratio", action="store_true")
+    args = ap.parse_args(argv)
+
+    from astropy.utils import iers
+    iers.conf.auto_download = False
+    from vespa_curation import pipeline
+    from vespa_curation.params import load_params
+
+    db = ensure_db(args.rows)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    run_dir = BENCH / "runs" / stamp / "hfc1ar"
+    inputs = BENCH / "dachs"
+    decisions = BENCH / "decisions-none.csv"
+    params = load_params("hfc1ar", overrides={
+        "source": f"sqlite:///{db}", "workers": args.workers, "chunk_size": args.chunk,
+        "full": True, "dachs_inputs": str(inputs), "outputs": str(BENCH / "runs"),
+        "decisions": str(decisions)})
+    results = {"rows_in_source": args.rows, "workers": args.workers, "chunk": args.chunk}
+
+    with PeakRSS() as mem:
+        t0 = time.perf_counter()
+        h = pipeline.harvest(params, run_dir)
+        t_h = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        e = pipeline.export(params, run_dir)
+        t_e = time.perf_counter() - t1
+    total = t_h + t_e
+    n = h["counts"]["source_records"]
+    results.update(
+        harvest_s=round(t_h, 1), export_s=round(t_e, 1), end_to_end_s=round(total, 1),
+        rows_per_s=round(n / total, 0), accepted=h["counts"]["accepted"],
+        quarantined=h["counts"]["quarantined_records"], by_rule=h["by_rule"],
+        peak_rss_gb=round(mem.peak / 2**30, 2), exported=e.get("exported"))
+    print(f"\nsource regions: {n:,}; accepted {h['counts']['accepted']:,}; "
+          f"quarantined {h['counts']['quarantined_records']:,} {h['by_rule']}")
+    print(f"harvest+map+geometry+validate: {t_h:,.1f} s ({n / t_h:,.0f} rows/s)")
+    print(f"export (VOTable + manifest):   {t_e:,.1f} s")
+    print(f"END TO END: {total / 60:.2f} min on {args.workers} workers "
+          f"({n / total:,.0f} rows/s; target ≤ 15 min)")
+    print(f"PEAK RSS summed over processes: {mem.peak / 2**30:.2f} GB (target ≤ 3 GB)")
+
+    if args.dachs:
+        from vespa_curation.publish import publish
+        t2 = time.perf_counter()
+        try:
+            pub = publish("hfc1ar", params)
+            results["dachs_imp"] = pub
+        except Exception as exc:  # report, do not hide the other figures
+            results["dachs_imp_error"] = str(exc)
+            print(f"dachs publish failed: {exc}")
+        results["dachs_publish_s"] = round(time.perf_counter() - t2, 1)
+        print(f"dachs imp + limits + val + TAP check: {results['dachs_publish_s']} s "
+              "(reported separately)")
+
+    if not args.skip_geometry_ratio:
+        print("\ngeometry stage vs the per-row way (one core, same sample, this run):",
+              flush=True)
+        p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_geometry.py"),
+                            "--regions", "20000", "--baseline", "40"],
+                           capture_output=True, text=True)
+        print(p.stdout)
+        for line in p.stdout.splitlines():
+            if line.startswith("RATIO"):
+                results["geometry_ratio"] = line
+    out = BENCH / "results.json"
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"figures written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -168,6 +168,7 @@ def build_bass2000_sample(outdir: Path, seed: int) -> dict[str, Path]:
     """``bass2000.sqlite``: table IMAGES in the declared layout (atomic replace)."""
     from .services.bass2000 import LAYOUT, TABLE
     path = Path(outdir) / "bass2000.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     if tmp.exists():
         tmp.unlink()

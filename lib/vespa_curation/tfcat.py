@@ -30,8 +30,9 @@ Chain code → [time, frequency] polygon (HFC/RABAT3 conventions)
 CC_X_UTC
     A ``double`` in the HFC schema ("start time in UTC"). RABAT3 carries times as decimal
     hours of the day (its ``TIME_START`` CSV column, split by ``waves.split_time``), so a
-    value below 48 is read as hours after 00:00 UT of DATE_OBS's day; above 2 000 000 it
-    is read as a Julian Date; otherwise as Unix seconds.
+    value below 48 is read as hours after 00:00 UT of DATE_OBS's day; between 2 000 000
+    and 3 500 000 as a Julian Date; from 10⁸ on as Unix seconds; anything else is
+    unreadable (and the record refused).
 
 Files: :func:`feature_collection` builds a collection (``crs``: ``unix`` seconds and MHz),
 :func:`validate_file` runs the Starlink validator Debian's ``stilts`` package ships.
@@ -90,8 +91,8 @@ def cc_x_utc_to_datetime(values, date_obs) -> pd.Series:
     day = pd.Series(pd.to_datetime(pd.Series(date_obs))).dt.floor("D").to_numpy()
     out = np.full(len(v), np.datetime64("NaT"), dtype="datetime64[ns]")
     hours = np.isfinite(v) & (v < 48)
-    jdm = np.isfinite(v) & (v > 2_000_000)
-    unix = np.isfinite(v) & ~hours & ~jdm
+    jdm = np.isfinite(v) & (v > 2_000_000) & (v < 3_500_000)
+    unix = np.isfinite(v) & (v >= 1e8)
     out[hours] = day[hours] + (v[hours] * 3600e9).astype("int64").astype("timedelta64[ns]")
     out[jdm] = ((v[jdm] - 2440587.5) * 86400e9).astype("int64").astype("datetime64[ns]")
     out[unix] = (v[unix] * 1e9).astype("int64").astype("datetime64[ns]")

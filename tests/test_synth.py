@@ -192,3 +192,22 @@ def test_holes_stay_unset(mdi):
     assert full[int(round(cy[0])), int(round(cx[0]))]
     assert not m[int(round(cy[0])), int(round(cx[0]))]
     assert encode_chaincode(m) == encode_chaincode(full)
+
+
+def test_visible_overlap_of_the_truth_with_itself_and_with_a_shifted_copy(mdi):
+    from vespa_curation.synth import visible_overlap
+
+    g, obs = mdi
+    l0 = _central_meridian(g, obs)
+    oc = g.observer_carrington(obs)
+    lon = l0 + np.array([84.0, 96.0, 96.0, 84.0])     # across the west limb
+    lat = np.array([0.0, 0.0, 6.0, 6.0])
+    vis, _, _ = visible_area_and_centroid(lon, lat, g, observer_carrington=oc, step=0.02)
+    same = visible_overlap(lon, lat, lon, lat, g, observer_carrington=oc)
+    assert same["truth_deg2"] == pytest.approx(vis, rel=1e-3)
+    assert same["other_deg2"] == pytest.approx(12 * 6 * np.cos(np.radians(3)), rel=1e-2)
+    # the other polygon given with longitudes wrapped differently is the same polygon
+    wrapped = visible_overlap(lon, lat, (lon % 360) - 360, lat, g, observer_carrington=oc)
+    assert wrapped["inter_deg2"] == pytest.approx(same["inter_deg2"])
+    shifted = visible_overlap(lon, lat, lon + 1.0, lat, g, observer_carrington=oc)
+    assert shifted["inter_deg2"] < same["inter_deg2"] and shifted["iou"] < same["iou"]

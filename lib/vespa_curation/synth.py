@@ -50,6 +50,7 @@ from dataclasses import dataclass
 import astropy.units as u
 import numpy as np
 import shapely
+import shapely.affinity
 from astropy.coordinates import SkyCoord
 from astropy.time import Time
 from scipy import ndimage
@@ -68,6 +69,7 @@ __all__ = [
     "encode_chaincode",
     "decode_chaincode",
     "visible_area_and_centroid",
+    "visible_overlap",
 ]
 
 #: HFC chain-code direction table: digit → (dx, dy), x right, y up.
@@ -384,6 +386,45 @@ def visible_area_and_centroid(lon, lat, geometry: ImageGeometry, *, holes=(),
     lon_c = float(np.rad2deg(np.arctan2(m[1], m[0])) % 360.0)
     lat_c = float(np.rad2deg(np.arctan2(m[2], np.hypot(m[0], m[1]))))
     return area, lon_c, lat_c
+
+
+def visible_overlap(lon, lat, other_lon, other_lat, geometry: ImageGeometry, *, holes=(),
+                    step: float = 0.02, observer_carrington=None) -> dict:
+    """Overlap on the sphere between a true region's visible part and another polygon.
+
+    The known-answer comparison: ``other`` is, e.g., the s_region recovered from the
+    region's chain code (Carrington lon/lat, deg, any longitude wrapping; edges taken
+    straight in unwrapped lon/lat, which densified polygons make immaterial).
+
+    Returns
+    -------
+    dict
+        ``truth_deg2`` (visible part of the true region), ``other_deg2`` (the other
+        polygon, whole), ``inter_deg2``, ``union_deg2`` and ``iou``
+        (inter / union), areas in square heliographic degrees.
+    """
+    if observer_carrington is None:
+        observer_carrington = geometry.observer_carrington()
+    olon, olat, od = observer_carrington
+    truth = region_polygon(lon, lat, holes)
+    ref = truth.exterior.coords[0][0]
+    other = region_polygon(other_lon, other_lat)
+    shift = _unwrap(other.exterior.coords[0][0], ref) - other.exterior.coords[0][0]
+    other = shapely.affinity.translate(other, xoff=shift)
+    x0, y0, x1, y1 = shapely.union(truth, other).bounds
+    X, Y = np.meshgrid(np.arange(x0 + step / 2, x1, step), np.arange(y0 + step / 2, y1, step))
+    X, Y = X.ravel(), Y.ravel()
+    in_t = shapely.contains_xy(truth, X, Y)
+    in_o = shapely.contains_xy(other, X, Y)
+    lr, br = np.deg2rad(X), np.deg2rad(Y)
+    p = np.stack([np.cos(br) * np.cos(lr), np.cos(br) * np.sin(lr), np.sin(br)])
+    ov = od * np.array([np.cos(olat) * np.cos(olon), np.cos(olat) * np.sin(olon), np.sin(olat)])
+    in_t &= (ov @ p) > 1.0
+    w = np.cos(br) * step ** 2
+    t, o, i = (float(w[m].sum()) for m in (in_t, in_o, in_t & in_o))
+    u_ = t + o - i
+    return dict(truth_deg2=t, other_deg2=o, inter_deg2=i, union_deg2=u_,
+                iou=i / u_ if u_ > 0 else float("nan"))
 
 
 # ---------------------------------------------------------------------------------------

@@ -134,7 +134,7 @@ def chain_digits(cc: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return digits, offsets, bad
 
 
-def decode_chains(cc: Sequence, x0, y0) -> Ragged:
+def decode_chains(cc: Sequence, x0, y0, *, digits=None) -> Ragged:
     """Pixel-centre vertices of many chain codes at once (numpy, no Python loop per digit).
 
     Parameters
@@ -144,6 +144,8 @@ def decode_chains(cc: Sequence, x0, y0) -> Ragged:
         (use :func:`check_chains` to refuse such records).
     x0, y0 : array_like of int
         Start pixel of each chain (``CC_X_PIX``, ``CC_Y_PIX``).
+    digits : tuple, optional
+        ``chain_digits(cc)`` when already computed (``cc`` is then not read).
 
     Returns
     -------
@@ -152,7 +154,7 @@ def decode_chains(cc: Sequence, x0, y0) -> Ragged:
         digit (the same vertices as ``sunpy.net.helio.Chaincode(...).coordinates``
         with ``xdelta = ydelta = 1``).
     """
-    digits, doff, _ = chain_digits(cc)
+    digits, doff, _ = chain_digits(cc) if digits is None else digits
     n = len(doff) - 1
     x0 = np.asarray(x0, dtype=np.int64).reshape(n)
     y0 = np.asarray(y0, dtype=np.int64).reshape(n)
@@ -180,7 +182,8 @@ def decode_chains(cc: Sequence, x0, y0) -> Ragged:
     return Ragged(np.cumsum(stepx), np.cumsum(stepy), voff)
 
 
-def check_chains(cc: Sequence, cc_length, x0, y0, naxis1, naxis2) -> tuple[np.ndarray, np.ndarray]:
+def check_chains(cc: Sequence, cc_length, x0, y0, naxis1, naxis2, *,
+                 digits=None) -> tuple[np.ndarray, np.ndarray]:
     """Refuse chains that cannot be decoded into a region, with a reason.
 
     Checks, in this order (the first failure is reported): a character outside
@@ -202,7 +205,7 @@ def check_chains(cc: Sequence, cc_length, x0, y0, naxis1, naxis2) -> tuple[np.nd
     rule, reason : numpy.ndarray of object
         None where the chain is acceptable.
     """
-    digits, doff, bad = chain_digits(cc)
+    digits, doff, bad = chain_digits(cc) if digits is None else digits
     n = len(doff) - 1
     lens = np.diff(doff)
     f = lambda v: np.asarray(v, dtype=float).reshape(n)  # noqa: E731
@@ -337,7 +340,8 @@ def _signed_area2(x, y, offsets):
     return np.bincount(ids, weights=cross, minlength=n)
 
 
-def pixel_outline(cc: Sequence, x0, y0, return_orientation: bool = False):
+def pixel_outline(cc: Sequence, x0, y0, return_orientation: bool = False, *, digits=None,
+                  chain: Ragged | None = None):
     """Outline of the pixel edges around many closed chains (vectorized).
 
     The chain code runs through the centres of the boundary pixels; the region
@@ -359,6 +363,8 @@ def pixel_outline(cc: Sequence, x0, y0, return_orientation: bool = False):
     return_orientation : bool
         Also return +1 (chain counter-clockwise), -1 (clockwise) or 0 (no area:
         a line of pixels) for every chain.
+    digits, chain : optional
+        ``chain_digits(cc)`` and ``decode_chains(...)`` when already computed.
 
     Returns
     -------
@@ -366,11 +372,11 @@ def pixel_outline(cc: Sequence, x0, y0, return_orientation: bool = False):
         Outline vertices in pixel coordinates (pixel centres at integers), ring
         not repeated at its end.
     """
-    digits, doff, bad = chain_digits(cc)
+    digits, doff, bad = chain_digits(cc) if digits is None else digits
     if bad.any():
         raise ValueError(f"chain codes with characters outside 0-7: rows {np.flatnonzero(bad)[:10]}")
     n = len(doff) - 1
-    verts = decode_chains(cc, x0, y0)
+    verts = decode_chains(None, x0, y0, digits=(digits, doff, bad)) if chain is None else chain
     lens = np.diff(doff)
     # Vertices without the repeated end point: chain i -> offsets doff (len_i each).
     keep = np.ones(len(verts.x), dtype=bool)

@@ -179,8 +179,10 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     codes = (records["CODE"].astype("string").fillna("").str.strip().str.upper().to_numpy(dtype=object)
              if "CODE" in records.columns else np.full(n, "", dtype=object))
 
+    digits_all = cc_mod.chain_digits(cc)
     rule, reason = cc_mod.check_chains(cc, _col(records, "CC_LENGTH"), x0, y0,
-                                       _col(records, "NAXIS1"), _col(records, "NAXIS2"))
+                                       _col(records, "NAXIS1"), _col(records, "NAXIS2"),
+                                       digits=digits_all)
 
     def put(mask, code, fmt):
         for i in np.flatnonzero(mask & (rule == None)):  # noqa: E711
@@ -224,8 +226,10 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     # --- geometry for the records still in -------------------------------------
     live = np.flatnonzero(rule == None)  # noqa: E711
     m = len(live)
-    chain = cc_mod.decode_chains(cc[live], x0[live].astype(np.int64), y0[live].astype(np.int64))
-    outline = cc_mod.pixel_outline(cc[live], x0[live].astype(np.int64), y0[live].astype(np.int64))
+    dg = _subset_digits(digits_all, live)
+    lx0, ly0 = x0[live].astype(np.int64), y0[live].astype(np.int64)
+    chain = cc_mod.decode_chains(None, lx0, ly0, digits=dg)
+    outline = cc_mod.pixel_outline(None, lx0, ly0, digits=dg, chain=chain)
     oid = ragged_ids(outline.offsets)
     L = live[oid]
     hx = gsx[L] * (outline.x - gcx[L])
@@ -386,3 +390,14 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     parts = GeometryParts(rows=live, chain=chain, outline=outline, outline_beyond_limb=beyond,
                           outline_bridge=bridge, hpc=hpc, lon=ulon, lat=lat)
     return out, parts
+
+
+def _subset_digits(digits, rows):
+    """``chain_digits`` output restricted to chains ``rows`` (ascending)."""
+    d, off, bad = digits
+    counts = np.diff(off)[rows]
+    sub = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(counts, out=sub[1:])
+    keep = np.repeat(rows, counts)
+    pos = np.arange(sub[-1]) - np.repeat(sub[:-1], counts) + off[keep]
+    return d[pos], sub, bad[rows]

@@ -182,22 +182,33 @@ def observers(date_obs, rsun_arcsec) -> Observers:
         observer position; SoHO at L1 sits within 0.3° of it as seen from the
         Sun), ``l0`` = that observer's Carrington longitude, light travel time
         included as sunpy's ``HeliographicCarrington(observer=...)`` does.
-        One vectorized sunpy transform for all images.
+        Vectorized sunpy ephemeris calls for all images at once.
     """
-    from astropy.coordinates import SkyCoord
-    from sunpy.coordinates import frames, get_earth
+    from astropy.constants import c as speed_of_light
+    from sunpy.coordinates import get_earth, sun
+    from sunpy.sun import constants
 
     times = _to_time(date_obs)
-    r = np.asarray(rsun_arcsec, dtype=float)
+    if times.ndim == 0:
+        times = times.reshape(1)
+    r = np.atleast_1d(np.asarray(rsun_arcsec, dtype=float))
     dist = R_SUN_M / np.sin(np.deg2rad(r / 3600.0))
-    earth = get_earth(times)
-    b0 = earth.lat.to_value(u.deg)
-    obs = SkyCoord(frames.HeliographicStonyhurst(
-        lon=np.zeros_like(b0) * u.deg, lat=b0 * u.deg, radius=dist * u.m, obstime=times))
-    hgc = obs.transform_to(frames.HeliographicCarrington(observer="self", obstime=times))
-    l0 = hgc.lon.to_value(u.deg)
-    return Observers(b0=np.atleast_1d(b0), l0=np.atleast_1d(l0), dist=np.atleast_1d(dist),
-                     rsun_arcsec=np.atleast_1d(r), times=times)
+    # ephemeris once per distinct time (images of several detection codes, or with
+    # slightly different R_SUN, share it)
+    jd = times.jd1 * 1e0 + times.jd2
+    _, first, inv = np.unique(np.round(jd * 86400e3), return_index=True, return_inverse=True)
+    tu = times[first]
+    earth = get_earth(tu)
+    b0 = np.atleast_1d(earth.lat.to_value(u.deg))[inv]
+    # sunpy's HGS → HGC rotation (sunpy.coordinates._transformations.
+    # _rotation_matrix_hgs_to_hgc): L0(t) plus the extra light travel time of an
+    # observer at another distance than Earth's, times the sidereal rotation rate.
+    # The same numbers as one SkyCoord transform per image (tests/test_solar.py),
+    # without the per-element rotation matrices of an array-valued obstime.
+    d_earth = np.atleast_1d(earth.radius.to_value(u.m))[inv]
+    delta = ((dist - d_earth) * u.m / speed_of_light) * constants.sidereal_rotation_rate
+    l0 = np.atleast_1d(sun.L0(tu).to_value(u.deg))[inv] + delta.to_value(u.deg)
+    return Observers(b0=b0, l0=np.mod(l0, 360.0), dist=dist, rsun_arcsec=r, times=times)
 
 
 def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M):

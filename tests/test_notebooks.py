@@ -1,0 +1,170 @@
+"""The notebooks: committed without outputs, typed parameters cells, executed through
+papermill on every embedded sample, and the curator decision round trip across runs."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from vespa_curation import decisions as D
+from vespa_curation import runs
+from vespa_curation.params import load_params
+from vespa_curation.services import SERVICE_NAMES
+
+from test_cli import ROOT, curate
+
+STAGE_NOTEBOOKS = [f"{s}.ipynb" for s in runs.STAGES] + [f"{runs.CURATOR}.ipynb"]
+PARAMETERS = ("service", "params_file", "overrides", "run_dir")
+
+
+def repo_notebooks() -> list[Path]:
+    out = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True,
+                         text=True).stdout.split()
+    found = {ROOT / p for p in out} | set((ROOT / "notebooks").glob("*.ipynb"))
+    return sorted(p for p in found if p.is_file())
+
+
+def test_every_notebook_is_committed_without_outputs():
+    books = repo_notebooks()
+    assert {b.name for b in books} >= set(STAGE_NOTEBOOKS)
+    for b in books:
+        nb = nbformat.read(b, as_version=4)
+        nbformat.validate(nb)
+        for i, c in enumerate(nb.cells):
+            if c.cell_type == "code":
+                assert not c.get("outputs"), f"{b.name} cell {i} holds outputs"
+                assert c.get("execution_count") is None, f"{b.name} cell {i} was executed"
+
+
+@pytest.mark.parametrize("name", STAGE_NOTEBOOKS)
+def test_parameters_cell_then_load_params(name):
+    import papermill as pm
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    inferred = pm.inspect_notebook(str(ROOT / "notebooks" / name))
+    assert list(inferred) == list(PARAMETERS)
+    assert inferred["service"]["inferred_type_name"] == "str"
+    assert inferred["overrides"]["inferred_type_name"] == "list"
+    # the first cell after the parameters checks them, before anything else runs
+    assert "load_params(service, params_file, overrides)" in code[1].source
+    assert len(code) <= 5, "notebooks stay thin: logic lives in lib/"
+
+
+# -- execution on the samples -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    from vespa_curation.sample import build_samples
+    return build_samples(tmp_path_factory.mktemp("samples"))
+
+
+def _source(name, samples) -> str:
+    return {"hfc1ar": f"sqlite:///{samples['hfc']}", "hfc1t3": f"sqlite:///{samples['hfc']}",
+            "bass2000": f"sqlite:///{samples['bass2000']}",
+            "nrh": f"ndjson:{samples['nrh']}", "orfees": f"ndjson:{samples['orfees']}"}[name]
+
+
+def _errors(nb_path: Path) -> list[str]:
+    nb = nbformat.read(nb_path, as_version=4)
+    return [f"{o.get('ename')}: {o.get('evalue')}" for c in nb.cells
+            if c.cell_type == "code" for o in c.get("outputs", [])
+            if o.get("output_type") == "error"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_stage_notebooks_run_on_sample(name, samples, tmp_path):
+    overrides = [f"source={_source(name, samples)}", f"outputs={tmp_path}/runs",
+                 f"dachs_inputs={tmp_path}/dachs", f"decisions={tmp_path}/decisions.csv"]
+    params = load_params(name, None, overrides)
+    res = runs.run_service(params, runs.utc_stamp(), overrides=overrides, progress=False)
+    assert res.ok, res.error
+    folder = res.folder
+    for stage in runs.STAGES:
+        assert (folder / f"{stage}.ipynb").is_file()
+        assert _errors(folder / f"{stage}.ipynb") == []
+    for f in ("rows.parquet", "harvest.json", "report.html", "report.json", "export.json",
+              "run.log", "figures/flags.png" if name == "hfc1ar" else "figures/quarantine.png"):
+        assert (folder / f).is_file(), f
+    report = json.loads((folder / "report.json").read_text())
+    assert report["counts"]["rows"] > 0
+    export = json.loads((folder / "export.json").read_text())
+    assert export["exported"] == report["counts"]["rows"]
+    # the executed notebook shows the injected parameters, and the log the stages
+    nb = nbformat.read(folder / "01_harvest.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and f"run_dir = \"{folder}\"" in injected[0].source
+    log = (folder / "run.log").read_text()
+    assert all(f"stage {s} done" in log for s in runs.STAGES)
+
+
+def _vot_uids(path: Path) -> set[str]:
+    from vespa_curation.export.votable import read_votable
+    return set(read_votable(path)["granule_uid"].astype(str))
+
+
+@pytest.mark.slow
+def test_curator_notebook_and_decision_round_trip(samples, tmp_path):
+    """cli run → curator notebook → a rejection → next runs: retracted when published
+    before, absent from a fresh export, decision file untouched by the runs."""
+    dec = tmp_path / "decisions" / "hfc1ar.csv"
+    common = ["-p", f"source={_source('hfc1ar', samples)}", "-p", f"outputs={tmp_path}/runs",
+              "-p", f"decisions={dec}", "--no-progress"]
+    p = curate("run", "hfc1ar", "-p", f"dachs_inputs={tmp_path}/dachs", *common)
+    assert p.returncode == 0, p.stderr[-3000:]
+    (run1,) = list((tmp_path / "runs").glob("*/hfc1ar"))
+    area = tmp_path / "dachs" / "hfc1ar"
+    (vot1,) = list((area / "data").glob("*.vot"))
+    exported = _vot_uids(vot1)
+
+    # the curator notebook runs unattended on that folder (no click awaited)
+    params = load_params("hfc1ar", None, {"decisions": str(dec),
+                                          "outputs": f"{tmp_path}/runs"})
+    nbp = runs.notebook_parameters(params, run1, None, [f"decisions={dec}",
+                                                         f"outputs={tmp_path}/runs"])
+    out = runs.execute_stage(runs.CURATOR, run1, nbp, progress=False)
+    assert _errors(out) == []
+    assert not dec.exists(), "running the curator notebook records nothing by itself"
+
+    # the curator rejects a limb region (as the widget's button does)
+    rows = pd.read_parquet(run1 / "rows.parquet")
+    flagged = rows[rows["qa_geom_flag"].astype(str).str.contains("limb")]
+    uid = str(flagged["granule_uid"].iloc[0])
+    assert uid in exported
+    D.append_decision(dec, uid, "reject", "tester", "outline follows a flare ribbon")
+    before = dec.read_text()
+
+    # next run over everything, same import area: the granule is retracted
+    p = curate("run", "hfc1ar", "-p", f"dachs_inputs={tmp_path}/dachs", "-p", "full=true",
+               *common)
+    assert p.returncode == 0, p.stderr[-3000:]
+    run2 = sorted((tmp_path / "runs").glob("*/hfc1ar"))[-1]
+    assert run2 != run1
+    ex2 = json.loads((run2 / "export.json").read_text())
+    assert ex2["rejected_by_curator"] == 1 and ex2["retracted"] == 1
+    retract = (area / "retract" / f"{run2.parent.name}.txt").read_text().split()
+    assert retract == [uid]
+    state = pd.read_parquet(area / "state" / "granules.parquet")
+    assert uid not in set(state["granule_uid"])
+    q = pd.read_csv(run2 / "quarantine.csv")
+    line = q[q["granule_uid"] == uid].iloc[0]
+    assert line["rule"] == D.REJECT_RULE and "tester" in line["reason"]
+
+    # a fresh import area (never published): the granule is simply not exported
+    params3 = load_params("hfc1ar", None, {"source": _source("hfc1ar", samples),
+                                           "outputs": f"{tmp_path}/runs3",
+                                           "dachs_inputs": f"{tmp_path}/dachs3",
+                                           "decisions": str(dec)})
+    res = runs.run_service(params3, runs.utc_stamp(), overrides=[
+        f"source={_source('hfc1ar', samples)}", f"outputs={tmp_path}/runs3",
+        f"dachs_inputs={tmp_path}/dachs3", f"decisions={dec}"], progress=False)
+    assert res.ok, res.error
+    (vot3,) = list((tmp_path / "dachs3" / "hfc1ar" / "data").glob("*.vot"))
+    assert _vot_uids(vot3) == exported - {uid}
+    assert not list((tmp_path / "dachs3" / "hfc1ar" / "retract").glob("*.txt"))
+    assert dec.read_text() == before, "runs never rewrite the decisions file"

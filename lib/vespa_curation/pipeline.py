@@ -340,6 +340,9 @@ def export(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
     mark = next_mark(harvest_report, rows, read_quarantine(run_dir))
     rows, state, inc = changed_rows(service, rows, inputs / service.name,
                                     now=harvest_report.get("time"))
+    if links is None and service.links is not None:   # datalinks follow from the rows
+        links = service.links(rows, None, params)
+    extra_files = service.files(rows, params) if service.files is not None else None
     if links is not None and "granule_uid" in links:
         links = links[links["granule_uid"].isin(rows["granule_uid"])]
     area = inputs / service.name
@@ -349,7 +352,7 @@ def export(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
         area = write_import_area(
             service, rows, dachs_inputs=inputs, run_id=run_id,
             server_url=params["server_url"], links=links, retract=retract,
-            mark=mark, granule_state=state)
+            mark=mark, granule_state=state, extra_files=extra_files)
     else:
         log.info("%s: nothing new or changed since the last export: import area "
                  "left as it is", service.name)

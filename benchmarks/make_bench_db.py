@@ -240,7 +240,8 @@ def build(out: Path, rows: int, per_image: int, seed: int, chunk_images: int = 5
         slot_tpl.setdefault((int(s), int(b)), []).append(i)
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    # a private temporary name: concurrent builders never clobber each other's file
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     con = sqlite3.connect(tmp)
     con.execute("PRAGMA journal_mode=OFF")

@@ -472,7 +472,7 @@ def build_hfc_sample(path, seed: int = 2005, extra_tables=None) -> Path:
             != len(ar_rows):
         raise RuntimeError("two sample regions share a centroid pixel on one image")
 
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # private: safe if run twice at once
     tmp.unlink(missing_ok=True)
     con = sqlite3.connect(tmp)
     try:
@@ -500,7 +500,7 @@ def build_hfc_sample(path, seed: int = 2005, extra_tables=None) -> Path:
         con.close()
     os.replace(tmp, path)
     truth_path = path.with_name("hfc_truth.json")
-    truth_tmp = truth_path.with_name(truth_path.name + ".tmp")
+    truth_tmp = truth_path.with_name(f"{truth_path.name}.{os.getpid()}.tmp")
     truth_tmp.write_text(json.dumps(dict(
         description="True Carrington polygons (deg; edges straight in unwrapped lon/lat) "
                     "of the regions of hfc.sqlite, keyed by ID_AR; see "

@@ -47,6 +47,8 @@ __all__ = [
 DX = np.array([-1, -1, 0, 1, 1, 1, 0, -1], dtype=np.int64)
 #: y step of each chain-code digit (HFC direction table).
 DY = np.array([0, -1, -1, -1, 0, 1, 1, 1], dtype=np.int64)
+#: Longest chain accepted when the image size is unknown (digits).
+MAX_CHAIN_DIGITS = 65536
 
 #: Half-width (pixels) given to a diagonal bridge between two pixels that touch
 #: only at a corner (a pinch): the outline passes the shared corner twice, pushed
@@ -246,6 +248,29 @@ def check_chains(cc: Sequence, cc_length, x0, y0, naxis1, naxis2, *,
     put(off, "chaincode.start_off_image",
         lambda i: f"start pixel ({x0[i]:g}, {y0[i]:g}) is outside the "
                   f"{naxis1[i]:g}×{naxis2[i]:g} image")
+    # a chain longer than twice the image's perimeter cannot outline one region (and
+    # would cost time and memory downstream)
+    known = np.isfinite(naxis1) & np.isfinite(naxis2)
+    limit = np.where(known, 4.0 * (naxis1 + naxis2), MAX_CHAIN_DIGITS)
+    put(lens > limit, "chaincode.too_long",
+        lambda i: f"chain code has {lens[i]} digits, more than {limit[i]:.0f} (twice the "
+                  f"perimeter of the {naxis1[i]:g}×{naxis2[i]:g} image)")
+    # a path leaving the image (one pixel of slack for 1-based conventions)
+    if len(digits) and (rule == None).any():  # noqa: E711
+        cx = np.cumsum(np.where(ok, DX[d], 0))
+        cy = np.cumsum(np.where(ok, DY[d], 0))
+        first = doff[:-1][lens > 0]
+        bx = np.zeros(n)
+        by = np.zeros(n)
+        bx[lens > 0] = np.where(first > 0, cx[np.maximum(first - 1, 0)], 0)
+        by[lens > 0] = np.where(first > 0, cy[np.maximum(first - 1, 0)], 0)
+        px = x0[ids] + cx - bx[ids]
+        py = y0[ids] + cy - by[ids]
+        out = (px < -1) | (py < -1)
+        out |= np.isfinite(naxis1[ids]) & (px > naxis1[ids])
+        out |= np.isfinite(naxis2[ids]) & (py > naxis2[ids])
+        put(np.bincount(ids, weights=out, minlength=n) > 0, "chaincode.off_image",
+            lambda i: f"the chain leaves the {naxis1[i]:g}×{naxis2[i]:g} image")
     put((sumx != 0) | (sumy != 0), "chaincode.not_closed",
         lambda i: f"chain does not return to its start pixel: it ends "
                   f"({sumx[i]:+.0f}, {sumy[i]:+.0f}) pixels away")

@@ -188,6 +188,8 @@ def to_datetime(values) -> pd.Series:
                              errors="coerce", format="ISO8601")
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_convert("UTC").dt.tz_localize(None)
+    if out.dtype != "datetime64[ns]":   # e.g. year 800: outside 1677–2262 → NaT
+        out = out.where((out >= pd.Timestamp.min) & (out <= pd.Timestamp.max))
     return out.astype("datetime64[ns]")
 
 

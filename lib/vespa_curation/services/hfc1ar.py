@@ -138,11 +138,21 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
         f"ACTIVEREGIONS.ID_AR={i}: OBSERVATIONS_ID={o} names no row of OBSERVATIONS"
         for i, o in zip(records.loc[no_obs, "ID_AR"], records.loc[no_obs, "OBSERVATIONS_ID"])]
     t = to_datetime(records["DATE_OBS"])
-    bad_t = t.isna() & ~no_obs
+    now = pd.Timestamp.now("UTC").tz_localize(None)
+    bad_t = (t.isna() | (t > now + pd.Timedelta(days=1))) & ~no_obs
     records.loc[bad_t, "rule"] = "source.bad_date"
     records.loc[bad_t, "reason"] = [
-        f"ACTIVEREGIONS.ID_AR={i}: DATE_OBS {d!r} of its observation is not a date"
+        f"ACTIVEREGIONS.ID_AR={i}: DATE_OBS {d!r} of its observation is not a date of an "
+        "observation (unreadable, outside 1677-2262, or in the future)"
         for i, d in zip(records.loc[bad_t, "ID_AR"], records.loc[bad_t, "DATE_OBS"])]
+    # two records under one ID_AR: which one the id names is unknown — refuse both
+    # (within the chunk; the harvest keeps an image's regions in one chunk)
+    dup = records["ID_AR"].duplicated(keep=False).to_numpy() & records["rule"].isna().to_numpy()
+    records.loc[dup, "rule"] = "source.duplicate_id"
+    records.loc[dup, "reason"] = [
+        f"ACTIVEREGIONS.ID_AR={i} names {n} records of this harvest (ID_AR must be unique)"
+        for i, n in zip(records.loc[dup, "ID_AR"],
+                        records.loc[dup, "ID_AR"].map(records["ID_AR"].value_counts()))]
     ok = records["rule"].isna().to_numpy()
     geom_cols = ["s_region", "c1min", "c1max", "c2min", "c2max", "geom_flag",
                  "area_ratio", "n_vertices"]

@@ -146,6 +146,10 @@ def _scrub(text: str) -> str:
     return re.sub(r"(?i)(pwd|password|uid|user)\s*=\s*[^;]*", r"\1=***", text)
 
 
+def _decode_text(b: bytes) -> str:
+    return b.decode("utf-8", errors="replace")
+
+
 def sqlite_source(path: str | os.PathLike) -> SqlSource:
     p = Path(path)
     if not p.is_file():
@@ -155,6 +159,10 @@ def sqlite_source(path: str | os.PathLike) -> SqlSource:
     def connect():
         conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False,
                                detect_types=0)
+        # text that is not UTF-8 (a legacy Latin-1 value) must not stop the harvest:
+        # undecodable bytes become U+FFFD, which the validator refuses (epn.string) in
+        # that record only
+        conn.text_factory = _decode_text
         return conn
     return SqlSource(connect, label=f"sqlite:{p}")
 

@@ -207,3 +207,27 @@ def test_curator_browser_records_decision(run_dir, tmp_path):
     assert cur.loc["ar_9001", "curator"] == "tester"
     assert b.index == 1                                   # moved on to the next region
     assert len(b.figure_png("ar_9002")) > 10_000
+
+
+def test_region_drawn_over_its_own_image(run_dir, tmp_path):
+    """With the observation's own image at hand (by FILENAME), the left panel shows it
+    under the contour and says so; without it, the panel says no image is shown."""
+    from astropy.io import fits
+    _, _, rows, rec = run_dir
+    i = int(np.flatnonzero(rows["granule_uid"] == "ar_9001")[0])
+    g = synth.ImageGeometry.from_rsun(SEAM_DATE, R_SUN, **IMG)
+    l0 = 357.69
+    mask = synth.render_region(np.array([80, 96, 96, 80]) + l0, np.array([5, 5, 15, 15]), g)
+    record = rec.iloc[i].to_dict()
+    record["FILENAME"] = "synth_0001.fits"
+    fits.PrimaryHDU(mask.astype("float32")).writeto(tmp_path / "synth_0001.fits")
+    tr = F.trace(rec)
+    fig = F.region_figure(record, rows.iloc[i].to_dict(), tr, i, images_dir=tmp_path)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "observation image: synth_0001.fits" in texts
+    assert len(fig.axes[0].images) == 1
+    F.save(fig, tmp_path / "own.png")
+    bare = F.region_figure(record, rows.iloc[i].to_dict(), tr, i, images_dir=None)
+    assert "observation image not available: pixel grid only" in \
+        [t.get_text() for t in bare.axes[0].texts]
+    assert not bare.axes[0].images

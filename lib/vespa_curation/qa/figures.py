@@ -279,6 +279,8 @@ def _left_panel(ax, fig, record, traced, i, images_dir, context, pub):
     if own is not None:
         data, name = own
         lo, hi = np.nanpercentile(data, [1, 99])
+        if not hi > lo:
+            lo, hi = np.nanmin(data), np.nanmax(data)
         ax.imshow(data, origin="lower", cmap="gray", vmin=lo, vmax=hi,
                   interpolation="nearest", extent=(-0.5, data.shape[1] - 0.5,
                                                    -0.5, data.shape[0] - 0.5))
@@ -291,8 +293,9 @@ def _left_panel(ax, fig, record, traced, i, images_dir, context, pub):
     else:
         note = "observation image not available: pixel grid only"
     if np.isfinite(r):
-        ax.add_patch(Circle((cx, cy), r, facecolor=COLOURS["disk"], edgecolor="none",
-                            alpha=0.5 if own is not None else 1.0, zorder=0))
+        if own is None:
+            ax.add_patch(Circle((cx, cy), r, facecolor=COLOURS["disk"], edgecolor="none",
+                                zorder=0))
         ax.add_patch(Circle((cx, cy), r, facecolor="none", edgecolor=COLOURS["limb"],
                             lw=2, zorder=3, label="limb (R_SUN)"))
     if nx and ny:

@@ -176,3 +176,19 @@ def test_service_parameters_are_checked():
         assert load_params(name)["source"].endswith(
             {"hfc1t3": "hfc.sqlite", "bass2000": "bass2000.sqlite", "nrh": "nrh.ndjson",
              "orfees": "orfees.ndjson"}[name])
+
+
+def test_quarantined_records_are_read_again_by_id(samples):
+    from vespa_curation.services.bass2000 import harvest_sql
+    src = open_source(_src("bass2000", samples))
+    sql, args = harvest_sql(src, {"time": pd.Timestamp("2005-04-21"), "retry": [10, 2]})
+    assert "ID_IMAGE IN (?, ?)" in sql and args[-2:] == (10, 2)
+    sql, args = harvest_sql(src, {"retry": [10]})      # nothing but retries: everything
+    assert "WHERE" not in sql and args == ()
+    # documents: the date filter OR the quarantined _ids
+    svc, p, rows, quar = run("nrh", samples)
+    bad_id = quar["source_id"].iloc[0]
+    first = sorted(rows["granule_uid"])[0]
+    svc, p, rows2, quar2 = run("nrh", samples, mark={"time": pd.Timestamp("2030-01-01"),
+                                                     "retry": [bad_id, first]})
+    assert list(rows2["granule_uid"]) == [first] and list(quar2["source_id"]) == [bad_id]

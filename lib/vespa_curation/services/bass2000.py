@@ -79,6 +79,12 @@ def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
         if mark.get("id") is not None:
             conds.append(f"{LAYOUT['ID']} > ?")
             params += (int(mark["id"]),)
+        # records quarantined earlier, read again by id — only beside a time/id mark
+        # (a mark holding nothing but retries means "from the start": read everything)
+        retry = [int(i) for i in (mark.get("retry") or [])] if conds else []
+        if retry:   # images quarantined earlier, read again by id
+            conds.append(f"{LAYOUT['ID']} IN (" + ", ".join("?" * len(retry)) + ")")
+            params += tuple(retry)
         if conds:
             sql += " WHERE " + " OR ".join(conds)
     sql += f" ORDER BY {LAYOUT['DATE_OBS']}, {LAYOUT['ID']}"

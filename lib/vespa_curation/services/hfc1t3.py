@@ -55,7 +55,7 @@ PARAMS = (
 def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
     """The harvest query and its bound parameters (qmark style): bursts starting at or
     after ``mark['time']``, or re-processed after ``mark['run_date']``, or with
-    ID_TYPE_III above ``mark['id']``."""
+    ID_TYPE_III above ``mark['id']``, or quarantined earlier (in ``mark['retry']``)."""
     cols = ", ".join(f"{_PREFIX[t]}.{c}" for t, cs in NEEDS.items() for c in cs)
     t = {name: source.table_name(name) for name in NEEDS}
     sql = (f"SELECT {cols} FROM {t['TYPE_III']} T "
@@ -74,6 +74,12 @@ def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
         if mark.get("id") is not None:
             conds.append("T.ID_TYPE_III > ?")
             params += (int(mark["id"]),)
+        # records quarantined earlier, read again by id — only beside a time/id mark
+        # (a mark holding nothing but retries means "from the start": read everything)
+        retry = [int(i) for i in (mark.get("retry") or [])] if conds else []
+        if retry:   # records quarantined earlier, read again by id
+            conds.append("T.ID_TYPE_III IN (" + ", ".join("?" * len(retry)) + ")")
+            params += tuple(retry)
         if conds:
             sql += " WHERE " + " OR ".join(conds)
     sql += " ORDER BY T.TIME_START, T.ID_TYPE_III"

@@ -92,12 +92,14 @@ def needs() -> dict[str, list[str]]:
 def harvest_documents(source, params, mark, layout) -> Iterator[pd.DataFrame]:
     """Chunks of documents of a document source renamed by ``layout``; with a mark, only
     documents whose DATE_OBS is at or after ``mark['time']`` (the boundary comes again
-    and is deduplicated by granule_uid downstream)."""
+    and is deduplicated by granule_uid downstream) or whose ``_id`` was quarantined
+    earlier (``mark['retry']``)."""
     if not hasattr(source, "hits"):
         raise SourceError(f"source {source.label} is not an Elasticsearch index or an "
                           "NDJSON dump (es:FILE or ndjson:FILE)")
     since = (mark or {}).get("time")
-    query = with_time_filter(source.query, layout["DATE_OBS"], since)
+    retry = (mark or {}).get("retry") or () if since is not None else ()
+    query = with_time_filter(source.query, layout["DATE_OBS"], since, ids=retry)
     limit = params.get("limit")
     n = 0
     for frame in read_records(source, params["chunk_size"], query=query):
@@ -148,6 +150,11 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     noisy = np.array(parse_frequencies(params.get("noisy_frequencies")), dtype=float)
     fmin, fmax, ql = [], [], []
     for i, fr in enumerate(records["FREQUENCIES"]):
+        if isinstance(fr, str):      # "150.9,173.2" in some indices
+            try:
+                fr = parse_frequencies(fr)
+            except ValueError:
+                fr = []
         f = np.array(sorted({float(x) for x in (fr if isinstance(fr, (list, tuple, np.ndarray))
                                                    else [])}), dtype=float)
         if not len(f):

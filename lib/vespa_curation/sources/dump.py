@@ -274,19 +274,27 @@ def write_dump(hits: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> Pa
 
 # -- helpers for services reading document sources -------------------------------------
 
-def with_time_filter(query: Mapping[str, Any] | None, field: str, since) -> dict:
+def with_time_filter(query: Mapping[str, Any] | None, field: str, since,
+                     ids: Sequence[str] = ()) -> dict:
     """``query`` (a search body; None = match_all) restricted to documents whose ``field``
-    is at or after ``since`` (a timestamp; None = no restriction)."""
+    is at or after ``since`` (a timestamp) or whose ``_id`` is in ``ids`` (documents
+    quarantined earlier, read again); no restriction when both are empty."""
     body = dict(query) if query else {"query": {"match_all": {}}}
     clause = body.get("query") or {"match_all": {}}
-    if since is None:
+    ids = [str(i) for i in ids or ()]
+    if since is None and not ids:
         body["query"] = clause
         return body
-    ts = pd.Timestamp(since)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    rng = {"range": {field: {"gte": ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]}}}
-    body["query"] = {"bool": {"must": [clause], "filter": [rng]}}
+    should = []
+    if since is not None:
+        ts = pd.Timestamp(since)
+        if ts.tzinfo is not None:
+            ts = ts.tz_convert("UTC").tz_localize(None)
+        should.append({"range": {field: {"gte": ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]}}})
+    if ids:
+        should.append({"ids": {"values": ids}})
+    body["query"] = {"bool": {"must": [clause], "filter": [
+        {"bool": {"should": should, "minimum_should_match": 1}}]}}
     return body
 
 

@@ -141,7 +141,7 @@ def battery(hfc_sample, tmp_path_factory):
     picks = good[3::6][:8]
     bad_db = writable_copy(hfc_sample, base / "bad.sqlite")
     planted = plant_bad_records(bad_db, picks)
-    pb = make_params(bad_db, base / "bad")
+    pb = make_params(bad_db, base / "bad", qa_gallery=0)
     hb, eb = run_once(pb, "20260101T000000Z")
     folder = base / "bad/runs/20260101T000000Z/hfc1ar"
     return dict(planted=planted, clean_rows=clean_rows, clean_q=clean_q, harvest=hb,

@@ -118,3 +118,20 @@ def test_convex_hull_override_across_seam(tmp_path):
     assert rows.loc[0, "c1max"] == pytest.approx(2.0)
     assert rows.loc[0, "qa_override"] == "convex_hull"
     assert rows.loc[1, "s_region"] == concave             # the other granule untouched
+
+
+def test_published_read_from_granule_state(tmp_path):
+    # the export writer's state/granules.parquet lists what the area holds (retracted
+    # granules already removed): it wins over scanning data/*.vot
+    area = tmp_path / "hfc1ar"
+    (area / "state").mkdir(parents=True)
+    pd.DataFrame({"granule_uid": ["ar_1", "ar_5"], "run_id": "r1"}).to_parquet(
+        area / "state" / "granules.parquet")
+    _write_uids_vot(area / "data" / "r1.vot", ["ar_1", "ar_5", "ar_gone"])
+    assert D.published_uids(area) == {"ar_1", "ar_5"}
+    f = tmp_path / "d.csv"
+    D.append_decision(f, "ar_5", "reject", "a")
+    D.append_decision(f, "ar_gone", "reject", "a")
+    _, rejected, retract, _ = D.apply_decisions(_rows(["ar_1"]), f, "hfc1ar",
+                                                import_area=area)
+    assert rejected.empty and retract == ["ar_5"]

@@ -445,9 +445,13 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "hfc_bench.sqlite"))
     ap.add_argument("--no-check", action="store_true")
+    ap.add_argument("--check-only", action="store_true", help="check an existing --out")
     a = ap.parse_args(argv)
     from astropy.utils import iers
     iers.conf.auto_download = False
+    if a.check_only:
+        check(Path(a.out))
+        return 0
     out = build(Path(a.out), a.rows, a.per_image, a.seed)
     if not a.no_check:
         check(out)

@@ -211,3 +211,10 @@ def test_visible_overlap_of_the_truth_with_itself_and_with_a_shifted_copy(mdi):
     assert wrapped["inter_deg2"] == pytest.approx(same["inter_deg2"])
     shifted = visible_overlap(lon, lat, lon + 1.0, lat, g, observer_carrington=oc)
     assert shifted["inter_deg2"] < same["inter_deg2"] and shifted["iou"] < same["iou"]
+
+
+def test_a_region_around_a_pole_is_refused():
+    from vespa_curation.synth import region_polygon
+
+    with pytest.raises(ValueError, match="180"):
+        region_polygon([0, 90, 180, 270], [80, 80, 80, 80])

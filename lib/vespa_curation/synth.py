@@ -229,6 +229,9 @@ def region_polygon(lon, lat, holes=()) -> shapely.Polygon:
     if lon.shape != lat.shape or lon.ndim != 1 or lon.size < 3:
         raise ValueError("a region needs ≥ 3 (lon, lat) vertices in two 1-D arrays")
     lon = np.rad2deg(np.unwrap(np.deg2rad(lon)))
+    if np.ptp(lon) >= 180.0:
+        raise ValueError("a region must span less than 180° of longitude (regions holding "
+                         "a pole cannot be drawn in the lon/lat plane)")
     ref = lon[0]
     inner = []
     for hlon, hlat in holes:

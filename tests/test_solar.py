@@ -125,3 +125,22 @@ def test_residuals_against_catalogue_carrington_centroids(smart):
     assert lon_max < 1.5 and lat_max < 0.6
     lon_e, lat_e = res["image WCS", "Earth observer"]
     assert lon_e < 0.5 and lat_e < 0.35
+
+
+def test_interpolated_ephemeris_equals_sunpy():
+    from astropy.time import Time
+    import astropy.units as u
+
+    t = Time("2005-04-02T01:35:03.426") + np.sort(np.random.default_rng(3).uniform(0, 9, 300)) * u.day
+    direct = solar.earth_ephemeris(t, interpolate=False)
+    spline = solar.earth_ephemeris(t, interpolate=True)
+    dl = (spline[1] - direct[1] + 180) % 360 - 180
+    print(f"\nspline vs sunpy: |ΔB0| {np.abs(spline[0] - direct[0]).max():.1e}°, "
+          f"|ΔL0| {np.abs(dl).max():.1e}°, |Δd| {np.abs(spline[2] - direct[2]).max():.1e} m")
+    assert np.abs(spline[0] - direct[0]).max() < 1e-9
+    assert np.abs(dl).max() < 1e-9
+    assert np.abs(spline[2] - direct[2]).max() < 1.0
+    # the automatic choice: many images over few days → spline
+    ob = solar.observers(t, np.full(t.size, 970.0))
+    assert np.abs((ob.l0 - solar.observers(t, np.full(t.size, 970.0), interpolate=False).l0
+                   + 180) % 360 - 180).max() < 1e-9

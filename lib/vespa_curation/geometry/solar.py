@@ -158,13 +158,15 @@ class Observers:
 
 
 def _to_time(date_obs) -> Time:
+    if isinstance(date_obs, Time):
+        return date_obs.utc
     s = pd.to_datetime(pd.Series(np.asarray(date_obs, dtype=object)), utc=False, format="mixed")
     if getattr(s.dt, "tz", None) is not None:
         s = s.dt.tz_convert("UTC").dt.tz_localize(None)
     return Time(s.to_numpy(dtype="datetime64[ns]"), scale="utc")
 
 
-def observers(date_obs, rsun_arcsec) -> Observers:
+def observers(date_obs, rsun_arcsec, interpolate: bool | None = None) -> Observers:
     """Observer of each image: Earth's direction at DATE_OBS, distance from the disk radius.
 
     Parameters
@@ -173,6 +175,8 @@ def observers(date_obs, rsun_arcsec) -> Observers:
         Observation times (datetime64 or ISO text), one per *distinct image*.
     rsun_arcsec : array_like
         Apparent solar radius of each image (``R_SUN × CDELT1``), arcsec.
+    interpolate : bool or None
+        Ephemeris by spline between sunpy nodes (see :func:`earth_ephemeris`).
 
     Returns
     -------
@@ -182,10 +186,9 @@ def observers(date_obs, rsun_arcsec) -> Observers:
         observer position; SoHO at L1 sits within 0.3° of it as seen from the
         Sun), ``l0`` = that observer's Carrington longitude, light travel time
         included as sunpy's ``HeliographicCarrington(observer=...)`` does.
-        Vectorized sunpy ephemeris calls for all images at once.
+        Ephemeris from sunpy, vectorized over all images (:func:`earth_ephemeris`).
     """
     from astropy.constants import c as speed_of_light
-    from sunpy.coordinates import get_earth, sun
     from sunpy.sun import constants
 
     times = _to_time(date_obs)
@@ -193,22 +196,70 @@ def observers(date_obs, rsun_arcsec) -> Observers:
         times = times.reshape(1)
     r = np.atleast_1d(np.asarray(rsun_arcsec, dtype=float))
     dist = R_SUN_M / np.sin(np.deg2rad(r / 3600.0))
-    # ephemeris once per distinct time (images of several detection codes, or with
-    # slightly different R_SUN, share it)
-    jd = times.jd1 * 1e0 + times.jd2
-    _, first, inv = np.unique(np.round(jd * 86400e3), return_index=True, return_inverse=True)
-    tu = times[first]
-    earth = get_earth(tu)
-    b0 = np.atleast_1d(earth.lat.to_value(u.deg))[inv]
     # sunpy's HGS → HGC rotation (sunpy.coordinates._transformations.
     # _rotation_matrix_hgs_to_hgc): L0(t) plus the extra light travel time of an
     # observer at another distance than Earth's, times the sidereal rotation rate.
     # The same numbers as one SkyCoord transform per image (tests/test_solar.py),
     # without the per-element rotation matrices of an array-valued obstime.
-    d_earth = np.atleast_1d(earth.radius.to_value(u.m))[inv]
+    b0, l0_earth, d_earth = earth_ephemeris(times, interpolate=interpolate)
     delta = ((dist - d_earth) * u.m / speed_of_light) * constants.sidereal_rotation_rate
-    l0 = np.atleast_1d(sun.L0(tu).to_value(u.deg))[inv] + delta.to_value(u.deg)
+    l0 = l0_earth + delta.to_value(u.deg)
     return Observers(b0=b0, l0=np.mod(l0, 360.0), dist=dist, rsun_arcsec=r, times=times)
+
+
+#: Node spacing (days) of the interpolated ephemeris (see :func:`earth_ephemeris`).
+EPHEMERIS_STEP_DAYS = 0.25
+
+
+def earth_ephemeris(times, interpolate: bool | None = None):
+    """Earth's B0 (deg), sunpy's L0 (deg) and Earth's distance (m) at ``times``.
+
+    Computed with sunpy (``get_earth``, ``sun.L0``) once per distinct time — or,
+    when the times are many more than the days they span (a chunk of a catalogue:
+    dozens of images per day), with sunpy on nodes every
+    :data:`EPHEMERIS_STEP_DAYS` and a cubic spline between them.  B0, L0 − its
+    linear drift and the distance change on time scales of weeks (the shortest
+    sizeable term: Earth's monthly wobble about the Earth–Moon barycentre,
+    0.002°), so the spline reproduces sunpy to ≈ 1e-10° (measured:
+    ``tests/test_solar.py``; 9e-10° with 0.5-day nodes).
+
+    Parameters
+    ----------
+    times : astropy.time.Time
+    interpolate : bool or None
+        Force (True) or forbid (False) the spline; None decides by count.
+
+    Returns
+    -------
+    b0, l0, d_earth : numpy.ndarray
+    """
+    from sunpy.coordinates import get_earth, sun
+
+    times = times.reshape(-1) if times.ndim else times.reshape(1)
+    jd = (times.jd1 - 2451545.0) + times.jd2
+    _, first, inv = np.unique(np.round(jd * 86400e3), return_index=True, return_inverse=True)
+    inv = inv.reshape(-1)
+    h = EPHEMERIS_STEP_DAYS
+    k0, k1 = np.floor(jd.min() / h) - 3, np.ceil(jd.max() / h) + 3
+    n_nodes = int(k1 - k0) + 1
+    if interpolate is None:
+        interpolate = n_nodes < len(first) // 2
+    if not interpolate:
+        tu = times[first]
+        earth = get_earth(tu)
+        return (np.atleast_1d(earth.lat.to_value(u.deg))[inv],
+                np.atleast_1d(sun.L0(tu).to_value(u.deg))[inv],
+                np.atleast_1d(earth.radius.to_value(u.m))[inv])
+    from scipy.interpolate import CubicSpline
+
+    nodes_jd = np.arange(k0, k1 + 1) * h
+    tn = Time(2451545.0, nodes_jd, format="jd", scale=times.scale)
+    earth = get_earth(tn)
+    l0n = np.unwrap(sun.L0(tn).to_value(u.deg), period=360.0)
+    vals = np.stack([earth.lat.to_value(u.deg), l0n, earth.radius.to_value(u.m)], axis=1)
+    spl = CubicSpline(nodes_jd, vals, axis=0)
+    out = spl(jd)
+    return out[:, 0], np.mod(out[:, 1], 360.0), out[:, 2]
 
 
 def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M):

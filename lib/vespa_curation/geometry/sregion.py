@@ -160,28 +160,40 @@ def clip_to_disk(r: Ragged, radius: np.ndarray, n_circle: int = 2048):
     polys = shapely.make_valid(polys)
     # clip with the sector of the disk spanning the ring's position angles (a few
     # dozen arc vertices instead of the whole circle); whole circle when wider than π
-    ids = ragged_ids(r.offsets)
-    ang = np.arctan2(r.y, r.x)
-    sx_ = np.bincount(ids, weights=np.cos(ang), minlength=n)
-    sy_ = np.bincount(ids, weights=np.sin(ang), minlength=n)
-    mid = np.arctan2(sy_, sx_)
-    rel = (ang - mid[ids] + np.pi) % (2 * np.pi) - np.pi
-    lo = np.full(n, np.inf)
-    hi = np.full(n, -np.inf)
-    np.minimum.at(lo, ids, rel)
-    np.maximum.at(hi, ids, rel)
+    # sectors, built for all clipped rings at once
     step = 2 * np.pi / n_circle
-    clips = []
-    for i in which:
-        a0, a1 = lo[i] - 2 * step, hi[i] + 2 * step
-        if a1 - a0 >= np.pi:
-            t = np.linspace(0, 2 * np.pi, n_circle, endpoint=False)
-            clips.append(np.c_[np.cos(t), np.sin(t)] * radius[i])
-        else:
-            t = mid[i] + np.linspace(a0, a1, max(int(np.ceil((a1 - a0) / step)), 2) + 1)
-            arc = np.c_[np.cos(t), np.sin(t)] * radius[i]
-            clips.append(np.r_[[[0.0, 0.0]], arc])
-    circles = shapely.polygons([shapely.linearrings(c) for c in clips])
+    sub_ids = ragged_ids(r.offsets)
+    selv = np.isin(sub_ids, which)
+    k_of = np.searchsorted(which, sub_ids[selv])
+    ang = np.arctan2(r.y[selv], r.x[selv])
+    m = len(which)
+    mid = np.arctan2(np.bincount(k_of, np.sin(ang), m), np.bincount(k_of, np.cos(ang), m))
+    rel = (ang - mid[k_of] + np.pi) % (2 * np.pi) - np.pi
+    vstart = np.searchsorted(k_of, np.arange(m))
+    a0 = np.minimum.reduceat(rel, vstart) - 2 * step
+    a1 = np.maximum.reduceat(rel, vstart) + 2 * step
+    full = (a1 - a0) >= np.pi
+    a0 = np.where(full, -np.pi, a0)
+    a1 = np.where(full, np.pi - step, a1)
+    npts = np.maximum(np.ceil((a1 - a0) / step).astype(np.int64), 2) + 1
+    owner = np.repeat(np.arange(m), npts)
+    first = np.repeat(np.cumsum(npts) - npts, npts)
+    frac = (np.arange(owner.size) - first) / (npts[owner] - 1)
+    t = mid[owner] + a0[owner] + frac * (a1 - a0)[owner]
+    cx = np.cos(t) * radius[which][owner]
+    cy = np.sin(t) * radius[which][owner]
+    # a sector has the centre as an extra vertex (not for a whole circle)
+    centre = ~full
+    cnt = npts + centre
+    off = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(cnt, out=off[1:])
+    X = np.zeros(off[-1])
+    Y = np.zeros(off[-1])
+    slot = np.ones(off[-1], dtype=bool)
+    slot[off[:-1][centre]] = False  # centre first (0, 0)
+    X[slot] = cx
+    Y[slot] = cy
+    circles = shapely.polygons(shapely.linearrings(np.c_[X, Y], indices=ragged_ids(off)))
     inter = shapely.intersection(polys, circles)
     a0 = shapely.area(polys)
     out = []
@@ -303,8 +315,7 @@ def gnomonic(lon, lat, offsets):
     n = len(offsets) - 1
     ids = ragged_ids(offsets)
     v = _unit(lon, lat)
-    c = np.zeros((n, 3))
-    np.add.at(c, ids, v)
+    c = np.stack([np.bincount(ids, weights=v[:, k], minlength=n) for k in range(3)], axis=1)
     norm = np.linalg.norm(c, axis=1)
     norm[norm == 0] = 1.0
     c /= norm[:, None]
@@ -396,7 +407,9 @@ def check_polygons(lon, lat, offsets, require_ccw: bool = True):
         lambda i: f"polygon has {distinct[i]} vertices (pgSphere accepts at most {MAX_VERTICES})")
     x, y, cv = gnomonic(lon, lat, offsets)
     mincv = np.full(n, np.inf)
-    np.minimum.at(mincv, ids, cv)
+    ne = counts > 0
+    if ne.any():
+        mincv[ne] = np.minimum.reduceat(cv, offsets[:-1][ne])
     put(mincv <= 1e-9, "pgsphere.too_large",
         lambda i: "polygon does not fit inside a hemisphere (a vertex lies "
                   f"{np.degrees(np.arccos(np.clip(mincv[i], -1, 1))):.1f}° from its centre)")

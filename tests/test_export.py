@@ -271,3 +271,16 @@ def test_plain_folder_is_migrated(tmp_path, hfc1ar_service, hfc1ar_rows):
                              run_id="r1")
     assert area.is_symlink() and (area / "q.rd").is_file()
     assert json.loads((area / "manifest.json").read_text())["total_rows"] == 40
+
+
+def test_dali_region_encoding(tmp_path, hfc1ar_rows):
+    """The alternative s_region encoding: DALI polygon arrays DaCHS reads without STC-S."""
+    rows = hfc1ar_rows.copy()
+    path = write_epn_votable(rows, tmp_path / "d.vot", "body", region="dali")
+    t = parse_single_table(str(path))
+    f = {x.name: x for x in t.fields}["s_region"]
+    assert (f.datatype, f.arraysize, f.xtype) == ("double", "*", "polygon")
+    want = [float(w) for w in rows["s_region"].iloc[0].split()[2:]]
+    np.testing.assert_allclose(np.asarray(t.array["s_region"][0]), want)
+    with pytest.raises(ExportError, match="encoding"):
+        write_epn_votable(rows, tmp_path / "x.vot", "body", region="wkt")

@@ -190,7 +190,8 @@ def write_import_area(service, rows: pd.DataFrame, *, dachs_inputs, run_id: str,
                       links: pd.DataFrame | None = None, retract: Iterable[str] = (),
                       mark: Any = None,
                       extra_files: Mapping[str, bytes | str | os.PathLike] | None = None,
-                      fmt: str = "binary2", params: Mapping[str, Any] | None = None,
+                      fmt: str = "binary2", region: str = "stcs",
+                      params: Mapping[str, Any] | None = None,
                       granule_state: pd.DataFrame | None = None) -> Path:
     """Add one run's rows to the DaCHS import area of ``service``, atomically.
 
@@ -216,6 +217,8 @@ def write_import_area(service, rows: pd.DataFrame, *, dachs_inputs, run_id: str,
         Area-relative path → content (bytes, text or a file to copy), e.g. TFCat files.
     fmt : str
         VOTable serialisation (see :data:`vespa_curation.export.votable.FORMATS`).
+    region : {"stcs", "dali"}
+        s_region as STC-S text (default) or a DALI polygon array.
     granule_state : DataFrame, optional
         ``granule_uid`` + more columns kept per granule in ``state/granules.parquet``
         beside ``run_id`` (the incremental content hash and first-publication dates,
@@ -269,6 +272,7 @@ def write_import_area(service, rows: pd.DataFrame, *, dachs_inputs, run_id: str,
             new = _build(service, rows, columns, tmp, previous, old_man,
                          run_id=run_id, server_url=server_url, links=links,
                          retract=retract, mark=mark, extra_files=extra_files, fmt=fmt,
+                         region=region,
                          granule_state=granule_state)
             final = versions / f"{seq:06d}-{run_id}"
             if final.exists():
@@ -294,7 +298,7 @@ def _swap(area: Path, target: Path) -> None:
 
 
 def _build(service, rows, columns, tmp: Path, previous: Path | None, old_man: dict | None,
-           *, run_id, server_url, links, retract, mark, extra_files, fmt,
+           *, run_id, server_url, links, retract, mark, extra_files, fmt, region="stcs",
            granule_state=None) -> dict:
     schema = service.name
     frame = service.spatial_frame_type
@@ -307,7 +311,7 @@ def _build(service, rows, columns, tmp: Path, previous: Path | None, old_man: di
             files[rel] = dict(info)
     # 2. this run's data
     data_rel = f"data/{run_id}.vot"
-    write_epn_votable(rows, tmp / data_rel, frame, fmt=fmt)
+    write_epn_votable(rows, tmp / data_rel, frame, fmt=fmt, region=region)
     links_rel = None
     n_links = 0
     if links is not None:

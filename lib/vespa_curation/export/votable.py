@@ -142,8 +142,40 @@ def _write(votable, table, columns, path: Path, fmt: str) -> Path:
     return path
 
 
+#: How s_region travels in the VOTable: STC-S text (``char``, ``xtype="adql:REGION"``,
+#: the EPN-TAP form) or a DALI polygon (``double[*]``, ``xtype="polygon"``: lon lat ...).
+REGION_ENCODINGS = ("stcs", "dali")
+
+
+def _dali_polygons(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """STC-S ``Polygon <frame> lon lat ...`` text → DALI double arrays (None for NULL)."""
+    out = np.empty(len(values), dtype=object)
+    null = np.zeros(len(values), dtype=bool)
+    for i, s in enumerate(values.to_numpy(dtype=object)):
+        if s is None or (isinstance(s, float) and np.isnan(s)) or not str(s).strip():
+            null[i] = True
+            out[i] = np.ma.array(np.zeros(0), mask=np.zeros(0, dtype=bool))
+            continue
+        words = str(s).split()
+        if words[0].lower() != "polygon":
+            raise ExportError(f"s_region {str(s)[:40]!r} (row {i}) is not an STC-S polygon")
+        start = 1 if _is_number(words[1]) else 2
+        v = np.asarray(words[start:], dtype=float)
+        out[i] = np.ma.array(v, mask=np.zeros(v.shape, dtype=bool))  # astropy wants masks
+    return out, null
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
 def write_epn_votable(rows: pd.DataFrame, path: str | os.PathLike, frame: str, *,
-                      name: str = "epn_core", fmt: str = "binary2") -> Path:
+                      name: str = "epn_core", fmt: str = "binary2",
+                      region: str = "stcs") -> Path:
     """Write ``rows`` (epn_core columns; ``qa_*`` ignored) as a typed VOTable.
 
     Parameters
@@ -158,6 +190,9 @@ def write_epn_votable(rows: pd.DataFrame, path: str | os.PathLike, frame: str, *
         TABLE name.
     fmt : {"binary2", "tabledata", "binary"}
         Serialisation; BINARY2 carries NULL flags for every type.
+    region : {"stcs", "dali"}
+        s_region as STC-S text (default, EPN-TAP's form) or as a DALI polygon array
+        (DaCHS builds the spoly without parsing text; see benchmarks/bench_dachs_imp.py).
 
     Returns
     -------
@@ -174,10 +209,18 @@ def write_epn_votable(rows: pd.DataFrame, path: str | os.PathLike, frame: str, *
     for n in names:
         col = epncore.COLUMNS[n]
         extra = dict(col.votable_extra)
-        field = Field(votable, name=n, datatype=col.votable_datatype,
+        datatype = col.votable_datatype
+        if n == "s_region" and region == "dali":
+            datatype, extra = "double", {"arraysize": "*", "xtype": "polygon"}
+            data, mask = _dali_polygons(rows[n])
+        elif region not in REGION_ENCODINGS:
+            raise ExportError(f"unknown s_region encoding {region!r}: one of "
+                              f"{REGION_ENCODINGS}")
+        else:
+            data, mask = _field_values(n, col, rows[n])
+        field = Field(votable, name=n, datatype=datatype,
                       unit=col.unit_for(frame) or None, ucd=col.ucd_for(frame) or None,
                       **extra)
-        data, mask = _field_values(n, col, rows[n])
         table.fields.append(field)
         columns.append((field, data, mask))
     return _write(votable, table, columns, Path(path), fmt)

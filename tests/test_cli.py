@@ -166,3 +166,10 @@ def test_failed_stage_exits_1_and_keeps_notebook(tmp_path):
     log = (folder / "run.log").read_text()
     assert "01_harvest failed" in log and "FAILED" in log
     assert "FAILED" in p.stdout and str(folder) in p.stdout
+
+
+def test_publish_without_export_exits_4(tmp_path):
+    p = curate("publish", "hfc1ar", "-p", f"dachs_inputs={tmp_path}/dachs",
+               "-p", f"outputs={tmp_path}/runs")
+    assert p.returncode == cli.PUBLISH_FAILED
+    assert "hfc1ar: publish FAILED" in p.stderr and "vespa-curate run hfc1ar" in p.stderr

@@ -95,8 +95,7 @@ def cmd_publish(args) -> int:
                 try:
                     out = publish(p["service"], p)
                 except Exception as e:   # noqa: BLE001 — reported, exit code for cron
-                    log.error("%s: publish failed: %s", p["service"], e)
-                    print(f"{p['service']}: publish FAILED: {e}", file=sys.stderr)
+                    log.error("%s: publish FAILED: %s", p["service"], e)
                     code = PUBLISH_FAILED
                 else:
                     print(f"{p['service']}: published" + (f" — {out}" if out else ""))

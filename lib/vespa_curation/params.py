@@ -112,6 +112,8 @@ COMMON: tuple[Param, ...] = (
     Param("full", bool, False, "ignore the incremental mark and harvest everything"),
     Param("qa_gallery", int, 24, "regions drawn in the QA gallery",
           check=lambda v: None if v >= 0 else "must be >= 0"),
+    Param("qa_images", str, None, "folder holding the observations' own image files "
+          "(FITS, named as OBSERVATIONS.FILENAME) drawn under the QA contours"),
 )
 
 

@@ -209,10 +209,12 @@ def _gallery(rows, records, service, figdir, n_gal, images_dir) -> list[dict]:
         return []
     traced = F.trace(rec)
     out = []
+    if images_dir:
+        from ..paths import resolve
+        images_dir = resolve(images_dir)
     for i in _progress(range(len(sel)), len(sel), "QA figures"):
         row = sel.iloc[i].to_dict()
-        fig = F.region_figure(rec.iloc[i].to_dict(), row, traced, i,
-                              images_dir=Path(images_dir) if images_dir else None)
+        fig = F.region_figure(rec.iloc[i].to_dict(), row, traced, i, images_dir=images_dir)
         name = f"region_{i:03d}_{_safe(row['granule_uid'])}.png"
         F.save(fig, figdir / name)
         out.append({"granule_uid": row["granule_uid"],

@@ -94,6 +94,13 @@ def ragged_ids(offsets: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(len(counts)), counts)
 
 
+def _member(ids: np.ndarray, which: np.ndarray, n: int) -> np.ndarray:
+    """``np.isin(ids, which)`` for integer ids in ``range(n)`` (a mask look-up, O(len))."""
+    mask = np.zeros(n, dtype=bool)
+    mask[which] = True
+    return mask[ids]
+
+
 def _as_strings(cc: Sequence) -> list[str]:
     out = []
     for c in cc:

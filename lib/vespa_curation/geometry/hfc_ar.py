@@ -28,7 +28,7 @@ import shapely
 
 from . import chaincode as cc_mod
 from . import solar, sregion
-from .chaincode import Ragged, ragged_ids
+from .chaincode import Ragged, _member, ragged_ids
 
 __all__ = ["hfc_ar_polygons", "hfc_ar_geometry", "GeometryParts", "COLUMNS"]
 
@@ -251,7 +251,7 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
             sx_[snap] *= f
             sy_[snap] *= f
             rings = np.flatnonzero(np.bincount(oid, weights=snap, minlength=m) > 0)
-            sel = np.isin(oid, rings)
+            sel = _member(oid, rings, m)
             simple = shapely.is_simple(shapely.linearrings(
                 np.c_[sx_[sel], sy_[sel]], indices=np.searchsorted(rings, oid[sel])))
             ok_ring = np.zeros(m, dtype=bool)
@@ -329,39 +329,36 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         ratio = np.where(feat_pix > 0, np.abs(area_px) / feat_pix, np.nan)
         need = np.flatnonzero(~(feat_pix > 0) & (feat_deg2 > 0) & ne)
         if len(need):  # spherical area only where no pixel count is given
-            keep = np.isin(hid, need)
+            keep = _member(hid, need, m)
             sub = np.zeros(len(need) + 1, dtype=np.int64)
             np.cumsum(counts[need], out=sub[1:])
             ratio[need] = sregion.spherical_area(ulon[keep], lat[keep], sub) / feat_deg2[need]
 
-    flags = np.full(m, None, dtype=object)
+    # flags: one of 16 combinations, looked up (no per-row Python)
+    names = ("limb_clipped", "repaired", "seam", "simplified")
+    table = np.array(["+".join(nm for j, nm in enumerate(names) if c >> j & 1) or "ok"
+                      for c in range(16)], dtype=object)
+    code = (clipped.astype(int) | multi.astype(int) << 1 | seam.astype(int) << 2
+            | simplified.astype(int) << 3)
+    flags = np.where(acc, table[code], None)
     notes = np.full(m, None, dtype=object)
-    for k in range(m):
-        if not acc[k]:
-            continue
-        f = []
+    for k in np.flatnonzero(acc & (clipped | multi | simplified)):
         note = []
         if clipped[k]:
-            f.append("limb_clipped")
             note.append(f"clipped at the limb: {100 * (1 - kept[k]):.1f} % of the outline's "
                         "area (after moving onto the limb the vertices within "
                         f"{limb_snap_px:g} px of it) lay beyond")
         if multi[k]:
-            f.append("repaired")
             note.append("the limb cut the region in parts: the largest part is kept")
-        if seam[k]:
-            f.append("seam")
         if simplified[k]:
-            f.append("simplified")
             note.append(f"simplified within {simplify_tol_px} px to stay within "
                         f"{sregion.MAX_VERTICES} vertices: area change {100 * area_change[k]:+.2f} %")
-        flags[k] = "+".join(f) if f else "ok"
-        notes[k] = "; ".join(note) if note else None
+        notes[k] = "; ".join(note)
 
     stcs = np.full(m, None, dtype=object)
     if acc.any():
         sel = np.flatnonzero(acc)
-        keep = np.isin(hid, sel)
+        keep = _member(hid, sel, m)
         sub = np.zeros(len(sel) + 1, dtype=np.int64)
         np.cumsum(counts[sel], out=sub[1:])
         stcs[sel] = sregion.to_stcs(ulon[keep], lat[keep], sub, digits=digits)

@@ -160,6 +160,9 @@ class Observers:
 def _to_time(date_obs) -> Time:
     if isinstance(date_obs, Time):
         return date_obs.utc
+    arr = np.asarray(date_obs)
+    if arr.dtype.kind == "M":
+        return Time(arr.astype("datetime64[ns]"), scale="utc")
     s = pd.to_datetime(pd.Series(np.asarray(date_obs, dtype=object)), utc=False, format="mixed")
     if getattr(s.dt, "tz", None) is not None:
         s = s.dt.tz_convert("UTC").dt.tz_localize(None)

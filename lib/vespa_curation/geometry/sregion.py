@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from .chaincode import Ragged, ragged_ids
+from .chaincode import Ragged, _member, ragged_ids
 
 __all__ = [
     "MAX_VERTICES",
@@ -83,7 +83,7 @@ def _to_polygons(r: Ragged, which=None):
         return np.empty(0, dtype=object)
     counts = r.counts[idx]
     sel = np.concatenate([np.arange(r.offsets[i], r.offsets[i + 1]) for i in idx]) \
-        if len(idx) < 64 else np.flatnonzero(np.isin(ragged_ids(r.offsets), idx))
+        if len(idx) < 64 else np.flatnonzero(_member(ragged_ids(r.offsets), idx, len(r)))
     ids = np.repeat(np.arange(len(idx)), counts)
     return shapely.polygons(shapely.linearrings(np.c_[r.x[sel], r.y[sel]], indices=ids))
 
@@ -163,7 +163,7 @@ def clip_to_disk(r: Ragged, radius: np.ndarray, n_circle: int = 2048):
     # sectors, built for all clipped rings at once
     step = 2 * np.pi / n_circle
     sub_ids = ragged_ids(r.offsets)
-    selv = np.isin(sub_ids, which)
+    selv = _member(sub_ids, which, n)
     k_of = np.searchsorted(which, sub_ids[selv])
     ang = np.arctan2(r.y[selv], r.x[selv])
     m = len(which)
@@ -315,7 +315,8 @@ def gnomonic(lon, lat, offsets):
     n = len(offsets) - 1
     ids = ragged_ids(offsets)
     v = _unit(lon, lat)
-    c = np.stack([np.bincount(ids, weights=v[:, k], minlength=n) for k in range(3)], axis=1)
+    c = np.stack([np.bincount(ids, weights=v[:, k], minlength=n) for k in range(3)],
+                 axis=1).astype(float).reshape(n, 3)
     norm = np.linalg.norm(c, axis=1)
     norm[norm == 0] = 1.0
     c /= norm[:, None]
@@ -417,7 +418,7 @@ def check_polygons(lon, lat, offsets, require_ccw: bool = True):
     put(anti > 0, "pgsphere.edge_180", lambda i: "polygon has an edge of 180°")
     todo = np.flatnonzero(rule == None)  # noqa: E711
     if len(todo):
-        keep = np.isin(ids, todo) & ~dup
+        keep = _member(ids, todo, n) & ~dup
         sub_ids = np.searchsorted(todo, ids[keep])
         rings = shapely.linearrings(np.c_[x[keep], y[keep]], indices=sub_ids)
         simple = shapely.is_simple(rings)

@@ -61,6 +61,8 @@ FLAG_COLORS = {
     "ok": "#7CFC00",
 }
 _OTHER_COLOR = "#ffffff"
+#: Outline colour of rows without a geometry flag.
+_PLAIN_COLOR = "#39ff14"
 
 
 #: Demonstration regions (Carrington lon/lat, deg) on the disk seen in the default context
@@ -134,12 +136,51 @@ def offline_esm() -> str:
         f"const {name} = Object.assign({{}}, __vespaAladinLite, {{\n"
         "  aladin: function (div, options) {\n"
         "    const view = __vespaAladinLite.aladin(div, options);\n"
+        "    // Aladin's pix2world throws (destructures undefined) for a pixel outside the\n"
+        "    // projection, e.g. the centre of a view not laid out yet, while its callers\n"
+        "    // test for undefined: that throw aborted ipyaladin's render.\n"
+        "    const pix2world = view.pix2world;\n"
+        "    view.pix2world = function (...args) {\n"
+        "      try { return pix2world.apply(this, args); } catch (e) { return undefined; }\n"
+        "    };\n"
+        "    // ipyaladin builds the view on a detached div; when it gets its width Aladin\n"
+        "    // rescales the field of view. Apply the requested one once laid out.\n"
+        "    const fov = options && options.fov;\n"
+        "    if (fov && typeof ResizeObserver !== 'undefined') {\n"
+        "      const ro = new ResizeObserver(() => {\n"
+        "        if (div.clientWidth > 0) { ro.disconnect(); setTimeout(() => view.setFoV(fov), 300); }\n"
+        "      });\n"
+        "      ro.observe(div);\n"
+        "    }\n"
         "    __vespaRegistry.views.push(view);\n"
         "    return view;\n"
         "  },\n"
         "});\n"
     )
-    return widget.replace(_CDN_IMPORT.search(widget).group(0), inlined, 1)
+    widget = widget.replace(_CDN_IMPORT.search(widget).group(0), inlined, 1)
+    exports = list(_BUNDLE_EXPORT.finditer(widget))
+    if len(exports) != 1:
+        raise RuntimeError(f"{ipyaladin_widget_js()}: expected one trailing 'export{{X as default}}'")
+    # Aladin Lite measures its div when the view is created and fails (pix2world of a 0x0
+    # view) when the widget is rendered before it is attached -- as inside a VBox. Defer
+    # ipyaladin's render until the element is in the page and has a width.
+    deferred = (
+        f"const __vespaWidget = {exports[0].group(1)};\n"
+        "async function __vespaAttached(el) {\n"
+        "  const t0 = Date.now();\n"
+        "  while (!(el.isConnected && el.clientWidth > 0) && Date.now() - t0 < 30000) {\n"
+        "    await new Promise((resolve) => setTimeout(resolve, 50));\n"
+        "  }\n"
+        "}\n"
+        "export default {\n"
+        "  initialize: __vespaWidget.initialize,\n"
+        "  async render(ctx) {\n"
+        "    await __vespaAttached(ctx.el);\n"
+        "    return __vespaWidget.render(ctx);\n"
+        "  },\n"
+        "};\n"
+    )
+    return widget[: exports[0].start()] + deferred
 
 
 def _ipyaladin():
@@ -235,7 +276,11 @@ def _flag_group(flag) -> str:
     for key in FLAG_COLORS:
         if key in words:
             return key
-    return words[0] if words else "region"
+    return words[0] if words else "s_region"
+
+
+def _color(group: str) -> str:
+    return _PLAIN_COLOR if group == "s_region" else FLAG_COLORS.get(group, _OTHER_COLOR)
 
 
 def regions_for_view(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -250,7 +295,8 @@ def regions_for_view(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     Returns
     -------
     regions : pandas.DataFrame
-        ``granule_uid, stcs, group, lon, lat`` (``lon``/``lat`` the first vertex, deg).
+        ``granule_uid, stcs, group, lon, lat, vertices`` (``lon``/``lat`` the first
+        vertex, ``vertices`` an ``(n, 2)`` array, deg).
     refused : pandas.DataFrame
         ``granule_uid, stage, rule, reason`` (quarantine columns) for rows not drawn.
     """
@@ -267,8 +313,8 @@ def regions_for_view(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         except RegionError as exc:
             bad.append((uid, "qa", "aladin.bad_s_region", str(exc)))
             continue
-        good.append((uid, text, _flag_group(flag), xy[0, 0], xy[0, 1]))
-    regions = pd.DataFrame(good, columns=["granule_uid", "stcs", "group", "lon", "lat"])
+        good.append((uid, text, _flag_group(flag), xy[0, 0], xy[0, 1], xy))
+    regions = pd.DataFrame(good, columns=["granule_uid", "stcs", "group", "lon", "lat", "vertices"])
     refused = pd.DataFrame(bad, columns=["granule_uid", "stage", "rule", "reason"])
     return regions, refused
 
@@ -283,12 +329,20 @@ def rows_from_stcs(polygons: Iterable[str] = DEMO_S_REGIONS, prefix: str = "demo
     })
 
 
-def _view_center(regions: pd.DataFrame, default: tuple[float, float]) -> tuple[float, float]:
-    if regions.empty:
-        return default
-    lon = np.deg2rad(regions["lon"].to_numpy())
-    mean_lon = np.rad2deg(np.arctan2(np.sin(lon).mean(), np.cos(lon).mean())) % 360
-    return float(mean_lon), float(regions["lat"].mean())
+def _view_frame(vertices: list[np.ndarray], default: tuple[float, float],
+                aspect: float = 2.2) -> tuple[tuple[float, float], float]:
+    """Centre (lon, lat) and horizontal field of view (deg) framing all vertices."""
+    if not vertices:
+        return default, 180.0
+    xy = np.concatenate(vertices)
+    lon = np.deg2rad(xy[:, 0])
+    mean = np.rad2deg(np.arctan2(np.sin(lon).mean(), np.cos(lon).mean()))
+    unwrapped = mean + (xy[:, 0] - mean + 180.0) % 360.0 - 180.0
+    lo, hi = unwrapped.min(), unwrapped.max()
+    blo, bhi = xy[:, 1].min(), xy[:, 1].max()
+    center = (float(((lo + hi) / 2) % 360.0), float((blo + bhi) / 2))
+    fov = 1.2 * max(hi - lo, (bhi - blo) * aspect, 5.0)
+    return center, float(min(fov, 180.0))
 
 
 # --------------------------------------------------------------------------- the view
@@ -319,8 +373,8 @@ def region_view(
     image=None,
     hips: "_hips.SolarHips | None" = None,
     cache_dir=None,
-    height: int = 520,
-    fov: float = 180.0,
+    height: int = 600,
+    fov: float | None = None,
     target: tuple[float, float] | None = None,
     line_width: float = 2.0,
 ):
@@ -338,10 +392,11 @@ def region_view(
         Where the HiPS is built and served from (default ``outputs/cache/hips``).
     height : int
         Widget height in pixels.
-    fov : float
-        Field of view in degrees (180 shows a hemisphere).
+    fov : float, optional
+        Horizontal field of view in degrees (180 shows a hemisphere); default: framing
+        every region.
     target : (float, float), optional
-        Carrington (lon, lat) of the view centre; default the regions' mean position.
+        Carrington (lon, lat) of the view centre; default the centre of the regions.
     line_width : float
         Outline width in pixels.
 
@@ -357,7 +412,9 @@ def region_view(
         hips = _hips.build_solar_hips(image, cache_dir=cache_dir)
     server = _hips.serve(hips.path.parent)
     hips_url = server.url_for(hips.path)
-    center = target if target is not None else _view_center(regions, hips.center)
+    auto_center, auto_fov = _view_frame(list(regions["vertices"]), hips.center)
+    center = target if target is not None else auto_center
+    fov = fov if fov is not None else auto_fov
 
     aladin = __getattr__("OfflineAladin")(
         survey=hips_url,
@@ -365,6 +422,7 @@ def region_view(
         fov=fov,
         height=height,
         projection="SIN",
+        coo_frame="ICRSd",
         show_simbad_pointer_control=False,
         show_coo_grid_control=True,
         show_settings_control=True,
@@ -378,12 +436,12 @@ def region_view(
         aladin.add_graphic_overlay_from_stcs(
             part["stcs"].tolist(),
             name=f"s_region {group} ({len(part)})",
-            color=FLAG_COLORS.get(group, _OTHER_COLOR),
+            color=_color(group),
             line_width=line_width,
         )
 
     legend = " ".join(
-        f'<span style="color:{FLAG_COLORS.get(g, _OTHER_COLOR)};background:#222;padding:0 4px">'
+        f'<span style="color:{_color(g)};background:#222;padding:0 4px">'
         f"&#9633; {html.escape(str(g))} ({n})</span>"
         for g, n in regions["group"].value_counts(sort=False).items()
     )
@@ -394,8 +452,9 @@ def region_view(
     caption = ipywidgets.HTML(
         f"<div class='vespa-aladin-caption'><b>{len(regions)} s_region polygon(s)</b> in "
         f"Carrington longitude/latitude. {legend}{refused_note}<br>"
-        f"<b>Background: context only</b> &mdash; {html.escape(hips.title)}; "
-        f"not the observation these regions come from.</div>"
+        f"<b>Background: context only</b> &mdash; {html.escape(hips.source)}, reprojected to "
+        f"Carrington coordinates for its own date; not the observation these regions come "
+        f"from.</div>"
     )
     view = _region_view_class()([caption, aladin])
     view.aladin = aladin

@@ -25,6 +25,7 @@ import hashlib
 import http.server
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import warnings
@@ -58,7 +59,7 @@ HIPS_BODY = "sun"
 #: Name of the default context image inside sunpy's test data.
 CONTEXT_IMAGE = "aia_171_level1.fits"
 #: Bumped when the HiPS layout changes, so stale caches are rebuilt.
-_FORMAT_VERSION = "1"
+_FORMAT_VERSION = "3"
 
 
 def default_context_image() -> Path:
@@ -183,12 +184,15 @@ class SolarHips:
         Date of the source image.
     center : tuple of float
         Carrington (longitude, latitude) in degrees of the sub-observer point.
+    source : str
+        What the image is (file, instrument, date), for captions.
     """
 
     path: Path
     title: str
     date_obs: str
     center: tuple[float, float]
+    source: str = ""
 
 
 def read_properties(hips_dir: str | os.PathLike) -> dict[str, str]:
@@ -212,8 +216,8 @@ def build_solar_hips(
     *,
     cache_dir: str | os.PathLike | None = None,
     resolution: u.Quantity = 0.5 * u.deg,
-    level: int = 1,
-    tile_size: int = 256,
+    order: int = 3,
+    tile_size: int = 64,
     overwrite: bool = False,
 ) -> SolarHips:
     """Build (or reuse from the cache) a Carrington-frame solar HiPS of a context image.
@@ -228,11 +232,12 @@ def build_solar_hips(
         with the same key (image, size, date, parameters) is reused.
     resolution : `~astropy.units.Quantity`
         Pixel size of the intermediate Carrington map.
-    level : int
-        Deepest HiPS order written (tiles of ``tile_size`` pixels: order 1 with 256-pixel
-        tiles gives 0.11° pixels, finer than the context images sunpy ships).
+    order : int
+        HiPS order of the tiles written (3, with an ``Allsky.png`` of the same order, is
+        what Aladin Lite draws at every zoom: it uses the all-sky image up to order 3).
     tile_size : int
-        HiPS tile width in pixels.
+        Tile width in pixels (64 at order 3: 0.11° pixels, finer than the context
+        images sunpy ships).
     overwrite : bool
         Rebuild even when the cache holds this HiPS.
 
@@ -240,13 +245,10 @@ def build_solar_hips(
     -------
     SolarHips
     """
-    from reproject import reproject_interp
-    from reproject.hips import reproject_to_hips
-
     image = Path(image) if image is not None else default_context_image()
     cache = paths.resolve(cache_dir) if cache_dir is not None else paths.OUTPUTS / "cache" / "hips"
     step = resolution.to_value(u.deg)
-    name = f"{image.stem}-{_cache_key(image, step, level, tile_size)}"
+    name = f"{image.stem}-{_cache_key(image, step, order, tile_size)}"
     target = cache / name
     if target.is_dir() and (target / "properties").is_file() and not overwrite:
         return _describe(target)
@@ -256,55 +258,157 @@ def build_solar_hips(
     lon0, lat0 = _sub_observer(header)
     instrument = _instrument(image)
     title = f"CONTEXT ONLY - {instrument} {date_obs[:19]} (not the regions' own observation)"
-
-    # The HiPS's longitude/latitude are the Carrington ones: relabel the plate carree map
-    # as a pseudo-equatorial one so reproject copies it pixel for pixel (no rotation).
-    sky = fits.Header()
-    for key in ("NAXIS", "NAXIS1", "NAXIS2", "CDELT1", "CDELT2", "CRVAL1", "CRVAL2",
-                "CRPIX1", "CRPIX2", "CUNIT1", "CUNIT2"):
-        sky[key] = header[key]
-    sky["CTYPE1"], sky["CTYPE2"] = "RA---CAR", "DEC--CAR"
-    sky["RADESYS"] = "ICRS"
     finite = data[np.isfinite(data)]
     lo, hi = np.percentile(finite, [1.0, 99.7]) if finite.size else (0.0, 1.0)
-    properties = {
-        "obs_title": title,
-        "obs_description": (
-            f"Context image only: {image.name} ({instrument}, {date_obs}) reprojected to "
-            "Carrington longitude/latitude for that date (longitude = HiPS RA, latitude = "
-            "HiPS Dec). It is not the observation the regions were detected on."
-        ),
-        "hips_body": HIPS_BODY,
-        "hips_creator": "vespa_curation.qa.hips",
-        "hips_initial_ra": f"{lon0:.6f}",
-        "hips_initial_dec": f"{lat0:.6f}",
-        "hips_initial_fov": "180",
-        "hips_pixel_cut": f"{lo:.4g} {hi:.4g}",
-        "hips_data_range": f"{finite.min() if finite.size else 0:.4g} {finite.max() if finite.size else 1:.4g}",
-        "vespa_date_obs": date_obs,
-        "vespa_source_image": image.name,
-        "vespa_carrington_center": f"{lon0:.6f} {lat0:.6f}",
-    }
+
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FITSFixedWarning)
-            reproject_to_hips(
-                (data, sky),
-                coord_system_out="equatorial",
-                reproject_function=reproject_interp,
-                output_directory=tmp / "hips",
-                level=level,
-                tile_size=tile_size,
-                properties=properties,
-            )
+        tiles = write_hips_tiles(data, tmp, order=order, tile_size=tile_size, cuts=(lo, hi))
+        properties = {
+            "creator_did": f"ivo://vespa_curation/P/context/{name}",
+            "obs_title": title,
+            "obs_description": (
+                f"Context image only: {image.name} ({instrument}, {date_obs}) reprojected to "
+                "Carrington longitude/latitude for that date (longitude = HiPS RA, latitude = "
+                "HiPS Dec). It is not the observation the regions were detected on."
+            ),
+            "dataproduct_type": "image",
+            "hips_version": "1.4",
+            "hips_frame": "equatorial",
+            "hips_body": HIPS_BODY,
+            "hips_order": str(order),
+            "hips_order_min": str(order),
+            "hips_tile_width": str(tile_size),
+            "hips_tile_format": "png",
+            "hips_creator": "vespa_curation.qa.hips",
+            "hips_initial_ra": f"{lon0:.6f}",
+            "hips_initial_dec": f"{lat0:.6f}",
+            "hips_initial_fov": "180",
+            "hips_pixel_cut": f"{lo:.4g} {hi:.4g}",
+            "vespa_date_obs": date_obs,
+            "vespa_source_image": image.name,
+            "vespa_source": f"{instrument} {date_obs[:19]} ({image.name})",
+            "vespa_carrington_center": f"{lon0:.6f} {lat0:.6f}",
+            "vespa_tiles": str(tiles),
+        }
+        (tmp / "properties").write_text(
+            "".join(f"{k:<24}= {v}\n" for k, v in properties.items()), encoding="utf-8")
         if target.exists():
             shutil.rmtree(target)
-        os.replace(tmp / "hips", target)
+        os.replace(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _describe(target)
+
+
+def _tile_wcs(order: int, tile_size: int):
+    """Yield ``(index, [WCS, ...])`` for every HiPS tile of ``order`` (HPX projection,
+    pseudo-equatorial), after ``reproject.hips`` (BSD-3, astropy/reproject
+    ``tile_header_2d``), vectorized over tiles; border tiles of the HPX plane come with a
+    second, rotated WCS."""
+    from astropy.coordinates import ICRS
+    from astropy.wcs.utils import celestial_frame_to_wcs
+    from astropy_healpix import HEALPix
+
+    n = 12 * 4**order
+    hp = HEALPix(nside=2**order, order="nested", frame=ICRS())
+    base = celestial_frame_to_wcs(ICRS(), projection="HPX")
+    base.wcs.crval = 0.0, 0.0
+    res = 45 / tile_size / 2**order
+    base.wcs.cd = [[-res, -res], [res, -res]]
+    base.wcs.set_pv([(2, 1, 4), (2, 2, 3)])
+    index = np.arange(n)[:, None]
+    dx = np.array([[0.5, 0.9, 0.9, 0.1, 0.1, 0.75]])
+    dy = np.array([[0.5, 0.1, 0.9, 0.9, 0.1, 0.25]])
+    lon, lat = hp.healpix_to_lonlat(np.broadcast_to(index, (n, 6)), dx=np.broadcast_to(dx, (n, 6)),
+                                    dy=np.broadcast_to(dy, (n, 6)))
+    ox, oy = base.wcs_world2pix(lon.to_value(u.deg), lat.to_value(u.deg), 0)
+    border = np.max(np.hypot(ox[:, 1:5] - ox[:, :1], oy[:, 1:5] - oy[:, :1]), axis=1) > tile_size
+    for i in range(n):
+        wcs = base.deepcopy()
+        wcs.wcs.crpix = [-ox[i, 5] - 0.5 + tile_size / 4, -oy[i, 5] - 0.5 + tile_size / 4]
+        out = [wcs]
+        if border[i]:
+            other = base.deepcopy()
+            other.wcs.crpix = [-wcs.wcs.crpix[1] + tile_size + 1, -wcs.wcs.crpix[0] + tile_size + 1]
+            out.append(other)
+        yield i, out
+
+
+def _sample_car(data: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Bilinear samples of a full-sphere plate carree map (lon 0-360 across, lat -90-90
+    up) at (lon, lat) in degrees; NaN outside the data."""
+    from scipy.ndimage import map_coordinates
+
+    ny, nx = data.shape
+    padded = np.concatenate([data[:, -1:], data, data[:, :1]], axis=1)  # wrap 0/360
+    col = np.mod(lon, 360.0) / (360.0 / nx) - 0.5 + 1
+    row = (lat + 90.0) / (180.0 / ny) - 0.5
+    ok = np.isfinite(col) & np.isfinite(row)
+    out = np.full(lon.shape, np.nan)
+    out[ok] = map_coordinates(padded, [np.clip(row[ok], 0, ny - 1), col[ok]],
+                              order=1, mode="nearest", prefilter=False)
+    return out
+
+
+def _colorize(values: np.ndarray, cuts: tuple[float, float]) -> np.ndarray:
+    """RGBA uint8 of values scaled between ``cuts`` (a gold ramp, like AIA 171 Å
+    renderings, red always above blue); NaN is transparent."""
+    lo, hi = cuts
+    ok = np.isfinite(values)
+    x = np.clip((np.where(ok, values, lo) - lo) / (hi - lo or 1.0), 0.0, 1.0)
+    x = 0.15 + 0.85 * x  # never black: data stays distinguishable from the background
+    rgba = np.stack([x ** 0.6, x ** 1.1, x ** 2.5, ok.astype(float)], axis=-1)
+    return (rgba * 255 + 0.5).astype(np.uint8)
+
+
+def write_hips_tiles(
+    data: np.ndarray,
+    directory: Path,
+    *,
+    order: int,
+    tile_size: int,
+    cuts: tuple[float, float],
+) -> int:
+    """Write PNG tiles (``Norder<order>/Dir<d>/Npix<i>.png``) and ``Norder3/Allsky.png``
+    of a plate carree map whose longitude/latitude are taken as HiPS RA/Dec.
+
+    Returns
+    -------
+    int
+        Number of tiles written (tiles with no data are left out).
+    """
+    from PIL import Image
+
+    n_tiles = 12 * 4**order
+    yy, xx = np.mgrid[0:tile_size, 0:tile_size]
+    tiles: dict[int, np.ndarray] = {}
+    for index, wcss in _tile_wcs(order, tile_size):
+        samples = []
+        for wcs in wcss:
+            with np.errstate(invalid="ignore"):
+                lon, lat = wcs.wcs_pix2world(xx, yy, 0)
+            samples.append(_sample_car(data, lon, lat))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            values = np.nanmean(samples, axis=0) if len(samples) > 1 else samples[0]
+        if not np.isfinite(values).any():
+            continue
+        # FITS-like arrays have their first row at the bottom, PNG tiles at the top.
+        tiles[index] = _colorize(values, cuts)[::-1]
+        folder = directory / f"Norder{order}" / f"Dir{(index // 10000) * 10000}"
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(tiles[index], "RGBA").save(folder / f"Npix{index}.png")
+    if order == 3:  # Aladin draws Allsky.png of order 3 at low zoom
+        per_row = int(np.sqrt(n_tiles))
+        rows = int(np.ceil(n_tiles / per_row))
+        sky = np.zeros((rows * tile_size, per_row * tile_size, 4), dtype=np.uint8)
+        for index, rgba in tiles.items():
+            r, c = divmod(index, per_row)
+            sky[r * tile_size:(r + 1) * tile_size, c * tile_size:(c + 1) * tile_size] = rgba
+        Image.fromarray(sky, "RGBA").save(directory / "Norder3" / "Allsky.png")
+    return len(tiles)
 
 
 def _instrument(image: Path) -> str:
@@ -336,7 +440,7 @@ def _describe(target: Path) -> SolarHips:
     props = read_properties(target)
     lon, lat = (float(v) for v in props["vespa_carrington_center"].split())
     return SolarHips(path=target, title=props["obs_title"], date_obs=props["vespa_date_obs"],
-                     center=(lon, lat))
+                     center=(lon, lat), source=props.get("vespa_source", props["obs_title"]))
 
 
 # --------------------------------------------------------------------------- server
@@ -389,6 +493,15 @@ class LocalServer:
         _SERVERS.pop(self.root, None)
 
 
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # a browser dropping a tile request it no longer needs is not an error
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 _SERVERS: dict[Path, LocalServer] = {}
 _LOCK = threading.Lock()
 
@@ -414,8 +527,7 @@ def serve(root: str | os.PathLike, port: int = 0) -> LocalServer:
         if server is not None and server._thread.is_alive():
             return server
         handler = functools.partial(_Handler, directory=str(root))
-        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-        httpd.daemon_threads = True
+        httpd = _Server(("127.0.0.1", port), handler)
         thread = threading.Thread(target=httpd.serve_forever, name=f"hips-{root.name}", daemon=True)
         thread.start()
         server = LocalServer(root=root, url=f"http://127.0.0.1:{httpd.server_address[1]}/",

@@ -279,9 +279,12 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         t_u = np.asarray(uniq.get_level_values(0), dtype="int64").astype("datetime64[ns]")
         obs = solar.observers(t_u, np.asarray(uniq.get_level_values(1), dtype=float))
         vi = img[hid]
-        lon, lat = solar.hpc_to_hgc(hpc.x, hpc.y, obs.b0[vi], obs.l0[vi], obs.dist[vi])
+        # per-image values first, then gathered per vertex (cheap trigonometry)
+        lon, lat, xyz = solar.hpc_to_hgc(hpc.x, hpc.y, obs.b0[vi], obs.l0[vi], obs.dist[vi],
+                                         return_xyz=True)
     else:
         lon = lat = np.empty(0)
+        xyz = np.empty((0, 3))
 
     ulon = sregion.unwrap_lon(lon, hpc.offsets)
     sa = sregion.signed_area(ulon, lat, hpc.offsets)
@@ -290,6 +293,9 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         rev = sregion.reverse_rings(Ragged(ulon, lat, hpc.offsets), cw)
         ulon, lat = rev.x, rev.y
         hpc = sregion.reverse_rings(hpc, cw)
+        ridx = sregion.reverse_rings(Ragged(np.arange(len(xyz)), np.arange(len(xyz)),
+                                            hpc.offsets), cw).x
+        xyz = xyz[ridx]
 
     # --- refusals from geometry -----------------------------------------------
     lrule = np.full(m, None, dtype=object)
@@ -299,7 +305,7 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         lrule[k] = "geometry.off_disk"
         lreason[k] = (f"the region lies entirely beyond the limb (the visible disk has radius "
                       f"{rsun_arc[i]:.1f}″ = R_SUN {rsun_px[i]:g} px)")
-    prule, preason = sregion.check_polygons(ulon, lat, hpc.offsets)
+    prule, preason = sregion.check_polygons(ulon, lat, hpc.offsets, xyz=xyz)
     for k in np.flatnonzero((prule != None) & (lrule == None)):  # noqa: E711
         lrule[k] = prule[k]
         lreason[k] = preason[k]

@@ -265,7 +265,7 @@ def earth_ephemeris(times, interpolate: bool | None = None):
     return out[:, 0], np.mod(out[:, 1], 360.0), out[:, 2]
 
 
-def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M):
+def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M, return_xyz: bool = False):
     """Helioprojective (arcsec) → heliographic Carrington (deg), closed form.
 
     All arguments broadcast together (per-vertex values, or per-vertex
@@ -281,12 +281,16 @@ def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M):
         Observer distance, m.
     rsun_m : float
         Solar radius of the sphere the line of sight hits (sunpy's default).
+    return_xyz : bool
+        Also return the Carrington unit vectors (N, 3) of the points.
 
     Returns
     -------
     lon, lat : numpy.ndarray
         Carrington longitude in [0, 360) and latitude, deg; NaN off the disk
         (clip first: :func:`vespa_curation.geometry.sregion.clip_to_disk`).
+    xyz : numpy.ndarray
+        Only with ``return_xyz``.
     """
     lam = np.deg2rad(np.asarray(tx, float) / 3600.0)
     phi = np.deg2rad(np.asarray(ty, float) / 3600.0)
@@ -301,8 +305,15 @@ def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M):
     y = d * np.sin(phi)
     z = D - d * cosa
     cb, sb = np.cos(b0r), np.sin(b0r)
-    lon = np.rad2deg(np.arctan2(x, z * cb - y * sb)) + l0
+    east = z * cb - y * sb  # toward the observer's Carrington longitude l0, equator
+    north = y * cb + z * sb
+    lon = np.rad2deg(np.arctan2(x, east)) + l0
     with np.errstate(invalid="ignore"):
-        lat = np.rad2deg(np.arcsin(np.clip((y * cb + z * sb) / rsun_m, -1.0, 1.0)))
+        lat = np.rad2deg(np.arcsin(np.clip(north / rsun_m, -1.0, 1.0)))
     lat = np.where(np.isfinite(d), lat, np.nan)
-    return np.mod(lon, 360.0), lat
+    if not return_xyz:
+        return np.mod(lon, 360.0), lat
+    l0r = np.deg2rad(l0)
+    cl, sl = np.cos(l0r), np.sin(l0r)
+    xyz = np.stack([cl * east - sl * x, sl * east + cl * x, north], axis=-1) / rsun_m
+    return np.mod(lon, 360.0), lat, xyz

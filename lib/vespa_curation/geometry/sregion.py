@@ -301,8 +301,10 @@ def _unit(lon, lat):
     return np.stack([c * np.cos(lo), c * np.sin(lo), np.sin(la)], axis=-1)
 
 
-def gnomonic(lon, lat, offsets):
+def gnomonic(lon, lat, offsets, v=None):
     """Gnomonic projection of each ring about its mean direction.
+
+    ``v`` (unit vectors of the vertices, (N, 3)) may be given to save the trigonometry.
 
     Returns
     -------
@@ -314,7 +316,8 @@ def gnomonic(lon, lat, offsets):
     """
     n = len(offsets) - 1
     ids = ragged_ids(offsets)
-    v = _unit(lon, lat)
+    if v is None:
+        v = _unit(lon, lat)
     c = np.stack([np.bincount(ids, weights=v[:, k], minlength=n) for k in range(3)],
                  axis=1).astype(float).reshape(n, 3)
     norm = np.linalg.norm(c, axis=1)
@@ -354,7 +357,7 @@ def spherical_area(lon, lat, offsets) -> np.ndarray:
     return area * (180 / np.pi) ** 2
 
 
-def check_polygons(lon, lat, offsets, require_ccw: bool = True):
+def check_polygons(lon, lat, offsets, require_ccw: bool = True, xyz=None):
     """pgSphere's polygon rules (and EPN-TAP's orientation) for many polygons.
 
     Rules, in order (first failure reported): ``pgsphere.bad_value`` (non-finite
@@ -372,6 +375,10 @@ def check_polygons(lon, lat, offsets, require_ccw: bool = True):
         Flat vertices, deg (no repeated closing vertex needed; it is dropped).
     offsets : array_like
         Ragged offsets.
+    require_ccw : bool
+        Also refuse clockwise polygons (``epn.orientation``).
+    xyz : numpy.ndarray, optional
+        Unit vectors of the vertices (N, 3), when already known.
 
     Returns
     -------
@@ -395,9 +402,12 @@ def check_polygons(lon, lat, offsets, require_ccw: bool = True):
     nbad = np.bincount(ids, weights=badv, minlength=n)
     put(nbad > 0, "pgsphere.bad_value",
         lambda i: f"{int(nbad[i])} vertex coordinate(s) not finite or beyond ±90° latitude")
-    lon = np.where(badv, 0.0, lon)
-    lat = np.where(badv, 0.0, lat)
-    v = _unit(lon, lat)
+    if xyz is None or badv.any():
+        lon = np.where(badv, 0.0, lon)
+        lat = np.where(badv, 0.0, lat)
+        v = _unit(lon, lat)
+    else:
+        v = np.asarray(xyz, dtype=float)
     nxt = _next_index(offsets)
     dots = np.einsum("ij,ij->i", v, v[nxt]) if len(lon) else np.zeros(0)
     dup = dots > 1 - 1e-15  # pgSphere drops consecutive duplicates
@@ -406,7 +416,7 @@ def check_polygons(lon, lat, offsets, require_ccw: bool = True):
         lambda i: f"polygon has {distinct[i]} distinct vertices (pgSphere needs at least 3)")
     put(distinct > MAX_VERTICES, "pgsphere.vertices",
         lambda i: f"polygon has {distinct[i]} vertices (pgSphere accepts at most {MAX_VERTICES})")
-    x, y, cv = gnomonic(lon, lat, offsets)
+    x, y, cv = gnomonic(lon, lat, offsets, v=v)
     mincv = np.full(n, np.inf)
     ne = counts > 0
     if ne.any():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -101,6 +102,8 @@ def test_stage_notebooks_run_on_sample(name, samples, tmp_path):
     assert injected and f"run_dir = \"{folder}\"" in injected[0].source
     log = (folder / "run.log").read_text()
     assert all(f"stage {s} done" in log for s in runs.STAGES)
+    # the stages ran in this environment's python (the venv's kernel)
+    assert f"kernel python: {sys.prefix}/bin/python" in log
 
 
 def _vot_uids(path: Path) -> set[str]:

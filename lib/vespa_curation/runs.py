@@ -262,10 +262,22 @@ class run_log:
 def kernel_name() -> str:
     """The Jupyter kernel of this interpreter's environment.
 
-    A kernelspec installed under ``sys.prefix`` (``make venv`` installs ``python3`` there)
-    wins; otherwise ipykernel's native ``python3`` runs ``sys.executable``.
+    ``python3`` as found first in ``sys.prefix/share/jupyter`` (``make venv`` installs it
+    there, running this environment's python) — :func:`execute_stage` puts that folder
+    first on ``JUPYTER_PATH`` so a user-level ``python3`` kernelspec pointing at another
+    Python never runs the stages; without it, ipykernel's native ``python3`` runs
+    ``sys.executable``. ``VESPA_CURATE_KERNEL`` names another kernel.
     """
     return os.environ.get("VESPA_CURATE_KERNEL", "python3")
+
+
+def _prefer_env_kernels() -> None:
+    share = Path(sys.prefix) / "share" / "jupyter"
+    if (share / "kernels").is_dir():
+        cur = os.environ.get("JUPYTER_PATH", "")
+        parts = [p for p in cur.split(os.pathsep) if p]
+        if str(share) not in parts[:1]:
+            os.environ["JUPYTER_PATH"] = os.pathsep.join([str(share)] + parts)
 
 
 def notebook_parameters(params: Mapping, folder: Path, params_file: str | None,
@@ -294,6 +306,7 @@ def execute_stage(stage: str, folder: Path, parameters: Mapping,
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    _prefer_env_kernels()
     src = paths.NOTEBOOKS / f"{stage}.ipynb"
     out = Path(folder) / f"{stage}.ipynb"
     log.info("%s: stage %s starts (%s)", parameters["service"], stage, out)
@@ -405,3 +418,4 @@ def notebook_setup(level: int = logging.INFO) -> None:
         h._vespa_nb = True
         lg.addHandler(h)
     lg.setLevel(level)
+    lg.info("kernel python: %s", sys.executable)

@@ -190,7 +190,8 @@ def polygon(ring: np.ndarray, time_decimals: int = 3, freq_decimals: int = 6) ->
     x, y = r[:, 0] - r[0, 0], r[:, 1]
     if np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]) < 0:
         r = r[::-1]
-    coords = [[round(float(t), time_decimals), round(float(f), freq_decimals)] for t, f in r]
+    coords = np.column_stack([np.round(r[:, 0], time_decimals),
+                              np.round(r[:, 1], freq_decimals)]).tolist()
     return {"type": "Polygon", "coordinates": [coords]}
 
 

@@ -155,17 +155,21 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
         sub = records[ok].reset_index(drop=True)
         rings = tfcat.contours(sub, unit)
         feats, fmin, fmax = [], [], []
+        t_start = _iso_all(sub["TIME_START"])
+        t_end = _iso_all(sub["TIME_END"])
+        trust = pd.to_numeric(sub["LVL_TRUST"], errors="coerce").to_numpy(dtype=float)
+        ids = pd.to_numeric(sub["ID_TYPE_III"], errors="coerce").to_numpy(dtype=float)
         for i, ring in enumerate(rings):
-            r = sub.iloc[i]
             lo, hi = float(ring[:, 1].min()), float(ring[:, 1].max())
             fmin.append(lo)
             fmax.append(hi)
-            feats.append(json.dumps(tfcat.feature(r["_UID"], tfcat.polygon(ring), {
-                "granule_uid": r["_UID"], "id_type_iii": int(r["ID_TYPE_III"]),
-                "time_start": _iso(r["TIME_START"]), "time_end": _iso(r["TIME_END"]),
+            uid = sub["_UID"].iat[i]
+            feats.append(json.dumps(tfcat.feature(uid, tfcat.polygon(ring), {
+                "granule_uid": uid, "id_type_iii": int(ids[i]),
+                "time_start": t_start[i], "time_end": t_end[i],
                 "fmin": round(lo, 6), "fmax": round(hi, 6),
-                "lvl_trust": None if pd.isna(r["LVL_TRUST"]) else int(r["LVL_TRUST"]),
-                "observatory": r["OBSERVAT"], "instrument": r["INSTRUME"]}),
+                "lvl_trust": None if np.isnan(trust[i]) else int(trust[i]),
+                "observatory": sub["OBSERVAT"].iat[i], "instrument": sub["INSTRUME"].iat[i]}),
                 separators=(",", ":")))
         records.loc[ok, "FMIN_MHZ"] = fmin
         records.loc[ok, "FMAX_MHZ"] = fmax
@@ -177,9 +181,11 @@ def _num(s) -> np.ndarray:
     return pd.to_numeric(pd.Series(s), errors="coerce").to_numpy(dtype=float)
 
 
-def _iso(v) -> str | None:
-    t = to_datetime([v]).iloc[0]
-    return None if pd.isna(t) else t.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+def _iso_all(values) -> list:
+    """ISO texts (ms) of date-times, None where unreadable (vectorized)."""
+    t = to_datetime(values)
+    txt = t.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3]
+    return [None if pd.isna(v) else v for v in txt]
 
 
 # -- computed columns -------------------------------------------------------------------

@@ -78,9 +78,11 @@ def parse(stcs) -> Polygons:
         counts[i] = k // 2
     flat = " ".join(b for b in bodies if b)
     try:
-        vals = np.array(flat.split(), dtype=float) if flat else np.zeros(0)
+        vals = np.fromstring(flat, dtype=float, sep=" ") if flat else np.zeros(0)
     except ValueError:
-        # a bad number somewhere: fall back to per polygon to find which
+        vals = None
+    if vals is None or vals.size != 2 * counts.sum():
+        # a bad number somewhere (fromstring stops there): find which polygon, per polygon
         parts = []
         for i, b in enumerate(bodies):
             try:

@@ -20,10 +20,11 @@ Failure = tuple[str, np.ndarray, "Callable[[int], str] | str"]
 
 
 def _is_null(s: pd.Series) -> np.ndarray:
-    v = s.to_numpy(dtype=object)
+    """NULL, NaN/NaT or blank text."""
     null = pd.isna(s).to_numpy().copy()
     if s.dtype == object or pd.api.types.is_string_dtype(s):
-        null |= np.array([isinstance(x, str) and x.strip() == "" for x in v], bool)
+        text = s.where(s.map(type) == str)
+        null |= text.str.strip().eq("").fillna(False).to_numpy(dtype=bool)
     return null
 
 

@@ -87,7 +87,8 @@ def _handler(state: FakeES):
                 index = path.strip("/").split("/")[0]
                 from urllib.parse import parse_qs, urlparse
                 qs = parse_qs(urlparse(self.path).query)
-                state.size = int(qs.get("size", ["10"])[0])
+                # the 8.x client sends size in the body, older ones in the query string
+                state.size = int(body.get("size") or qs.get("size", ["10"])[0])
                 clause = body.get("query")
                 docs = [d for d in state.docs if d["_index"] == index
                         and matches(d["_source"], clause, d["_id"])]

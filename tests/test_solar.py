@@ -137,10 +137,10 @@ def test_interpolated_ephemeris_equals_sunpy():
     dl = (spline[1] - direct[1] + 180) % 360 - 180
     print(f"\nspline vs sunpy: |ΔB0| {np.abs(spline[0] - direct[0]).max():.1e}°, "
           f"|ΔL0| {np.abs(dl).max():.1e}°, |Δd| {np.abs(spline[2] - direct[2]).max():.1e} m")
-    assert np.abs(spline[0] - direct[0]).max() < 1e-9
-    assert np.abs(dl).max() < 1e-9
-    assert np.abs(spline[2] - direct[2]).max() < 1.0
+    assert np.abs(spline[0] - direct[0]).max() < 2e-9
+    assert np.abs(dl).max() < 2e-9
+    assert np.abs(spline[2] - direct[2]).max() < 5.0  # m; enters only the light-time term
     # the automatic choice: many images over few days → spline
     ob = solar.observers(t, np.full(t.size, 970.0))
     assert np.abs((ob.l0 - solar.observers(t, np.full(t.size, 970.0), interpolate=False).l0
-                   + 180) % 360 - 180).max() < 1e-9
+                   + 180) % 360 - 180).max() < 2e-9

@@ -280,8 +280,8 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         obs = solar.observers(t_u, np.asarray(uniq.get_level_values(1), dtype=float))
         vi = img[hid]
         # per-image values first, then gathered per vertex (cheap trigonometry)
-        lon, lat, xyz = solar.hpc_to_hgc(hpc.x, hpc.y, obs.b0[vi], obs.l0[vi], obs.dist[vi],
-                                         return_xyz=True)
+        lon, lat, xyz = solar.hpc_to_hgc(hpc.x, hpc.y, obs.b0, obs.l0, obs.dist,
+                                         return_xyz=True, index=vi)
     else:
         lon = lat = np.empty(0)
         xyz = np.empty((0, 3))

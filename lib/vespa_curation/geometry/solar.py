@@ -211,7 +211,7 @@ def observers(date_obs, rsun_arcsec, interpolate: bool | None = None) -> Observe
 
 
 #: Node spacing (days) of the interpolated ephemeris (see :func:`earth_ephemeris`).
-EPHEMERIS_STEP_DAYS = 0.25
+EPHEMERIS_STEP_DAYS = 0.5
 
 
 def earth_ephemeris(times, interpolate: bool | None = None):
@@ -223,8 +223,9 @@ def earth_ephemeris(times, interpolate: bool | None = None):
     :data:`EPHEMERIS_STEP_DAYS` and a cubic spline between them.  B0, L0 − its
     linear drift and the distance change on time scales of weeks (the shortest
     sizeable term: Earth's monthly wobble about the Earth–Moon barycentre,
-    0.002°), so the spline reproduces sunpy to ≈ 1e-10° (measured:
-    ``tests/test_solar.py``; 9e-10° with 0.5-day nodes).
+    0.002°), so the spline reproduces sunpy to < 1e-9° with 0.5-day nodes
+    (measured: 9e-10° in L0, 1e-10° in B0; 5e-11° with 0.25-day nodes;
+    ``tests/test_solar.py``) — three orders below the 1e-6° asked of the transform.
 
     Parameters
     ----------
@@ -265,7 +266,8 @@ def earth_ephemeris(times, interpolate: bool | None = None):
     return out[:, 0], np.mod(out[:, 1], 360.0), out[:, 2]
 
 
-def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M, return_xyz: bool = False):
+def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M, return_xyz: bool = False,
+               index=None):
     """Helioprojective (arcsec) → heliographic Carrington (deg), closed form.
 
     All arguments broadcast together (per-vertex values, or per-vertex
@@ -283,6 +285,9 @@ def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M, return_xyz: bool =
         Solar radius of the sphere the line of sight hits (sunpy's default).
     return_xyz : bool
         Also return the Carrington unit vectors (N, 3) of the points.
+    index : array_like of int, optional
+        Image of each point: ``b0, l0, dist`` are then per image (their sines and
+        cosines are computed once per image, not per point).
 
     Returns
     -------
@@ -294,8 +299,15 @@ def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M, return_xyz: bool =
     """
     lam = np.deg2rad(np.asarray(tx, float) / 3600.0)
     phi = np.deg2rad(np.asarray(ty, float) / 3600.0)
-    b0r = np.deg2rad(b0)
+    b0r = np.deg2rad(np.asarray(b0, float))
+    l0 = np.asarray(l0, float)
+    l0r = np.deg2rad(l0)
     D = np.asarray(dist, float)
+    cb, sb = np.cos(b0r), np.sin(b0r)
+    cl, sl = (np.cos(l0r), np.sin(l0r)) if return_xyz else (l0r, l0r)
+    if index is not None:
+        index = np.asarray(index)
+        cb, sb, cl, sl, l0, D = (a[index] for a in (cb, sb, cl, sl, l0, D))
     cphi = np.cos(phi)
     cosa = cphi * np.cos(lam)
     disc = (D * cosa) ** 2 - D**2 + rsun_m**2
@@ -304,7 +316,6 @@ def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M, return_xyz: bool =
     x = d * cphi * np.sin(lam)
     y = d * np.sin(phi)
     z = D - d * cosa
-    cb, sb = np.cos(b0r), np.sin(b0r)
     east = z * cb - y * sb  # toward the observer's Carrington longitude l0, equator
     north = y * cb + z * sb
     lon = np.rad2deg(np.arctan2(x, east)) + l0
@@ -313,7 +324,5 @@ def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M, return_xyz: bool =
     lat = np.where(np.isfinite(d), lat, np.nan)
     if not return_xyz:
         return np.mod(lon, 360.0), lat
-    l0r = np.deg2rad(l0)
-    cl, sl = np.cos(l0r), np.sin(l0r)
     xyz = np.stack([cl * east - sl * x, sl * east + cl * x, north], axis=-1) / rsun_m
     return np.mod(lon, 360.0), lat, xyz

@@ -114,11 +114,25 @@ KERNEL_READY_JS = """() => {
 
 
 #: Sub-observer point of the default context image (SDO/AIA, 2011-02-15): Carrington
-#: (22.75, -6.82). Probes 86 deg and 95 deg from it along its parallel, seen from a view
-#: centred near its west limb.
-_SUB_OBSERVER = (22.75, -6.82)
-EDGE_VIEW = (_SUB_OBSERVER[0] + 90, _SUB_OBSERVER[1])
-EDGE_PROBES = [(_SUB_OBSERVER[0] + 86, _SUB_OBSERVER[1]), (_SUB_OBSERVER[0] + 95, _SUB_OBSERVER[1])]
+#: (22.75, -6.82). Its visible hemisphere ends 90 deg from there: west limb at 112.75,
+#: north pole hidden (visible up to latitude 83.2). Each check: view centre, field of
+#: view, a probe inside (with data) and one outside (no data). A longitude or latitude
+#: flip of the map would swap them.
+_L0, _B0 = 22.75, -6.82
+EDGE_CHECKS = [
+    ((_L0 + 90, _B0), 180, [(_L0 + 86, _B0), (_L0 + 95, _B0)]),
+    ((_L0 + 90, 70.0), 120, [(_L0, 78.0), (_L0 + 180, 86.0)]),
+]
+
+
+def _shoot_widget(page, path):
+    """Screenshot of the Aladin view's div (a clip of the page: an element screenshot
+    waits for the element to stop moving, which a WebGL view may never do)."""
+    rect = page.evaluate("""() => {
+        const r = globalThis.vespaAladin.views.at(-1).aladinDiv.getBoundingClientRect();
+        return {x: r.x, y: r.y, width: r.width, height: r.height};
+    }""")
+    page.screenshot(path=str(path), clip=rect)
 
 
 def _patch(rgb, xy, half=3):
@@ -223,24 +237,25 @@ def test_aladin_view_offline_in_chromium(jupyterlab):
                 for (let i = 3; i < d.length; i += 4) if (d[i] > 0) painted++;
                 return painted;
             }}""")
-            # HiPS placement: centre the view past the west limb of the context image and
-            # look at both sides of its visible-hemisphere edge (90 deg from the
-            # sub-observer point): solar data inside, bare background outside.
-            page.evaluate("() => { const a = globalThis.vespaAladin.views.at(-1); "
-                          f"a.gotoRaDec({EDGE_VIEW[0]}, {EDGE_VIEW[1]}); a.setFoV(180); }}")
-            page.wait_for_timeout(3000)
-            edge_px = page.evaluate(
-                "() => { const a = globalThis.vespaAladin.views.at(-1); return ["
-                + ", ".join(f"a.world2pix({p[0]}, {p[1]})" for p in EDGE_PROBES) + "]; }")
-            widget = page.locator(".aladin-widget").last
-            widget.screenshot(path=str(ARTIFACTS / "aladin_limb.png"))
+            # HiPS placement: look at both sides of the context image's visible-hemisphere
+            # edge (90 deg from its sub-observer point), across the west limb and across
+            # the pole: solar data inside, bare background outside.
+            edge_px = []
+            for k, (view_center, fov, probes) in enumerate(EDGE_CHECKS):
+                page.evaluate("() => { const a = globalThis.vespaAladin.views.at(-1); "
+                              f"a.gotoRaDec({view_center[0]}, {view_center[1]}); a.setFoV({fov}); }}")
+                page.wait_for_timeout(3000)
+                edge_px.append(page.evaluate(
+                    "() => { const a = globalThis.vespaAladin.views.at(-1); return ["
+                    + ", ".join(f"a.world2pix({p[0]}, {p[1]})" for p in probes) + "]; }"))
+                _shoot_widget(page, ARTIFACTS / f"aladin_edge{k}.png")
             page.evaluate("() => { const a = globalThis.vespaAladin.views.at(-1); "
                           f"a.gotoRaDec({state['center'][0]}, {state['center'][1]}); "
                           f"a.setFoV({state['fov'][0]}); }}")
             page.wait_for_timeout(2000)
             shot = ARTIFACTS / "aladin_view.png"
             page.screenshot(path=str(shot), full_page=False)
-            page.locator(".aladin-widget").last.screenshot(path=str(ARTIFACTS / "aladin_widget.png"))
+            _shoot_widget(page, ARTIFACTS / "aladin_widget.png")
             (ARTIFACTS / "aladin_view.json").write_text(json.dumps({
                 "state": state, "vertex": [lon, lat], "vertex_px": vertex_px,
                 "blocked": blocked, "console": console[-50:],
@@ -266,10 +281,11 @@ def test_aladin_view_offline_in_chromium(jupyterlab):
     # none beyond it
     from PIL import Image
 
-    limb = np.asarray(Image.open(ARTIFACTS / "aladin_limb.png").convert("RGB")).astype(int)
-    inside, outside = (_patch(limb, xy) for xy in edge_px)
-    assert inside[0] - inside[2] > 40, f"no solar data inside the limb: RGB {inside}"
-    assert abs(outside[0] - outside[2]) < 15, f"solar data beyond the limb: RGB {outside}"
+    for k, probes_px in enumerate(edge_px):
+        rgb = np.asarray(Image.open(ARTIFACTS / f"aladin_edge{k}.png").convert("RGB")).astype(int)
+        inside, outside = (_patch(rgb, xy) for xy in probes_px)
+        assert inside[0] - inside[2] > 40, f"edge check {k}: no solar data inside: RGB {inside}"
+        assert abs(outside[0] - outside[2]) < 15, f"edge check {k}: solar data beyond the edge: RGB {outside}"
     # nothing outside the loopback was needed: everything above ran with it blocked
     needed = [u for u in blocked if "aladin-lite" in u or "esm.sh" in u or "/Norder" in u
               or u.rstrip("/").endswith("/properties")]

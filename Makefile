@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv sample clean bench
+.PHONY: demo test venv sample clean bench browser-setup
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,3 +31,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf outputs/runs outputs/dachs outputs/samples
+
+# Debian chromium (+ fonts) for the `browser` tests; never a downloaded browser
+browser-setup:
+	bash scripts/setup_browser.sh

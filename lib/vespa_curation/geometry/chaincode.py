@@ -445,17 +445,26 @@ def pixel_outline(cc: Sequence, x0, y0, return_orientation: bool = False, *, dig
     ox = vx[owner] + _TX[k]
     oy = vy[owner] + _TY[k]
     per_chain = np.bincount(ids, weights=cnt, minlength=n).astype(np.int64)
-    # pinches: a corner the outline passes twice (pixels touching only diagonally)
-    if len(ox):
-        chain_of = ids[owner]
-        span = 2 * (int(max(np.abs(ox).max(), np.abs(oy).max())) + 2)
-        key = (chain_of * (2 * span + 1) + (2 * ox).astype(np.int64) + span) * (2 * span + 1) \
-            + (2 * oy).astype(np.int64) + span
-        _, inv, c = np.unique(key, return_inverse=True, return_counts=True)
-        dup = c[inv] > 1
-        if dup.any():
-            ox = ox + np.where(dup, _TPX[k], 0.0)
-            oy = oy + np.where(dup, _TPY[k], 0.0)
+    # pinches: a corner the outline passes twice (pixels touching only diagonally).
+    # The tracer crosses a pinch by a diagonal step both times, so only the bridge
+    # points (corners emitted for a diagonal step) can repeat: look among them.
+    cand = np.flatnonzero(_TPX[k] != 0.0)
+    if len(cand):
+        chain_of = ids[owner[cand]]
+        cx_, cy_ = ox[cand], oy[cand]
+        span = 2 * (int(max(np.abs(cx_).max(), np.abs(cy_).max())) + 2)
+        key = (chain_of * (2 * span + 1) + (2 * cx_).astype(np.int64) + span) \
+            * (2 * span + 1) + (2 * cy_).astype(np.int64) + span
+        order = np.argsort(key, kind="stable")
+        sk = key[order]
+        same = sk[1:] == sk[:-1]
+        if same.any():
+            dup_sorted = np.zeros(len(sk), dtype=bool)
+            dup_sorted[1:] |= same
+            dup_sorted[:-1] |= same
+            d = cand[order[dup_sorted]]
+            ox[d] += _TPX[k[d]]
+            oy[d] += _TPY[k[d]]
     # One-pixel regions (empty chains): the four corners of the start pixel.
     single = lens == 0
     if single.any():

@@ -429,7 +429,9 @@ def check_polygons(lon, lat, offsets, require_ccw: bool = True, xyz=None):
     todo = np.flatnonzero(rule == None)  # noqa: E711
     if len(todo):
         keep = _member(ids, todo, n) & ~dup
-        sub_ids = np.searchsorted(todo, ids[keep])
+        rank = np.zeros(n, dtype=np.int64)
+        rank[todo] = np.arange(len(todo))
+        sub_ids = rank[ids[keep]]
         rings = shapely.linearrings(np.c_[x[keep], y[keep]], indices=sub_ids)
         simple = shapely.is_simple(rings)
         bad = np.zeros(n, dtype=bool)

@@ -94,7 +94,7 @@ def read_mark(service, params: Mapping[str, Any]) -> dict | None:
         if db_time is None:
             log.info("%s: DaCHS table empty or absent: harvesting from the start",
                      service.name)
-            mark = {k: v for k, v in mark.items() if k == "retry"}
+            return None
         else:
             mark["time_jd"] = min(db_time, float(mark.get("time_jd", np.inf)))
     return to_source_mark(mark)
@@ -104,8 +104,9 @@ def to_source_mark(mark: Mapping[str, Any] | None) -> dict | None:
     """A stored mark (``time_jd``, ``run_date``, ``id``, ``retry``) as the harvest query's
     parameters: ``time`` (a UTC Timestamp), ``run_date``, ``id`` and ``retry`` (source ids,
     at most :data:`RETRY_PER_RUN`); the stored keys are kept too (for
-    :func:`merge_marks`)."""
-    if not mark:
+    :func:`merge_marks`). A mark without a time means a full harvest (None): the other
+    conditions only add rows to the time condition."""
+    if not mark or mark.get("time_jd") is None:
         return None
     out: dict[str, Any] = {}
     if mark.get("time_jd") is not None:

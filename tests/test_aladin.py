@@ -6,6 +6,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -231,3 +232,42 @@ def test_region_view_builds_the_widget(solar_hips):
         assert "context only" in view.children[0].value
     finally:
         hips.serve(solar_hips.path.parent).stop()
+
+
+# --------------------------------------------------------------------------- notebook
+
+
+def _run_notebook(tmp_path, **parameters):
+    import papermill as pm
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "05_aladin.out.ipynb"
+    pm.execute_notebook(str(root / "notebooks" / "05_aladin.ipynb"), str(out),
+                        parameters=parameters, kernel_name="python3", progress_bar=False,
+                        cwd=str(tmp_path))
+    return out
+
+
+@pytest.mark.slow
+def test_notebook_shows_a_run_folders_rows(tmp_path):
+    import nbformat
+    from conftest import make_hfc1ar_rows
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rows = make_hfc1ar_rows(n_images=2)
+    rows.to_parquet(run / "rows.parquet")
+    nb = nbformat.read(_run_notebook(tmp_path, run_dir=str(run)), as_version=4)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert f"{len(rows)} rows" in text
+    widgets = [o for c in nb.cells for o in c.get("outputs", [])
+               if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert widgets, "the Aladin view was not displayed"
+
+
+@pytest.mark.slow
+def test_notebook_refuses_a_run_dir_without_rows(tmp_path):
+    import papermill as pm
+
+    with pytest.raises(pm.PapermillExecutionError, match="run_dir: .* has no rows.parquet"):
+        _run_notebook(tmp_path, run_dir=str(tmp_path))

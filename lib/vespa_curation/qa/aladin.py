@@ -40,6 +40,7 @@ __all__ = [
     "regions_for_view",
     "region_view",
     "rows_from_stcs",
+    "load_rows",
     "DEMO_S_REGIONS",
 ]
 
@@ -329,6 +330,31 @@ def rows_from_stcs(polygons: Iterable[str] = DEMO_S_REGIONS, prefix: str = "demo
     })
 
 
+def load_rows(run_dir: str | Path | None = None) -> pd.DataFrame:
+    """The rows to show: ``<run_dir>/rows.parquet``, or :data:`DEMO_S_REGIONS` when
+    ``run_dir`` is empty.
+
+    Raises
+    ------
+    ValueError
+        ``run_dir`` names no folder, or one without ``rows.parquet``, or rows without an
+        ``s_region`` column.
+    """
+    if run_dir is None or str(run_dir).strip() == "":
+        return rows_from_stcs()
+    folder = Path(run_dir).expanduser()
+    if not folder.is_dir():
+        raise ValueError(f"run_dir: {folder} is not a folder (expected a run folder "
+                         "<outputs>/<UTC stamp>/<service>/, or empty for the demonstration regions)")
+    path = folder / "rows.parquet"
+    if not path.is_file():
+        raise ValueError(f"run_dir: {folder} has no rows.parquet (run the harvest stage first)")
+    rows = pd.read_parquet(path)
+    if "s_region" not in rows.columns:
+        raise ValueError(f"run_dir: {path} has no s_region column")
+    return rows
+
+
 def _view_frame(vertices: list[np.ndarray], default: tuple[float, float],
                 aspect: float = 2.2) -> tuple[tuple[float, float], float]:
     """Centre (lon, lat) and horizontal field of view (deg) framing all vertices."""
@@ -407,6 +433,8 @@ def region_view(
     """
     import ipywidgets
 
+    if not isinstance(height, (int, np.integer)) or not 150 <= height <= 3000:
+        raise ValueError(f"height: {height!r} is not a widget height in pixels (150-3000)")
     regions, refused = regions_for_view(rows)
     if hips is None:
         hips = _hips.build_solar_hips(image, cache_dir=cache_dir)

@@ -305,7 +305,8 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         lrule[k] = "geometry.off_disk"
         lreason[k] = (f"the region lies entirely beyond the limb (the visible disk has radius "
                       f"{rsun_arc[i]:.1f}″ = R_SUN {rsun_px[i]:g} px)")
-    prule, preason = sregion.check_polygons(ulon, lat, hpc.offsets, xyz=xyz)
+    # (orientation already made counter-clockwise above: not checked again)
+    prule, preason = sregion.check_polygons(ulon, lat, hpc.offsets, require_ccw=False, xyz=xyz)
     for k in np.flatnonzero((prule != None) & (lrule == None)):  # noqa: E711
         lrule[k] = prule[k]
         lreason[k] = preason[k]

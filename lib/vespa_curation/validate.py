@@ -23,7 +23,8 @@ def _is_null(s: pd.Series) -> np.ndarray:
     """NULL, NaN/NaT or blank text."""
     null = pd.isna(s).to_numpy().copy()
     if s.dtype == object or pd.api.types.is_string_dtype(s):
-        text = s.where(s.map(type) == str)
+        # (isinstance, not ``map(type) == str``: arrow-backed strings cannot compare types)
+        text = s.astype(object).where(s.map(lambda v: isinstance(v, str)).astype(bool))
         null |= text.str.strip().eq("").fillna(False).to_numpy(dtype=bool)
     return null
 

@@ -14,8 +14,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from .base import Mark, Service, jd, messenger_from_wavelength, to_datetime, \
-    wavelength_to_hz
+from .base import Mark, Service, jd_end, jd_of, messenger_from_wavelength, number, \
+    to_datetime, wavelength_to_hz
 
 #: What the harvest reads, table by table (checked before any work starts).
 NEEDS = {
@@ -38,33 +38,43 @@ def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
 
     With a mark, only regions of images at or after ``mark['time']`` (DATE_OBS), or
     re-processed after ``mark['run_date']`` (RUN_DATE), or with ID_AR above
-    ``mark['id']``, or quarantined earlier (ID_AR in ``mark['retry']``) are read; rows at the boundary come again and are deduplicated by
-    granule_uid downstream (DaCHS dupePolicy dropOld).
+    ``mark['id']``, or quarantined earlier (ID_AR in ``mark['retry']``) are read; rows at
+    the boundary come again and are deduplicated by granule_uid downstream.
+
+    Each condition is its own index-friendly ``SELECT ID_AR`` (DATE_OBS and ID_AR are
+    indexed in HFC), united in a derived table joined on ID_AR — an ``OR`` of the
+    conditions would scan all 1.15 M regions. The RUN_DATE branch is the one scan left
+    (RUN_DATE has no index): a service whose :class:`~.base.Mark` names no
+    ``source_time`` never sends it.
     """
     cols = ", ".join(f"{_PREFIX[t]}.{c}" for t, cs in NEEDS.items() for c in cs)
     t = {name: source.table_name(name) for name in NEEDS}
-    sql = (f"SELECT {cols} FROM {t['ACTIVEREGIONS']} A "
-           f"LEFT JOIN {t['OBSERVATIONS']} O ON A.OBSERVATIONS_ID = O.ID_OBSERVATIONS "
-           f"LEFT JOIN {t['OBSERVATORY']} Y ON O.OBSERVATORY_ID = Y.ID_OBSERVATORY "
-           f"LEFT JOIN {t['FRC_INFO']} F ON A.FRC_INFO_ID = F.ID_FRC_INFO")
+    ar = t["ACTIVEREGIONS"]
+    joins = (f"LEFT JOIN {t['OBSERVATIONS']} O ON A.OBSERVATIONS_ID = O.ID_OBSERVATIONS "
+             f"LEFT JOIN {t['OBSERVATORY']} Y ON O.OBSERVATORY_ID = Y.ID_OBSERVATORY "
+             f"LEFT JOIN {t['FRC_INFO']} F ON A.FRC_INFO_ID = F.ID_FRC_INFO")
+    sql = f"SELECT {cols} FROM {ar} A {joins}"
     params: tuple = ()
     if mark:
-        conds = []
+        subs = []
         if mark.get("time") is not None:
-            conds.append("O.DATE_OBS >= ?")
+            subs.append(f"SELECT A2.ID_AR FROM {t['OBSERVATIONS']} O2 JOIN {ar} A2 "
+                        "ON A2.OBSERVATIONS_ID = O2.ID_OBSERVATIONS WHERE O2.DATE_OBS >= ?")
             params += (_sql_time(source, mark["time"]),)
         if mark.get("run_date") is not None:
-            conds.append("A.RUN_DATE > ?")
+            subs.append(f"SELECT ID_AR FROM {ar} WHERE RUN_DATE > ?")
             params += (_sql_time(source, mark["run_date"]),)
         if mark.get("id") is not None:
-            conds.append("A.ID_AR > ?")
+            subs.append(f"SELECT ID_AR FROM {ar} WHERE ID_AR > ?")
             params += (int(mark["id"]),)
         retry = [int(i) for i in (mark.get("retry") or [])]
         if retry:   # records quarantined earlier, read again by id
-            conds.append("A.ID_AR IN (" + ", ".join("?" * len(retry)) + ")")
+            subs.append(f"SELECT ID_AR FROM {ar} WHERE ID_AR IN ("
+                        + ", ".join("?" * len(retry)) + ")")
             params += tuple(retry)
-        if conds:
-            sql += " WHERE " + " OR ".join(conds)
+        if subs:
+            sql = (f"SELECT {cols} FROM ({' UNION '.join(subs)}) M "
+                   f"JOIN {ar} A ON A.ID_AR = M.ID_AR {joins}")
     # grouped by image (an image's regions must share a chunk for the uid collision
     # rule); no time order needed, so the database streams rows through its index on
     # ACTIVEREGIONS.OBSERVATIONS_ID instead of sorting the whole join first
@@ -178,21 +188,10 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
 
 # -- computed columns -------------------------------------------------------------------
 
-def _time_min(r, p):
-    return jd(r["DATE_OBS"])
 
 
-def _time_max(r, p):
-    end = jd(r["DATE_END"])
-    start = jd(r["DATE_OBS"])
-    return np.where(np.isnan(end), start, end)
 
 
-def _float(name):
-    def f(r, p):
-        return pd.to_numeric(r[name], errors="coerce").astype(float).to_numpy()
-    f.__name__ = f"float_{name.lower()}"
-    return f
 
 
 def _spectral_min(r, p):   # longest wavelength → lowest frequency
@@ -265,10 +264,10 @@ SERVICE = Service(
     computed={
         "granule_gid": _granule_gid,
         "obs_id": _obs_id,
-        "time_min": _time_min,
-        "time_max": _time_max,
-        "time_exp_min": _float("EXP_TIME"),
-        "time_exp_max": _float("EXP_TIME"),
+        "time_min": jd_of("DATE_OBS"),
+        "time_max": jd_end("DATE_END", "DATE_OBS"),
+        "time_exp_min": number("EXP_TIME"),
+        "time_exp_max": number("EXP_TIME"),
         "spectral_range_min": _spectral_min,
         "spectral_range_max": _spectral_max,
         "c1_resol_min": _pixel_deg, "c1_resol_max": _pixel_deg,

@@ -144,15 +144,6 @@ def offline_esm() -> str:
         "    view.pix2world = function (...args) {\n"
         "      try { return pix2world.apply(this, args); } catch (e) { return undefined; }\n"
         "    };\n"
-        "    // ipyaladin builds the view on a detached div; when it gets its width Aladin\n"
-        "    // rescales the field of view. Apply the requested one once laid out.\n"
-        "    const fov = options && options.fov;\n"
-        "    if (fov && typeof ResizeObserver !== 'undefined') {\n"
-        "      const ro = new ResizeObserver(() => {\n"
-        "        if (div.clientWidth > 0) { ro.disconnect(); setTimeout(() => view.setFoV(fov), 300); }\n"
-        "      });\n"
-        "      ro.observe(div);\n"
-        "    }\n"
         "    __vespaRegistry.views.push(view);\n"
         "    return view;\n"
         "  },\n"
@@ -419,8 +410,9 @@ def region_view(
     height : int
         Widget height in pixels.
     fov : float, optional
-        Horizontal field of view in degrees (180 shows a hemisphere); default: framing
-        every region.
+        Requested horizontal field of view in degrees; default: framing every region.
+        Aladin Lite 3.9 in ipyaladin widens it to the whole hemisphere (180°) once the
+        planetary HiPS is loaded; the view can be zoomed from there.
     target : (float, float), optional
         Carrington (lon, lat) of the view centre; default the centre of the regions.
     line_width : float

@@ -59,7 +59,7 @@ HIPS_BODY = "sun"
 #: Name of the default context image inside sunpy's test data.
 CONTEXT_IMAGE = "aia_171_level1.fits"
 #: Bumped when the HiPS layout changes, so stale caches are rebuilt.
-_FORMAT_VERSION = "3"
+_FORMAT_VERSION = "4"
 
 
 def default_context_image() -> Path:
@@ -284,7 +284,6 @@ def build_solar_hips(
             "hips_creator": "vespa_curation.qa.hips",
             "hips_initial_ra": f"{lon0:.6f}",
             "hips_initial_dec": f"{lat0:.6f}",
-            "hips_initial_fov": "180",
             "hips_pixel_cut": f"{lo:.4g} {hi:.4g}",
             "vespa_date_obs": date_obs,
             "vespa_source_image": image.name,

@@ -411,8 +411,9 @@ def region_view(
         Widget height in pixels.
     fov : float, optional
         Requested horizontal field of view in degrees; default: framing every region.
-        Aladin Lite 3.9 in ipyaladin widens it to the whole hemisphere (180°) once the
-        planetary HiPS is loaded; the view can be zoomed from there.
+        Aladin Lite 3.9 in ipyaladin builds the view on a detached element and rescales
+        the field when the element and the planetary HiPS arrive, so the first display
+        may show more (up to the hemisphere); zoom from there.
     target : (float, float), optional
         Carrington (lon, lat) of the view centre; default the centre of the regions.
     line_width : float

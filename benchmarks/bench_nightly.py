@@ -72,15 +72,68 @@ def link_area(baseline: Path, inputs: Path) -> Path:
     return inputs / "hfc1ar"
 
 
+def synth_baseline(db: Path, inputs: Path, work: Path, total: int, workers: int) -> Path:
+    """An import area standing for the full run when bench_hfc1ar.py's is not there:
+    ``total`` granules in all — the source's last three days through the real pipeline
+    (so the night's boundary rows are the real ones, and the mark is real), the rest
+    synthetic rows (replicated fixture rows under unique granule_uids) written with the
+    project's writer, content hashes and first-publication dates included."""
+    import numpy as np
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import make_hfc1ar_rows
+
+    from vespa_curation import incremental, pipeline
+    from vespa_curation.export import write_import_area
+    from vespa_curation.params import load_params
+    from vespa_curation.services import get_service
+    svc = get_service("hfc1ar")
+    con = sqlite3.connect(db)
+    last = pd.Timestamp(con.execute("SELECT max(DATE_OBS) FROM OBSERVATIONS").fetchone()[0])
+    con.close()
+    params = load_params("hfc1ar", overrides={
+        "source": f"sqlite:///{db}", "workers": workers, "dachs_inputs": str(inputs),
+        "outputs": str(work / "baseline_runs"), "decisions": str(work / "none.csv")})
+    t0 = time.perf_counter()
+    run_dir = work / "baseline_runs" / "20291231T000000Z" / "hfc1ar"
+    start = last.normalize() - pd.Timedelta(days=2)
+    jd = start.to_julian_date()
+    h = pipeline.harvest(params, run_dir, mark={"time": start, "time_jd": jd})
+    real = pipeline.read_rows(run_dir)
+    n = max(total - len(real), 0)
+    tmpl = make_hfc1ar_rows(1)
+    rows = tmpl.iloc[np.arange(n) % len(tmpl)].reset_index(drop=True)
+    rows["granule_uid"] = [f"ar_19960101_000000_{i}_0" for i in range(n)]
+    rows["time_min"] = rows["time_max"] = jd - 10 - np.arange(n) * (3500.0 / max(n, 1))
+    rows = rows.drop(columns=[c for c in rows.columns if c.startswith("qa_")])
+    now = pd.Timestamp("2029-12-31T00:00:00")
+    for c in incremental.DATE_COLUMNS:
+        rows[c] = now
+    state = pd.DataFrame({"granule_uid": rows["granule_uid"],
+                          "content_hash": incremental.content_hash(rows, svc.columns),
+                          "creation_date": now.isoformat(), "release_date": now.isoformat(),
+                          "modification_date": now.isoformat()})
+    write_import_area(svc, rows, dachs_inputs=inputs, run_id="19960101T000000Z",
+                      mark=None, granule_state=state)
+    pipeline.export(params, run_dir)
+    say(f"setup: synthetic baseline ({n:,} synthetic + {len(real):,} real rows of the last "
+        f"3 days, {h['counts']['source_records']} read) in {time.perf_counter() - t0:.0f} s")
+    return inputs / "hfc1ar"
+
+
 def add_day(db: Path, days: int = 1) -> tuple[int, int]:
     """One more day of images (the last day's, ``days`` later) and their regions under
     new ids, with SQL on the big database. Returns (images, regions) added."""
     con = sqlite3.connect(db)
     try:
-        last = con.execute("SELECT max(DATE_OBS) FROM OBSERVATIONS").fetchone()[0]
-        day = last[:10]
-        obs = pd.read_sql_query("SELECT * FROM OBSERVATIONS WHERE DATE_OBS >= ?", con,
-                                params=(day,))
+        last = pd.Timestamp(con.execute("SELECT max(DATE_OBS) FROM OBSERVATIONS"
+                                        ).fetchone()[0])
+        # the last complete day (the database may end part-way through a day), moved
+        # after the last image
+        day = last.normalize() - pd.Timedelta(days=1)
+        days += 1
+        obs = pd.read_sql_query(
+            "SELECT * FROM OBSERVATIONS WHERE DATE_OBS >= ? AND DATE_OBS < ?", con,
+            params=(day.strftime("%Y-%m-%d"), last.normalize().strftime("%Y-%m-%d")))
         ids = [int(i) for i in obs["ID_OBSERVATIONS"]]
         qmarks = ",".join("?" * len(ids))
         ar = pd.read_sql_query(
@@ -156,6 +209,8 @@ def main(argv=None) -> int:
                     help="import area of the full run (bench_hfc1ar.py)")
     ap.add_argument("--work", default=str(BENCH / "nightly"))
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rows", type=int, default=1_150_000,
+                    help="granules of the stand-in baseline (when no full-run area)")
     ap.add_argument("--dachs", action="store_true", help="also time dachs imp")
     ap.add_argument("--no-papermill", action="store_true")
     ap.add_argument("--keep", action="store_true", help="keep the work folder")
@@ -175,7 +230,12 @@ def main(argv=None) -> int:
     inputs = work / "dachs"
     say(f"setup: copying {args.db} ...")
     t_copy = copy_db(Path(args.db), db)
-    area = link_area(Path(args.baseline), inputs)
+    if (Path(args.baseline) / "manifest.json").is_file():
+        area = link_area(Path(args.baseline), inputs)
+    else:
+        say(f"setup: no full-run import area at {args.baseline} (bench_hfc1ar.py): "
+            "building a stand-in")
+        area = synth_baseline(db, inputs, work, args.rows, args.workers)
     man = json.loads((area / "manifest.json").read_text())
     say(f"setup: database copied in {t_copy:.1f} s; import area with "
         f"{man['total_rows']:,} rows linked")

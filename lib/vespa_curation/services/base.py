@@ -205,6 +205,40 @@ def jd(values) -> np.ndarray:
     return out
 
 
+def number(field: str, unit: str | None = None, to: str | None = None) -> Computed:
+    """Computed column: source ``field`` as float, converted from ``unit`` to ``to``
+    (astropy unit names, e.g. ``number("FMIN_MHZ", "MHz", "Hz")``); NaN where not a
+    number."""
+    factor = 1.0
+    if unit and to:
+        import astropy.units as u
+        factor = float(u.Unit(unit).to(u.Unit(to)))
+
+    def f(r, p):
+        return pd.to_numeric(r[field], errors="coerce").to_numpy(dtype=float) * factor
+    f.__name__ = f"number_{field.lower()}"
+    return f
+
+
+def jd_of(field: str) -> Computed:
+    """Computed column: Julian Date (UTC) of the source date-time ``field``."""
+    def f(r, p):
+        return jd(r[field])
+    f.__name__ = f"jd_{field.lower()}"
+    return f
+
+
+def jd_end(end_field: str, start_field: str) -> Computed:
+    """Computed column: Julian Date of ``end_field``, the start's where the end is
+    missing (a snapshot); an end before the start is left for the validator to
+    refuse."""
+    def f(r, p):
+        end, start = jd(r[end_field]), jd(r[start_field])
+        return np.where(np.isnan(end), start, end)
+    f.__name__ = f"jd_{end_field.lower()}"
+    return f
+
+
 def wavelength_to_hz(values, unit: str | Sequence[str] = "nm") -> np.ndarray:
     """Wavelengths in ``unit`` (nm, Angstrom, um, m; per value when a sequence) → Hz."""
     import astropy.units as u

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .. import datalinks
 from ..params import Param
-from .base import Mark, Service, jd, messenger_from_wavelength, read_records, \
+from .base import Mark, Service, jd, jd_of, number, messenger_from_wavelength, read_records, \
     to_datetime, wavelength_to_hz
 
 SCHEMA = "bass2000"
@@ -140,8 +140,6 @@ def _num(r, name):
     return pd.to_numeric(r[name], errors="coerce").to_numpy(dtype=float)
 
 
-def _time_min(r, p):
-    return jd(r["DATE_OBS"])
 
 
 def _time_max(r, p):
@@ -179,8 +177,6 @@ def _const(v):
     return f
 
 
-def _exptime(r, p):
-    return _num(r, "EXPTIME")
 
 
 def _obs_id(r, p):
@@ -270,10 +266,10 @@ SERVICE = Service(
     computed={
         "granule_gid": _granule_gid,
         "obs_id": _obs_id,
-        "time_min": _time_min,
+        "time_min": jd_of("DATE_OBS"),
         "time_max": _time_max,
-        "time_exp_min": _exptime,
-        "time_exp_max": _exptime,
+        "time_exp_min": number("EXPTIME"),
+        "time_exp_max": number("EXPTIME"),
         "spectral_range_min": _spectral_min,
         "spectral_range_max": _spectral_max,
         "messenger": _messenger,

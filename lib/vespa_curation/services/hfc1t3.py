@@ -16,7 +16,6 @@ FACTS.md, any letter case).
 from __future__ import annotations
 
 import json
-import math
 from typing import Any, Iterator, Mapping
 
 import numpy as np
@@ -24,7 +23,7 @@ import pandas as pd
 
 from .. import datalinks, tfcat
 from ..params import Param
-from .base import Mark, Service, jd, read_records, to_datetime
+from .base import Mark, Service, jd_end, jd_of, number, read_records, to_datetime
 from .hfc1ar import _sql_time
 
 SCHEMA = "hfc1t3"
@@ -190,21 +189,12 @@ def _iso_all(values) -> list:
 
 # -- computed columns -------------------------------------------------------------------
 
-def _time_min(r, p):
-    return jd(r["TIME_START"])
 
 
-def _time_max(r, p):
-    end, start = jd(r["TIME_END"]), jd(r["TIME_START"])
-    return np.where(np.isnan(end), start, end)
 
 
-def _spectral_min(r, p):
-    return pd.to_numeric(r["FMIN_MHZ"], errors="coerce").to_numpy(dtype=float) * 1e6
 
 
-def _spectral_max(r, p):
-    return pd.to_numeric(r["FMAX_MHZ"], errors="coerce").to_numpy(dtype=float) * 1e6
 
 
 def _spectral_step(r, p):
@@ -212,8 +202,6 @@ def _spectral_step(r, p):
     return _num(r["CDELT2"]) * f * 1e6
 
 
-def _time_step(r, p):
-    return _num(r["CDELT1"])
 
 
 def _obs_id(r, p):
@@ -346,12 +334,12 @@ SERVICE = Service(
     computed={
         "granule_gid": _granule_gid,
         "obs_id": _obs_id,
-        "time_min": _time_min,
-        "time_max": _time_max,
-        "time_sampling_step_min": _time_step,
-        "time_sampling_step_max": _time_step,
-        "spectral_range_min": _spectral_min,
-        "spectral_range_max": _spectral_max,
+        "time_min": jd_of("TIME_START"),
+        "time_max": jd_end("TIME_END", "TIME_START"),
+        "time_sampling_step_min": number("CDELT1"),
+        "time_sampling_step_max": number("CDELT1"),
+        "spectral_range_min": number("FMIN_MHZ", "MHz", "Hz"),
+        "spectral_range_max": number("FMAX_MHZ", "MHz", "Hz"),
         "spectral_sampling_step_min": _spectral_step,
         "spectral_sampling_step_max": _spectral_step,
         "instrument_name": _instrument,

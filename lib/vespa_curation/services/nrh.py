@@ -23,7 +23,7 @@ from .. import datalinks
 from ..params import Param
 from ..sources.dump import apply_layout, with_time_filter
 from ..sources.errors import SourceError
-from .base import Mark, Service, jd, read_records, to_datetime
+from .base import Mark, Service, jd_end, jd_of, number, read_records, to_datetime
 
 SCHEMA = "nrh"
 #: Source layout: logical field ← ``_source`` field of the index's documents.
@@ -181,25 +181,14 @@ def _num(r, name):
     return pd.to_numeric(r[name], errors="coerce").to_numpy(dtype=float)
 
 
-def _time_min(r, p):
-    return jd(r["DATE_OBS"])
 
 
-def _time_max(r, p):
-    end, start = jd(r["DATE_END"]), jd(r["DATE_OBS"])
-    return np.where(np.isnan(end), start, end)
 
 
-def _spectral_min(r, p):
-    return _num(r, "FMIN_MHZ") * 1e6
 
 
-def _spectral_max(r, p):
-    return _num(r, "FMAX_MHZ") * 1e6
 
 
-def _integration(r, p):
-    return _num(r, "INTEGRATION")
 
 
 def _obs_id(r, p):
@@ -314,12 +303,12 @@ SERVICE = Service(
     computed={
         "granule_gid": lambda r, p: np.full(len(r), "nrh_sessions", dtype=object),
         "obs_id": _obs_id,
-        "time_min": _time_min,
-        "time_max": _time_max,
-        "time_exp_min": _integration,
-        "time_exp_max": _integration,
-        "spectral_range_min": _spectral_min,
-        "spectral_range_max": _spectral_max,
+        "time_min": jd_of("DATE_OBS"),
+        "time_max": jd_end("DATE_END", "DATE_OBS"),
+        "time_exp_min": number("INTEGRATION"),
+        "time_exp_max": number("INTEGRATION"),
+        "spectral_range_min": number("FMIN_MHZ", "MHz", "Hz"),
+        "spectral_range_max": number("FMAX_MHZ", "MHz", "Hz"),
         "access_format": _access_format,
         "access_estsize": _access_estsize,
         "thumbnail_url": _thumbnail,

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import datalinks
-from .base import Mark, Service, jd
+from .base import Mark, Service, jd_end, jd_of, number
 from .nrh import access_params, harvest_documents, prepare_times
 
 SCHEMA = "orfees"
@@ -70,13 +70,8 @@ def _num(r, name):
     return pd.to_numeric(r[name], errors="coerce").to_numpy(dtype=float)
 
 
-def _time_min(r, p):
-    return jd(r["DATE_OBS"])
 
 
-def _time_max(r, p):
-    end, start = jd(r["DATE_END"]), jd(r["DATE_OBS"])
-    return np.where(np.isnan(end), start, end)
 
 
 def _obs_id(r, p):
@@ -127,12 +122,12 @@ SERVICE = Service(
     computed={
         "granule_gid": lambda r, p: np.full(len(r), "orfees_spectra", dtype=object),
         "obs_id": _obs_id,
-        "time_min": _time_min,
-        "time_max": _time_max,
-        "time_sampling_step_min": lambda r, p: _num(r, "TIME_RES"),
-        "time_sampling_step_max": lambda r, p: _num(r, "TIME_RES"),
-        "spectral_range_min": lambda r, p: _num(r, "FMIN_MHZ") * 1e6,
-        "spectral_range_max": lambda r, p: _num(r, "FMAX_MHZ") * 1e6,
+        "time_min": jd_of("DATE_OBS"),
+        "time_max": jd_end("DATE_END", "DATE_OBS"),
+        "time_sampling_step_min": number("TIME_RES"),
+        "time_sampling_step_max": number("TIME_RES"),
+        "spectral_range_min": number("FMIN_MHZ", "MHz", "Hz"),
+        "spectral_range_max": number("FMAX_MHZ", "MHz", "Hz"),
         "access_format": _access_format,
         "access_estsize": _access_estsize,
         "datalink_url": lambda r, p: datalinks.datalink_urls(p["server_url"], SCHEMA,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,13 +69,50 @@ def dachs(env, *args) -> float:
     return dt
 
 
+def pgsphere_costs(vertex_counts, n: int = 300) -> None:
+    """Per-polygon cost of pgSphere alone: spoly input (COPY) and the GiST index build,
+    on a temp table (psql as the postgres superuser; needs root)."""
+    import shutil as _sh
+    if _sh.which("psql") is None or os.geteuid() != 0:
+        print("pgSphere figures skipped (needs root and psql)")
+        return
+    print(f"\npgSphere alone, {n} polygons per vertex count (ms per polygon)")
+    print(f"{'verts':>5s} {'spoly input':>12s} {'GiST build':>11s}")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.chmod(tmp, 0o755)
+        for v in vertex_counts:
+            rows = rows_for(n, v)
+            f = Path(tmp) / f"p{v}.txt"
+            with open(f, "w") as fh:
+                for text in rows["s_region"]:
+                    w = text.split()[2:]
+                    fh.write("{" + ",".join(f"({w[i]}d,{w[i + 1]}d)"
+                                            for i in range(0, len(w), 2)) + "}\n")
+            f.chmod(0o644)
+            sql = (f"\\timing on\nCREATE TEMP TABLE p (s spoly);\n"
+                   f"\\copy p FROM '{f}'\nCREATE INDEX ON p USING gist (s);\n")
+            out = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-q",
+                                  "-d", "gavo"], input=sql, capture_output=True,
+                                 text=True).stdout
+            ms = [float(x) for x in re.findall(r"Time: ([0-9.]+) ms", out)]
+            if len(ms) >= 3:
+                print(f"{v:5d} {ms[1] / n:12.2f} {ms[2] / n:11.2f}", flush=True)
+            else:
+                print(f"{v:5d} failed: {out[-300:]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", default="200,1000")
     ap.add_argument("--vertices", default="24,120",
                     help="vertex counts (the sample's hfc1ar polygons: median ~120)")
     ap.add_argument("--encodings", default=",".join(ENCODINGS))
+    ap.add_argument("--pgsphere", default="4,8,16,24,48,120",
+                    help="vertex counts for the pgSphere-only figures ('' to skip)")
     args = ap.parse_args()
+    if args.pgsphere:
+        pgsphere_costs([int(x) for x in args.pgsphere.split(",")])
+        print()
     sizes = [int(x) for x in args.rows.split(",")]
     service = dataclasses.replace(get_service("hfc1ar"), name=SCHEMA, rd_extras=None)
     with tempfile.TemporaryDirectory() as tmp:

@@ -300,3 +300,37 @@ def test_polygons_are_accepted_by_pgsphere(known, pg):
     assert "ERROR" not in r.stderr, r.stderr[:2000]
     answers = [ln for ln in r.stdout.splitlines() if "|" in ln]
     assert len(answers) == len(polys) and all(a.endswith("|t") for a in answers)
+
+
+def _limb_teeth(parts, k, rsun_arcsec, pix_arcsec):
+    """Vertices of ring ``k`` a pixel-ish inside the limb between two vertices on it.
+
+    That is the sawtooth a pixel staircase makes when it is clipped corner by corner:
+    the published polygon alternates between the limb and ~1 px inside, teeth degrees
+    wide in longitude.
+    """
+    x, y = parts.hpc.item(k)
+    d = (rsun_arcsec - np.hypot(x, y)) / pix_arcsec  # px inside the limb
+    on = d < 0.1
+    inner = (d > 0.3) & (d < 2.5)
+    return int((inner & np.roll(on, 1) & np.roll(on, -1)).sum())
+
+
+def test_limb_outline_follows_the_limb_without_teeth(known):
+    """Along the limb the outline is an arc on it, not a staircase clipped into teeth."""
+    cases, records, frame, parts = known
+    rsun = RSUN_PIX * CDELT
+    names = [nm for nm in records.index if "limb" in nm]
+    for name in names:
+        k = list(records.index).index(name)
+        assert _limb_teeth(parts, k, rsun, CDELT) == 0, name
+        x, y = parts.hpc.item(k)
+        d = (rsun - np.hypot(x, y)) / CDELT
+        assert (d < 0.1).sum() >= 10, name  # a run of vertices on the limb
+        # consecutive vertices on the limb are close: the arc is densified
+        on = np.flatnonzero(d < 0.1)
+        step = np.hypot(np.diff(x[on]), np.diff(y[on])) / CDELT
+        assert np.median(step) <= 4.01, name
+    # the check does see the teeth of the staircase clipped as it is
+    _, raw = hfc_ar_geometry(records.loc[names], limb_snap_px=0)
+    assert sum(_limb_teeth(raw, k, rsun, CDELT) for k in range(len(names))) > 3

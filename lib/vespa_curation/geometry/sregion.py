@@ -44,6 +44,7 @@ __all__ = [
     "spherical_area",
     "to_stcs",
     "lon_range",
+    "follow_limb",
 ]
 
 #: pgSphere's limit on polygon vertices (``spherepoly_in: too much points``).
@@ -564,3 +565,133 @@ def to_stcs(lon, lat, offsets, frame: str = "UNKNOWNFrame", digits: int = 6) -> 
     bstart = starts_b[2 * off[:-1]].tolist()
     bend = starts_b[2 * off[1:]].tolist()
     return [prefix + text[a:b] if b > a else None for a, b in zip(bstart, bend)]
+
+
+def follow_limb(r: Ragged, rsun, tol, radius, step):
+    """Replace the runs of outline vertices near the limb by an arc on the limb.
+
+    A pixel outline meets the limb as a staircase: its corners alternate between
+    the limb and up to a pixel inside it.  Clipped as it is, that staircase
+    becomes teeth degrees wide in longitude (the limb is foreshortened there).
+    Here every maximal run of consecutive vertices closer than ``tol`` to the
+    limb (``rsun - tol < r``, also those beyond it) is replaced by an arc of the
+    circle ``radius`` from the position angle of the run's first vertex to that
+    of its last one (sweeping as the run does), with vertices at most ``step``
+    apart; the rest of the outline keeps its pixel corners.  The run's own
+    vertices lie within ``tol`` of the arc — the chain's pixel precision.
+
+    A ring whose vertices are all near the limb (a sliver along it), or that the
+    replacement would make cross itself, is returned unchanged (``fallback``):
+    the caller clips it as before.
+
+    Parameters
+    ----------
+    r : Ragged
+        Rings in a plane centred on the disk centre (helioprojective arcsec).
+    rsun, tol, radius, step : array_like
+        Per ring: limb radius, nearness tolerance, arc radius (≤ the clip
+        radius, so the arc needs no clipping) and largest arc-vertex spacing.
+
+    Returns
+    -------
+    out : Ragged
+    smoothed : numpy.ndarray of bool
+        Rings that now follow the limb.
+    fallback : numpy.ndarray of bool
+        Rings with near-limb vertices left unchanged (sliver or crossing).
+    near : numpy.ndarray of bool
+        Per input vertex: within ``tol`` of the limb.
+    """
+    n = len(r)
+    rsun, tol, radius, step = (np.broadcast_to(np.asarray(a, float), (n,))
+                               for a in (rsun, tol, radius, step))
+    ids = ragged_ids(r.offsets)
+    rv = np.hypot(r.x, r.y)
+    near = rv > (rsun - tol)[ids]
+    # a staircase's inner corners can sit a little deeper than tol: one or two
+    # vertices within 2 tol of the limb between near ones belong to the run too
+    if near.any():
+        nxt = _next_index(r.offsets)
+        prv = np.empty_like(nxt)
+        prv[nxt] = np.arange(len(nxt))
+        close = ~near & (rv > (rsun - 2 * tol)[ids])
+        gap1 = close & near[prv] & near[nxt]
+        gap2 = close & close[nxt] & near[prv] & near[nxt[nxt]]
+        near = near | gap1 | gap2
+        near[nxt[gap2]] = True
+    smoothed = np.zeros(n, dtype=bool)
+    fallback = np.zeros(n, dtype=bool)
+    counts = r.counts
+    n_near = np.bincount(ids, weights=near, minlength=n)
+    fallback[(n_near > 0) & (n_near >= counts)] = True  # sliver: all near
+    todo = np.flatnonzero((n_near > 0) & (n_near < counts))
+    if len(todo) == 0:
+        return r, smoothed, fallback, near
+    # the rings to change, each rotated to start at its first vertex not near the limb
+    sel = np.flatnonzero(_member(ids, todo, n))
+    sid = np.searchsorted(todo, ids[sel])  # 0..len(todo)-1
+    m = len(todo)
+    soff = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(counts[todo], out=soff[1:])
+    nn = ~near[sel]
+    first_far = np.full(m, np.iinfo(np.int64).max)
+    np.minimum.at(first_far, sid[nn], np.flatnonzero(nn) - soff[sid[nn]])
+    pos = np.arange(len(sel)) - soff[sid]
+    cnt = counts[todo][sid]
+    src = r.offsets[todo][sid] + (pos + first_far[sid]) % cnt
+    x, y, nr = r.x[src], r.y[src], near[src]
+    # runs: contiguous now (a ring starts with a far vertex)
+    prev_near = np.r_[False, nr[:-1]]
+    prev_near[soff[:-1]] = False
+    start = nr & ~prev_near
+    run = np.cumsum(start) - 1  # run label of each near vertex
+    th = np.arctan2(y, x)
+    dth = np.r_[0.0, np.diff(th)]
+    dth = (dth + np.pi) % (2 * np.pi) - np.pi
+    dth[start | ~nr] = 0.0
+    n_run = int(start.sum())
+    sweep = np.bincount(run[nr], weights=dth[nr], minlength=n_run)
+    th0 = th[start]
+    rid = sid[start]  # ring (index into todo) of each run
+    rad = radius[todo][rid]
+    k = np.maximum(np.ceil(np.abs(sweep) * rad / step[todo][rid]).astype(np.int64), 1)
+    # output count per vertex: far → 1, run start → k + 1 arc vertices, rest of run → 0
+    emit = np.where(nr, 0, 1)
+    emit[start] = k + 1
+    owner = np.repeat(np.arange(len(x)), emit)
+    ox = x[owner]
+    oy = y[owner]
+    is_arc = nr[owner]
+    if is_arc.any():
+        ar = run[owner[is_arc]]
+        first = np.repeat(np.cumsum(k + 1) - (k + 1), k + 1)
+        j = np.arange(len(ar)) - first
+        t = th0[ar] + sweep[ar] * j / k[ar]
+        ox[is_arc] = rad[ar] * np.cos(t)
+        oy[is_arc] = rad[ar] * np.sin(t)
+    new_counts = np.bincount(sid, weights=emit, minlength=m).astype(np.int64)
+    noff = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(new_counts, out=noff[1:])
+    new = Ragged(ox, oy, noff)
+    # keep only the rings that stay simple and keep an area
+    rings = shapely.linearrings(np.c_[ox, oy], indices=ragged_ids(noff))
+    ok = shapely.is_simple(rings) & (new_counts >= 3)
+    # same orientation as before, with an area (not folded onto the arc)
+    a_old = signed_area(x, y, soff)
+    ok &= signed_area(ox, oy, noff) * np.sign(a_old) > 0
+    smoothed[todo[ok]] = True
+    fallback[todo[~ok]] = True
+    if not ok.any():
+        return r, smoothed, fallback, near
+    keep_items = np.flatnonzero(ok)
+    kept = Ragged(*_take(new, keep_items))
+    return _replace(r, todo[ok], kept), smoothed, fallback, near
+
+
+def _take(r: Ragged, items: np.ndarray):
+    """(x, y, offsets) of items ``items`` (ascending) of ``r``."""
+    counts = r.counts[items]
+    off = np.zeros(len(items) + 1, dtype=np.int64)
+    np.cumsum(counts, out=off[1:])
+    sel = np.flatnonzero(_member(ragged_ids(r.offsets), items, len(r)))
+    return r.x[sel], r.y[sel], off

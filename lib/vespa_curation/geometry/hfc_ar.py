@@ -129,7 +129,9 @@ def hfc_ar_polygons(records: pd.DataFrame, **options) -> pd.DataFrame:
 
 
 def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
-                    limb_margin_px: float = 0.02, limb_snap_px: float = 1.0,
+                    max_edge_centre_px: float = 32.0, edge_tol_px: float = 0.05,
+                    staircase_px: float = 0.5,
+                    limb_margin_px: float = 0.02, limb_snap_px: float = 0.8,
                     simplify_tol_px: float = 0.5,
                     digits: int = 6, max_pixel_mismatch: float = 1.0):
     """:func:`hfc_ar_polygons` plus the intermediate pieces a QA figure needs.
@@ -139,7 +141,18 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     records : pandas.DataFrame
         As for :func:`hfc_ar_polygons`.
     max_edge_px : float
-        Densify: longest edge, in image pixels, before the transform.
+        Densify: longest edge, in image pixels, before the transform, near the
+        limb (and along the limb arc).
+    max_edge_centre_px, edge_tol_px : float
+        Densify: edges may be longer than ``max_edge_px`` (up to
+        ``max_edge_centre_px``) where the great circle between their ends stays
+        within ``edge_tol_px`` of the straight edge in the image
+        (:func:`.sregion.disk_edge_length`).
+    staircase_px : float
+        Corners of pixel staircases are cut this far along their edges
+        (:func:`.sregion.cut_staircases`: every point within ``staircase_px/√2``
+        of the pixel outline, a 45° staircase becomes one edge); 0 keeps every
+        pixel corner.
     limb_margin_px : float
         Clip circle radius = apparent solar radius − this many pixels (keeps the
         transform away from the tangent line of sight).
@@ -232,12 +245,19 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     outline = cc_mod.pixel_outline(None, lx0, ly0, digits=dg, chain=chain)
     oid = ragged_ids(outline.offsets)
     L = live[oid]
-    hx = gsx[L] * (outline.x - gcx[L])
-    hy = gsy[L] * (outline.y - gcy[L])
-    hpc = Ragged(hx, hy, outline.offsets)
+    bridge = np.abs(np.mod(outline.x, 1.0) - 0.5) > 1e-9
+    bridge |= np.abs(np.mod(outline.y, 1.0) - 0.5) > 1e-9
     rsun_arc = rsun_px * gsx
     r_clip = rsun_arc - limb_margin_px * gsx
-    beyond = hx**2 + hy**2 > (r_clip[L]) ** 2
+    beyond = (gsx[L] * (outline.x - gcx[L])) ** 2 + (gsy[L] * (outline.y - gcy[L])) ** 2 \
+        > (r_clip[L]) ** 2
+    # staircase corners cut within half a pixel (a third of the vertices, exact area)
+    cut = sregion.cut_staircases(outline, fixed=bridge, cut=staircase_px) \
+        if staircase_px > 0 else outline
+    cid = ragged_ids(cut.offsets)
+    hx = gsx[live][cid] * (cut.x - gcx[live][cid])
+    hy = gsy[live][cid] * (cut.y - gcy[live][cid])
+    hpc = Ragged(hx, hy, cut.offsets)
     smoothed = np.zeros(m, dtype=bool)
     unsmoothed = np.zeros(m, dtype=bool)
     area_px0 = None
@@ -248,12 +268,13 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         # the clip circle; rings it would make cross themselves (and slivers along
         # the limb) are clipped as they are, with a note
         area_px0 = sregion.signed_area(outline.x, outline.y, outline.offsets)
-        hpc, smoothed, unsmoothed, near = sregion.follow_limb(
+        hpc, smoothed, unsmoothed, _ = sregion.follow_limb(
             hpc, rsun_arc[live], limb_snap_px * gsx[live], r_clip[live] * (1 - 1e-12),
             max_edge_px * gsx[live])
+        ox_ = gsx[L] * (outline.x - gcx[L])
+        oy_ = gsy[L] * (outline.y - gcy[L])
+        near = np.hypot(ox_, oy_) > (rsun_arc - limb_snap_px * gsx)[L]
         beyond = beyond | (near & smoothed[oid])
-    bridge = np.abs(np.mod(outline.x, 1.0) - 0.5) > 1e-9
-    bridge |= np.abs(np.mod(outline.y, 1.0) - 0.5) > 1e-9
 
     hpc, clipped, multi, empty, kept = sregion.clip_to_disk(hpc, r_clip[live])
     clipped = clipped | smoothed
@@ -261,7 +282,14 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
                                                          simplify_tol_px * gsx[live])
     hid = ragged_ids(hpc.offsets)
     area_px = sregion.signed_area(hpc.x / gsx[live][hid], hpc.y / gsy[live][hid], hpc.offsets)
-    hpc = sregion.densify(hpc, max_edge_px * gsx[live])
+    # densify: edges at most max_edge_px near the limb, longer towards the disk centre
+    # where the great circle between the ends stays within edge_tol_px of the edge
+    hid = ragged_ids(hpc.offsets)
+    Lmax = sregion.disk_edge_length(hpc.x, hpc.y, rsun_arc[live][hid],
+                                    edge_tol_px * gsx[live][hid], max_edge_px * gsx[live][hid],
+                                    max_edge_centre_px * gsx[live][hid])
+    Lmax = np.minimum(Lmax, Lmax[sregion._next_index(hpc.offsets)])
+    hpc = sregion.densify(hpc, None, edge_max_len=Lmax)
     hid = ragged_ids(hpc.offsets)
 
     # one observer per distinct image (time, apparent radius)

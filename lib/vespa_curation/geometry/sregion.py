@@ -45,6 +45,8 @@ __all__ = [
     "to_stcs",
     "lon_range",
     "follow_limb",
+    "cut_staircases",
+    "disk_edge_length",
 ]
 
 #: pgSphere's limit on polygon vertices (``spherepoly_in: too much points``).
@@ -234,17 +236,22 @@ def simplify_over(r: Ragged, limit: int, tolerance) -> tuple[Ragged, np.ndarray,
     return _replace(r, which, _from_geoms(simp)), done, change
 
 
-def densify(r: Ragged, max_len, limit: int = MAX_VERTICES) -> Ragged:
+def densify(r: Ragged, max_len, limit: int = MAX_VERTICES, edge_max_len=None) -> Ragged:
     """Split edges longer than ``max_len`` into equal parts (vectorized).
 
-    A ring is left as is when densifying it would exceed ``limit`` vertices.
+    ``edge_max_len`` (one value per vertex, for the edge that starts there)
+    overrides ``max_len`` (one value per ring) when given.  A ring is left as is
+    when densifying it would exceed ``limit`` vertices.
     """
     n = len(r)
-    ml = np.broadcast_to(np.asarray(max_len, float), (n,))
     ids = ragged_ids(r.offsets)
+    if edge_max_len is None:
+        ml = np.broadcast_to(np.asarray(max_len, float), (n,))[ids]
+    else:
+        ml = np.asarray(edge_max_len, float)
     nxt = _next_index(r.offsets)
     seg = np.hypot(r.x[nxt] - r.x, r.y[nxt] - r.y)
-    k = np.maximum(np.ceil(seg / ml[ids]).astype(np.int64), 1)
+    k = np.maximum(np.ceil(seg / ml).astype(np.int64), 1)
     per = np.bincount(ids, weights=k, minlength=n).astype(np.int64)
     k[(per > limit)[ids]] = 1
     if np.all(k == 1):
@@ -695,3 +702,109 @@ def _take(r: Ragged, items: np.ndarray):
     np.cumsum(counts, out=off[1:])
     sel = np.flatnonzero(_member(ragged_ids(r.offsets), items, len(r)))
     return r.x[sel], r.y[sel], off
+
+
+def cut_staircases(r: Ragged, fixed=None, cut: float = 0.5):
+    """Cut the corners of pixel staircases (within ``cut``/√2 px), then merge collinear runs.
+
+    A pixel-edge outline has a vertex at every corner of its staircases.  Every
+    corner whose turn differs from a neighbour's (a staircase corner, not the
+    corner of a rectangle, so a one-pixel square stays a square) is replaced by
+    the two points ``min(cut, edge/2)`` along its edges; where consecutive cut
+    points coincide (unit steps) one is kept, and points on a straight line
+    through their neighbours are dropped — a 45° staircase becomes one straight
+    edge through the middles of its steps.  Every point of the new outline is
+    within ``cut/√2`` (0.35 px) of the pixel outline; a convex corner loses
+    ``cut²/2`` px², a concave one gains as much, so staircases keep their area.
+
+    The cut triangles lie inside the quarter pixels at their corners, which no
+    other edge of a pixel outline enters, so the ring stays simple; corners in
+    ``fixed`` (the bridge points at pinches, not on the pixel grid) are kept.
+
+    Parameters
+    ----------
+    r : Ragged
+        Pixel-edge outlines (pixel units).
+    fixed : numpy.ndarray of bool, optional
+        Per vertex: keep as is.
+    cut : float
+        Distance (px) along each edge of a cut corner.
+
+    Returns
+    -------
+    Ragged
+    """
+    x, y, off = r.x, r.y, r.offsets
+    if len(x) == 0:
+        return r
+    nxt = _next_index(off)
+    prv = np.empty_like(nxt)
+    prv[nxt] = np.arange(len(nxt))
+    ax, ay = x - x[prv], y - y[prv]  # incoming edge
+    bx, by = x[nxt] - x, y[nxt] - y  # outgoing edge
+    turn = np.sign(ax * by - ay * bx)
+    stair = (turn != turn[prv]) | (turn != turn[nxt])
+    if fixed is not None:
+        stair &= ~fixed
+    la = np.hypot(ax, ay)
+    lb = np.hypot(bx, by)
+    d = np.where(stair, np.minimum(cut, 0.5 * np.minimum(la, lb)), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fa = np.where(d > 0, d / la, 0.0)
+        fb = np.where(d > 0, d / lb, 0.0)
+    # two points per vertex (one where it is not cut)
+    n2 = np.where(d > 0, 2, 1)
+    owner = np.repeat(np.arange(len(x)), n2)
+    second = np.zeros(len(owner), dtype=bool)
+    second[np.cumsum(n2)[n2 == 2] - 1] = True
+    f_in = fa[owner]
+    X = np.where(second, x[owner] + fb[owner] * bx[owner], x[owner] - f_in * ax[owner])
+    Y = np.where(second, y[owner] + fb[owner] * by[owner], y[owner] - f_in * ay[owner])
+    ids = ragged_ids(off)[owner]
+    n = len(r)
+    o2 = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ids, minlength=n), out=o2[1:])
+    # drop points equal to the next one, then points on the line through their neighbours
+    nx2 = _next_index(o2)
+    keep = ~((np.abs(X - X[nx2]) < 1e-9) & (np.abs(Y - Y[nx2]) < 1e-9))
+    X, Y, ids = X[keep], Y[keep], ids[keep]
+    np.cumsum(np.bincount(ids, minlength=n), out=o2[1:])
+    nx2 = _next_index(o2)
+    pv2 = np.empty_like(nx2)
+    pv2[nx2] = np.arange(len(nx2))
+    cross = (X - X[pv2]) * (Y[nx2] - Y) - (Y - Y[pv2]) * (X[nx2] - X)
+    keep = np.abs(cross) > 1e-9
+    # never fewer than 3 vertices (a ring that would collapse stays as it was)
+    cnt = np.bincount(ids[keep], minlength=n)
+    keep |= (cnt < 3)[ids]
+    X, Y, ids = X[keep], Y[keep], ids[keep]
+    np.cumsum(np.bincount(ids, minlength=n), out=o2[1:])
+    return Ragged(X, Y, o2.copy())
+
+
+def disk_edge_length(x, y, rsun, tol, floor, ceil):
+    """Longest straight edge in the helioprojective plane whose great circle stays within ``tol``.
+
+    A straight edge of length ``L`` at distance ``ρ`` from the disk centre and
+    the great circle through its ends differ (projected back onto the image) by
+    about ``L² ρ / (8 R² (1 − ρ²/R²))``; twice that, which bounds the worst
+    direction measured numerically (orthographic view), is kept within ``tol``.
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Vertex positions relative to the disk centre (same unit as ``rsun``).
+    rsun, tol, floor, ceil : array_like
+        Per vertex: disk radius, tolerance, and bounds of the result.
+
+    Returns
+    -------
+    numpy.ndarray
+        Edge length allowed for the edge starting at each vertex (the farther of
+        its two ends from the centre is used by the caller).
+    """
+    rho = np.minimum(np.hypot(x, y) / rsun, 0.999999)
+    c = 2 * rho / (8 * rsun * (1 - rho**2))
+    with np.errstate(divide="ignore"):
+        L = np.sqrt(tol / c)
+    return np.clip(L, floor, ceil)

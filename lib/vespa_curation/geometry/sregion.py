@@ -749,25 +749,27 @@ def cut_staircases(r: Ragged, fixed=None, cut: float = 0.5):
     la = np.hypot(ax, ay)
     lb = np.hypot(bx, by)
     d = np.where(stair, np.minimum(cut, 0.5 * np.minimum(la, lb)), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fa = np.where(d > 0, d / la, 0.0)
-        fb = np.where(d > 0, d / lb, 0.0)
-    # two points per vertex (one where it is not cut)
-    n2 = np.where(d > 0, 2, 1)
-    owner = np.repeat(np.arange(len(x)), n2)
-    second = np.zeros(len(owner), dtype=bool)
-    second[np.cumsum(n2)[n2 == 2] - 1] = True
-    f_in = fa[owner]
-    X = np.where(second, x[owner] + fb[owner] * bx[owner], x[owner] - f_in * ax[owner])
-    Y = np.where(second, y[owner] + fb[owner] * by[owner], y[owner] - f_in * ay[owner])
-    ids = ragged_ids(off)[owner]
+    la[la == 0] = 1.0
+    lb[lb == 0] = 1.0
+    fa = d / la
+    fb = d / lb
+    # two points per vertex (the same point twice where it is not cut)
     n = len(r)
-    o2 = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(ids, minlength=n), out=o2[1:])
+    X = np.empty(2 * len(x))
+    Y = np.empty(2 * len(x))
+    X[0::2] = x - fa * ax
+    X[1::2] = x + fb * bx
+    Y[0::2] = y - fa * ay
+    Y[1::2] = y + fb * by
+    o2 = 2 * off
+    ids = ragged_ids(o2)
     # drop points equal to the next one, then points on the line through their neighbours
     nx2 = _next_index(o2)
-    keep = ~((np.abs(X - X[nx2]) < 1e-9) & (np.abs(Y - Y[nx2]) < 1e-9))
+    dx = X[nx2] - X
+    dy = Y[nx2] - Y
+    keep = dx * dx + dy * dy > 1e-16
     X, Y, ids = X[keep], Y[keep], ids[keep]
+    o2 = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(ids, minlength=n), out=o2[1:])
     nx2 = _next_index(o2)
     pv2 = np.empty_like(nx2)
@@ -776,10 +778,11 @@ def cut_staircases(r: Ragged, fixed=None, cut: float = 0.5):
     keep = np.abs(cross) > 1e-9
     # never fewer than 3 vertices (a ring that would collapse stays as it was)
     cnt = np.bincount(ids[keep], minlength=n)
-    keep |= (cnt < 3)[ids]
+    if (cnt < 3).any():
+        keep |= (cnt < 3)[ids]
     X, Y, ids = X[keep], Y[keep], ids[keep]
     np.cumsum(np.bincount(ids, minlength=n), out=o2[1:])
-    return Ragged(X, Y, o2.copy())
+    return Ragged(X, Y, o2)
 
 
 def disk_edge_length(x, y, rsun, tol, floor, ceil):

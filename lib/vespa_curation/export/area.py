@@ -190,7 +190,7 @@ def write_import_area(service, rows: pd.DataFrame, *, dachs_inputs, run_id: str,
                       links: pd.DataFrame | None = None, retract: Iterable[str] = (),
                       mark: Any = None,
                       extra_files: Mapping[str, bytes | str | os.PathLike] | None = None,
-                      fmt: str = "binary2", region: str = "stcs",
+                      fmt: str = "tabledata", region: str = "stcs",
                       params: Mapping[str, Any] | None = None,
                       granule_state: pd.DataFrame | None = None) -> Path:
     """Add one run's rows to the DaCHS import area of ``service``, atomically.
@@ -310,8 +310,10 @@ def _build(service, rows, columns, tmp: Path, previous: Path | None, old_man: di
             _link_or_copy(previous / rel, tmp / rel)
             files[rel] = dict(info)
     # 2. this run's data
-    data_rel = f"data/{run_id}.vot"
-    write_epn_votable(rows, tmp / data_rel, frame, fmt=fmt, region=region)
+    data_rel = None
+    if len(rows):   # DaCHS's voTableGrammar fails on a table without rows (StopIteration)
+        data_rel = f"data/{run_id}.vot"
+        write_epn_votable(rows, tmp / data_rel, frame, fmt=fmt, region=region)
     links_rel = None
     n_links = 0
     if links is not None:

@@ -121,6 +121,12 @@ def _generic_field(votable, name: str, values: pd.Series):
 
 
 def _write(votable, table, columns, path: Path, fmt: str) -> Path:
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown VOTable serialisation {fmt!r}: one of {FORMATS}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "tabledata":
+        return _write_tabledata(table, columns, path)
     n = len(columns[0][1]) if columns else 0
     table.create_arrays(n)
     arr = table.array
@@ -129,14 +135,79 @@ def _write(votable, table, columns, path: Path, fmt: str) -> Path:
         if n:
             arr.data[key][:] = data
             arr.mask[key][:] = mask
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown VOTable serialisation {fmt!r}: one of {FORMATS}")
-    if fmt != "tabledata":
-        table.format = fmt
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    table.format = fmt
     with open(path, "wb") as fh:
-        votable.to_xml(fh, tabledata_format=None if fmt == "tabledata" else fmt)
+        votable.to_xml(fh, tabledata_format=fmt)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path
+
+
+#: Rows serialised per block by the TABLEDATA writer (bounds its memory).
+TABLEDATA_BLOCK = 20_000
+
+
+def _xml_attr(value) -> str:
+    return (str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def _cells(field, data, mask, a: int, b: int) -> np.ndarray:
+    """``<TD>..</TD>`` text of rows a..b of one column (``<TD/>`` for NULL), vectorized:
+    numbers through numpy's shortest round-trip repr, text XML-escaped by pandas."""
+    d = data[a:b]
+    m = np.asarray(mask[a:b], dtype=bool)
+    if field.datatype == "char":
+        t = pd.Series(d, dtype=object)
+        t = t.where(~m, None)
+        txt = t.astype("string")
+        if txt.str.contains(r"[&<>]", regex=True).fillna(False).any():
+            txt = (txt.str.replace("&", "&amp;", regex=False)
+                   .str.replace("<", "&lt;", regex=False)
+                   .str.replace(">", "&gt;", regex=False))
+        out = ("<TD>" + txt + "</TD>").fillna("<TD/>")
+        return out.to_numpy(dtype=object)
+    if field.datatype == "boolean":
+        out = np.where(np.asarray(d, dtype=bool), "<TD>T</TD>", "<TD>F</TD>").astype(object)
+    elif field.arraysize:      # numeric arrays (DALI polygons): space-separated values
+        out = np.array(["<TD>" + " ".join(map(repr, np.asarray(v, float).tolist()))
+                        + "</TD>" for v in d], dtype=object)
+    else:
+        vals = np.asarray(d)
+        if vals.dtype.kind == "f":
+            m = m | ~np.isfinite(vals)
+        out = np.char.add(np.char.add("<TD>", vals.astype(str)), "</TD>").astype(object)
+    out[m] = "<TD/>"
+    return out
+
+
+def _write_tabledata(table, columns, path: Path) -> Path:
+    """Write a VOTable 1.4 TABLEDATA document block by block.
+
+    astropy's writer spends milliseconds per row in Python (48 min for 1.15 M epn_core
+    rows); this one formats each column of a block of rows at once. DaCHS's
+    voTableGrammar reads an empty cell as NULL for every type (VOTable 1.3 §6.1).
+    """
+    n = len(columns[0][1]) if columns else 0
+    head = ['<?xml version="1.0" encoding="utf-8"?>',
+            '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">',
+            '<RESOURCE type="results">', f'<TABLE name="{_xml_attr(table.name)}">']
+    for field, _d, _m in columns:
+        attrs = {"name": field.name, "datatype": field.datatype}
+        for key in ("arraysize", "unit", "ucd", "xtype"):
+            v = getattr(field, key, None)
+            if v not in (None, ""):
+                attrs[key] = str(v)
+        head.append("<FIELD " + " ".join(f'{k}="{_xml_attr(v)}"' for k, v in attrs.items())
+                    + "/>")
+    head.append("<DATA><TABLEDATA>")
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write("\n".join(head) + "\n")
+        for a in range(0, n, TABLEDATA_BLOCK):
+            b = min(n, a + TABLEDATA_BLOCK)
+            cols = [_cells(f, d, m, a, b) for f, d, m in columns]
+            fh.write("".join("<TR>" + "".join(r) + "</TR>\n" for r in zip(*cols)))
+        fh.write("</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n")
         fh.flush()
         os.fsync(fh.fileno())
     return path

@@ -167,6 +167,9 @@ def papermill_startup(n: int = 3) -> list[float]:
 
     from vespa_curation.runs import kernel_name
     nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": kernel_name(), "language": "python",
+                                 "display_name": "Python 3"}
+    nb.metadata["language_info"] = {"name": "python"}
     cell = nbformat.v4.new_code_cell("service = 'hfc1ar'")
     cell.metadata["tags"] = ["parameters"]
     nb.cells = [cell, nbformat.v4.new_code_cell("import vespa_curation.pipeline")]

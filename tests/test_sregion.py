@@ -120,3 +120,63 @@ def test_spherical_area():
     cap = sregion.spherical_area(lon, np.full(lon.size, 60.0), np.array([0, lon.size]))
     # cap above 60° with great-circle edges: close to 2π(1 − sin 60°) sr
     assert cap[0] == pytest.approx(2 * np.pi * (1 - np.sin(np.pi / 3)) * (180 / np.pi) ** 2, rel=2e-3)
+
+
+def _outline(mask):
+    """Pixel-edge outline of the largest region of a mask (the chain-code way)."""
+    from vespa_curation import synth
+    from vespa_curation.geometry import chaincode as cc
+    x0, y0, code = synth.encode_chaincode(mask)
+    return cc.pixel_outline([code], np.array([x0]), np.array([y0]))
+
+
+def test_cut_staircases_within_half_a_pixel_and_simple():
+    yy, xx = np.mgrid[0:60, 0:60]
+    masks = {
+        "disk": (xx - 30) ** 2 + (yy - 28) ** 2 < 20 ** 2,
+        "diamond": np.abs(xx - 30) + np.abs(yy - 30) < 15,  # 45° staircases
+        "pixel": (xx == 10) & (yy == 12),
+        "rectangle": (xx >= 5) & (xx < 25) & (yy >= 5) & (yy < 9),
+        "pinch": ((xx >= 10) & (xx < 15) & (yy >= 10) & (yy < 15))
+        | ((xx >= 15) & (xx < 20) & (yy >= 15) & (yy < 20)),
+    }
+    for name, mask in masks.items():
+        o = _outline(mask)
+        fixed = (np.abs(np.mod(o.x, 1) - 0.5) > 1e-9) | (np.abs(np.mod(o.y, 1) - 0.5) > 1e-9)
+        c = sregion.cut_staircases(o, fixed=fixed)
+        p0 = shapely.Polygon(np.c_[o.x, o.y])
+        p1 = shapely.Polygon(np.c_[c.x, c.y])
+        assert p1.is_valid, name
+        assert shapely.hausdorff_distance(p0, p1) <= 0.5 / np.sqrt(2) + 1e-9, name
+        assert abs(p1.area - p0.area) <= 1.0, name  # staircases keep their area
+        if name in ("pixel", "rectangle"):  # no staircase: unchanged
+            assert len(c.x) == len(o.x) == 4 and p1.area == p0.area, name
+    # a 45° staircase becomes straight edges: the diamond has a handful of vertices
+    c = sregion.cut_staircases(_outline(masks["diamond"]))
+    assert len(c.x) <= 12
+    d = _outline(masks["disk"])
+    assert len(sregion.cut_staircases(d).x) < 0.75 * len(d.x)
+
+
+def test_follow_limb_replaces_the_staircase_by_an_arc():
+    # a disk of radius 100 px; a region cut by it: pixels whose centre is inside
+    yy, xx = np.mgrid[-120:121, -120:121]
+    mask = (np.hypot(xx, yy) < 100) & (xx > 70) & (np.abs(yy) < 40)
+    from vespa_curation import synth
+    from vespa_curation.geometry import chaincode as cc
+    x0, y0, code = synth.encode_chaincode(mask)
+    o = cc.pixel_outline([code], np.array([x0]), np.array([y0]))
+    r = Ragged(o.x - 120, o.y - 120, o.offsets)
+    out, smoothed, fallback, near = sregion.follow_limb(r, 100.0, 0.8, 99.98, 4.0)
+    assert smoothed[0] and not fallback[0] and near.sum() > 10
+    rv = np.hypot(out.x, out.y)
+    on = rv > 99.97
+    assert on.sum() >= 15 and (rv <= 99.98 + 1e-9).all()
+    # no vertex between two limb vertices dips inside: the arc is one run
+    assert not (~on & np.roll(on, 1) & np.roll(on, -1)).any()
+    assert shapely.Polygon(np.c_[out.x, out.y]).is_valid
+    # a sliver all along the limb is left as it was
+    sl = Ragged(np.array([99.5, 99.5, 99.0, 99.0]) * np.cos([0, .1, .1, 0]),
+                np.array([99.5, 99.5, 99.0, 99.0]) * np.sin([0, .1, .1, 0]), np.array([0, 4]))
+    out, smoothed, fallback, _ = sregion.follow_limb(sl, 100.0, 1.2, 99.98, 4.0)
+    assert fallback[0] and not smoothed[0] and np.array_equal(out.x, sl.x)

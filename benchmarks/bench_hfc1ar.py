@@ -85,6 +85,8 @@ def main(argv=None):
     ap.add_argument("--rows", type=int, default=1_150_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=20_000)
+    ap.add_argument("--limit", type=int, default=None,
+                    help="harvest only the first N regions of the database (a quick look)")
     ap.add_argument("--dachs", action="store_true", help="also time `dachs imp`")
     ap.add_argument("--skip-geometry-ratio", action="store_true")
     args = ap.parse_args(argv)
@@ -102,7 +104,7 @@ def main(argv=None):
     params = load_params("hfc1ar", overrides={
         "source": f"sqlite:///{db}", "workers": args.workers, "chunk_size": args.chunk,
         "full": True, "dachs_inputs": str(inputs), "outputs": str(BENCH / "runs"),
-        "decisions": str(decisions)})
+        "decisions": str(decisions), "limit": args.limit})
     results = {"rows_in_source": args.rows, "workers": args.workers, "chunk": args.chunk}
 
     with PeakRSS() as mem:

@@ -180,3 +180,24 @@ def test_follow_limb_replaces_the_staircase_by_an_arc():
                 np.array([99.5, 99.5, 99.0, 99.0]) * np.sin([0, .1, .1, 0]), np.array([0, 4]))
     out, smoothed, fallback, _ = sregion.follow_limb(sl, 100.0, 1.2, 99.98, 4.0)
     assert fallback[0] and not smoothed[0] and np.array_equal(out.x, sl.x)
+
+
+def test_clip_to_disk_area_fraction_belongs_to_its_ring():
+    """The kept-area fraction of a clipped ring is its own (regression: the arc
+    parameter array once overwrote the per-ring fractions, giving wrong area ratios
+    and an IndexError on chunks with many rings)."""
+    import shapely as _sh
+    from vespa_curation.geometry.chaincode import Ragged
+    from vespa_curation.geometry.sregion import clip_to_disk
+    squares = [(-50, -50), (10, 10), (30, -60)] * 40 + [(95, -5)]   # last crosses r=100
+    xs, ys, off = [], [], [0]
+    for x0, y0 in squares:
+        xs += [x0, x0 + 10, x0 + 10, x0]
+        ys += [y0, y0, y0 + 10, y0 + 10]
+        off.append(off[-1] + 4)
+    r = Ragged(np.array(xs, float), np.array(ys, float), np.array(off))
+    out, touched, multi, empty, frac = clip_to_disk(r, np.full(len(squares), 100.0))
+    assert touched.sum() == 1 and touched[-1]
+    expect = _sh.box(95, -5, 105, 5).intersection(_sh.Point(0, 0).buffer(100, 4096)).area / 100
+    assert frac[-1] == pytest.approx(expect, rel=2e-3)
+    assert np.all(frac[:-1] == 1.0)

@@ -181,8 +181,8 @@ def clip_to_disk(r: Ragged, radius: np.ndarray, n_circle: int = 2048):
     npts = np.maximum(np.ceil((a1 - a0) / step).astype(np.int64), 2) + 1
     owner = np.repeat(np.arange(m), npts)
     first = np.repeat(np.cumsum(npts) - npts, npts)
-    frac = (np.arange(owner.size) - first) / (npts[owner] - 1)
-    t = mid[owner] + a0[owner] + frac * (a1 - a0)[owner]
+    u = (np.arange(owner.size) - first) / (npts[owner] - 1)   # 0..1 along each arc
+    t = mid[owner] + a0[owner] + u * (a1 - a0)[owner]
     cx = np.cos(t) * radius[which][owner]
     cy = np.sin(t) * radius[which][owner]
     # a sector has the centre as an extra vertex (not for a whole circle)
@@ -198,7 +198,7 @@ def clip_to_disk(r: Ragged, radius: np.ndarray, n_circle: int = 2048):
     Y[slot] = cy
     circles = shapely.polygons(shapely.linearrings(np.c_[X, Y], indices=ragged_ids(off)))
     inter = shapely.intersection(polys, circles)
-    a0 = shapely.area(polys)
+    area0 = shapely.area(polys)
     out = []
     for k, (g, i) in enumerate(zip(inter, which)):
         if g.is_empty or g.area == 0:
@@ -209,7 +209,7 @@ def clip_to_disk(r: Ragged, radius: np.ndarray, n_circle: int = 2048):
         if len(parts) > 1:
             multi[i] = True
         best = max(parts, key=lambda p: p.area)
-        frac[i] = best.area / a0[k] if a0[k] > 0 else 0.0
+        frac[i] = best.area / area0[k] if area0[k] > 0 else 0.0
         out.append(shapely.Polygon(best.exterior))
     return _replace(r, which, _from_geoms(out)), touched, multi, empty, frac
 

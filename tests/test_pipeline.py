@@ -71,3 +71,26 @@ def test_missing_column_is_named_and_nothing_written(sample_db, tmp_path):
 def test_missing_source_is_named(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
         pipeline.harvest(_params(tmp_path / "nope.sqlite", tmp_path), tmp_path / "run")
+
+
+def test_a_record_that_crashes_mapping_is_isolated_not_fatal(sample_db, tmp_path,
+                                                             monkeypatch):
+    """A record no mapping rule foresaw (here: a prepare step that raises on one ID_AR,
+    standing in for a bug) is quarantined with the exception; its chunk's other
+    records are exported."""
+    from vespa_curation.services import get_service
+    svc = get_service("hfc1ar")
+    real = svc.prepare
+
+    def prepare(records, params):
+        if (records["ID_AR"].astype(int) == 7).any():
+            raise ZeroDivisionError("planted")
+        return real(records, params)
+    monkeypatch.setattr(svc, "prepare", prepare)
+    rep = pipeline.harvest(_params(sample_db, tmp_path, workers=1, chunk_size=40),
+                           tmp_path / "run")
+    q = pipeline.read_quarantine(tmp_path / "run")
+    bad = q[q["rule"] == "internal.error"]
+    assert list(bad["source_id"]) == ["7"]
+    assert "ZeroDivisionError: planted" in bad["reason"].iloc[0]
+    assert rep["counts"]["accepted"] == rep["counts"]["source_records"] - 1

@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,8 @@ from . import epncore, paths
 from .incremental import changed_rows, merge_marks, next_mark, read_mark, same_mark, \
     stored_mark
 from .services import QUARANTINE_COLUMNS, get_service, map_chunk
-from .sources import SourceError, open_source
+from .services.base import quarantine_frame
+from .sources import open_source
 from .validate import validate
 
 log = logging.getLogger("vespa_curation.pipeline")
@@ -46,10 +47,33 @@ def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, 
     """Map and validate one chunk (runs in a worker process or on a Dask worker).
 
     Returns accepted rows, quarantine lines, and the source records QA keeps (the
-    refused ones, the flagged ones and a few plain ones).
+    refused ones, the flagged ones and a few plain ones). When mapping raises on a
+    chunk, the chunk is bisected until the records that raise are isolated: they are
+    quarantined (rule ``internal.error``, the exception in the reason, for a developer
+    to fix) and every other record goes through, so one record no mapping rule
+    foresaw cannot stop a nightly run.
     """
     service = get_service(service_name)
-    rows, q_map = map_chunk(service, records, params, now=now)
+    try:
+        rows, q_map = map_chunk(service, records, params, now=now)
+    except Exception as exc:  # noqa: BLE001 — isolated and reported, never swallowed
+        if len(records) == 1:
+            uid = str(service.uid(records).iloc[0])
+            q = quarantine_frame(
+                [uid], [records[service.source_id].iloc[0]], "map", ["internal.error"],
+                [f"{service.source_id}={records[service.source_id].iloc[0]}: mapping "
+                 f"raised {type(exc).__name__}: {exc} (a bug to report; the other "
+                 "records of its chunk were mapped)"])
+            log.error("record isolated after %s: %s", type(exc).__name__, exc)
+            return pd.DataFrame(), q, records.reset_index(drop=True)
+        half = len(records) // 2
+        parts = [map_validate(service_name, records.iloc[a:b].reset_index(drop=True),
+                              params, now)
+                 for a, b in ((0, half), (half, len(records)))]
+        acc = [p[0] for p in parts if len(p[0])]
+        return (pd.concat(acc, ignore_index=True) if acc else pd.DataFrame(),
+                pd.concat([p[1] for p in parts], ignore_index=True),
+                pd.concat([p[2] for p in parts], ignore_index=True))
     accepted, q_val = validate(rows, service)
     q = pd.concat([q_map, q_val], ignore_index=True)
     keep = _records_for_qa(service, records, accepted, q, int(params.get("qa_gallery", 24)))

@@ -239,6 +239,40 @@ def jd_end(end_field: str, start_field: str) -> Computed:
     return f
 
 
+def access_format(format_field: str, url_field: str,
+                  default: str = "application/fits") -> Computed:
+    """Computed column: lower-case MIME type of the file at ``url_field`` (``default``
+    where the source gives none), NULL where there is no file."""
+    def f(r, p):
+        fmt = r[format_field].astype("string").str.strip().str.lower()
+        fmt = fmt.where(fmt.notna() & (fmt != ""), default)
+        return fmt.where(r[url_field].notna(), None).astype(object).to_numpy()
+    f.__name__ = f"access_format_{format_field.lower()}"
+    return f
+
+
+def size_kb(bytes_field: str) -> Computed:
+    """Computed column: ``access_estsize`` in whole kB (rounded up) of a size in bytes."""
+    def f(r, p):
+        kb = np.ceil(pd.to_numeric(r[bytes_field], errors="coerce").to_numpy(dtype=float)
+                     / 1024.0)
+        return pd.array(np.where(np.isfinite(kb), kb, np.nan),
+                        dtype="Float64").astype("Int64")
+    f.__name__ = f"size_kb_{bytes_field.lower()}"
+    return f
+
+
+def file_stem(name_field: str, fallback_field: str) -> Computed:
+    """Computed column: the file name without its FITS extension (``.fits``, ``.fts``,
+    optionally ``.gz``), ``fallback_field`` where there is no file name."""
+    def f(r, p):
+        name = r[name_field].astype("string").str.replace(r"\.(fts|fits)(\.gz)?$", "",
+                                                          regex=True)
+        return name.fillna(r[fallback_field].astype(str)).astype(object).to_numpy()
+    f.__name__ = f"file_stem_{name_field.lower()}"
+    return f
+
+
 def wavelength_to_hz(values, unit: str | Sequence[str] = "nm") -> np.ndarray:
     """Wavelengths in ``unit`` (nm, Angstrom, um, m; per value when a sequence) → Hz."""
     import astropy.units as u

@@ -21,8 +21,8 @@ import pandas as pd
 
 from .. import datalinks
 from ..params import Param
-from .base import Mark, Service, jd, jd_of, number, messenger_from_wavelength, read_records, \
-    to_datetime, wavelength_to_hz
+from .base import Mark, Service, access_format, jd, jd_of, messenger_from_wavelength, \
+    number, read_records, size_kb, to_datetime, wavelength_to_hz
 
 SCHEMA = "bass2000"
 #: The source table.
@@ -140,8 +140,6 @@ def _num(r, name):
     return pd.to_numeric(r[name], errors="coerce").to_numpy(dtype=float)
 
 
-
-
 def _time_max(r, p):
     end, start = jd(r["DATE_END"]), jd(r["DATE_OBS"])
     exp = _num(r, "EXPTIME") / 86400.0
@@ -177,8 +175,6 @@ def _const(v):
     return f
 
 
-
-
 def _obs_id(r, p):
     return r["_UID"].to_numpy(dtype=object)
 
@@ -188,18 +184,6 @@ def _granule_gid(r, p):
            r["INSTRUMENT"].astype("string").fillna("")).str.lower()
     return ("bass2000_" + ins.str.replace(r"[^a-z0-9]+", "_", regex=True).str.strip("_")
             ).astype(object).to_numpy()
-
-
-def _access_format(r, p):
-    f = r["FILE_FORMAT"].astype("string").str.strip().str.lower()
-    f = f.where(f.notna() & (f != ""), "application/fits")
-    return f.where(r["FILE_URL"].notna(), None).astype(object).to_numpy()
-
-
-def _access_estsize(r, p):
-    b = _num(r, "FILE_SIZE")
-    kb = np.ceil(b / 1024.0)
-    return pd.array(np.where(np.isfinite(kb), kb, np.nan), dtype="Float64").astype("Int64")
 
 
 def _datalink_url(r, p):
@@ -277,8 +261,8 @@ SERVICE = Service(
         "c2min": _const(-90.0), "c2max": _const(90.0),
         "c1_resol_min": _pixel_deg, "c1_resol_max": _pixel_deg,
         "c2_resol_min": _pixel_deg, "c2_resol_max": _pixel_deg,
-        "access_format": _access_format,
-        "access_estsize": _access_estsize,
+        "access_format": access_format("FILE_FORMAT", "FILE_URL"),
+        "access_estsize": size_kb("FILE_SIZE"),
         "datalink_url": _datalink_url,
     },
     uid=granule_uid,

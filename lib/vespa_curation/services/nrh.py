@@ -23,7 +23,8 @@ from .. import datalinks
 from ..params import Param
 from ..sources.dump import apply_layout, with_time_filter
 from ..sources.errors import SourceError
-from .base import Mark, Service, jd_end, jd_of, number, read_records, to_datetime
+from .base import Mark, Service, access_format, file_stem, jd_end, jd_of, number, \
+    size_kb, read_records, to_datetime
 
 SCHEMA = "nrh"
 #: Source layout: logical field ← ``_source`` field of the index's documents.
@@ -177,37 +178,6 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
 
 # -- computed columns -------------------------------------------------------------------
 
-def _num(r, name):
-    return pd.to_numeric(r[name], errors="coerce").to_numpy(dtype=float)
-
-
-
-
-
-
-
-
-
-
-
-
-def _obs_id(r, p):
-    name = r["FILENAME"].astype("string").str.replace(r"\.(fts|fits)(\.gz)?$", "",
-                                                        regex=True)
-    return name.fillna(r["_ID"].astype(str)).astype(object).to_numpy()
-
-
-def _access_format(r, p):
-    f = r["FILE_FORMAT"].astype("string").str.strip().str.lower()
-    f = f.where(f.notna() & (f != ""), "application/fits")
-    return f.where(r["FILE_URL"].notna(), None).astype(object).to_numpy()
-
-
-def _access_estsize(r, p):
-    kb = np.ceil(_num(r, "FILE_SIZE") / 1024.0)
-    return pd.array(np.where(np.isfinite(kb), kb, np.nan), dtype="Float64").astype("Int64")
-
-
 def _datalink_url(r, p):
     return datalinks.datalink_urls(p["server_url"], SCHEMA, r["_UID"])
 
@@ -302,15 +272,15 @@ SERVICE = Service(
     },
     computed={
         "granule_gid": lambda r, p: np.full(len(r), "nrh_sessions", dtype=object),
-        "obs_id": _obs_id,
+        "obs_id": file_stem("FILENAME", "_ID"),
         "time_min": jd_of("DATE_OBS"),
         "time_max": jd_end("DATE_END", "DATE_OBS"),
         "time_exp_min": number("INTEGRATION"),
         "time_exp_max": number("INTEGRATION"),
         "spectral_range_min": number("FMIN_MHZ", "MHz", "Hz"),
         "spectral_range_max": number("FMAX_MHZ", "MHz", "Hz"),
-        "access_format": _access_format,
-        "access_estsize": _access_estsize,
+        "access_format": access_format("FILE_FORMAT", "FILE_URL"),
+        "access_estsize": size_kb("FILE_SIZE"),
         "thumbnail_url": _thumbnail,
         "datalink_url": _datalink_url,
     },

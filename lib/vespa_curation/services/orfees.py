@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .. import datalinks
-from .base import Mark, Service, jd_end, jd_of, number
+from .base import Mark, Service, access_format, file_stem, jd_end, jd_of, number, \
+    size_kb
 from .nrh import access_params, harvest_documents, prepare_times
 
 SCHEMA = "orfees"
@@ -66,31 +67,6 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     return records
 
 
-def _num(r, name):
-    return pd.to_numeric(r[name], errors="coerce").to_numpy(dtype=float)
-
-
-
-
-
-
-def _obs_id(r, p):
-    name = r["FILENAME"].astype("string").str.replace(r"\.(fts|fits)(\.gz)?$", "",
-                                                        regex=True)
-    return name.fillna(r["_ID"].astype(str)).astype(object).to_numpy()
-
-
-def _access_format(r, p):
-    f = r["FILE_FORMAT"].astype("string").str.strip().str.lower()
-    f = f.where(f.notna() & (f != ""), "application/fits")
-    return f.where(r["FILE_URL"].notna(), None).astype(object).to_numpy()
-
-
-def _access_estsize(r, p):
-    kb = np.ceil(_num(r, "FILE_SIZE") / 1024.0)
-    return pd.array(np.where(np.isfinite(kb), kb, np.nan), dtype="Float64").astype("Int64")
-
-
 SERVICE = Service(
     name=SCHEMA,
     title="ORFEES radio spectrograph",
@@ -121,15 +97,15 @@ SERVICE = Service(
     },
     computed={
         "granule_gid": lambda r, p: np.full(len(r), "orfees_spectra", dtype=object),
-        "obs_id": _obs_id,
+        "obs_id": file_stem("FILENAME", "_ID"),
         "time_min": jd_of("DATE_OBS"),
         "time_max": jd_end("DATE_END", "DATE_OBS"),
         "time_sampling_step_min": number("TIME_RES"),
         "time_sampling_step_max": number("TIME_RES"),
         "spectral_range_min": number("FMIN_MHZ", "MHz", "Hz"),
         "spectral_range_max": number("FMAX_MHZ", "MHz", "Hz"),
-        "access_format": _access_format,
-        "access_estsize": _access_estsize,
+        "access_format": access_format("FILE_FORMAT", "FILE_URL"),
+        "access_estsize": size_kb("FILE_SIZE"),
         "datalink_url": lambda r, p: datalinks.datalink_urls(p["server_url"], SCHEMA,
                                                              r["_UID"]),
     },

@@ -205,6 +205,45 @@ def test_known_answers(known):
     assert stcs.check(frame.s_region) == [None] * len(frame)
 
 
+def _arc_distance(p, a, b):
+    """Angle (rad) from unit vectors p (N, 3) to the great-circle arcs a→b (M, 3): (N, M)."""
+    n = np.cross(a, b)
+    n /= np.linalg.norm(n, axis=1)[:, None]
+    s = p @ n.T                                     # sine of the distance to the circle
+    foot = p[:, None, :] - s[:, :, None] * n[None, :, :]
+    # the foot lies on the arc when it is between a and b
+    on = (np.einsum("nmk,mk->nm", np.cross(a[None, :, :], foot), n) >= 0) & \
+        (np.einsum("nmk,mk->nm", np.cross(foot, b[None, :, :]), n) >= 0)
+    ends = np.minimum(np.arccos(np.clip(p @ a.T, -1, 1)), np.arccos(np.clip(p @ b.T, -1, 1)))
+    return np.where(on, np.abs(np.arcsin(np.clip(s, -1, 1))), ends)
+
+
+def test_vertex_budget_stays_within_half_a_pixel(known):
+    """The published polygon (vertex budget, 0.5 px) against the full outline, on the
+    sphere: every full vertex lies within half a disk-centre pixel's angle of the
+    published polygon's great-circle edges; fewer vertices; area change reported."""
+    cases, records, frame, parts = known
+    full, fparts = hfc_ar_geometry(records, vertex_tol_px=0)
+    assert (frame.n_vertices <= full.n_vertices).all()
+    assert frame.n_vertices.sum() < 0.8 * full.n_vertices.sum()
+    assert (full.simplify_change == 0).all()
+    assert frame.simplify_change.abs().max() < 0.02
+    for k, name in enumerate(records.index):
+        rec = records.loc[name]
+        rho = np.deg2rad(rec.R_SUN * rec.CDELT1 / 3600)
+        tol = 0.5 * np.deg2rad(rec.CDELT1 / 3600) * (1 - np.sin(rho)) / np.sin(rho)
+        fl, fa = stcs.parse([full.loc[name, "s_region"]]).polygon(0)
+        pl, pa = stcs.parse([frame.loc[name, "s_region"]]).polygon(0)
+        P = np.stack(sregion._unit(fl, fa).T).T
+        V = sregion._unit(pl, pa)
+        d = _arc_distance(P, V, np.roll(V, -1, axis=0)).min(axis=1)
+        # STC-S keeps 6 decimals of a degree (≤ 1e-8 rad of rounding)
+        assert d.max() <= tol + 1e-7, (name, d.max(), tol)
+        # and simplification did something where the outline had vertices to spare
+        if full.loc[name, "n_vertices"] > 12:
+            assert frame.loc[name, "n_vertices"] < full.loc[name, "n_vertices"], name
+
+
 def test_seam_range_and_orientation(known):
     _, _, frame, parts = known
     for name in ("seam", "seam_limb"):
@@ -321,10 +360,14 @@ def test_limb_outline_follows_the_limb_without_teeth(known):
     cases, records, frame, parts = known
     rsun = RSUN_PIX * CDELT
     names = [nm for nm in records.index if "limb" in nm]
+    # the full outline (before the vertex budget, which keeps of the arc only the
+    # vertices needed within half a pixel) runs along the limb, densified
+    _, dense = hfc_ar_geometry(records, vertex_tol_px=0)
     for name in names:
         k = list(records.index).index(name)
         assert _limb_teeth(parts, k, rsun, CDELT) == 0, name
-        x, y = parts.hpc.item(k)
+        assert _limb_teeth(dense, k, rsun, CDELT) == 0, name
+        x, y = dense.hpc.item(k)
         d = (rsun - np.hypot(x, y)) / CDELT
         assert (d < 0.1).sum() >= 10, name  # a run of vertices on the limb
         # consecutive vertices on the limb are close: the arc is densified

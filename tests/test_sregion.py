@@ -201,3 +201,50 @@ def test_clip_to_disk_area_fraction_belongs_to_its_ring():
     expect = _sh.box(95, -5, 105, 5).intersection(_sh.Point(0, 0).buffer(100, 4096)).area / 100
     assert frac[-1] == pytest.approx(expect, rel=2e-3)
     assert np.all(frac[:-1] == 1.0)
+
+
+def _segment_distance(px, py, ax, ay, bx, by):
+    dx, dy = bx - ax, by - ay
+    ll = dx * dx + dy * dy
+    t = np.clip(((px - ax) * dx + (py - ay) * dy) / np.where(ll > 0, ll, 1), 0, 1)
+    return np.hypot(px - ax - t * dx, py - ay - t * dy)
+
+
+def test_douglas_peucker_keeps_every_vertex_within_tolerance_and_no_more():
+    rng = np.random.default_rng(3)
+    xs, ys, off = [], [], [0]
+    for _ in range(300):
+        n = int(rng.integers(3, 150))
+        a = np.sort(rng.uniform(0, 2 * np.pi, n))
+        r = 1 + 0.05 * rng.standard_normal(n)
+        xs.append(r * np.cos(a))
+        ys.append(r * np.sin(a))
+        off.append(off[-1] + n)
+    x, y, off = np.concatenate(xs), np.concatenate(ys), np.array(off)
+    tol = rng.uniform(0.01, 0.1, 300)
+    keep = sregion.douglas_peucker(x, y, off, tol)
+    assert keep.mean() < 0.9   # it does simplify
+    for i in range(300):
+        s = slice(off[i], off[i + 1])
+        rx, ry, k = x[s], y[s], keep[s]
+        if len(rx) < 4:
+            assert k.all()
+            continue
+        assert k[0] and k.sum() >= 3
+        kx, ky = rx[k], ry[k]
+        pos = np.flatnonzero(k)
+        # each dropped vertex is within tol of the kept chord that spans it
+        for j, (a, b) in enumerate(zip(pos, np.r_[pos[1:], len(rx)])):
+            inner = np.arange(a + 1, b)
+            if len(inner) == 0:
+                continue
+            d = _segment_distance(rx[inner], ry[inner], kx[j], ky[j],
+                                  kx[(j + 1) % len(kx)], ky[(j + 1) % len(kx)])
+            assert d.max() <= tol[i] + 1e-12
+    # exact case: a square with a spike of height 0.6 keeps the spike at tol 0.5, drops it at 0.7
+    sx = np.array([0, 1, 2, 3, 4, 4, 0], float)
+    sy = np.array([0, 0, -0.6, 0, 0, 4, 4], float)
+    o = np.array([0, 7])
+    assert sregion.douglas_peucker(sx, sy, o, 0.5)[2]
+    k = sregion.douglas_peucker(sx, sy, o, 0.7)
+    assert not k[2] and not k[1] and not k[3] and k.sum() == 4

@@ -38,7 +38,7 @@ __all__ = ["hfc_ar_polygons", "hfc_ar_geometry", "GeometryParts", "COLUMNS"]
 #: Output columns of :func:`hfc_ar_polygons` (``geom_note`` is extra: a short
 #: sentence on clipping / simplification for QA, None when nothing happened).
 COLUMNS = ["s_region", "c1min", "c1max", "c2min", "c2max", "geom_flag", "area_ratio",
-           "n_vertices", "rule", "reason", "geom_note"]
+           "n_vertices", "simplify_change", "rule", "reason", "geom_note"]
 
 _REQUIRED = ["CC", "CC_X_PIX", "CC_Y_PIX", "DATE_OBS", "R_SUN", "CENTER_X", "CENTER_Y", "CDELT1"]
 
@@ -62,7 +62,7 @@ class GeometryParts:
         ``chaincode.BRIDGE_EPS`` off the shared pixel corner).
     hpc : Ragged
         Helioprojective outline (arcsec) after clipping, simplification and
-        densification — the vertices that were transformed.
+        densification: the vertices published (``vertex_tol_px``).
     lon, lat : numpy.ndarray
         Carrington vertices (deg, longitudes unwrapped), same offsets as ``hpc``.
     """
@@ -119,7 +119,8 @@ def hfc_ar_polygons(records: pd.DataFrame, **options) -> pd.DataFrame:
         ``geom_flag`` (``ok`` or ``limb_clipped``, ``repaired``, ``seam``,
         ``simplified`` joined by ``+``), ``area_ratio`` (outline area after
         clipping / FEAT_AREA_PIX, else spherical area / FEAT_AREA_DEG2),
-        ``n_vertices``, ``rule`` and ``reason`` (None when accepted),
+        ``n_vertices``, ``simplify_change`` (relative area change of the vertex
+        budget, see ``vertex_tol_px``), ``rule`` and ``reason`` (None when accepted),
         ``geom_note``.
 
     Raises
@@ -134,7 +135,7 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
                     max_edge_centre_px: float = 32.0, edge_tol_px: float = 0.05,
                     staircase_px: float = 0.5,
                     limb_margin_px: float = 0.02, limb_snap_px: float = 0.8,
-                    simplify_tol_px: float = 0.5,
+                    simplify_tol_px: float = 0.5, vertex_tol_px: float = 0.5,
                     digits: int = 6, max_pixel_mismatch: float = 1.0):
     """:func:`hfc_ar_polygons` plus the intermediate pieces a QA figure needs.
 
@@ -166,6 +167,13 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         at the limb.  0 disables (outline clipped corner by corner).
     simplify_tol_px : float
         Douglas–Peucker tolerance (pixels) for outlines over 1024 vertices.
+    vertex_tol_px : float
+        Vertex budget: the published polygon keeps only the vertices Douglas–Peucker
+        needs, in the gnomonic plane about the polygon (where pgSphere's edges are
+        straight), to stay within this many image pixels of the full outline
+        (0: keep every vertex).  pgSphere's input and GiST key cost grow with the
+        square of the vertex count.  The relative area change is in
+        ``simplify_change``.
     digits : int
         Decimals of the STC-S coordinates (6 → 1e-6°, ≈ 12 m on the Sun).
     max_pixel_mismatch : float
@@ -319,6 +327,29 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
                                             hpc.offsets), cw).x
         xyz = xyz[ridx]
 
+    # --- vertex budget: Douglas–Peucker in the gnomonic plane about each polygon, where
+    # pgSphere's great-circle edges are straight lines, within vertex_tol_px of the
+    # full outline as the image shows it (pgSphere's parsing and GiST key cost grow
+    # with the square of the vertex count); a ring the simplification would make
+    # cross itself keeps every vertex
+    change = np.zeros(m)
+    if vertex_tol_px > 0 and m:
+        gx, gy, _ = sregion.gnomonic(None, None, hpc.offsets, v=xyz)
+        # an image pixel at the disk centre spans (1 - sin ρ)/sin ρ pixels' angle seen
+        # from the Sun's centre (ρ: apparent radius) and less anywhere else on the disk;
+        # gnomonic distances are never shorter than angles: so the tolerance is kept
+        sin_r = np.sin(np.deg2rad(rsun_arc[live] / 3600.0))
+        pix = np.deg2rad(np.minimum(gsx, gsy)[live] / 3600.0)
+        vkeep = sregion.douglas_peucker(gx, gy, hpc.offsets,
+                                       vertex_tol_px * pix * (1 - sin_r) / sin_r)
+        a_full = sregion.signed_area(gx, gy, hpc.offsets)
+        full = (hpc, ulon, lat, xyz)
+        hpc, ulon, lat, xyz = _keep_vertices(vkeep, hpc, ulon, lat, xyz)
+        a_kept = sregion.signed_area(gx[vkeep], gy[vkeep], hpc.offsets)
+        change = np.where(a_full != 0, a_kept / np.where(a_full != 0, a_full, 1) - 1, 0.0)
+    else:
+        full = None
+
     # --- refusals from geometry -----------------------------------------------
     lrule = np.full(m, None, dtype=object)
     lreason = np.full(m, None, dtype=object)
@@ -329,6 +360,17 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
                       f"{rsun_arc[i]:.1f}″ = R_SUN {rsun_px[i]:g} px)")
     # (orientation already made counter-clockwise above: not checked again)
     prule, preason = sregion.check_polygons(ulon, lat, hpc.offsets, require_ccw=False, xyz=xyz)
+    if full is not None:
+        undo = np.flatnonzero(prule == "pgsphere.self_intersection")
+        if len(undo):   # keep the full outline of these rings, and check it again
+            vkeep |= _member(ragged_ids(full[0].offsets), undo, m)
+            hpc, ulon, lat, xyz = _keep_vertices(vkeep, *full)
+            back = _member(ragged_ids(hpc.offsets), undo, m)
+            change[undo] = 0.0
+            prule[undo], preason[undo] = sregion.check_polygons(
+                ulon[back], lat[back], _sub_offsets(hpc.counts[undo]), require_ccw=False,
+                xyz=xyz[back])
+    hid = ragged_ids(hpc.offsets)
     for k in np.flatnonzero((prule != None) & (lrule == None)):  # noqa: E711
         lrule[k] = prule[k]
         lreason[k] = preason[k]
@@ -416,6 +458,7 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         "geom_flag": col(flags, None),
         "area_ratio": col(ratio, np.nan, float),
         "n_vertices": col(counts, 0, np.int64),
+        "simplify_change": col(change, np.nan, float),
         "rule": pd.Series(rule, index=idx, dtype=object),
         "reason": pd.Series(reason, index=idx, dtype=object),
         "geom_note": col(notes, None),
@@ -423,6 +466,20 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     parts = GeometryParts(rows=live, chain=chain, outline=outline, outline_beyond_limb=beyond,
                           outline_bridge=bridge, hpc=hpc, lon=ulon, lat=lat)
     return out, parts
+
+
+def _sub_offsets(counts: np.ndarray) -> np.ndarray:
+    off = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=off[1:])
+    return off
+
+
+def _keep_vertices(keep, hpc: Ragged, lon, lat, xyz):
+    """The rings with only their ``keep`` vertices."""
+    counts = np.bincount(ragged_ids(hpc.offsets), weights=keep,
+                         minlength=len(hpc)).astype(np.int64)
+    return Ragged(hpc.x[keep], hpc.y[keep], _sub_offsets(counts)), lon[keep], lat[keep], \
+        xyz[keep]
 
 
 def _subset_digits(digits, rows):

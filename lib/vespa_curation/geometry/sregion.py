@@ -11,6 +11,8 @@ clip_to_disk
     transforming (no NaN vertices afterwards).
 simplify_over
     Douglas–Peucker within a tolerance for rings with too many vertices.
+douglas_peucker
+    Which vertices Douglas–Peucker keeps, for many closed rings at once (numpy).
 densify
     Split long edges (so that great-circle edges follow the projected outline).
 unwrap_lon, signed_area, reverse_clockwise
@@ -34,6 +36,7 @@ __all__ = [
     "MAX_VERTICES",
     "clip_to_disk",
     "simplify_over",
+    "douglas_peucker",
     "densify",
     "unwrap_lon",
     "signed_area",
@@ -234,6 +237,98 @@ def simplify_over(r: Ragged, limit: int, tolerance) -> tuple[Ragged, np.ndarray,
     change[which] = np.where(a0 > 0, a1 / np.where(a0 > 0, a0, 1) - 1, 0)
     done[which] = True
     return _replace(r, which, _from_geoms(simp)), done, change
+
+
+def douglas_peucker(x, y, offsets, tolerance) -> np.ndarray:
+    """Vertices Douglas–Peucker keeps within ``tolerance`` of closed rings (vectorized).
+
+    Every ring is split at its first vertex and the vertex farthest from it; then,
+    all rings at once, each chord whose farthest in-between vertex lies more than
+    the ring's tolerance from it (distance to the segment, not to the line) is
+    split there.  Every dropped vertex is within the tolerance of the kept outline.
+    Topology is not checked here (the caller checks the result).
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        Flat vertices of the rings (no repeated closing vertex).
+    offsets : numpy.ndarray
+        Ragged offsets.
+    tolerance : float or numpy.ndarray
+        One value, or one per ring.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Per flat vertex: kept.  Rings of fewer than 4 vertices are kept whole.
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    n = len(offsets) - 1
+    counts = np.diff(offsets)
+    tol = np.broadcast_to(np.asarray(tolerance, float), (n,))
+    keep = np.zeros(len(x), dtype=bool)
+    small = counts < 4
+    keep[_member(ragged_ids(offsets), np.flatnonzero(small), n)] = True
+    rings = np.flatnonzero(~small)
+    if len(rings) == 0:
+        return keep
+    start, end = offsets[:-1], offsets[1:]
+    # anchors: the first vertex and the vertex farthest from it
+    ids = ragged_ids(offsets)
+    d0 = (x - x[start[ids]]) ** 2 + (y - y[start[ids]]) ** 2
+    far = _first_max(d0, offsets, rings)
+    keep[start[rings]] = True
+    keep[far] = True
+    # chords as (first, last) flat positions; last == end means the ring's start again
+    s = np.concatenate([start[rings], far])
+    e = np.concatenate([far, end[rings]])
+    ring = np.concatenate([rings, rings])
+    while len(s):
+        inner = e - s - 1
+        live = inner > 0
+        s, e, ring, inner = s[live], e[live], ring[live], inner[live]
+        if len(s) == 0:
+            break
+        seg = np.repeat(np.arange(len(s)), inner)
+        pts = np.arange(seg.size) - np.repeat(np.cumsum(inner) - inner, inner) \
+            + s[seg] + 1
+        e_at = np.where(e == end[ring], start[ring], e)
+        ax, ay = x[s][seg], y[s][seg]
+        bx, by = x[e_at][seg], y[e_at][seg]
+        dx, dy = bx - ax, by - ay
+        px, py = x[pts] - ax, y[pts] - ay
+        ll = dx * dx + dy * dy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = np.clip(np.where(ll > 0, (px * dx + py * dy) / ll, 0.0), 0.0, 1.0)
+        d = np.hypot(px - t * dx, py - t * dy)
+        first = np.cumsum(inner) - inner
+        dmax = np.maximum.reduceat(d, first)
+        split = dmax > tol[ring]
+        if not split.any():
+            break
+        hit = np.flatnonzero((d == dmax[seg]) & split[seg])
+        hit = hit[np.r_[True, seg[hit][1:] != seg[hit][:-1]]]   # first per chord
+        k = pts[hit]
+        keep[k] = True
+        c = seg[hit]
+        s = np.concatenate([s[c], k])
+        e = np.concatenate([k, e[c]])
+        ring = np.concatenate([ring[c], ring[c]])
+    return keep
+
+
+def _first_max(values: np.ndarray, offsets: np.ndarray, rings: np.ndarray) -> np.ndarray:
+    """Flat position of the first maximum of ``values`` in each of ``rings`` (non-empty)."""
+    sub = values[_member(ragged_ids(offsets), rings, len(offsets) - 1)]
+    counts = np.diff(offsets)[rings]
+    first = np.cumsum(counts) - counts
+    vmax = np.maximum.reduceat(sub, first)
+    owner = np.repeat(np.arange(len(rings)), counts)
+    hit = np.flatnonzero(sub == vmax[owner])
+    hit = hit[np.r_[True, owner[hit][1:] != owner[hit][:-1]]]
+    return hit - first + offsets[:-1][rings]
 
 
 def densify(r: Ragged, max_len, limit: int = MAX_VERTICES, edge_max_len=None) -> Ragged:

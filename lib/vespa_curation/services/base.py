@@ -159,6 +159,22 @@ def map_chunk(service: Service, records: pd.DataFrame, params: Mapping[str, Any]
     return rows, pd.concat(quarantined, ignore_index=True)
 
 
+#: The constant columns every service of the Sun shares (``constants={**SOLAR, ...}``).
+SOLAR: Mapping[str, Any] = {
+    "target_name": "Sun",
+    "target_class": "star",
+    "time_scale": "UTC",
+    "publisher": "PADC",
+}
+
+#: The constant columns of a service whose coordinates are Carrington longitude and
+#: latitude on the Sun (``spatial_frame_type = body``).
+CARRINGTON: Mapping[str, Any] = {
+    "spatial_coordinate_description": "Carrington",
+    "spatial_origin": "Sun",
+}
+
+
 # -- reading any source the same way -------------------------------------------------
 
 def read_records(source, chunksize: int, *, sql: str | None = None, args: Sequence = (),
@@ -173,6 +189,59 @@ def read_records(source, chunksize: int, *, sql: str | None = None, args: Sequen
         if sql is None:
             raise TypeError(f"source {source.label} is a SQL source but no query was given")
         yield from source.query(sql, args, chunksize=chunksize)
+
+
+def sql_time(source, value) -> Any:
+    """A mark time as the source compares it: ISO text for SQLite (whose HFC dates are
+    ISO text), a datetime for ODBC drivers. Floored to the second: a mark computed from a
+    Julian Date (≈ 40 µs resolution) may otherwise land just after the boundary image's
+    DATE_OBS, and whether that image is read again would depend on the driver."""
+    ts = pd.Timestamp(value).floor("s")
+    if source.label.startswith("sqlite:"):
+        return ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    return ts.to_pydatetime()
+
+
+def mark_conditions(source, mark: Mapping[str, Any] | None, *, time: str, run_date: str,
+                    id: str) -> tuple[list[str], tuple]:
+    """The ``WHERE`` conditions (to be joined by ``OR``) and their bound parameters of a
+    mark on one source table: ``time >= mark['time']``, ``run_date > mark['run_date']``,
+    ``id > mark['id']`` and, beside at least one of those, ``id IN (mark['retry'])``
+    (records quarantined earlier, read again). A mark holding nothing but retries means
+    "from the start": no condition, everything is read."""
+    conds: list[str] = []
+    params: tuple = ()
+    if not mark:
+        return conds, params
+    if mark.get("time") is not None:
+        conds.append(f"{time} >= ?")
+        params += (sql_time(source, mark["time"]),)
+    if mark.get("run_date") is not None:
+        conds.append(f"{run_date} > ?")
+        params += (sql_time(source, mark["run_date"]),)
+    if mark.get("id") is not None:
+        conds.append(f"{id} > ?")
+        params += (int(mark["id"]),)
+    retry = [int(i) for i in (mark.get("retry") or [])] if conds else []
+    if retry:
+        conds.append(f"{id} IN (" + ", ".join("?" * len(retry)) + ")")
+        params += tuple(retry)
+    return conds, params
+
+
+def sql_harvest(harvest_sql: Callable[[Any, Mapping[str, Any] | None], tuple[str, tuple]]
+                ) -> Callable[..., Iterator[pd.DataFrame]]:
+    """A service's ``harvest`` for a SQL source whose records are independent (plain
+    chunks): ``harvest_sql(source, mark) -> (sql, args)`` with bound parameters, the
+    ``limit`` parameter (a quick look) appended as ``LIMIT``."""
+    def harvest(source, params: Mapping[str, Any], mark: Mapping[str, Any] | None
+                ) -> Iterator[pd.DataFrame]:
+        sql, args = harvest_sql(source, mark)
+        if params.get("limit"):
+            sql += f" LIMIT {int(params['limit'])}"
+        yield from read_records(source, params["chunk_size"], sql=sql, args=args)
+    harvest.__doc__ = f"Chunks of the records of ``{harvest_sql.__module__}.harvest_sql``."
+    return harvest
 
 
 # -- small shared computations (named, reused by several services) --------------------

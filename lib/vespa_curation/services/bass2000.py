@@ -14,15 +14,16 @@ why this and not a shrunken polygon).
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from .. import datalinks
 from ..params import Param
-from .base import Mark, Service, access_format, jd, jd_of, messenger_from_wavelength, \
-    number, read_records, size_kb, to_datetime, wavelength_to_hz
+from .base import CARRINGTON, SOLAR, Mark, Service, access_format, jd, jd_of, \
+    mark_conditions, messenger_from_wavelength, number, size_kb, sql_harvest, \
+    to_datetime, wavelength_to_hz
 
 SCHEMA = "bass2000"
 #: The source table.
@@ -63,40 +64,20 @@ def needs() -> dict[str, list[str]]:
 
 
 def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
-    """``SELECT <column> AS <logical name> ...`` with the mark as bound parameters."""
-    from .hfc1ar import _sql_time
+    """``SELECT <column> AS <logical name> ...`` with the mark as bound parameters:
+    images taken at or after ``mark['time']``, changed after ``mark['run_date']``
+    (MODIFIED), with an id above ``mark['id']`` or quarantined earlier."""
     cols = ", ".join(f"{src} AS {name}" for name, src in LAYOUT.items())
     sql = f"SELECT {cols} FROM {source.table_name(TABLE)}"
-    params: tuple = ()
-    if mark:
-        conds = []
-        if mark.get("time") is not None:
-            conds.append(f"{LAYOUT['DATE_OBS']} >= ?")
-            params += (_sql_time(source, mark["time"]),)
-        if mark.get("run_date") is not None:
-            conds.append(f"{LAYOUT['MODIFIED']} > ?")
-            params += (_sql_time(source, mark["run_date"]),)
-        if mark.get("id") is not None:
-            conds.append(f"{LAYOUT['ID']} > ?")
-            params += (int(mark["id"]),)
-        # records quarantined earlier, read again by id — only beside a time/id mark
-        # (a mark holding nothing but retries means "from the start": read everything)
-        retry = [int(i) for i in (mark.get("retry") or [])] if conds else []
-        if retry:   # images quarantined earlier, read again by id
-            conds.append(f"{LAYOUT['ID']} IN (" + ", ".join("?" * len(retry)) + ")")
-            params += tuple(retry)
-        if conds:
-            sql += " WHERE " + " OR ".join(conds)
+    conds, params = mark_conditions(source, mark, time=LAYOUT["DATE_OBS"],
+                                    run_date=LAYOUT["MODIFIED"], id=LAYOUT["ID"])
+    if conds:
+        sql += " WHERE " + " OR ".join(conds)
     sql += f" ORDER BY {LAYOUT['DATE_OBS']}, {LAYOUT['ID']}"
     return sql, params
 
 
-def harvest(source, params: Mapping[str, Any], mark: Mapping[str, Any] | None
-            ) -> Iterator[pd.DataFrame]:
-    sql, args = harvest_sql(source, mark)
-    if params.get("limit"):
-        sql += f" LIMIT {int(params['limit'])}"
-    yield from read_records(source, params["chunk_size"], sql=sql, args=args)
+harvest = sql_harvest(harvest_sql)
 
 
 def granule_uid(records: pd.DataFrame) -> pd.Series:
@@ -237,15 +218,10 @@ SERVICE = Service(
         "thumbnail_url": "THUMBNAIL_URL",
     },
     constants={
+        **SOLAR, **CARRINGTON,
         "dataproduct_type": "im",
-        "target_name": "Sun",
-        "target_class": "star",
         "processing_level": PROCESSING_LEVEL,
         "target_region": "solar-chromosphere",
-        "time_scale": "UTC",
-        "spatial_coordinate_description": "Carrington",
-        "spatial_origin": "Sun",
-        "publisher": "PADC",
     },
     computed={
         "granule_gid": _granule_gid,

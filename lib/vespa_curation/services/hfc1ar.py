@@ -14,8 +14,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from .base import Mark, Service, jd_end, jd_of, messenger_from_wavelength, number, \
-    to_datetime, wavelength_to_hz
+from .base import CARRINGTON, SOLAR, Mark, Service, jd_end, jd_of, \
+    messenger_from_wavelength, number, sql_time, to_datetime, wavelength_to_hz
 
 #: What the harvest reads, table by table (checked before any work starts).
 NEEDS = {
@@ -60,10 +60,10 @@ def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
         if mark.get("time") is not None:
             subs.append(f"SELECT A2.ID_AR FROM {t['OBSERVATIONS']} O2 JOIN {ar} A2 "
                         "ON A2.OBSERVATIONS_ID = O2.ID_OBSERVATIONS WHERE O2.DATE_OBS >= ?")
-            params += (_sql_time(source, mark["time"]),)
+            params += (sql_time(source, mark["time"]),)
         if mark.get("run_date") is not None:
             subs.append(f"SELECT ID_AR FROM {ar} WHERE RUN_DATE > ?")
-            params += (_sql_time(source, mark["run_date"]),)
+            params += (sql_time(source, mark["run_date"]),)
         if mark.get("id") is not None:
             subs.append(f"SELECT ID_AR FROM {ar} WHERE ID_AR > ?")
             params += (int(mark["id"]),)
@@ -80,17 +80,6 @@ def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
     # ACTIVEREGIONS.OBSERVATIONS_ID instead of sorting the whole join first
     sql += " ORDER BY A.OBSERVATIONS_ID, A.ID_AR"
     return sql, params
-
-
-def _sql_time(source, value) -> Any:
-    """A mark time as the source compares it: ISO text for SQLite (whose HFC dates are
-    ISO text), a datetime for ODBC drivers. Floored to the second: a mark computed from a
-    Julian Date (≈ 40 µs resolution) may otherwise land just after the boundary image's
-    DATE_OBS, and whether that image is read again would depend on the driver."""
-    ts = pd.Timestamp(value).floor("s")
-    if source.label.startswith("sqlite:"):
-        return ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-    return ts.to_pydatetime()
 
 
 def harvest(source, params: Mapping[str, Any], mark: Mapping[str, Any] | None
@@ -188,12 +177,6 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
 
 # -- computed columns -------------------------------------------------------------------
 
-
-
-
-
-
-
 def _spectral_min(r, p):   # longest wavelength → lowest frequency
     return wavelength_to_hz(r["WAVEMAX"], r["WAVEUNIT"].fillna("nm"))
 
@@ -251,15 +234,10 @@ SERVICE = Service(
         "c1min": "c1min", "c1max": "c1max", "c2min": "c2min", "c2max": "c2max",
     },
     constants={
+        **SOLAR, **CARRINGTON,
         "dataproduct_type": "ci",
-        "target_name": "Sun",
-        "target_class": "star",
         "processing_level": 5,
         "target_region": "solar-active-regions",
-        "time_scale": "UTC",
-        "spatial_coordinate_description": "Carrington",
-        "spatial_origin": "Sun",
-        "publisher": "PADC",
     },
     computed={
         "granule_gid": _granule_gid,

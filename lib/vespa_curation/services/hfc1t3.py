@@ -16,15 +16,15 @@ FACTS.md, any letter case).
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from .. import datalinks, tfcat
 from ..params import Param
-from .base import Mark, Service, jd_end, jd_of, number, read_records, to_datetime
-from .hfc1ar import _sql_time
+from .base import SOLAR, Mark, Service, jd_end, jd_of, mark_conditions, number, \
+    sql_harvest, to_datetime
 
 SCHEMA = "hfc1t3"
 #: Folder of the TFCat files in the import area (served by the dl service).
@@ -61,37 +61,16 @@ def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
            f"LEFT JOIN {t['OBSERVATIONS']} O ON T.OBSERVATIONS_ID = O.ID_OBSERVATIONS "
            f"LEFT JOIN {t['OBSERVATORY']} Y ON O.OBSERVATORY_ID = Y.ID_OBSERVATORY "
            f"LEFT JOIN {t['FRC_INFO']} F ON T.FRC_INFO_ID = F.ID_FRC_INFO")
-    params: tuple = ()
-    if mark:
-        conds = []
-        if mark.get("time") is not None:
-            conds.append("T.TIME_START >= ?")
-            params += (_sql_time(source, mark["time"]),)
-        if mark.get("run_date") is not None:
-            conds.append("T.RUN_DATE > ?")
-            params += (_sql_time(source, mark["run_date"]),)
-        if mark.get("id") is not None:
-            conds.append("T.ID_TYPE_III > ?")
-            params += (int(mark["id"]),)
-        # records quarantined earlier, read again by id — only beside a time/id mark
-        # (a mark holding nothing but retries means "from the start": read everything)
-        retry = [int(i) for i in (mark.get("retry") or [])] if conds else []
-        if retry:   # records quarantined earlier, read again by id
-            conds.append("T.ID_TYPE_III IN (" + ", ".join("?" * len(retry)) + ")")
-            params += tuple(retry)
-        if conds:
-            sql += " WHERE " + " OR ".join(conds)
+    conds, params = mark_conditions(source, mark, time="T.TIME_START",
+                                    run_date="T.RUN_DATE", id="T.ID_TYPE_III")
+    if conds:
+        sql += " WHERE " + " OR ".join(conds)
     sql += " ORDER BY T.TIME_START, T.ID_TYPE_III"
     return sql, params
 
 
-def harvest(source, params: Mapping[str, Any], mark: Mapping[str, Any] | None
-            ) -> Iterator[pd.DataFrame]:
-    """Chunks of joined burst records (bursts are independent: plain chunks)."""
-    sql, args = harvest_sql(source, mark)
-    if params.get("limit"):
-        sql += f" LIMIT {int(params['limit'])}"
-    yield from read_records(source, params["chunk_size"], sql=sql, args=args)
+#: Bursts are independent: plain chunks.
+harvest = sql_harvest(harvest_sql)
 
 
 def granule_uid(records: pd.DataFrame) -> pd.Series:
@@ -189,19 +168,9 @@ def _iso_all(values) -> list:
 
 # -- computed columns -------------------------------------------------------------------
 
-
-
-
-
-
-
-
-
 def _spectral_step(r, p):
     f = tfcat.FREQ_STEP_UNITS[p.get("t3_freq_step_unit", "kHz")]
     return _num(r["CDELT2"]) * f * 1e6
-
-
 
 
 def _obs_id(r, p):
@@ -320,16 +289,13 @@ SERVICE = Service(
         "instrument_host_name": "OBSERVAT",
     },
     constants={
+        **SOLAR,
         "dataproduct_type": "ci",
-        "target_name": "Sun",
-        "target_class": "star",
         "processing_level": 5,
         "target_region": "radio-bursts",
         "feature_name": "type III radio burst",
         "messenger": "Radio",
-        "time_scale": "UTC",
         "access_format": "application/json",
-        "publisher": "PADC",
     },
     computed={
         "granule_gid": _granule_gid,

@@ -23,8 +23,8 @@ from .. import datalinks
 from ..params import Param
 from ..sources.dump import apply_layout, with_time_filter
 from ..sources.errors import SourceError
-from .base import Mark, Service, access_format, file_stem, jd_end, jd_of, number, \
-    size_kb, read_records, to_datetime
+from .base import SOLAR, Mark, Service, access_format, file_stem, jd_end, jd_of, \
+    number, read_records, size_kb, to_datetime
 
 SCHEMA = "nrh"
 #: Source layout: logical field ← ``_source`` field of the index's documents.
@@ -259,16 +259,13 @@ SERVICE = Service(
         "access_url": "FILE_URL",
     },
     constants={
+        **SOLAR,
         "dataproduct_type": "im",
-        "target_name": "Sun",
-        "target_class": "star",
         "processing_level": 2,
         "target_region": "solar-corona",
         "messenger": "Radio",
-        "time_scale": "UTC",
         "instrument_host_name": "Nancay Radio Observatory",
         "instrument_name": "NRH",
-        "publisher": "PADC",
     },
     computed={
         "granule_gid": lambda r, p: np.full(len(r), "nrh_sessions", dtype=object),

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .. import datalinks
-from .base import Mark, Service, access_format, file_stem, jd_end, jd_of, number, \
-    size_kb
+from .base import SOLAR, Mark, Service, access_format, file_stem, jd_end, jd_of, \
+    number, size_kb
 from .nrh import access_params, harvest_documents, prepare_times
 
 SCHEMA = "orfees"
@@ -84,16 +84,13 @@ SERVICE = Service(
         "thumbnail_url": "QUICKLOOK_URL",
     },
     constants={
+        **SOLAR,
         "dataproduct_type": "ds",
-        "target_name": "Sun",
-        "target_class": "star",
         "processing_level": 2,
         "target_region": "solar-radio-emission",
         "messenger": "Radio",
-        "time_scale": "UTC",
         "instrument_host_name": "Nancay Radio Observatory",
         "instrument_name": "ORFEES",
-        "publisher": "PADC",
     },
     computed={
         "granule_gid": lambda r, p: np.full(len(r), "orfees_spectra", dtype=object),

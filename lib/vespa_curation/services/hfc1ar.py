@@ -157,7 +157,7 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
                         records.loc[dup, "ID_AR"].map(records["ID_AR"].value_counts()))]
     ok = records["rule"].isna().to_numpy()
     geom_cols = ["s_region", "c1min", "c1max", "c2min", "c2max", "geom_flag",
-                 "area_ratio", "n_vertices"]
+                 "area_ratio", "n_vertices", "simplify_change"]
     for c in geom_cols:
         records[c] = None
     if ok.any():
@@ -257,7 +257,7 @@ SERVICE = Service(
     harvest=harvest,
     source_id="ID_AR",
     prepare=prepare,
-    qa_fields=("ID_AR", "OBSERVATIONS_ID", "geom_flag", "area_ratio", "n_vertices",
+    qa_fields=("ID_AR", "OBSERVATIONS_ID", "geom_flag", "area_ratio", "n_vertices", "simplify_change",
                "FEAT_CARR_LONG_DEG", "FEAT_CARR_LAT_DEG", "RUN_DATE"),
     mark=Mark(time_column="time_min", source_time="RUN_DATE", source_id="ID_AR"),
     sample="hfc",

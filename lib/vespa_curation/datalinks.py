@@ -26,7 +26,7 @@ Data-access link forms (FACTS.md):
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Iterable
 from urllib.parse import quote, urlencode
 
 import numpy as np
@@ -172,6 +172,23 @@ def static_url(server_url: str, schema: str, relpath: str) -> str:
 
 # -- the RD fragment --------------------------------------------------------------------
 
+#: ``sourceDone`` script of the links import: a granule exported again (its content
+#: changed) comes with all its links, so the links an earlier file gave it and this file
+#: does not (a changed URL, a link dropped) are deleted — rows of the granules of this
+#: file read from other files. Same transaction as the rows (a killed import leaves
+#: both). Retractions delete links in :data:`vespa_curation.export.rd.RETRACT_DATA`.
+REPLACE_LINKS = '''      <script type="sourceDone" lang="python" name="drop superseded links">
+        feeder.flush()   # this file's rows, still in the feeder's batch
+        src = utils.getRelativePath(sourceToken, base.getConfig("inputsDir"),
+          liberalChars=True)
+        table.connection.execute(
+          "DELETE FROM "+table.tableDef.getQName()+" WHERE source_file != %(s)s"
+          " AND granule_uid IN (SELECT granule_uid FROM "+table.tableDef.getQName()
+          +" WHERE source_file = %(s)s)", {"s": src})
+      </script>
+'''
+
+
 def rd_fragment(schema: str, *, static_dir: str | None = None,
                 title: str | None = None) -> dict[str, str]:
     """RD XML (slots of :func:`vespa_curation.export.rd.render_rd`): the links table,
@@ -201,7 +218,10 @@ def rd_fragment(schema: str, *, static_dir: str | None = None,
     <column name="description" type="text" description="What the link gives"/>
     <column name="content_length" type="bigint" unit="byte"
       description="Size of the resource, when known"/>
+    <column name="source_file" type="text"
+      description="The links file of the import area this row was read from"/>
     <index columns="granule_uid"/>
+    <index columns="source_file"/>
   </table>
 
   <data id="import_links" updating="True">
@@ -210,8 +230,10 @@ def rd_fragment(schema: str, *, static_dir: str | None = None,
     </sources>
     <voTableGrammar/>
     <make table="links">
-      <rowmaker idmaps="*"/>
-{remember}    </make>
+      <rowmaker idmaps="*">
+        <map key="source_file">\\inputRelativePath</map>
+      </rowmaker>
+{REPLACE_LINKS}{remember}    </make>
   </data>
 
   <service id="dl" allowed="{allowed}">

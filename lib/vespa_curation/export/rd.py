@@ -7,8 +7,9 @@ element reading ``data/*.vot`` through ``voTableGrammar`` with a plain
 ``<rowmaker idmaps="*"/>`` (the VOTables hold final values), a GiST index on s_region and
 a B-tree index on time_min, and the meta ``dachs val`` requires.
 
-Retractions: a second data element reads ``retract/*.txt`` (one granule_uid per line)
-and deletes those granules when each file is processed.
+Retractions: a last data element reads ``retract/*.txt`` (one granule_uid per line)
+and deletes those granules (from epn_core and from the extras' tables keyed by
+granule_uid, e.g. the datalinks) when each file is processed.
 
 Extension points (no need to touch this writer):
 
@@ -137,14 +138,22 @@ def render_rd(service, columns: Sequence[str], *, creation_date: str,
         f'{REMEMBER_IMPORTED}'
         '    </make>\n'
         '  </data>\n')
-    if has_retract:
-        out.append(RETRACT_DATA % {"ignore": IGNORE_IMPORTED, "remember": REMEMBER_IMPORTED})
     out += ["\n" + p.rstrip() + "\n" for p in parts["resource"]]
+    if has_retract:   # after the extras: `dachs imp` runs data elements in RD order,
+        # and the retraction also deletes rows the extras' imports (links) read
+        out.append(RETRACT_DATA % {"ignore": IGNORE_IMPORTED, "remember": REMEMBER_IMPORTED,
+                                   "also": repr(RETRACT_ALSO)})
     out.append('</resource>\n')
     return "".join(out)
 
 
-#: Data element deleting the granules listed in retract/*.txt (one uid per line).
+#: Tables of an RD's extras keyed by the epn_core granule_uid (by table id): a retraction
+#: deletes their rows of the retracted granules too (e.g. the datalinks table).
+RETRACT_ALSO = ("links",)
+
+#: Data element deleting the granules listed in retract/*.txt (one uid per line), from
+#: epn_core and from the RD's tables in :data:`RETRACT_ALSO`. Written after every other
+#: data element, so that on a full rebuild those tables are filled before it runs.
 RETRACT_DATA = '''
   <data id="retract" updating="True">
     <sources pattern="retract/*.txt">
@@ -160,9 +169,11 @@ RETRACT_DATA = '''
         with open(sourceToken, encoding="utf-8") as f:
           uids = [l.strip() for l in f if l.strip() and not l.startswith("#")]
         if uids:
-          table.connection.execute(
-            "DELETE FROM "+table.tableDef.getQName()
-            +" WHERE granule_uid = ANY(%%(uids)s)", {"uids": uids})
+          rd = table.tableDef.rd
+          for qname in [table.tableDef.getQName()] + [
+              t.getQName() for t in rd.tables if t.id in %(also)s]:
+            table.connection.execute(
+              "DELETE FROM "+qname+" WHERE granule_uid = ANY(%%(uids)s)", {"uids": uids})
       </script>
 %(remember)s    </make>
   </data>

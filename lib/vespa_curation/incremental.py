@@ -391,3 +391,87 @@ def same_mark(a: Mapping[str, Any] | None, b: Mapping[str, Any] | None) -> bool:
                                 sort_keys=True, default=str)
     return norm(a) == norm(b)
 
+
+
+# -- uniqueness over the whole harvest (chunks are mapped and validated one by one) -------
+
+def refuse_duplicates(service, rows_path: str | os.PathLike,
+                      quarantine: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Refuse the accepted rows of a harvest that are unique within their chunk but not
+    within the harvest, and return their quarantine lines (one per removed row).
+
+    Chunks are checked one by one (``hfc1ar.prepare``'s ``source.duplicate_id``,
+    ``validate``'s ``epn.granule_uid``), so two records under one source id in two
+    chunks (two images) both pass. This pass over the harvest's ``rows.parquet`` (two
+    columns read, rewritten only when something is refused) refuses:
+
+    - every row whose source id (``qa_source_id``) names several accepted rows, or a
+      record a chunk already refused as ``source.duplicate_id`` (the third of three);
+      rule ``source.duplicate_id``, stage ``map``, as within a chunk;
+    - every row whose granule_uid is not unique in the harvest: rule
+      ``epn.granule_uid``, stage ``validate``, as within a chunk.
+
+    Both records are refused, none kept at random (which one the id names is unknown);
+    refused records are read again by the next harvest (the mark's retry list).
+
+    Parameters
+    ----------
+    service : Service
+        Gives the source id's field name for the reasons.
+    rows_path : path
+        The harvest's accepted rows (``rows.parquet``), rewritten without the refused
+        rows (atomic replace).
+    quarantine : DataFrame, optional
+        The harvest's quarantine lines so far.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from .services.base import quarantine_frame
+
+    rows_path = Path(rows_path)
+    empty = quarantine_frame([], [], "map", [], [])
+    names = pq.read_schema(rows_path).names
+    if "granule_uid" not in names or "qa_source_id" not in names:
+        return empty
+    t = pq.read_table(rows_path, columns=["granule_uid", "qa_source_id"]).to_pandas()
+    if not len(t):
+        return empty
+    sid = t["qa_source_id"].astype(str)
+    uid = t["granule_uid"].astype(str)
+    n_sid = sid.map(sid.value_counts())
+    already = set()
+    if quarantine is not None and len(quarantine):
+        q = quarantine[quarantine["rule"] == "source.duplicate_id"]
+        already = set(q["source_id"].astype(str))
+    dup_id = (n_sid > 1) | sid.isin(already)
+    dup_uid = uid.duplicated(keep=False) & ~dup_id
+    bad = (dup_id | dup_uid).to_numpy()
+    if not bad.any():
+        return empty
+    field = service.source_id
+    parts = []
+    if dup_id.any():
+        refused_before = {s: int((quarantine["source_id"].astype(str) == s).sum())
+                          for s in already} if already else {}
+        parts.append(quarantine_frame(
+            uid[dup_id], sid[dup_id], "map", ["source.duplicate_id"] * int(dup_id.sum()),
+            [f"{field}={s} names {n + refused_before.get(s, 0)} records of this harvest, "
+             f"in different chunks ({field} must be unique)"
+             for s, n in zip(sid[dup_id], n_sid[dup_id])]))
+    if dup_uid.any():
+        n_uid = uid.map(uid.value_counts())
+        parts.append(quarantine_frame(
+            uid[dup_uid], sid[dup_uid], "validate",
+            ["epn.granule_uid"] * int(dup_uid.sum()),
+            [f"{field}={s}: granule_uid {u} is not unique in this export ({n} rows, in "
+             "different chunks)" for s, u, n in zip(sid[dup_uid], uid[dup_uid],
+                                                    n_uid[dup_uid])]))
+    table = pq.read_table(rows_path)   # same row order as the two columns above
+    tmp = rows_path.with_name(rows_path.name + ".tmp")
+    pq.write_table(table.filter(pa.array(~bad)), tmp)
+    os.replace(tmp, rows_path)
+    out = pd.concat(parts, ignore_index=True)
+    log.warning("%d rows refused as not unique across chunks: %s", len(out),
+                "; ".join(out["reason"].head(5)))
+    return out
+

@@ -44,8 +44,13 @@ def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
     Each condition is its own index-friendly ``SELECT ID_AR`` (DATE_OBS and ID_AR are
     indexed in HFC), united in a derived table joined on ID_AR — an ``OR`` of the
     conditions would scan all 1.15 M regions. The RUN_DATE branch is the one scan left
-    (RUN_DATE has no index): a service whose :class:`~.base.Mark` names no
-    ``source_time`` never sends it.
+    (RUN_DATE has no index in HFC), kept on purpose: it is what catches regions
+    re-processed in place (same ID_AR, new RUN_DATE), and it costs one scan a night —
+    measured on the 1.15 M-region benchmark database (SQLite, file in the page cache):
+    the nightly query takes 0.7–1.0 s with it, < 0.01 s without (of a night's 6.7 s of
+    library work; ``benchmarks/bench_nightly.py`` prints both). Should it grow costly on
+    the real database, the remedy is an index on ACTIVEREGIONS.RUN_DATE in HFC, or a
+    :class:`~.base.Mark` without ``source_time`` (then never sent; docs/services.md).
     """
     cols = ", ".join(f"{_PREFIX[t]}.{c}" for t, cs in NEEDS.items() for c in cs)
     t = {name: source.table_name(name) for name in NEEDS}

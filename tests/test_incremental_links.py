@@ -145,6 +145,8 @@ def test_nightly_links_read_only_new_files_replaced_and_retracted(
     assert "https://bass2000.obspm.fr/moved.jpg" in set(links["access_url"])
     # night 1's file still holds the rows of the granules not exported again
     assert links_by_file()[second] + links_by_file()[first] == len(links)
+    pd.testing.assert_frame_equal(
+        links, expected_links(db, tmp_path / "clean2", p["decisions"], dachs.url))
 
     # night 3: a curator retracts a granule of night 1; its links go with it
     gone = sorted(links.loc[links["access_url"].str.contains("/K3/"), "granule_uid"])[0]
@@ -157,7 +159,7 @@ def test_nightly_links_read_only_new_files_replaced_and_retracted(
     nightly = served_links()
     assert gone not in set(nightly["granule_uid"])
     assert imported()[second] == seen2[second]
-    want = expected_links(db, tmp_path / "clean", p["decisions"], dachs.url)
+    want = expected_links(db, tmp_path / "clean3", p["decisions"], dachs.url)
     pd.testing.assert_frame_equal(nightly, want)
 
     # a full rebuild reads every file again (links before the retraction) and gives the

@@ -104,6 +104,9 @@ COMMON: tuple[Param, ...] = (
           "(default parameters/decisions/<service>.csv)"),
     Param("chunk_size", int, 20000, "source records per chunk (bounds memory)",
           check=lambda v: None if v > 0 else "must be positive"),
+    Param("export_batch", int, 100000, "rows per part of the export (bounds its memory; "
+          "a larger run is written as several data files)",
+          check=lambda v: None if v > 0 else "must be positive"),
     Param("workers", int, 2, "worker processes for the map stage (1 = in process)",
           check=lambda v: None if v >= 1 else "must be at least 1"),
     Param("dask_scheduler", str, None, "address of a Dask scheduler (tcp://host:port) to "

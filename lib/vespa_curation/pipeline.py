@@ -340,51 +340,140 @@ def qa(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
     return build_report(params, Path(run_dir))
 
 
+def _row_batches(path: Path, batch: int, columns=None):
+    """DataFrames of whole row groups of a Parquet file, about ``batch`` rows each
+    (more when one row group is larger).  Read group by group: pyarrow's
+    ``iter_batches`` keeps what it has read (memory grows with the file)."""
+    pf = pq.ParquetFile(path)
+    groups, n = [], 0
+    for g in range(pf.num_row_groups):
+        k = pf.metadata.row_group(g).num_rows
+        if groups and n + k > batch:
+            yield pf.read_row_groups(groups, columns=columns).to_pandas()
+            groups, n = [], 0
+        groups.append(g)
+        n += k
+    if groups:
+        yield pf.read_row_groups(groups, columns=columns).to_pandas()
+
+
+def _published_if_needed(decisions_path: Path, area: Path):
+    """The published granule_uids when some decision rejects a granule (what retracting
+    needs), read once for all the parts of an export; else an empty set."""
+    from .decisions import latest, load_decisions, published_uids
+    dec = load_decisions(decisions_path)
+    if dec.empty or not (latest(dec)["decision"] == "reject").any():
+        return set()
+    return published_uids(area)
+
+
 def export(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
-    """Apply curator decisions and write the DaCHS import area."""
+    """Apply curator decisions and write the DaCHS import area.
+
+    The run's rows are read in parts of ``export_batch`` rows (decisions and content
+    hashes part by part, the new and changed rows staged in ``export_rows.parquet``),
+    so memory stays bounded for a full re-export of a large table; a run with more
+    rows than that is written as several data files.
+    """
     from .decisions import apply_decisions
     from .export import write_import_area
     run_dir = Path(run_dir)
     service = get_service(params["service"])
-    rows = read_rows(run_dir)
-    rows, rejected, retract, overrides = apply_decisions(
-        rows, paths.resolve(params["decisions"]), service,
-        import_area=paths.resolve(params["dachs_inputs"]) / service.name)
-    if len(rejected):
+    batch = int(params.get("export_batch") or 100_000)
+    inputs = paths.resolve(params["dachs_inputs"])
+    area_dir = inputs / service.name
+    dec_path = paths.resolve(params["decisions"])
+    harvest_report = json.loads((run_dir / HARVEST).read_text())
+    published = _published_if_needed(dec_path, area_dir)
+    run_id = run_dir.parent.name
+    links_in = None
+    if (run_dir / "links.parquet").is_file():
+        links_in = pd.read_parquet(run_dir / "links.parquet")
+
+    rows_path = run_dir / ROWS
+    n_in = pq.ParquetFile(rows_path).metadata.num_rows
+    single = n_in <= batch
+    staged = _ParquetStream(run_dir / "export_rows.parquet")
+    kept, links_parts, states, rejected_parts, uids = [], [], [], [], []
+    inc = {"new": 0, "changed": 0, "unchanged": 0}
+    n_over, retract = 0, []
+    # source ids to retry from the last mark: those this run read again are settled
+    mark_in = harvest_report.get("mark_in") or {}
+    retry_in = {str(i) for i in (mark_in.get("retry_all") or mark_in.get("retry") or [])}
+    seen = set()
+    # what outlives a part is kept as Arrow / fixed-width arrays, not Python objects
+    # (millions of small long-lived strings pin the allocator's arenas)
+    for rows in (_row_batches(rows_path, batch) if n_in else [read_rows(run_dir)]):
+        if "qa_source_id" in rows and retry_in:
+            seen.update(retry_in.intersection(rows["qa_source_id"].astype(str)))
+        rows, rejected, retract, overrides = apply_decisions(
+            rows, dec_path, service, import_area=area_dir, published=published)
+        rejected_parts.append(rejected)
+        n_over += len(overrides)
+        # incremental: only new or changed content
+        rows, state, part_inc = changed_rows(service, rows, area_dir,
+                                             now=harvest_report.get("time"))
+        for k in inc:
+            inc[k] += part_inc[k]
+        states.append(pa.Table.from_pandas(state, preserve_index=False))
+        uids.append(np.asarray(rows["granule_uid"].astype(str).to_numpy(), dtype=str))
+        if links_in is None and service.links is not None:   # datalinks follow the rows
+            links_parts.append(service.links(rows, None, params))
+        if single:
+            kept.append(rows)
+        elif len(rows):
+            staged.write(rows)
+        del rows
+    rejected = pd.concat(rejected_parts, ignore_index=True) if rejected_parts else None
+    if rejected is not None and len(rejected):
         q = read_quarantine(run_dir)
         q = pd.concat([q, rejected], ignore_index=True)
         q.to_csv(run_dir / QUARANTINE, index=False)
-    harvest_report = json.loads((run_dir / HARVEST).read_text())
-    links = None
-    if (run_dir / "links.parquet").is_file():
-        links = pd.read_parquet(run_dir / "links.parquet")
-    run_id = run_dir.parent.name
-    # incremental: only new or changed content; the mark (+ records to retry) after it
-    inputs = paths.resolve(params["dachs_inputs"])
-    mark = next_mark(harvest_report, rows, read_quarantine(run_dir))
-    rows, state, inc = changed_rows(service, rows, inputs / service.name,
-                                    now=harvest_report.get("time"))
-    if links is None and service.links is not None:   # datalinks follow from the rows
-        links = service.links(rows, None, params)
-    extra_files = service.files(rows, params) if service.files is not None else None
+    # the mark (+ records to retry) after this run
+    mark = next_mark(harvest_report, pd.DataFrame({"qa_source_id": sorted(seen)}),
+                     read_quarantine(run_dir))
+    new_uids = np.concatenate(uids) if uids else np.array([], dtype=str)
+    n_out = len(new_uids)
+    state = pa.concat_tables(states, promote_options="default").to_pandas() \
+        if states else None
+    del states
+    links = links_in
+    if links is None and links_parts:
+        links = pd.concat(links_parts, ignore_index=True)
     if links is not None and "granule_uid" in links:
-        links = links[links["granule_uid"].isin(rows["granule_uid"])]
-    area = inputs / service.name
-    written = bool(len(rows) or len(retract)) or not same_mark(
-        mark, stored_mark(service, params))
-    if written:
-        area = write_import_area(
-            service, rows, dachs_inputs=inputs, run_id=run_id,
-            server_url=params["server_url"], links=links, retract=retract,
-            mark=mark, granule_state=state, extra_files=extra_files)
+        links = links[links["granule_uid"].isin(new_uids)]
+    if single:
+        out_rows = kept[0] if len(kept) == 1 else pd.concat(kept, ignore_index=True)
     else:
-        log.info("%s: nothing new or changed since the last export: import area "
-                 "left as it is", service.name)
+        staged.close(list(pq.ParquetFile(rows_path).schema_arrow.names))
+        out_rows = pd.read_parquet(staged.path) if n_out <= batch else \
+            _row_batches(staged.path, batch)
+    extra_files = None
+    if service.files is not None:   # whole-table files (TFCat): from every exported row
+        extra_files = service.files(out_rows if isinstance(out_rows, pd.DataFrame)
+                                    else pd.read_parquet(staged.path), params)
+    area = area_dir
+    written = bool(n_out or len(retract)) or not same_mark(
+        mark, stored_mark(service, params))
+    try:
+        if written:
+            area = write_import_area(
+                service, out_rows, dachs_inputs=inputs, run_id=run_id,
+                server_url=params["server_url"], links=links, retract=retract,
+                mark=mark, granule_state=state, extra_files=extra_files)
+        else:
+            log.info("%s: nothing new or changed since the last export: import area "
+                     "left as it is", service.name)
+    finally:
+        if not single:
+            staged.path.unlink(missing_ok=True)
+    rejected_n = 0 if rejected is None else len(rejected)
     report = {"service": service.name, "run_id": run_id, "import_area": str(area),
-              "written": written, "exported": len(rows), "new": inc["new"],
+              "written": written, "exported": n_out, "new": inc["new"],
               "changed": inc["changed"], "unchanged": inc["unchanged"],
-              "rejected_by_curator": len(rejected),
-              "retracted": len(retract), "overrides": len(overrides),
+              "rejected_by_curator": rejected_n,
+              "retracted": len(retract), "overrides": n_over,
+              "parts": max(1, -(-n_out // batch)),
               "retry_next": len(mark.get("retry", []))}
     _write_json(run_dir / EXPORT, report)
     return report

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from .rd import render_rd
@@ -199,8 +200,11 @@ def write_import_area(service, rows: pd.DataFrame, *, dachs_inputs, run_id: str,
     ----------
     service : vespa_curation.services.Service
         The service (its name is the DaCHS schema and the area's folder name).
-    rows : DataFrame
-        epn_core rows (``qa_*`` columns are dropped); may be empty.
+    rows : DataFrame or iterable of DataFrame
+        epn_core rows (``qa_*`` columns are dropped); may be empty.  An iterable gives
+        the rows in parts (bounded memory for a full re-export of a large table): each
+        part is checked and written as its own ``data/<run_id>-<NNNN>.vot`` as it
+        comes, and a bad part leaves the area as it was.
     dachs_inputs : path-like
         DaCHS's inputs folder (or the project's ``outputs/dachs``).
     run_id : str
@@ -238,14 +242,10 @@ def write_import_area(service, rows: pd.DataFrame, *, dachs_inputs, run_id: str,
     if not _RUN_ID.fullmatch(str(run_id)):
         raise ExportError(f"run id {run_id!r} is not a plain file name")
     run_id = str(run_id)
-    rows = rows.drop(columns=[c for c in rows.columns if str(c).startswith("qa_")])
-    columns = epn_columns(rows)
-    _check_rows(schema, rows)
     retract = sorted({str(u).strip() for u in retract if str(u).strip()})
-    clash = set(retract) & set(rows["granule_uid"].astype(str))
-    if clash:
-        raise ExportError(f"{schema}: granule {sorted(clash)[0]!r} is both exported and "
-                          "retracted in run " + run_id)
+    single = isinstance(rows, pd.DataFrame)
+    parts = (_checked_part(schema, rows, retract, run_id),) if single else \
+        (_checked_part(schema, part, retract, run_id) for part in rows)
     extra_files = dict(extra_files or {})
     for rel in extra_files:
         p = Path(rel)
@@ -269,7 +269,7 @@ def write_import_area(service, rows: pd.DataFrame, *, dachs_inputs, run_id: str,
             shutil.rmtree(tmp)
         tmp.mkdir()
         try:
-            new = _build(service, rows, columns, tmp, previous, old_man,
+            new = _build(service, parts, single, tmp, previous, old_man,
                          run_id=run_id, server_url=server_url, links=links,
                          retract=retract, mark=mark, extra_files=extra_files, fmt=fmt,
                          region=region,
@@ -287,6 +287,17 @@ def write_import_area(service, rows: pd.DataFrame, *, dachs_inputs, run_id: str,
     return area
 
 
+def _checked_part(schema: str, rows: pd.DataFrame, retract: list, run_id: str) -> pd.DataFrame:
+    rows = rows.drop(columns=[c for c in rows.columns if str(c).startswith("qa_")])
+    _check_rows(schema, rows)
+    if retract:
+        clash = set(retract) & set(rows["granule_uid"].astype(str))
+        if clash:
+            raise ExportError(f"{schema}: granule {sorted(clash)[0]!r} is both exported "
+                              "and retracted in run " + run_id)
+    return rows
+
+
 def _swap(area: Path, target: Path) -> None:
     """Point ``area`` at ``target`` with one atomic rename."""
     link = area.parent / f".{area.name}.link-{os.getpid()}"
@@ -297,9 +308,9 @@ def _swap(area: Path, target: Path) -> None:
     _fsync_dir(area.parent)
 
 
-def _build(service, rows, columns, tmp: Path, previous: Path | None, old_man: dict | None,
-           *, run_id, server_url, links, retract, mark, extra_files, fmt, region="stcs",
-           granule_state=None) -> dict:
+def _build(service, parts, single: bool, tmp: Path, previous: Path | None,
+           old_man: dict | None, *, run_id, server_url, links, retract, mark, extra_files,
+           fmt, region="stcs", granule_state=None) -> dict:
     schema = service.name
     frame = service.spatial_frame_type
     files: dict[str, dict] = {}
@@ -309,11 +320,20 @@ def _build(service, rows, columns, tmp: Path, previous: Path | None, old_man: di
         if rel.split("/")[0] in ("data", "links"):
             _link_or_copy(previous / rel, tmp / rel)
             files[rel] = dict(info)
-    # 2. this run's data
-    data_rel = None
-    if len(rows):   # DaCHS's voTableGrammar fails on a table without rows (StopIteration)
-        data_rel = f"data/{run_id}.vot"
-        write_epn_votable(rows, tmp / data_rel, frame, fmt=fmt, region=region)
+    # 2. this run's data, part by part
+    data_rels, uid_parts, column_set = [], [], set()
+    for k, rows in enumerate(parts):
+        column_set.update(epn_columns(rows))
+        uid_parts.append(np.asarray(rows["granule_uid"].astype(str).to_numpy(), dtype=str))
+        if len(rows):  # DaCHS's voTableGrammar fails on a table without rows
+            rel = f"data/{run_id}.vot" if single else f"data/{run_id}-{k + 1:04d}.vot"
+            write_epn_votable(rows, tmp / rel, frame, fmt=fmt, region=region)
+            data_rels.append(rel)
+        del rows
+    columns = sorted(column_set)
+    new_uids = pd.Series(np.concatenate(uid_parts) if uid_parts else np.array([], dtype=str),
+                         dtype=object)
+    n_rows = len(new_uids)
     links_rel = None
     n_links = 0
     if links is not None:
@@ -326,7 +346,6 @@ def _build(service, rows, columns, tmp: Path, previous: Path | None, old_man: di
     else:
         granules = pd.DataFrame({"granule_uid": pd.Series([], dtype=object),
                                  "run_id": pd.Series([], dtype=object)})
-    new_uids = rows["granule_uid"].astype(str)
     known = granules["granule_uid"].isin(new_uids)
     replaced = int(known.sum())
     gone = granules["granule_uid"].isin(retract)
@@ -383,7 +402,7 @@ def _build(service, rows, columns, tmp: Path, previous: Path | None, old_man: di
                    extra_files=sorted(extra_files))
     _write_text(tmp / "q.rd", rd)
     # 7. checksums and manifest (written last)
-    for rel in [data_rel, links_rel, retract_rel, "q.rd", GRANULES, *extra_files]:
+    for rel in [*data_rels, links_rel, retract_rel, "q.rd", GRANULES, *extra_files]:
         if rel is not None:
             files[rel] = {"run_id": run_id}
     for rel, info in files.items():
@@ -392,11 +411,11 @@ def _build(service, rows, columns, tmp: Path, previous: Path | None, old_man: di
             info["sha256"] = sha256(p)
             info["bytes"] = p.stat().st_size
     run = {
-        "run_id": run_id, "time": _now_iso(), "rows": int(len(rows)),
-        "new_rows": int(len(rows)) - replaced, "replaced_rows": replaced,
+        "run_id": run_id, "time": _now_iso(), "rows": n_rows,
+        "new_rows": n_rows - replaced, "replaced_rows": replaced,
         "retracted": n_retracted, "retract_listed": len(retract), "links_rows": n_links,
         "mark": mark,
-        "files": {r: files[r]["sha256"] for r in (data_rel, links_rel, retract_rel)
+        "files": {r: files[r]["sha256"] for r in (*data_rels, links_rel, retract_rel)
                   if r is not None},
     }
     man = {

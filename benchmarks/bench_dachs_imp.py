@@ -69,6 +69,29 @@ def dachs(env, *args) -> float:
     return dt
 
 
+def time_import(rows: pd.DataFrame, label: str, fmt: str = "tabledata",
+                region: str = "stcs") -> float:
+    """Seconds of a full ``dachs imp`` of ``rows`` (epn_core, hfc1ar-like) as the table of
+    a throw-away schema (``vcbench``, dropped before and after) in a DaCHS whose
+    inputsDir is a temporary folder."""
+    service = dataclasses.replace(get_service("hfc1ar"), name=SCHEMA, rd_extras=None)
+    rows = rows.copy()
+    rows["service_title"] = SCHEMA
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = Path(tmp) / "inputs"
+        (inputs / "__system").mkdir(parents=True)
+        rc = Path(tmp) / "gavo.rc"
+        rc.write_text(f"[general]\ninputsDir: {inputs}\n")
+        env = dict(os.environ, GAVOSETTINGS=str(rc))
+        write_import_area(service, rows, dachs_inputs=inputs, run_id=label, fmt=fmt,
+                          region=region)
+        dachs(env, "drop", f"{SCHEMA}/q")
+        try:
+            return dachs(env, "imp", f"{SCHEMA}/q")
+        finally:
+            dachs(env, "drop", f"{SCHEMA}/q")
+
+
 def pgsphere_costs(vertex_counts, n: int = 300) -> None:
     """Per-polygon cost of pgSphere alone: spoly input (COPY) and the GiST index build,
     on a temp table (psql as the postgres superuser; needs root)."""

@@ -80,6 +80,55 @@ def ensure_db(rows: int) -> Path:
     return db
 
 
+def dachs_sample(run_dir: Path, db: Path, n_sample: int, n_total: int) -> dict:
+    """``dachs imp`` of the first regions of the run: as published (vertex budget) and
+    with every vertex of the outline (``vertex_tol_px=0``), same rows otherwise."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from bench_dachs_imp import time_import
+    from vespa_curation.geometry import hfc_ar_polygons
+    from vespa_curation.services import hfc1ar
+    from vespa_curation.sources.sql import sqlite_source
+
+    pf = pq.ParquetFile(run_dir / "rows.parquet")
+    groups, k = [], 0
+    while k < n_sample and len(groups) < pf.num_row_groups:
+        k += pf.metadata.row_group(len(groups)).num_rows
+        groups.append(len(groups))
+    rows = pf.read_row_groups(groups).to_pandas().iloc[:n_sample].reset_index(drop=True)
+    with sqlite_source(db) as src:
+        recs = pd.concat(hfc1ar.harvest(src, {"limit": 2 * n_sample + 1000,
+                                              "chunk_size": 2 * n_sample + 1000}, None),
+                         ignore_index=True)
+    recs = recs[recs["ID_AR"].astype(str).isin(rows["qa_id_ar"].astype(str))]
+    recs = recs.set_index(recs["ID_AR"].astype(str))
+    rows = rows[rows["qa_id_ar"].astype(str).isin(recs.index)].reset_index(drop=True)
+    full = hfc_ar_polygons(recs, vertex_tol_px=0)
+    dense = rows.copy()
+    dense["s_region"] = full["s_region"].reindex(rows["qa_id_ar"].astype(str)).to_numpy()
+    assert dense["s_region"].notna().all()
+    nv_pub = rows["qa_n_vertices"].astype(float)
+    nv_full = full["n_vertices"].astype(float)
+    out = {}
+    print(f"\ndachs imp of the first {len(rows):,} regions (throw-away schema, full import):")
+    for label, frame, nv in (("published", rows, nv_pub), ("every_vertex", dense, nv_full)):
+        t = time_import(frame, f"sample-{label}")
+        per = t / len(frame)
+        out[f"dachs_imp_{label}"] = {
+            "rows": len(frame), "seconds": round(t, 1), "ms_per_row": round(per * 1e3, 2),
+            "median_vertices": float(np.median(nv)),
+            "extrapolated_full_h": round(per * n_total / 3600, 2)}
+        print(f"  {label:13s} median {np.median(nv):5.0f} vertices: {t:7.1f} s = "
+              f"{per * 1e3:6.2f} ms/row → {n_total:,} rows ≈ {per * n_total / 3600:.2f} h "
+              "(extrapolated)", flush=True)
+    ratio = out["dachs_imp_every_vertex"]["seconds"] / out["dachs_imp_published"]["seconds"]
+    print(f"  vertex budget: dachs imp {ratio:.1f}× faster", flush=True)
+    out["dachs_imp_budget_ratio"] = round(ratio, 2)
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_150_000)
@@ -88,6 +137,9 @@ def main(argv=None):
     ap.add_argument("--limit", type=int, default=None,
                     help="harvest only the first N regions of the database (a quick look)")
     ap.add_argument("--dachs", action="store_true", help="also time `dachs imp`")
+    ap.add_argument("--dachs-sample", type=int, default=0, metavar="N",
+                    help="time `dachs imp` of the first N exported regions, with the "
+                         "published vertex budget and with every vertex, and extrapolate")
     ap.add_argument("--skip-geometry-ratio", action="store_true")
     args = ap.parse_args(argv)
 
@@ -141,6 +193,9 @@ def main(argv=None):
         results["dachs_publish_s"] = round(time.perf_counter() - t2, 1)
         print(f"dachs imp + limits + val + TAP check: {results['dachs_publish_s']} s "
               "(reported separately)")
+
+    if args.dachs_sample:
+        results.update(dachs_sample(run_dir, db, args.dachs_sample, n))
 
     if not args.skip_geometry_ratio:
         print("\ngeometry stage vs the per-row way (one core, same sample, this run):",

@@ -27,6 +27,8 @@ EXPECTED = {
     "missing_observation": "source.missing_observation",
     "duplicate_id_a": "source.duplicate_id",
     "duplicate_id_b": "source.duplicate_id",
+    # the same ID_AR on another image, which the harvest maps in another chunk
+    "duplicate_id_other_image": "source.duplicate_id",
     "time_end_before_start": "epn.minmax_order",
     "absurd_date": "source.bad_date",          # year 800
     "future_date": "source.bad_date",          # year 2900: not an observation yet
@@ -36,9 +38,10 @@ EXPECTED = {
 
 
 def _new_image(con, obs: pd.DataFrame, ar: pd.DataFrame, template_ar: int, *,
-               minutes: int, **obs_changes) -> int:
+               minutes: int, keep_id: bool = False, **obs_changes) -> int:
     """A new observation (a copy of the template region's image, ``minutes`` later,
-    with ``obs_changes``) holding one copy of the template region; returns its ID_AR."""
+    with ``obs_changes``) holding one copy of the template region (under a new ID_AR,
+    or the template's own when ``keep_id``); returns its ID_AR."""
     reg = ar[ar["ID_AR"] == template_ar].iloc[0].copy()
     o = obs[obs["ID_OBSERVATIONS"] == reg["OBSERVATIONS_ID"]].iloc[0].copy()
     o["ID_OBSERVATIONS"] = int(obs["ID_OBSERVATIONS"].max()) + 1 + minutes
@@ -49,7 +52,8 @@ def _new_image(con, obs: pd.DataFrame, ar: pd.DataFrame, template_ar: int, *,
     for k, v in obs_changes.items():
         o[k] = v
     reg["OBSERVATIONS_ID"] = o["ID_OBSERVATIONS"]
-    reg["ID_AR"] = int(ar["ID_AR"].max()) + 1 + minutes
+    if not keep_id:
+        reg["ID_AR"] = int(ar["ID_AR"].max()) + 1 + minutes
     pd.DataFrame([o]).to_sql("OBSERVATIONS", con, if_exists="append", index=False)
     pd.DataFrame([reg]).to_sql("ACTIVEREGIONS", con, if_exists="append", index=False)
     return int(reg["ID_AR"])
@@ -85,6 +89,8 @@ def plant_bad_records(db: Path, good_ids: list[int]) -> dict[str, int]:
     reg["FEAT_X_PIX"] = int(reg["FEAT_X_PIX"]) + 7
     pd.DataFrame([reg]).to_sql("ACTIVEREGIONS", con, if_exists="append", index=False)
     out["duplicate_id_a"] = out["duplicate_id_b"] = dup
+    out["duplicate_id_other_image"] = _new_image(con, obs, ar, next(g), minutes=18,
+                                                 keep_id=True)
     # a huge chain: 400 000 digits, closed (back and forth along one row)
     i = next(g)
     huge = ("4" * 1000 + "0" * 1000) * 200
@@ -141,7 +147,8 @@ def battery(hfc_sample, tmp_path_factory):
     picks = good[3::6][:8]
     bad_db = writable_copy(hfc_sample, base / "bad.sqlite")
     planted = plant_bad_records(bad_db, picks)
-    pb = make_params(bad_db, base / "bad", qa_gallery=0)
+    # small chunks: the duplicate on another image is mapped in another chunk
+    pb = make_params(bad_db, base / "bad", qa_gallery=0, chunk_size=10)
     hb, eb = run_once(pb, "20260101T000000Z")
     folder = base / "bad/runs/20260101T000000Z/hfc1ar"
     return dict(planted=planted, clean_rows=clean_rows, clean_q=clean_q, harvest=hb,
@@ -162,6 +169,10 @@ def test_each_bad_record_is_quarantined_with_its_rule(battery):
         # the reason names the record
         assert lines["reason"].str.contains(sid).any() or \
             lines["granule_uid"].astype(str).str.len().min() > 0
+    # both records of the ID_AR that two images carry are refused, none kept at random
+    sid = str(battery["planted"]["duplicate_id_other_image"])
+    two = q[(q["source_id"] == sid) & (q["rule"] == "source.duplicate_id")]
+    assert two["granule_uid"].nunique() == 2, two
 
 
 def test_every_other_record_is_exported(battery):

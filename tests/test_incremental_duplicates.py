@@ -39,7 +39,7 @@ def _copy_image(con, obs_id: int, *, hours: int, ids_from: int,
 
 
 @pytest.fixture
-def harvested(hfc_sample, tmp_path):  # noqa: F811
+def duplicated_db(hfc_sample, tmp_path):  # noqa: F811
     """The HFC sample (without ACTIVEREGIONS' primary key, as a faulty source may be)
     with: one region's ID_AR carried again by a region of a new image (another chunk);
     a third record of an ID_AR that a chunk already refused twice; and a new image taken
@@ -72,10 +72,36 @@ def harvested(hfc_sample, tmp_path):  # noqa: F811
     same_uid, = _copy_image(con, obs[1], hours=0, ids_from=top + 20, only_ar=c)
     con.commit()
     con.close()
-    p = make_params(db, tmp_path, chunk_size=10)
+    return {"db": db, "a": a, "b": b1, "c": c, "same_uid": same_uid}
+
+
+@pytest.fixture
+def harvested(duplicated_db, tmp_path, monkeypatch):
+    """The harvest as the chunk-wise checks leave it (pipeline.harvest's own call of
+    refuse_duplicates switched off, so the function is tested on its own here)."""
+    from vespa_curation.services.base import quarantine_frame
+    monkeypatch.setattr(pipeline, "refuse_duplicates",
+                        lambda *a, **k: quarantine_frame([], [], "map", [], []))
+    p = make_params(duplicated_db["db"], tmp_path, chunk_size=10)
     run = tmp_path / "runs" / "r1" / "hfc1ar"
     h = pipeline.harvest(p, run)
-    return {"run": run, "harvest": h, "a": a, "b": b1, "c": c, "same_uid": same_uid}
+    return dict(duplicated_db, run=run, harvest=h)
+
+
+def test_the_harvest_refuses_them_itself(duplicated_db, tmp_path):
+    """pipeline.harvest runs the whole-harvest check: the rows leave none of them, the
+    quarantine and the report list them, the counts agree."""
+    run = tmp_path / "runs" / "r2" / "hfc1ar"
+    h = pipeline.harvest(make_params(duplicated_db["db"], tmp_path, chunk_size=10), run)
+    rows = pd.read_parquet(run / pipeline.ROWS)
+    q = pipeline.read_quarantine(run)
+    a, b = str(duplicated_db["a"]), str(duplicated_db["b"])
+    assert not rows["qa_source_id"].astype(str).isin([a, b]).any()
+    assert rows["granule_uid"].is_unique and rows["qa_source_id"].is_unique
+    assert (q.loc[q["source_id"] == a, "rule"] == "source.duplicate_id").sum() == 2
+    assert (q["rule"] == "epn.granule_uid").sum() == 2
+    assert h["counts"]["accepted"] == len(rows)
+    assert h["by_rule"]["source.duplicate_id"] >= 5
 
 
 def test_duplicates_across_chunks_are_refused_both(harvested):

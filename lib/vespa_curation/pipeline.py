@@ -24,8 +24,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import epncore, paths
-from .incremental import changed_rows, merge_marks, next_mark, read_mark, same_mark, \
-    stored_mark
+from .incremental import changed_rows, merge_marks, next_mark, read_mark, \
+    refuse_duplicates, same_mark, stored_mark
 from .services import QUARANTINE_COLUMNS, get_service, map_chunk
 from .services.base import quarantine_frame
 from .sources import open_source
@@ -264,6 +264,11 @@ def harvest(params: Mapping[str, Any], run_dir: str | os.PathLike,
     rec_out.close([service.source_id])
     quarantine = (pd.concat(qparts, ignore_index=True) if qparts
                   else pd.DataFrame(columns=QUARANTINE_COLUMNS))
+    # ids unique within each chunk but not within the harvest (two images, two chunks)
+    dups = refuse_duplicates(service, run_dir / ROWS, quarantine)
+    if len(dups):
+        quarantine = pd.concat([quarantine, dups], ignore_index=True)
+        counts["accepted"] -= len(dups)
     quarantine.to_csv(run_dir / QUARANTINE, index=False)
     elapsed = time.time() - t0
     report = {

@@ -334,7 +334,7 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     # cross itself keeps every vertex
     change = np.zeros(m)
     if vertex_tol_px > 0 and m:
-        gx, gy, _ = sregion.gnomonic(None, None, hpc.offsets, v=xyz)
+        gx, gy, gcv = sregion.gnomonic(None, None, hpc.offsets, v=xyz)
         # an image pixel at the disk centre spans (1 - sin ρ)/sin ρ pixels' angle seen
         # from the Sun's centre (ρ: apparent radius) and less anywhere else on the disk;
         # gnomonic distances are never shorter than angles: so the tolerance is kept
@@ -347,8 +347,9 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         hpc, ulon, lat, xyz = _keep_vertices(vkeep, hpc, ulon, lat, xyz)
         a_kept = sregion.signed_area(gx[vkeep], gy[vkeep], hpc.offsets)
         change = np.where(a_full != 0, a_kept / np.where(a_full != 0, a_full, 1) - 1, 0.0)
+        plane = (gx[vkeep], gy[vkeep], gcv[vkeep])   # still a gnomonic view of each ring
     else:
-        full = None
+        full = plane = None
 
     # --- refusals from geometry -----------------------------------------------
     lrule = np.full(m, None, dtype=object)
@@ -359,7 +360,8 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         lreason[k] = (f"the region lies entirely beyond the limb (the visible disk has radius "
                       f"{rsun_arc[i]:.1f}″ = R_SUN {rsun_px[i]:g} px)")
     # (orientation already made counter-clockwise above: not checked again)
-    prule, preason = sregion.check_polygons(ulon, lat, hpc.offsets, require_ccw=False, xyz=xyz)
+    prule, preason = sregion.check_polygons(ulon, lat, hpc.offsets, require_ccw=False, xyz=xyz,
+                                            plane=plane)
     if full is not None:
         undo = np.flatnonzero(prule == "pgsphere.self_intersection")
         if len(undo):   # keep the full outline of these rings, and check it again

@@ -285,30 +285,36 @@ def douglas_peucker(x, y, offsets, tolerance) -> np.ndarray:
     s = np.concatenate([start[rings], far])
     e = np.concatenate([far, end[rings]])
     ring = np.concatenate([rings, rings])
+    tol2 = tol * tol
     while len(s):
         inner = e - s - 1
         live = inner > 0
         s, e, ring, inner = s[live], e[live], ring[live], inner[live]
         if len(s) == 0:
             break
-        seg = np.repeat(np.arange(len(s)), inner)
-        pts = np.arange(seg.size) - np.repeat(np.cumsum(inner) - inner, inner) \
-            + s[seg] + 1
+        # per chord: its end, direction and squared length; per in-between vertex: the
+        # squared distance to the chord (segment, clamped at its ends)
         e_at = np.where(e == end[ring], start[ring], e)
-        ax, ay = x[s][seg], y[s][seg]
-        bx, by = x[e_at][seg], y[e_at][seg]
-        dx, dy = bx - ax, by - ay
-        px, py = x[pts] - ax, y[pts] - ay
+        ax, ay = x[s], y[s]
+        dx, dy = x[e_at] - ax, y[e_at] - ay
         ll = dx * dx + dy * dy
-        with np.errstate(invalid="ignore", divide="ignore"):
-            t = np.clip(np.where(ll > 0, (px * dx + py * dy) / ll, 0.0), 0.0, 1.0)
-        d = np.hypot(px - t * dx, py - t * dy)
+        ll[ll == 0] = 1.0               # a chord of one point: distance to that point
         first = np.cumsum(inner) - inner
+        seg = np.repeat(np.arange(len(s)), inner)
+        pts = np.arange(seg.size) + np.repeat(s + 1 - first, inner)
+        px = x[pts] - ax[seg]
+        py = y[pts] - ay[seg]
+        sdx, sdy = dx[seg], dy[seg]
+        t = (px * sdx + py * sdy) / ll[seg]
+        np.clip(t, 0.0, 1.0, out=t)
+        px -= t * sdx
+        py -= t * sdy
+        d = px * px + py * py
         dmax = np.maximum.reduceat(d, first)
-        split = dmax > tol[ring]
+        split = dmax > tol2[ring]
         if not split.any():
             break
-        hit = np.flatnonzero((d == dmax[seg]) & split[seg])
+        hit = np.flatnonzero(d == np.where(split, dmax, -1.0)[seg])
         hit = hit[np.r_[True, seg[hit][1:] != seg[hit][:-1]]]   # first per chord
         k = pts[hit]
         keep[k] = True
@@ -460,7 +466,7 @@ def spherical_area(lon, lat, offsets) -> np.ndarray:
     return area * (180 / np.pi) ** 2
 
 
-def check_polygons(lon, lat, offsets, require_ccw: bool = True, xyz=None):
+def check_polygons(lon, lat, offsets, require_ccw: bool = True, xyz=None, plane=None):
     """pgSphere's polygon rules (and EPN-TAP's orientation) for many polygons.
 
     Rules, in order (first failure reported): ``pgsphere.bad_value`` (non-finite
@@ -482,6 +488,9 @@ def check_polygons(lon, lat, offsets, require_ccw: bool = True, xyz=None):
         Also refuse clockwise polygons (``epn.orientation``).
     xyz : numpy.ndarray, optional
         Unit vectors of the vertices (N, 3), when already known.
+    plane : tuple of numpy.ndarray, optional
+        ``(x, y, cosd)`` of the vertices in a gnomonic projection about a centre of
+        each ring (as :func:`gnomonic` gives), when already known.
 
     Returns
     -------
@@ -519,7 +528,10 @@ def check_polygons(lon, lat, offsets, require_ccw: bool = True, xyz=None):
         lambda i: f"polygon has {distinct[i]} distinct vertices (pgSphere needs at least 3)")
     put(distinct > MAX_VERTICES, "pgsphere.vertices",
         lambda i: f"polygon has {distinct[i]} vertices (pgSphere accepts at most {MAX_VERTICES})")
-    x, y, cv = gnomonic(lon, lat, offsets, v=v)
+    if plane is None or badv.any():
+        x, y, cv = gnomonic(lon, lat, offsets, v=v)
+    else:
+        x, y, cv = plane
     mincv = np.full(n, np.inf)
     ne = counts > 0
     if ne.any():

@@ -135,7 +135,7 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
                     max_edge_centre_px: float = 32.0, edge_tol_px: float = 0.05,
                     staircase_px: float = 0.5,
                     limb_margin_px: float = 0.02, limb_snap_px: float = 0.8,
-                    simplify_tol_px: float = 0.5, vertex_tol_px: float = 0.5,
+                    simplify_tol_px: float = 0.5, vertex_tol_px: float = 0.45,
                     digits: int = 6, max_pixel_mismatch: float = 1.0):
     """:func:`hfc_ar_polygons` plus the intermediate pieces a QA figure needs.
 
@@ -171,7 +171,8 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         Vertex budget: the published polygon keeps only the vertices Douglas–Peucker
         needs, in the gnomonic plane about the polygon (where pgSphere's edges are
         straight), to stay within this many image pixels of the full outline
-        (0: keep every vertex).  pgSphere's input and GiST key cost grow with the
+        (0: keep every vertex).  With ``edge_tol_px`` (0.05) the published edges stay
+        within half a pixel of the outline.  pgSphere's input and GiST key cost grow with the
         square of the vertex count.  The relative area change is in
         ``simplify_change``.
     digits : int

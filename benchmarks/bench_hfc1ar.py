@@ -159,24 +159,32 @@ def main(argv=None):
         "decisions": str(decisions), "limit": args.limit})
     results = {"rows_in_source": args.rows, "workers": args.workers, "chunk": args.chunk}
 
+    me = psutil.Process()
+
+    def cpu() -> float:   # this process and its finished (joined) children, seconds
+        c = me.cpu_times()
+        return c.user + c.system + c.children_user + c.children_system
+
     with PeakRSS() as mem:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu()
         h = pipeline.harvest(params, run_dir)
-        t_h = time.perf_counter() - t0
-        t1 = time.perf_counter()
+        t_h, c_h = time.perf_counter() - t0, cpu() - c0
+        t1, c1 = time.perf_counter(), cpu()
         e = pipeline.export(params, run_dir)
-        t_e = time.perf_counter() - t1
+        t_e, c_e = time.perf_counter() - t1, cpu() - c1
     total = t_h + t_e
     n = h["counts"]["source_records"]
     results.update(
         harvest_s=round(t_h, 1), export_s=round(t_e, 1), end_to_end_s=round(total, 1),
         rows_per_s=round(n / total, 0), accepted=h["counts"]["accepted"],
         quarantined=h["counts"]["quarantined_records"], by_rule=h["by_rule"],
-        peak_rss_gb=round(mem.peak / 2**30, 2), exported=e.get("exported"))
+        peak_rss_gb=round(mem.peak / 2**30, 2), exported=e.get("exported"),
+        harvest_cores_busy=round(c_h / t_h, 2), export_cores_busy=round(c_e / t_e, 2))
     print(f"\nsource regions: {n:,}; accepted {h['counts']['accepted']:,}; "
           f"quarantined {h['counts']['quarantined_records']:,} {h['by_rule']}")
-    print(f"harvest+map+geometry+validate: {t_h:,.1f} s ({n / t_h:,.0f} rows/s)")
-    print(f"export (VOTable + manifest):   {t_e:,.1f} s")
+    print(f"harvest+map+geometry+validate: {t_h:,.1f} s ({n / t_h:,.0f} rows/s; "
+          f"CPU {c_h / t_h:.2f} cores busy on average)")
+    print(f"export (VOTable + manifest):   {t_e:,.1f} s (CPU {c_e / t_e:.2f} cores busy)")
     print(f"END TO END: {total / 60:.2f} min on {args.workers} workers "
           f"({n / total:,.0f} rows/s; target ≤ 15 min)")
     print(f"PEAK RSS summed over processes: {mem.peak / 2**30:.2f} GB (target ≤ 3 GB)")

@@ -844,52 +844,52 @@ def cut_staircases(r: Ragged, fixed=None, cut: float = 0.5):
     x, y, off = r.x, r.y, r.offsets
     if len(x) == 0:
         return r
+    n = len(r)
     nxt = _next_index(off)
     prv = np.empty_like(nxt)
     prv[nxt] = np.arange(len(nxt))
     ax, ay = x - x[prv], y - y[prv]  # incoming edge
-    bx, by = x[nxt] - x, y[nxt] - y  # outgoing edge
+    bx, by = ax[nxt], ay[nxt]        # outgoing edge (the next vertex's incoming one)
     turn = np.sign(ax * by - ay * bx)
     stair = (turn != turn[prv]) | (turn != turn[nxt])
     if fixed is not None:
         stair &= ~fixed
     la = np.hypot(ax, ay)
-    lb = np.hypot(bx, by)
+    lb = la[nxt]
     d = np.where(stair, np.minimum(cut, 0.5 * np.minimum(la, lb)), 0.0)
     la[la == 0] = 1.0
-    lb[lb == 0] = 1.0
     fa = d / la
-    fb = d / lb
-    # two points per vertex (the same point twice where it is not cut)
-    n = len(r)
+    fb = d / np.where(lb == 0, 1.0, lb)
+    # two points per vertex, A on the incoming edge and B on the outgoing one; B is
+    # dropped where it equals A (corner not cut) or the next vertex's A (unit step)
+    dup_b = (d == 0) | (np.abs(lb - d - d[nxt]) < 1e-12)
     X = np.empty(2 * len(x))
     Y = np.empty(2 * len(x))
     X[0::2] = x - fa * ax
     X[1::2] = x + fb * bx
     Y[0::2] = y - fa * ay
     Y[1::2] = y + fb * by
-    o2 = 2 * off
-    ids = ragged_ids(o2)
-    # drop points equal to the next one, then points on the line through their neighbours
-    nx2 = _next_index(o2)
-    dx = X[nx2] - X
-    dy = Y[nx2] - Y
-    keep = dx * dx + dy * dy > 1e-16
-    X, Y, ids = X[keep], Y[keep], ids[keep]
+    keep = np.ones(2 * len(x), dtype=bool)
+    keep[1::2] = ~dup_b
+    X, Y = X[keep], Y[keep]
+    ids = ragged_ids(off)
+    cnt = 2 * np.diff(off) - np.bincount(ids, weights=dup_b, minlength=n).astype(np.int64)
     o2 = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(ids, minlength=n), out=o2[1:])
+    np.cumsum(cnt, out=o2[1:])
+    # then points on the line through their neighbours
     nx2 = _next_index(o2)
     pv2 = np.empty_like(nx2)
     pv2[nx2] = np.arange(len(nx2))
     cross = (X - X[pv2]) * (Y[nx2] - Y) - (Y - Y[pv2]) * (X[nx2] - X)
     keep = np.abs(cross) > 1e-9
     # never fewer than 3 vertices (a ring that would collapse stays as it was)
-    cnt = np.bincount(ids[keep], minlength=n)
+    ids2 = ragged_ids(o2)
+    cnt = np.bincount(ids2[keep], minlength=n)
     if (cnt < 3).any():
-        keep |= (cnt < 3)[ids]
-    X, Y, ids = X[keep], Y[keep], ids[keep]
-    np.cumsum(np.bincount(ids, minlength=n), out=o2[1:])
-    return Ragged(X, Y, o2)
+        keep |= (cnt < 3)[ids2]
+        cnt = np.bincount(ids2[keep], minlength=n)
+    np.cumsum(cnt, out=o2[1:])
+    return Ragged(X[keep], Y[keep], o2)
 
 
 def disk_edge_length(x, y, rsun, tol, floor, ceil):

@@ -128,7 +128,7 @@ def hfc_ar_polygons(records: pd.DataFrame, **options) -> pd.DataFrame:
     KeyError
         When a required column is missing (names the columns).
     """
-    return hfc_ar_geometry(records, **options)[0]
+    return hfc_ar_geometry(records, _parts=False, **options)[0]
 
 
 def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
@@ -136,7 +136,8 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
                     staircase_px: float = 0.5,
                     limb_margin_px: float = 0.02, limb_snap_px: float = 0.8,
                     simplify_tol_px: float = 0.5, vertex_tol_px: float = 0.45,
-                    digits: int = 6, max_pixel_mismatch: float = 1.0):
+                    digits: int = 6, max_pixel_mismatch: float = 1.0,
+                    _parts: bool = True):
     """:func:`hfc_ar_polygons` plus the intermediate pieces a QA figure needs.
 
     Parameters
@@ -260,8 +261,9 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     bridge |= np.abs(np.mod(outline.y, 1.0) - 0.5) > 1e-9
     rsun_arc = rsun_px * gsx
     r_clip = rsun_arc - limb_margin_px * gsx
-    beyond = (gsx[L] * (outline.x - gcx[L])) ** 2 + (gsy[L] * (outline.y - gcy[L])) ** 2 \
-        > (r_clip[L]) ** 2
+    if _parts:   # (for QA figures only)
+        beyond = (gsx[L] * (outline.x - gcx[L])) ** 2 \
+            + (gsy[L] * (outline.y - gcy[L])) ** 2 > (r_clip[L]) ** 2
     # staircase corners cut within half a pixel (a third of the vertices, exact area)
     cut = sregion.cut_staircases(outline, fixed=bridge, cut=staircase_px) \
         if staircase_px > 0 else outline
@@ -278,14 +280,20 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         # clipped as it is zig-zags degrees in longitude) become an arc just inside
         # the clip circle; rings it would make cross themselves (and slivers along
         # the limb) are clipped as they are, with a note
-        area_px0 = sregion.signed_area(outline.x, outline.y, outline.offsets)
         hpc, smoothed, unsmoothed, _ = sregion.follow_limb(
             hpc, rsun_arc[live], limb_snap_px * gsx[live], r_clip[live] * (1 - 1e-12),
             max_edge_px * gsx[live])
-        ox_ = gsx[L] * (outline.x - gcx[L])
-        oy_ = gsy[L] * (outline.y - gcy[L])
-        near = np.hypot(ox_, oy_) > (rsun_arc - limb_snap_px * gsx)[L]
-        beyond = beyond | (near & smoothed[oid])
+        if _parts:
+            ox_ = gsx[L] * (outline.x - gcx[L])
+            oy_ = gsy[L] * (outline.y - gcy[L])
+            near = np.hypot(ox_, oy_) > (rsun_arc - limb_snap_px * gsx)[L]
+            beyond = beyond | (near & smoothed[oid])
+        # the pixel outline's area, for the notes of the rings that follow the limb
+        area_px0 = np.full(m, np.nan)
+        sm = np.flatnonzero(smoothed)
+        if len(sm):
+            ox, oy, oo = sregion._take(outline, sm)
+            area_px0[sm] = sregion.signed_area(ox, oy, oo)
 
     hpc, clipped, multi, empty, kept = sregion.clip_to_disk(hpc, r_clip[live])
     clipped = clipped | smoothed
@@ -466,6 +474,8 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         "reason": pd.Series(reason, index=idx, dtype=object),
         "geom_note": col(notes, None),
     }, index=idx)
+    if not _parts:
+        return out, None
     parts = GeometryParts(rows=live, chain=chain, outline=outline, outline_beyond_limb=beyond,
                           outline_bridge=bridge, hpc=hpc, lon=ulon, lat=lat)
     return out, parts

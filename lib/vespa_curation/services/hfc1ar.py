@@ -47,8 +47,8 @@ def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
     (RUN_DATE has no index in HFC), kept on purpose: it is what catches regions
     re-processed in place (same ID_AR, new RUN_DATE), and it costs one scan a night —
     measured on the 1.15 M-region benchmark database (SQLite, file in the page cache):
-    the nightly query takes 0.7–1.0 s with it, < 0.01 s without (of a night's 6.7 s of
-    library work; ``benchmarks/bench_nightly.py`` prints both). Should it grow costly on
+    the nightly query takes 0.6–1.0 s with it, 0.01–0.015 s without (of a night's
+    3.6–5.2 s of library work; ``benchmarks/bench_nightly.py`` prints both). Should it grow costly on
     the real database, the remedy is an index on ACTIVEREGIONS.RUN_DATE in HFC, or a
     :class:`~.base.Mark` without ``source_time`` (then never sent; docs/services.md).
     """

@@ -7,9 +7,10 @@ end). Needs DaCHS and its PostgreSQL running; no server. Prints a table of figur
 
     .venv/bin/python benchmarks/bench_dachs_imp.py --rows 200,1000 --vertices 24,120
 
-pgSphere's polygon input costs about O(n^2) in the vertex count (measured here with
-psql: 32 vertices 1.6 ms, 128 vertices 44 ms, 256 vertices 185 ms, 512 vertices 820 ms
-per polygon), so the vertex count, not the VOTable encoding, sets the import time.
+pgSphere's polygon input and (in the Debian package) its GiST key cost about O(n^2) in
+the vertex count — the pgSphere-only figures printed first (psql COPY, then CREATE
+INDEX) show it — so the vertex count, not the VOTable encoding, sets the import time.
+``time_import`` is also used by ``bench_hfc1ar.py --dachs-sample``.
 """
 from __future__ import annotations
 

@@ -221,21 +221,28 @@ def quad_votable(src: Path, dst: Path) -> tuple[int, int]:
     it) with every s_region polygon replaced by a :data:`QUAD_DEG` quadrilateral at its
     first vertex. Returns (rows, polygons replaced)."""
     rows = quads = 0
-    seen_data = False
-    with open(src, "rb") as fi, open(dst, "wb") as fo:
-        for line in fi:
-            if line.startswith(b"<TR>"):
-                rows += 1
-                line, n = _POLYGON.subn(_quad, line)
-                quads += n
-            elif b"<TABLEDATA>" in line:
-                seen_data = True
-            fo.write(line)
-    if rows and not seen_data:
-        raise SystemExit(f"{src}: not a TABLEDATA VOTable (the stand-in base rewrites "
-                         "TABLEDATA rows)")
-    if rows == 0 and b"<BINARY" in Path(src).read_bytes()[:200000]:
-        raise SystemExit(f"{src}: a BINARY2 VOTable; export with TABLEDATA (the default)")
+    with open(src, "rb") as fh:
+        binary = b"<BINARY" in fh.read(200000)
+    proc = None
+    if binary:   # an older export's BINARY2 file: STILTS streams it as TABLEDATA
+        proc = subprocess.Popen(["stilts", "tcopy", f"in={src}", "ifmt=votable",
+                                 "ofmt=votable-tabledata", "out=-"],
+                                stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        fi = proc.stdout
+    else:
+        fi = open(src, "rb")
+    try:
+        with open(dst, "wb") as fo:
+            for line in fi:
+                rows += line.count(b"<TR")
+                if b"Polygon" in line:
+                    line, n = _POLYGON.subn(_quad, line)
+                    quads += n
+                fo.write(line)
+    finally:
+        fi.close()
+        if proc is not None and proc.wait():
+            raise SystemExit(f"stilts could not read {src}")
     return rows, quads
 
 
@@ -337,8 +344,12 @@ def dachs_night(area: Path, work: Path, night: dict) -> dict:
     shutil.copyfile(area / "q.rd", base / "q.rd")
     t0 = time.perf_counter()
     n_base = n_quads = 0
+    # the files holding the area's current rows (an earlier file whose granules were
+    # all exported again since holds none: its rows would only be replaced)
+    runs = set(pd.read_parquet(area / "state" / "granules.parquet",
+                               columns=["run_id"])["run_id"])
     for f in sorted((area / "data").glob("*.vot")):
-        if f"data/{f.name}" == night_rel:
+        if f"data/{f.name}" == night_rel or f.stem.split("-")[0] not in runs:
             continue
         r, q = quad_votable(f, base / "data" / f.name)
         n_base += r

@@ -60,6 +60,15 @@ def rows_for(n: int, vertices: int, seed: int = 1) -> pd.DataFrame:
     return rows
 
 
+def scratch_dachs(tmp: Path) -> tuple[Path, dict]:
+    """An inputs folder under ``tmp`` and the environment that makes DaCHS use it."""
+    inputs = tmp / "inputs"
+    (inputs / "__system").mkdir(parents=True)
+    rc = tmp / "gavo.rc"
+    rc.write_text(f"[general]\ninputsDir: {inputs}\n")
+    return inputs, dict(os.environ, GAVOSETTINGS=str(rc))
+
+
 def dachs(env, *args) -> float:
     t0 = time.perf_counter()
     p = subprocess.run(["dachs", *args], env=env, capture_output=True, text=True,
@@ -79,11 +88,7 @@ def time_import(rows: pd.DataFrame, label: str, fmt: str = "tabledata",
     rows = rows.copy()
     rows["service_title"] = SCHEMA
     with tempfile.TemporaryDirectory() as tmp:
-        inputs = Path(tmp) / "inputs"
-        (inputs / "__system").mkdir(parents=True)
-        rc = Path(tmp) / "gavo.rc"
-        rc.write_text(f"[general]\ninputsDir: {inputs}\n")
-        env = dict(os.environ, GAVOSETTINGS=str(rc))
+        inputs, env = scratch_dachs(Path(tmp))
         write_import_area(service, rows, dachs_inputs=inputs, run_id=label, fmt=fmt,
                           region=region)
         dachs(env, "drop", f"{SCHEMA}/q")
@@ -140,11 +145,7 @@ def main() -> None:
     sizes = [int(x) for x in args.rows.split(",")]
     service = dataclasses.replace(get_service("hfc1ar"), name=SCHEMA, rd_extras=None)
     with tempfile.TemporaryDirectory() as tmp:
-        inputs = Path(tmp) / "inputs"
-        (inputs / "__system").mkdir(parents=True)
-        rc = Path(tmp) / "gavo.rc"
-        rc.write_text(f"[general]\ninputsDir: {inputs}\n")
-        env = dict(os.environ, GAVOSETTINGS=str(rc))
+        inputs, env = scratch_dachs(Path(tmp))
         print(f"dachs imp of {SCHEMA}.epn_core (full import, table dropped first)")
         print(f"{'encoding':16s} {'verts':>5s} {'rows':>6s} {'write s':>8s} "
               f"{'file MB':>8s} {'imp s':>7s} {'s/1000 rows':>12s}", flush=True)

@@ -16,7 +16,8 @@ import pytest
 
 from vespa_curation import pipeline
 
-from test_incremental import hfc_sample, make_params, run_once, writable_copy  # noqa: F401
+from test_incremental import drop_ar_primary_key, hfc_sample, make_params, run_once, \
+    writable_copy  # noqa: F401
 
 #: planted record → the rule it must be quarantined under
 EXPECTED = {
@@ -63,12 +64,7 @@ def plant_bad_records(db: Path, good_ids: list[int]) -> dict[str, int]:
     """Plant the battery in the HFC SQLite ``db``; ``good_ids`` are regions a clean run
     accepts. Returns planted name → ID_AR."""
     con = sqlite3.connect(db)
-    # the real HFC has a primary key on ID_AR; a copy without it lets a duplicate in
-    con.executescript("""
-        CREATE TABLE AR_COPY AS SELECT * FROM ACTIVEREGIONS;
-        DROP TABLE ACTIVEREGIONS;
-        ALTER TABLE AR_COPY RENAME TO ACTIVEREGIONS;
-        CREATE INDEX IX_AR_OBS ON ACTIVEREGIONS (OBSERVATIONS_ID);""")
+    drop_ar_primary_key(con)
     obs = pd.read_sql_query("SELECT * FROM OBSERVATIONS", con)
     ar = pd.read_sql_query("SELECT * FROM ACTIVEREGIONS", con)
     g = iter(good_ids)

@@ -42,6 +42,16 @@ def writable_copy(sample: Path, dest: Path) -> Path:
     return dest
 
 
+def drop_ar_primary_key(con) -> None:
+    """ACTIVEREGIONS without its primary key on ID_AR (the real HFC has one; a copy
+    without it lets a duplicate ID_AR in, as a faulty source may)."""
+    con.executescript("""
+        CREATE TABLE AR_COPY AS SELECT * FROM ACTIVEREGIONS;
+        DROP TABLE ACTIVEREGIONS;
+        ALTER TABLE AR_COPY RENAME TO ACTIVEREGIONS;
+        CREATE INDEX IX_AR_OBS ON ACTIVEREGIONS (OBSERVATIONS_ID);""")
+
+
 def add_day(db: Path, days: int = 1, run_date: str = "2026-02-01T00:00:00.000",
             skip=()) -> int:
     """Add one day of new images and regions to an HFC SQLite source: the last day's

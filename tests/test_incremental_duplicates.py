@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from test_incremental import hfc_sample, make_params, writable_copy  # noqa: F401
+from test_incremental import drop_ar_primary_key, hfc_sample, make_params, \
+    writable_copy  # noqa: F401
 from vespa_curation import incremental, pipeline
 from vespa_curation.services import get_service
 
@@ -46,11 +47,7 @@ def duplicated_db(hfc_sample, tmp_path):  # noqa: F811
     at the same second as an existing one, whose region gets the same granule_uid."""
     db = writable_copy(hfc_sample, tmp_path / "src.sqlite")
     con = sqlite3.connect(db)
-    con.executescript("""
-        CREATE TABLE AR_COPY AS SELECT * FROM ACTIVEREGIONS;
-        DROP TABLE ACTIVEREGIONS;
-        ALTER TABLE AR_COPY RENAME TO ACTIVEREGIONS;
-        CREATE INDEX IX_AR_OBS ON ACTIVEREGIONS (OBSERVATIONS_ID);""")
+    drop_ar_primary_key(con)
     ar = pd.read_sql_query("SELECT ID_AR, OBSERVATIONS_ID FROM ACTIVEREGIONS "
                            "ORDER BY OBSERVATIONS_ID, ID_AR", con)
     per_image = ar.groupby("OBSERVATIONS_ID")["ID_AR"].apply(list)

@@ -178,7 +178,9 @@ def test_limb_vertices_marked_only_at_the_limb(run_dir):
                             rows.iloc[idx["ar_9001"]].to_dict(), tr, idx["ar_9001"])
     pub_centre = F._published(rec.iloc[idx["ar_1"]].to_dict(),
                               rows.iloc[idx["ar_1"]].to_dict(), tr, idx["ar_1"])
-    assert pub_limb.clipped.sum() >= 3
+    # the published limb arc keeps the vertices the vertex budget needs (there: its two
+    # ends, the arc being within half a pixel of a great circle)
+    assert pub_limb.clipped.sum() >= 2
     assert not pub_centre.clipped.any()
     # the published polygon lies on its chain code when drawn back on the pixel grid
     ox, oy = tr.outline.item(idx["ar_1"])

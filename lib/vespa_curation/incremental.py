@@ -359,23 +359,28 @@ def _iso(s) -> np.ndarray | None:
 
 # -- the mark written by an export -------------------------------------------------------
 
-def next_mark(harvest_report: Mapping[str, Any], rows: pd.DataFrame,
+def retry_candidates(harvest_report: Mapping[str, Any]) -> set[str]:
+    """Source ids the mark this run started from asked to read again."""
+    mark_in = harvest_report.get("mark_in") or {}
+    return {str(i) for i in (mark_in.get("retry_all") or mark_in.get("retry") or [])}
+
+
+def next_mark(harvest_report: Mapping[str, Any], seen: Iterable[str],
               quarantine: pd.DataFrame) -> dict:
     """The stored mark after this run: the harvest's mark (never below the one it
     started from) and ``retry``, the source ids to read again next time — those
-    quarantined now, plus earlier ones this run did not read."""
+    quarantined now, plus earlier ones (:func:`retry_candidates`) this run did not read.
+    ``seen``: source ids of this run's rows (only the retry candidates among them
+    matter)."""
     mark_in = harvest_report.get("mark_in") or {}
     mark = merge_marks(mark_in, harvest_report.get("mark") or {})
-    seen = set()
-    if "qa_source_id" in rows:
-        seen |= set(rows["qa_source_id"].astype(str))
+    seen = {str(i) for i in seen}
     q = quarantine
     if len(q):
         q = q[q["stage"].astype(str) != "curate"]   # curator rejections are decisions
         seen |= set(quarantine["source_id"].astype(str))
     retry = set(q["source_id"].astype(str)) if len(q) else set()
-    retry |= {str(i) for i in (mark_in.get("retry_all") or mark_in.get("retry") or [])
-              if str(i) not in seen}
+    retry |= retry_candidates(harvest_report) - seen
     retry.discard("")
     retry.discard("nan")
     if retry:

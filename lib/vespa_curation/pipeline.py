@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from . import epncore, paths
 from .incremental import changed_rows, merge_marks, next_mark, read_mark, \
-    refuse_duplicates, same_mark, stored_mark
+    refuse_duplicates, retry_candidates, same_mark, stored_mark
 from .services import QUARANTINE_COLUMNS, get_service, map_chunk
 from .services.base import quarantine_frame
 from .sources import open_source
@@ -345,7 +345,7 @@ def qa(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
     return build_report(params, Path(run_dir))
 
 
-def _row_batches(path: Path, batch: int, columns=None):
+def _row_batches(path: Path, batch: int):
     """DataFrames of whole row groups of a Parquet file, about ``batch`` rows each
     (more when one row group is larger).  Read group by group: pyarrow's
     ``iter_batches`` keeps what it has read (memory grows with the file)."""
@@ -354,12 +354,12 @@ def _row_batches(path: Path, batch: int, columns=None):
     for g in range(pf.num_row_groups):
         k = pf.metadata.row_group(g).num_rows
         if groups and n + k > batch:
-            yield pf.read_row_groups(groups, columns=columns).to_pandas()
+            yield pf.read_row_groups(groups).to_pandas()
             groups, n = [], 0
         groups.append(g)
         n += k
     if groups:
-        yield pf.read_row_groups(groups, columns=columns).to_pandas()
+        yield pf.read_row_groups(groups).to_pandas()
 
 
 def _published_if_needed(decisions_path: Path, area: Path):
@@ -403,8 +403,7 @@ def export(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
     inc = {"new": 0, "changed": 0, "unchanged": 0}
     n_over, retract = 0, []
     # source ids to retry from the last mark: those this run read again are settled
-    mark_in = harvest_report.get("mark_in") or {}
-    retry_in = {str(i) for i in (mark_in.get("retry_all") or mark_in.get("retry") or [])}
+    retry_in = retry_candidates(harvest_report)
     seen = set()
     # what outlives a part is kept as Arrow / fixed-width arrays, not Python objects
     # (millions of small long-lived strings pin the allocator's arenas)
@@ -435,8 +434,7 @@ def export(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
         q = pd.concat([q, rejected], ignore_index=True)
         q.to_csv(run_dir / QUARANTINE, index=False)
     # the mark (+ records to retry) after this run
-    mark = next_mark(harvest_report, pd.DataFrame({"qa_source_id": sorted(seen)}),
-                     read_quarantine(run_dir))
+    mark = next_mark(harvest_report, seen, read_quarantine(run_dir))
     new_uids = np.concatenate(uids) if uids else np.array([], dtype=str)
     n_out = len(new_uids)
     state = pa.concat_tables(states, promote_options="default").to_pandas() \

@@ -170,6 +170,38 @@ def test_clockwise_chain_gives_the_same_outline(name):
     assert len(v) == 1
 
 
+def test_many_random_regions_outlined_in_one_call():
+    """Ragged batches: 300 random blobs (pinches, spurs, holes; either orientation), one call."""
+    from scipy import ndimage
+    rng = np.random.default_rng(11)
+    ccs, xs, ys, npix, ndiag = [], [], [], [], []
+    for k in range(300):
+        mask = rng.random((int(rng.integers(1, 14)), int(rng.integers(1, 14)))) \
+            < rng.uniform(0.3, 0.8)
+        if not mask.any():
+            continue
+        comp = synth.largest_component(mask)
+        x0, y0, cc = synth.encode_chaincode(comp)
+        if k % 2:   # walked clockwise, as HFC's own tracers do
+            cc = "".join(str((int(d) + 4) % 8) for d in cc[::-1])
+        ccs.append(cc)
+        xs.append(x0 + 40 * k)
+        ys.append(y0)
+        npix.append(int(ndimage.binary_fill_holes(comp).sum()))
+        ndiag.append(sum(int(c) % 2 for c in cc))
+    out = ccm.pixel_outline(ccs, xs, ys)
+    assert len(out) == len(ccs)
+    polys = shapely.polygons(shapely.linearrings(np.c_[out.x, out.y],
+                                                 indices=ccm.ragged_ids(out.offsets)))
+    assert shapely.is_valid(polys).all()
+    extra = np.array(ndiag) * 3 * ccm.BRIDGE_EPS + 1e-9
+    assert np.all(np.abs(shapely.area(polys) - np.array(npix)) <= extra)
+    assert sum(n == 0 for n in map(len, ccs)) > 0          # one-pixel regions among them
+    # each ring sits on its own chain's pixels
+    cx = np.array([out.item(i)[0].mean() for i in range(len(out))])
+    assert np.all(np.abs(cx - np.array(xs)) < 14)
+
+
 def test_real_outline_area_is_the_pixel_count(smart):
     out = ccm.pixel_outline(smart.CC, smart.CC_X_PIX, smart.CC_Y_PIX)
     rings = shapely.linearrings(np.c_[out.x, out.y], indices=ccm.ragged_ids(out.offsets))

@@ -32,6 +32,8 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from . import kernels
+
 __all__ = [
     "DX",
     "DY",
@@ -219,11 +221,9 @@ def check_chains(cc: Sequence, cc_length, x0, y0, naxis1, naxis2, *,
     lens = np.diff(doff)
     f = lambda v: np.asarray(v, dtype=float).reshape(n)  # noqa: E731
     cc_length, x0, y0, naxis1, naxis2 = map(f, (cc_length, x0, y0, naxis1, naxis2))
-    ok = (digits >= 0) & (digits <= 7)
-    d = np.where(ok, digits, 0)
-    ids = ragged_ids(doff)
-    sumx = np.bincount(ids, weights=np.where(ok, DX[d], 0), minlength=n)
-    sumy = np.bincount(ids, weights=np.where(ok, DY[d], 0), minlength=n)
+    end, lo, hi = kernels.chain_walk(np.ascontiguousarray(digits, dtype=np.int64),
+                                     np.ascontiguousarray(doff, dtype=np.int64), DX, DY)
+    sumx, sumy = end[:, 0], end[:, 1]
     rule = np.full(n, None, dtype=object)
     reason = np.full(n, None, dtype=object)
 
@@ -263,21 +263,11 @@ def check_chains(cc: Sequence, cc_length, x0, y0, naxis1, naxis2, *,
         lambda i: f"chain code has {lens[i]} digits, more than {limit[i]:.0f} (twice the "
                   f"perimeter of the {naxis1[i]:g}×{naxis2[i]:g} image)")
     # a path leaving the image (one pixel of slack for 1-based conventions)
-    if len(digits) and (rule == None).any():  # noqa: E711
-        cx = np.cumsum(np.where(ok, DX[d], 0))
-        cy = np.cumsum(np.where(ok, DY[d], 0))
-        first = doff[:-1][lens > 0]
-        bx = np.zeros(n)
-        by = np.zeros(n)
-        bx[lens > 0] = np.where(first > 0, cx[np.maximum(first - 1, 0)], 0)
-        by[lens > 0] = np.where(first > 0, cy[np.maximum(first - 1, 0)], 0)
-        px = x0[ids] + cx - bx[ids]
-        py = y0[ids] + cy - by[ids]
-        out = (px < -1) | (py < -1)
-        out |= np.isfinite(naxis1[ids]) & (px > naxis1[ids])
-        out |= np.isfinite(naxis2[ids]) & (py > naxis2[ids])
-        put(np.bincount(ids, weights=out, minlength=n) > 0, "chaincode.off_image",
-            lambda i: f"the chain leaves the {naxis1[i]:g}×{naxis2[i]:g} image")
+    out = (x0 + lo[:, 0] < -1) | (y0 + lo[:, 1] < -1)
+    out |= np.isfinite(naxis1) & (x0 + hi[:, 0] > naxis1)
+    out |= np.isfinite(naxis2) & (y0 + hi[:, 1] > naxis2)
+    put(out, "chaincode.off_image",
+        lambda i: f"the chain leaves the {naxis1[i]:g}×{naxis2[i]:g} image")
     put((sumx != 0) | (sumy != 0), "chaincode.not_closed",
         lambda i: f"chain does not return to its start pixel: it ends "
                   f"({sumx[i]:+.0f}, {sumy[i]:+.0f}) pixels away")
@@ -358,23 +348,9 @@ def _pack_table():
 _TCOUNT, _TSTART, _TX, _TY, _TPX, _TPY = _pack_table()
 
 
-def _signed_area2(x, y, offsets):
-    """Twice the signed (shoelace) area of every closed ragged ring."""
-    n = len(offsets) - 1
-    ids = ragged_ids(offsets)
-    # next vertex within the same ring (cyclic)
-    idx = np.arange(len(x))
-    nxt = idx + 1
-    last = offsets[1:] - 1
-    nonempty = np.diff(offsets) > 0
-    nxt[last[nonempty]] = offsets[:-1][nonempty]
-    cross = x * y[nxt] - x[nxt] * y
-    return np.bincount(ids, weights=cross, minlength=n)
-
-
 def pixel_outline(cc: Sequence, x0, y0, return_orientation: bool = False, *, digits=None,
                   chain: Ragged | None = None):
-    """Outline of the pixel edges around many closed chains (vectorized).
+    """Outline of the pixel edges around many closed chains (:func:`.kernels.outline_rings`).
 
     The chain code runs through the centres of the boundary pixels; the region
     it bounds is the set of pixels on and inside it.  The outline follows the
@@ -407,89 +383,13 @@ def pixel_outline(cc: Sequence, x0, y0, return_orientation: bool = False, *, dig
     digits, doff, bad = chain_digits(cc) if digits is None else digits
     if bad.any():
         raise ValueError(f"chain codes with characters outside 0-7: rows {np.flatnonzero(bad)[:10]}")
-    n = len(doff) - 1
     verts = decode_chains(None, x0, y0, digits=(digits, doff, bad)) if chain is None else chain
-    lens = np.diff(doff)
-    # Vertices without the repeated end point: chain i -> offsets doff (len_i each).
-    keep = np.ones(len(verts.x), dtype=bool)
-    keep[verts.offsets[1:] - 1] = False
-    vx, vy = verts.x[keep], verts.y[keep]
-    # Orientation from the pixel-centre polygon.
-    area2 = _signed_area2(vx.astype(float), vy.astype(float), doff)
-    orient = np.sign(area2).astype(np.int64)
-    # Reverse clockwise chains: vertices reversed (keeping the start first is not
-    # needed), digits reversed and turned by 180°.
-    cw = np.repeat(orient < 0, lens)
-    if cw.any():
-        ids = ragged_ids(doff)
-        pos = np.arange(len(digits)) - doff[ids]
-        rev = doff[ids] + (lens[ids] - 1 - pos)  # reversed position within chain
-        # reversed chain: vertex k' = original vertex (len - k') mod len, digit k' = (d[len-1-k'] + 4) % 8
-        vrev = doff[ids] + (lens[ids] - pos) % np.maximum(lens[ids], 1)
-        nd = digits.copy()
-        nx, ny = vx.copy(), vy.copy()
-        nd[cw] = (digits[rev[cw]] + 4) % 8
-        nx[cw] = vx[vrev[cw]]
-        ny[cw] = vy[vrev[cw]]
-        digits, vx, vy = nd, nx, ny
-    # incoming digit of each vertex = previous digit (cyclic within the chain)
-    ids = ragged_ids(doff)
-    pos = np.arange(len(digits)) - doff[ids]
-    prev = np.where(pos == 0, doff[ids] + lens[ids] - 1, np.arange(len(digits)) - 1)
-    key = digits[prev] * 8 + digits
-    cnt = _TCOUNT[key]
-    total = cnt.sum()
-    owner = np.repeat(np.arange(len(digits)), cnt)
-    first = np.repeat(np.cumsum(cnt) - cnt, cnt)
-    k = _TSTART[key][owner] + (np.arange(total) - first)
-    ox = vx[owner] + _TX[k]
-    oy = vy[owner] + _TY[k]
-    per_chain = np.bincount(ids, weights=cnt, minlength=n).astype(np.int64)
-    # pinches: a corner the outline passes twice (pixels touching only diagonally).
-    # The tracer crosses a pinch by a diagonal step both times, so only the bridge
-    # points (corners emitted for a diagonal step) can repeat: look among them.
-    cand = np.flatnonzero(_TPX[k] != 0.0)
-    if len(cand):
-        chain_of = ids[owner[cand]]
-        cx_, cy_ = ox[cand], oy[cand]
-        span = 2 * (int(max(np.abs(cx_).max(), np.abs(cy_).max())) + 2)
-        key = (chain_of * (2 * span + 1) + (2 * cx_).astype(np.int64) + span) \
-            * (2 * span + 1) + (2 * cy_).astype(np.int64) + span
-        order = np.argsort(key, kind="stable")
-        sk = key[order]
-        same = sk[1:] == sk[:-1]
-        if same.any():
-            dup_sorted = np.zeros(len(sk), dtype=bool)
-            dup_sorted[1:] |= same
-            dup_sorted[:-1] |= same
-            d = cand[order[dup_sorted]]
-            ox[d] += _TPX[k[d]]
-            oy[d] += _TPY[k[d]]
-    # One-pixel regions (empty chains): the four corners of the start pixel.
-    single = lens == 0
-    if single.any():
-        cx = np.array([0.5, 0.5, -0.5, -0.5])
-        cy = np.array([-0.5, 0.5, 0.5, -0.5])
-        x0a = np.asarray(x0, dtype=float).reshape(n)
-        y0a = np.asarray(y0, dtype=float).reshape(n)
-        per_chain[single] = 4
-        ooff = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(per_chain, out=ooff[1:])
-        X = np.empty(ooff[-1])
-        Y = np.empty(ooff[-1])
-        multi_slots = np.ones(ooff[-1], dtype=bool)
-        sidx = np.flatnonzero(single)
-        for j in range(4):
-            X[ooff[sidx] + j] = x0a[sidx] + cx[j]
-            Y[ooff[sidx] + j] = y0a[sidx] + cy[j]
-            multi_slots[ooff[sidx] + j] = False
-        X[multi_slots] = ox
-        Y[multi_slots] = oy
-        out = Ragged(X, Y, ooff)
-    else:
-        ooff = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(per_chain, out=ooff[1:])
-        out = Ragged(ox.astype(float), oy.astype(float), ooff)
+    X, Y, ooff, orient = kernels.outline_rings(
+        np.ascontiguousarray(digits, dtype=np.int64), np.ascontiguousarray(doff, dtype=np.int64),
+        np.ascontiguousarray(verts.x, dtype=np.int64), np.ascontiguousarray(verts.y, dtype=np.int64),
+        np.ascontiguousarray(verts.offsets, dtype=np.int64),
+        _TCOUNT, _TSTART, _TX, _TY, _TPX, _TPY, int(_TCOUNT.max()))
+    out = Ragged(X, Y, ooff)
     if return_orientation:
         return out, orient
     return out

@@ -2,7 +2,9 @@
 
 :func:`hfc_ar_polygons` is a pure function of one chunk of records (no I/O, no
 global state), so the pipeline can map it over worker processes or a Dask
-cluster.  The steps, all vectorized over the chunk:
+cluster.  The steps, each one call over the whole chunk (numpy arrays; the walks
+along each ring — outline, staircase cut, Douglas–Peucker — compiled with numba in
+:mod:`.kernels`):
 
 1. chain codes checked and decoded (:mod:`.chaincode`);
 2. the chain start checked against the stored ``CC_X_ARCSEC/CC_Y_ARCSEC`` with

@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from . import kernels
 from .chaincode import Ragged, _member, ragged_ids
 
 __all__ = [
@@ -240,12 +241,12 @@ def simplify_over(r: Ragged, limit: int, tolerance) -> tuple[Ragged, np.ndarray,
 
 
 def douglas_peucker(x, y, offsets, tolerance) -> np.ndarray:
-    """Vertices Douglas–Peucker keeps within ``tolerance`` of closed rings (vectorized).
+    """Vertices Douglas–Peucker keeps within ``tolerance`` of closed rings.
 
-    Every ring is split at its first vertex and the vertex farthest from it; then,
-    all rings at once, each chord whose farthest in-between vertex lies more than
-    the ring's tolerance from it (distance to the segment, not to the line) is
-    split there.  Every dropped vertex is within the tolerance of the kept outline.
+    Every ring is split at its first vertex and the vertex farthest from it; then
+    each chord whose farthest in-between vertex lies more than the ring's
+    tolerance from it (distance to the segment, not to the line) is split there
+    (one compiled walk per ring, :func:`.kernels.dp_keep`).  Every dropped vertex is within the tolerance of the kept outline.
     Topology is not checked here (the caller checks the result).
 
     Parameters
@@ -262,79 +263,14 @@ def douglas_peucker(x, y, offsets, tolerance) -> np.ndarray:
     numpy.ndarray of bool
         Per flat vertex: kept.  Rings of fewer than 4 vertices are kept whole.
     """
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    offsets = np.asarray(offsets, dtype=np.int64)
+    x = np.ascontiguousarray(x, dtype=float)
+    y = np.ascontiguousarray(y, dtype=float)
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
     n = len(offsets) - 1
-    counts = np.diff(offsets)
     tol = np.broadcast_to(np.asarray(tolerance, float), (n,))
     keep = np.zeros(len(x), dtype=bool)
-    small = counts < 4
-    keep[_member(ragged_ids(offsets), np.flatnonzero(small), n)] = True
-    rings = np.flatnonzero(~small)
-    if len(rings) == 0:
-        return keep
-    start, end = offsets[:-1], offsets[1:]
-    # anchors: the first vertex and the vertex farthest from it
-    ids = ragged_ids(offsets)
-    d0 = (x - x[start[ids]]) ** 2 + (y - y[start[ids]]) ** 2
-    far = _first_max(d0, offsets, rings)
-    keep[start[rings]] = True
-    keep[far] = True
-    # chords as (first, last) flat positions; last == end means the ring's start again
-    s = np.concatenate([start[rings], far])
-    e = np.concatenate([far, end[rings]])
-    ring = np.concatenate([rings, rings])
-    tol2 = tol * tol
-    while len(s):
-        inner = e - s - 1
-        live = inner > 0
-        s, e, ring, inner = s[live], e[live], ring[live], inner[live]
-        if len(s) == 0:
-            break
-        # per chord: its end, direction and squared length; per in-between vertex: the
-        # squared distance to the chord (segment, clamped at its ends)
-        e_at = np.where(e == end[ring], start[ring], e)
-        ax, ay = x[s], y[s]
-        dx, dy = x[e_at] - ax, y[e_at] - ay
-        ll = dx * dx + dy * dy
-        ll[ll == 0] = 1.0               # a chord of one point: distance to that point
-        first = np.cumsum(inner) - inner
-        seg = np.repeat(np.arange(len(s)), inner)
-        pts = np.arange(seg.size) + np.repeat(s + 1 - first, inner)
-        px = x[pts] - ax[seg]
-        py = y[pts] - ay[seg]
-        sdx, sdy = dx[seg], dy[seg]
-        t = (px * sdx + py * sdy) / ll[seg]
-        np.clip(t, 0.0, 1.0, out=t)
-        px -= t * sdx
-        py -= t * sdy
-        d = px * px + py * py
-        dmax = np.maximum.reduceat(d, first)
-        split = dmax > tol2[ring]
-        if not split.any():
-            break
-        hit = np.flatnonzero(d == np.where(split, dmax, -1.0)[seg])
-        hit = hit[np.r_[True, seg[hit][1:] != seg[hit][:-1]]]   # first per chord
-        k = pts[hit]
-        keep[k] = True
-        c = seg[hit]
-        s = np.concatenate([s[c], k])
-        e = np.concatenate([k, e[c]])
-        ring = np.concatenate([ring[c], ring[c]])
+    kernels.dp_keep(x, y, offsets, np.ascontiguousarray(tol * tol), keep)
     return keep
-
-
-def _first_max(values: np.ndarray, offsets: np.ndarray, rings: np.ndarray) -> np.ndarray:
-    """Flat position of the first maximum of ``values`` in each of ``rings`` (non-empty)."""
-    sub = values[_member(ragged_ids(offsets), rings, len(offsets) - 1)]
-    counts = np.diff(offsets)[rings]
-    first = np.cumsum(counts) - counts
-    vmax = np.maximum.reduceat(sub, first)
-    owner = np.repeat(np.arange(len(rings)), counts)
-    hit = np.flatnonzero(sub == vmax[owner])
-    hit = hit[np.r_[True, owner[hit][1:] != owner[hit][:-1]]]
-    return hit - first + offsets[:-1][rings]
 
 
 def densify(r: Ragged, max_len, limit: int = MAX_VERTICES, edge_max_len=None) -> Ragged:
@@ -841,55 +777,14 @@ def cut_staircases(r: Ragged, fixed=None, cut: float = 0.5):
     -------
     Ragged
     """
-    x, y, off = r.x, r.y, r.offsets
-    if len(x) == 0:
+    if len(r.x) == 0:
         return r
-    n = len(r)
-    nxt = _next_index(off)
-    prv = np.empty_like(nxt)
-    prv[nxt] = np.arange(len(nxt))
-    ax, ay = x - x[prv], y - y[prv]  # incoming edge
-    bx, by = ax[nxt], ay[nxt]        # outgoing edge (the next vertex's incoming one)
-    turn = np.sign(ax * by - ay * bx)
-    stair = (turn != turn[prv]) | (turn != turn[nxt])
-    if fixed is not None:
-        stair &= ~fixed
-    la = np.hypot(ax, ay)
-    lb = la[nxt]
-    d = np.where(stair, np.minimum(cut, 0.5 * np.minimum(la, lb)), 0.0)
-    la[la == 0] = 1.0
-    fa = d / la
-    fb = d / np.where(lb == 0, 1.0, lb)
-    # two points per vertex, A on the incoming edge and B on the outgoing one; B is
-    # dropped where it equals A (corner not cut) or the next vertex's A (unit step)
-    dup_b = (d == 0) | (np.abs(lb - d - d[nxt]) < 1e-12)
-    X = np.empty(2 * len(x))
-    Y = np.empty(2 * len(x))
-    X[0::2] = x - fa * ax
-    X[1::2] = x + fb * bx
-    Y[0::2] = y - fa * ay
-    Y[1::2] = y + fb * by
-    keep = np.ones(2 * len(x), dtype=bool)
-    keep[1::2] = ~dup_b
-    X, Y = X[keep], Y[keep]
-    ids = ragged_ids(off)
-    cnt = 2 * np.diff(off) - np.bincount(ids, weights=dup_b, minlength=n).astype(np.int64)
-    o2 = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(cnt, out=o2[1:])
-    # then points on the line through their neighbours
-    nx2 = _next_index(o2)
-    pv2 = np.empty_like(nx2)
-    pv2[nx2] = np.arange(len(nx2))
-    cross = (X - X[pv2]) * (Y[nx2] - Y) - (Y - Y[pv2]) * (X[nx2] - X)
-    keep = np.abs(cross) > 1e-9
-    # never fewer than 3 vertices (a ring that would collapse stays as it was)
-    ids2 = ragged_ids(o2)
-    cnt = np.bincount(ids2[keep], minlength=n)
-    if (cnt < 3).any():
-        keep |= (cnt < 3)[ids2]
-        cnt = np.bincount(ids2[keep], minlength=n)
-    np.cumsum(cnt, out=o2[1:])
-    return Ragged(X[keep], Y[keep], o2)
+    fix = np.zeros(len(r.x), dtype=bool) if fixed is None else np.asarray(fixed, dtype=bool)
+    X, Y, off = kernels.staircase_cut(np.ascontiguousarray(r.x, dtype=float),
+                                      np.ascontiguousarray(r.y, dtype=float),
+                                      np.ascontiguousarray(r.offsets, dtype=np.int64),
+                                      np.ascontiguousarray(fix), float(cut))
+    return Ragged(X, Y, off)
 
 
 def disk_edge_length(x, y, rsun, tol, floor, ceil):

@@ -1,0 +1,268 @@
+"""Compiled per-ring loops (numba) for the geometry steps whose work is a walk along a ring.
+
+Douglas–Peucker splits a chord where its farthest vertex lies, and a staircase cut
+looks at each corner's two neighbours: written with numpy over all rings at once they
+cost one pass over every vertex per level of splitting, and a dozen temporary arrays
+per pass. Here each ring is walked once, in compiled code, with the same arithmetic
+(no fast-math), so the results are those of the array formulas they replace, bit for
+bit. ``cache=True`` keeps the machine code beside this file: a new process (a worker,
+a papermill kernel) loads it instead of compiling again.
+
+The public functions are in :mod:`.sregion`; these take and return plain arrays.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def dp_keep(x, y, offsets, tol2, keep):
+    """Douglas–Peucker on closed rings: set ``keep`` for the vertices kept.
+
+    Each ring (of at least 4 vertices) is split at its first vertex and the first
+    vertex farthest from it; a chord whose farthest in-between vertex (distance to
+    the segment, clamped at its ends) lies more than ``sqrt(tol2[ring])`` away is
+    split at the first such farthest vertex. Rings of fewer than 4 vertices are kept.
+    """
+    n = len(offsets) - 1
+    stack = np.empty(2 * (np.max(np.diff(offsets)) + 2 if n else 2), dtype=np.int64)
+    for r in range(n):
+        a, b = offsets[r], offsets[r + 1]
+        if b - a < 4:
+            for k in range(a, b):
+                keep[k] = True
+            continue
+        x0, y0 = x[a], y[a]
+        far, dfar = a, -1.0
+        for k in range(a, b):
+            d = (x[k] - x0) ** 2 + (y[k] - y0) ** 2
+            if d > dfar:
+                dfar, far = d, k
+        keep[a] = True
+        keep[far] = True
+        # chords (s, e); e == b means the ring's first vertex again
+        stack[0], stack[1] = a, far
+        stack[2], stack[3] = far, b
+        top = 4
+        t2 = tol2[r]
+        while top:
+            top -= 2
+            s, e = stack[top], stack[top + 1]
+            if e - s < 2:
+                continue
+            ea = a if e == b else e
+            ax, ay = x[s], y[s]
+            dx, dy = x[ea] - ax, y[ea] - ay
+            ll = dx * dx + dy * dy
+            if ll == 0:
+                ll = 1.0
+            dmax, hit = -1.0, -1
+            for k in range(s + 1, e):
+                px = x[k] - ax
+                py = y[k] - ay
+                t = (px * dx + py * dy) / ll
+                if t < 0.0:
+                    t = 0.0
+                elif t > 1.0:
+                    t = 1.0
+                px -= t * dx
+                py -= t * dy
+                d = px * px + py * py
+                if d > dmax:
+                    dmax, hit = d, k
+            if dmax > t2:
+                keep[hit] = True
+                stack[top], stack[top + 1] = s, hit
+                stack[top + 2], stack[top + 3] = hit, e
+                top += 4
+
+
+@njit(cache=True, nogil=True)
+def staircase_cut(x, y, offsets, fixed, cut):
+    """Corners of pixel staircases cut, then collinear points dropped (see ``cut_staircases``).
+
+    Returns ``(X, Y, new_offsets)``.
+    """
+    n = len(offsets) - 1
+    N = len(x)
+    X = np.empty(2 * N)
+    Y = np.empty(2 * N)
+    out = np.zeros(n + 1, dtype=np.int64)
+    m = 0
+    cap = (np.max(np.diff(offsets)) if n else 0) + 2
+    tx = np.empty(2 * cap)
+    ty = np.empty(2 * cap)
+    ok = np.empty(2 * cap, dtype=np.bool_)
+    ex = np.empty(cap)      # per vertex of the ring: incoming edge, its length, turn, cut
+    ey = np.empty(cap)
+    le = np.empty(cap)
+    tn = np.empty(cap)
+    dd = np.empty(cap)
+    for r in range(n):
+        a, b = offsets[r], offsets[r + 1]
+        c = b - a
+        for k in range(c):
+            i = a + k
+            p = i - 1 if k > 0 else b - 1
+            ex[k] = x[i] - x[p]
+            ey[k] = y[i] - y[p]
+            le[k] = np.hypot(ex[k], ey[k])
+        for k in range(c):
+            q = k + 1 if k < c - 1 else 0
+            tn[k] = np.sign(ex[k] * ey[q] - ey[k] * ex[q])
+        for k in range(c):
+            p = k - 1 if k > 0 else c - 1
+            q = k + 1 if k < c - 1 else 0
+            d = 0.0
+            if (tn[k] != tn[p] or tn[k] != tn[q]) and not fixed[a + k]:
+                d = min(cut, 0.5 * min(le[k], le[q]))
+            dd[k] = d
+        # two points per vertex, A on the incoming edge and B on the outgoing one; B is
+        # left out where it equals A (corner not cut) or the next vertex's A (unit step)
+        j = 0
+        for k in range(c):
+            i = a + k
+            q = k + 1 if k < c - 1 else 0
+            d, la, lb = dd[k], le[k], le[q]
+            fa = d / (la if la != 0 else 1.0)
+            fb = d / (lb if lb != 0 else 1.0)
+            tx[j] = x[i] - fa * ex[k]
+            ty[j] = y[i] - fa * ey[k]
+            j += 1
+            if not (d == 0 or abs(lb - d - dd[q]) < 1e-12):
+                tx[j] = x[i] + fb * ex[q]
+                ty[j] = y[i] + fb * ey[q]
+                j += 1
+        # then points on the line through their neighbours (never fewer than 3)
+        kept = 0
+        for k in range(j):
+            kp = k - 1 if k > 0 else j - 1
+            kn = k + 1 if k < j - 1 else 0
+            cr = (tx[k] - tx[kp]) * (ty[kn] - ty[k]) - (ty[k] - ty[kp]) * (tx[kn] - tx[k])
+            ok[k] = abs(cr) > 1e-9
+            if ok[k]:
+                kept += 1
+        for k in range(j):
+            if ok[k] or kept < 3:
+                X[m] = tx[k]
+                Y[m] = ty[k]
+                m += 1
+        out[r + 1] = m
+    return X[:m], Y[:m], out
+
+
+@njit(cache=True, nogil=True)
+def chain_walk(digits, offsets, dx, dy):
+    """Per chain: where its path ends and how far it reaches, relative to the start.
+
+    Returns ``(sum, lo, hi)``, each of shape ``(n, 2)`` (x, y): the end pixel offset,
+    and the smallest and largest offsets the path visits (the start included).
+    A digit outside 0–7 is no move (``check_chains`` refuses such chains anyway).
+    """
+    n = len(offsets) - 1
+    end = np.zeros((n, 2), dtype=np.int64)
+    lo = np.zeros((n, 2), dtype=np.int64)
+    hi = np.zeros((n, 2), dtype=np.int64)
+    for r in range(n):
+        px = py = 0
+        lx = ly = hx = hy = 0
+        for k in range(offsets[r], offsets[r + 1]):
+            d = digits[k]
+            if 0 <= d <= 7:
+                px += dx[d]
+                py += dy[d]
+                lx, hx = min(lx, px), max(hx, px)
+                ly, hy = min(ly, py), max(hy, py)
+        end[r, 0], end[r, 1] = px, py
+        lo[r, 0], lo[r, 1] = lx, ly
+        hi[r, 0], hi[r, 1] = hx, hy
+    return end, lo, hi
+
+
+@njit(cache=True, nogil=True)
+def outline_rings(digits, doff, vx, vy, voff, tcount, tstart, tx, ty, tpx, tpy, max_per):
+    """Pixel-edge outline of closed chains (see ``chaincode.pixel_outline``).
+
+    ``vx, vy, voff``: the decoded chain vertices (start repeated at the end). The
+    ``t*`` arrays are the packed table of outline points per (incoming, outgoing)
+    digit, ``tpx, tpy`` the push of a bridge point at a pinch. Returns
+    ``(X, Y, offsets, orientation)``.
+    """
+    n = len(doff) - 1
+    X = np.empty(max_per * len(digits) + 4 * n)
+    Y = np.empty(len(X))
+    tab = np.empty(len(X), dtype=np.int64)    # table row of each point emitted
+    off = np.zeros(n + 1, dtype=np.int64)
+    orient = np.zeros(n, dtype=np.int64)
+    cap = (np.max(np.diff(doff)) if n else 0) + 1
+    d2 = np.empty(cap, dtype=np.int64)
+    wx = np.empty(cap, dtype=np.int64)
+    wy = np.empty(cap, dtype=np.int64)
+    m = 0
+    for r in range(n):
+        a = doff[r]
+        L = doff[r + 1] - a
+        v = voff[r]
+        if L == 0:   # a one-pixel region: the four corners of its pixel
+            x0, y0 = vx[v], vy[v]
+            X[m], Y[m] = x0 + 0.5, y0 - 0.5
+            X[m + 1], Y[m + 1] = x0 + 0.5, y0 + 0.5
+            X[m + 2], Y[m + 2] = x0 - 0.5, y0 + 0.5
+            X[m + 3], Y[m + 3] = x0 - 0.5, y0 - 0.5
+            m += 4
+            off[r + 1] = m
+            continue
+        area2 = 0.0
+        for k in range(L):
+            k1 = k + 1 if k < L - 1 else 0
+            area2 += float(vx[v + k]) * vy[v + k1] - float(vx[v + k1]) * vy[v + k]
+        o = 1 if area2 > 0 else (-1 if area2 < 0 else 0)
+        orient[r] = o
+        if o < 0:   # clockwise: walk it backwards, each digit turned by 180°
+            for k in range(L):
+                d2[k] = (digits[a + L - 1 - k] + 4) % 8
+                j = (L - k) % L
+                wx[k], wy[k] = vx[v + j], vy[v + j]
+        else:
+            for k in range(L):
+                d2[k] = digits[a + k]
+                wx[k], wy[k] = vx[v + k], vy[v + k]
+        start = m
+        nb = 0
+        for k in range(L):
+            key = d2[k - 1 if k > 0 else L - 1] * 8 + d2[k]
+            t0 = tstart[key]
+            for j in range(tcount[key]):
+                X[m] = wx[k] + tx[t0 + j]
+                Y[m] = wy[k] + ty[t0 + j]
+                tab[m] = t0 + j
+                if tpx[t0 + j] != 0.0:
+                    nb += 1
+                m += 1
+        off[r + 1] = m
+        # pinches: a corner the outline passes twice (pixels touching only at a
+        # corner); only bridge points (emitted for a diagonal step) can repeat
+        if nb > 1:
+            cand = np.empty(nb, dtype=np.int64)
+            keys = np.empty(nb, dtype=np.int64)
+            c = 0
+            for p in range(start, m):
+                if tpx[tab[p]] != 0.0:
+                    cand[c] = p
+                    keys[c] = int(2 * X[p]) * 1_000_003 + int(2 * Y[p])
+                    c += 1
+            order = np.argsort(keys)
+            dup = np.zeros(nb, dtype=np.bool_)
+            for c in range(1, nb):
+                if keys[order[c]] == keys[order[c - 1]] \
+                        and X[cand[order[c]]] == X[cand[order[c - 1]]] \
+                        and Y[cand[order[c]]] == Y[cand[order[c - 1]]]:
+                    dup[order[c]] = True
+                    dup[order[c - 1]] = True
+            for c in range(nb):
+                if dup[c]:
+                    p = cand[c]
+                    X[p] += tpx[tab[p]]
+                    Y[p] += tpy[tab[p]]
+    return X[:m], Y[:m], off, orient

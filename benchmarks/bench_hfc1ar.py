@@ -133,7 +133,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=1_150_000)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--chunk", type=int, default=20_000)
+    ap.add_argument("--chunk", type=int, default=None,
+                    help="records per chunk (default: chunk_size of parameters/hfc1ar.yaml)")
     ap.add_argument("--limit", type=int, default=None,
                     help="harvest only the first N regions of the database (a quick look)")
     ap.add_argument("--dachs", action="store_true", help="also time `dachs imp`")
@@ -153,6 +154,8 @@ def main(argv=None):
     run_dir = BENCH / "runs" / stamp / "hfc1ar"
     inputs = BENCH / "dachs"
     decisions = BENCH / "decisions-none.csv"
+    if args.chunk is None:
+        args.chunk = int(load_params("hfc1ar")["chunk_size"])
     params = load_params("hfc1ar", overrides={
         "source": f"sqlite:///{db}", "workers": args.workers, "chunk_size": args.chunk,
         "full": True, "dachs_inputs": str(inputs), "outputs": str(BENCH / "runs"),

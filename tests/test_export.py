@@ -81,6 +81,40 @@ def test_votable_refuses_unknown_columns_and_bad_values(tmp_path, hfc1ar_rows):
         write_epn_votable(bad, tmp_path / "c.vot", "body")
 
 
+def test_votable_timestamps_utc_to_the_millisecond(tmp_path, hfc1ar_rows):
+    """Timestamps in every form a source gives them: UTC, milliseconds truncated, NULL kept."""
+    rows = hfc1ar_rows.iloc[:5].copy()
+    given = {
+        "creation_date": pd.Series(pd.to_datetime(
+            ["2005-04-02T01:35:03.4269", "1969-12-31T23:59:59.9995", "2026-01-01T00:00:00",
+             None, "1899-05-01T00:00:00.0019"], format="ISO8601")),
+        "modification_date": pd.Series(["2005-04-02T01:35:03.426Z", " 2008-03-07T12:00:00 ",
+                                        None, "2010-09-08T06:00:00.5", "2011-01-01"],
+                                       dtype=object),
+        "release_date": pd.Series(pd.to_datetime(
+            ["2005-04-02T03:35:03.426+02:00"] * 5, format="ISO8601")),
+    }
+    for name, values in given.items():
+        rows[name] = values.to_numpy()
+    expected = {
+        "creation_date": ["2005-04-02T01:35:03.426", "1969-12-31T23:59:59.999",
+                          "2026-01-01T00:00:00.000", None, "1899-05-01T00:00:00.001"],
+        "modification_date": ["2005-04-02T01:35:03.426", "2008-03-07T12:00:00.000", None,
+                              "2010-09-08T06:00:00.500", "2011-01-01T00:00:00.000"],
+        "release_date": ["2005-04-02T01:35:03.426"] * 5,
+    }
+    path = write_epn_votable(rows.reset_index(drop=True), tmp_path / "t.vot", "body",
+                             fmt="tabledata")
+    ns = {"v": "http://www.ivoa.net/xml/VOTable/v1.3"}
+    root = ET.parse(path).getroot()
+    names = [f.get("name") for f in root.iter(f"{{{ns['v']}}}FIELD")]
+    trs = list(root.iter(f"{{{ns['v']}}}TR"))
+    for name, want in expected.items():
+        k = names.index(name)
+        got = [list(tr)[k].text for tr in trs]
+        assert got == want, name
+
+
 def test_votable_empty_rows(tmp_path, hfc1ar_rows):
     path = write_epn_votable(hfc1ar_rows.iloc[:0], tmp_path / "e.vot", "body")
     assert len(parse_single_table(str(path)).array) == 0

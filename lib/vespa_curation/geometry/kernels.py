@@ -1,14 +1,16 @@
 """Compiled per-ring loops (numba) for the geometry steps whose work is a walk along a ring.
 
-Douglas–Peucker splits a chord where its farthest vertex lies, and a staircase cut
-looks at each corner's two neighbours: written with numpy over all rings at once they
-cost one pass over every vertex per level of splitting, and a dozen temporary arrays
-per pass. Here each ring is walked once, in compiled code, with the same arithmetic
-(no fast-math), so the results are those of the array formulas they replace, bit for
-bit. ``cache=True`` keeps the machine code beside this file: a new process (a worker,
-a papermill kernel) loads it instead of compiling again.
+The pixel outline emits a few corners per chain step and then looks for corners passed
+twice (pinches), the staircase cut looks at each corner's two neighbours,
+Douglas–Peucker splits a chord where its farthest vertex lies: written with numpy over
+all rings at once they cost a dozen temporary arrays per pass (and one pass per level
+of splitting). Here each ring is walked once, in compiled code, with the same
+arithmetic (no fast-math), so the results are those of the array formulas they
+replaced, bit for bit. ``cache=True`` keeps the machine code beside this file: a new
+process (a worker, a papermill kernel) loads it instead of compiling again.
 
-The public functions are in :mod:`.sregion`; these take and return plain arrays.
+The public functions are in :mod:`.chaincode` and :mod:`.sregion`; these take and
+return plain arrays.
 """
 from __future__ import annotations
 

@@ -50,7 +50,6 @@ def synthetic_records(n_regions: int = 24, seed: int = 7) -> pd.DataFrame:
     from scipy import ndimage
 
     from vespa_curation import synth
-    import astropy.units as u
     from sunpy.coordinates import HeliographicCarrington
 
     rng = np.random.default_rng(seed)
@@ -192,7 +191,8 @@ def main(argv=None):
     acc = out["rule"].isna()
     flags = out.loc[acc, "geom_flag"].value_counts().to_dict()
     print(f"vectorized: {len(big)} regions on {n_img} images, chunks of {args.chunk}, "
-          f"fastest of {args.repeat} rounds per chunk, median {t_vec * 1e3:.3f} ms/region CPU ({1 / t_vec:,.0f} regions/s on one core; "
+          f"fastest of {args.repeat} rounds per chunk, median {t_vec * 1e3:.3f} ms/region CPU "
+          f"({1 / t_vec:,.0f} regions/s on one core; "
           f"wall {w_vec * 1e3:.3f} ms)")
     print(f"  accepted {acc.sum()}, refused {(~acc).sum()}; flags {flags}; "
           f"vertices mean {out.loc[acc, 'n_vertices'].mean():.0f}, "

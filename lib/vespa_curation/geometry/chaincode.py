@@ -382,12 +382,12 @@ def pixel_outline(cc: Sequence, x0, y0, return_orientation: bool = False, *, dig
     """
     digits, doff, bad = chain_digits(cc) if digits is None else digits
     if bad.any():
-        raise ValueError(f"chain codes with characters outside 0-7: rows {np.flatnonzero(bad)[:10]}")
+        raise ValueError("chain codes with characters outside 0-7: rows "
+                         f"{np.flatnonzero(bad)[:10]}")
     verts = decode_chains(None, x0, y0, digits=(digits, doff, bad)) if chain is None else chain
+    i64 = lambda a: np.ascontiguousarray(a, dtype=np.int64)  # noqa: E731
     X, Y, ooff, orient = kernels.outline_rings(
-        np.ascontiguousarray(digits, dtype=np.int64), np.ascontiguousarray(doff, dtype=np.int64),
-        np.ascontiguousarray(verts.x, dtype=np.int64), np.ascontiguousarray(verts.y, dtype=np.int64),
-        np.ascontiguousarray(verts.offsets, dtype=np.int64),
+        i64(digits), i64(doff), i64(verts.x), i64(verts.y), i64(verts.offsets),
         _TCOUNT, _TSTART, _TX, _TY, _TPX, _TPY, int(_TCOUNT.max()))
     out = Ragged(X, Y, ooff)
     if return_orientation:

@@ -246,7 +246,8 @@ def douglas_peucker(x, y, offsets, tolerance) -> np.ndarray:
     Every ring is split at its first vertex and the vertex farthest from it; then
     each chord whose farthest in-between vertex lies more than the ring's
     tolerance from it (distance to the segment, not to the line) is split there
-    (one compiled walk per ring, :func:`.kernels.dp_keep`).  Every dropped vertex is within the tolerance of the kept outline.
+    (one compiled walk per ring, :func:`.kernels.dp_keep`).  Every dropped vertex
+    is within the tolerance of the kept outline.
     Topology is not checked here (the caller checks the result).
 
     Parameters

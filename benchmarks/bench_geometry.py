@@ -6,7 +6,7 @@ Helioprojective → HeliographicCarrington transform (observer Earth) per region
 ``shapely.make_valid`` on the lon/lat polygon.
 
 Both run on one core (thread pools pinned to 1), in the same process, on the same
-sample: the 76 real SMART records of ``../shared/data/hfc-smart-20050402`` plus
+sample: the 76 real SMART records of ``tests/data/hfc-smart-20050402`` plus
 synthetic regions rendered with sunpy's SkyCoord (``vespa_curation.synth``), about a
 fifth of them reaching the limb, replicated over distinct images (new DATE_OBS per
 replica, ~40 regions per image as in HFC's SMART/MDI tables).
@@ -36,12 +36,11 @@ from astropy.utils import iers  # noqa: E402
 
 iers.conf.auto_download = False
 ROOT = Path(__file__).resolve().parents[1]
-SMART_DIR = ROOT.parent / "shared" / "data" / "hfc-smart-20050402"
 
 
 def smart_records() -> pd.DataFrame:
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_chaincode import load_smart_records  # the tests' loader (HFC column names)
+    from smart import load_smart_records  # the tests' loader (HFC column names)
     return load_smart_records()
 
 

@@ -98,7 +98,7 @@ def dachs_sample(run_dir: Path, db: Path, n_sample: int, n_total: int) -> dict:
         groups.append(len(groups))
     rows = pf.read_row_groups(groups).to_pandas().iloc[:n_sample].reset_index(drop=True)
     with sqlite_source(db) as src:
-        recs = pd.concat(hfc1ar.harvest(src, {"limit": 2 * n_sample + 1000,
+        recs = pd.concat(hfc1ar.SOURCE.records(src, {"limit": 2 * n_sample + 1000,
                                               "chunk_size": 2 * n_sample + 1000}, None),
                          ignore_index=True)
     recs = recs[recs["ID_AR"].astype(str).isin(rows["qa_id_ar"].astype(str))]

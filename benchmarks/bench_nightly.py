@@ -291,7 +291,7 @@ def imported_sources() -> dict[str, str]:
 def mark_query_times(db: Path, mark: dict, repeat: int = 3) -> dict:
     """Seconds of the nightly harvest query (all rows fetched) from ``mark``, with and
     without the RUN_DATE condition (best of ``repeat``), and the rows it returns."""
-    from vespa_curation.services.hfc1ar import harvest_sql
+    from vespa_curation.services.hfc1ar import SOURCE
     from vespa_curation.sources import open_source
     src = open_source(f"sqlite:///{db}")
     out = {}
@@ -299,7 +299,7 @@ def mark_query_times(db: Path, mark: dict, repeat: int = 3) -> dict:
         for name, m in (("with_run_date", mark),
                         ("without_run_date", {k: v for k, v in mark.items()
                                               if k != "run_date"})):
-            sql, args = harvest_sql(src, m)
+            sql, args = SOURCE.query(src, m)
             ts = []
             for _ in range(repeat):
                 t0 = time.perf_counter()

@@ -92,7 +92,7 @@ def main(n: int = 20000) -> None:
     print(f"nrh map + validate + links: {len(acc)} rows, {len(links)} links in {dt:.2f} s "
           f"= {len(acc) / dt:,.0f} rows/s")
 
-    from vespa_curation.sample import build_samples
+    from vespa_curation.samples import build_samples
     s = build_samples(tmp / "samples")
     svc = get_service("hfc1t3")
     p = load_params("hfc1t3", overrides={"source": f"sqlite:///{s['hfc']}"})

@@ -158,7 +158,7 @@ def render_templates(rng, reference_time, r_lo_bins):
     import astropy.units as u
 
     from vespa_curation import synth
-    from vespa_curation.sample import _blob
+    from vespa_curation.hfc.sample import _blob
 
     inner, limb = _slots()
     out = {k: [] for k in ("x0", "y0", "cc", "mx", "my", "bx0", "by0", "bx1", "by1",
@@ -213,7 +213,7 @@ def render_templates(rng, reference_time, r_lo_bins):
 def build(out: Path, rows: int, per_image: int, seed: int, chunk_images: int = 5000):
     from astropy.time import Time
 
-    from vespa_curation import sample
+    from vespa_curation.hfc import sample, schema
 
     rng = np.random.default_rng(seed)
     n_img = math.ceil(rows / per_image)
@@ -247,12 +247,12 @@ def build(out: Path, rows: int, per_image: int, seed: int, chunk_images: int = 5
     con.execute("PRAGMA journal_mode=OFF")
     con.execute("PRAGMA synchronous=OFF")
     con.execute("PRAGMA cache_size=-200000")
-    sample.create_hfc_tables(con, indexes=False)
-    sample.insert_rows(con, "FRC_INFO", [dict(
+    schema.create_hfc_tables(con, indexes=False)
+    schema.insert_rows(con, "FRC_INFO", [dict(
         ID_FRC_INFO=1, INSTITUT="VESPA curation workbench", CODE=sample.SYNTH_CODE,
         VERSION="1.0-bench", FEATURE_NAME="ACTIVE REGIONS", ENC_MET="CHAIN CODE",
         PERSON="synthetic", REFERENCE="benchmarks/make_bench_db.py")])
-    sample.insert_rows(con, "OBSERVATORY", [dict(
+    schema.insert_rows(con, "OBSERVATORY", [dict(
         ID_OBSERVATORY=1, OBSERVAT="SoHO", INSTRUME="MDI", TELESCOP="MDI", UNITS="Gauss",
         WAVEMIN=676.8, WAVEMAX=676.8, WAVENAME="Ni I", WAVEUNIT="nm",
         SPECTRAL_NAME="visible", OBS_TYPE="line_of_sight magnetic field",
@@ -266,7 +266,7 @@ def build(out: Path, rows: int, per_image: int, seed: int, chunk_images: int = 5
              .astype(np.int64))
     slot = np.arange(n_img) % PER_DAY
     fname = [f"fd_M_96m_01d.{d}.{s:04d}.fits" for d, s in zip(dayno.tolist(), slot.tolist())]
-    obs_cols = [c for c, _ in sample.HFC_SCHEMA["OBSERVATIONS"]]
+    obs_cols = [c for c, _ in schema.HFC_SCHEMA["OBSERVATIONS"]]
     ids = np.arange(1, n_img + 1)
     vals = dict(
         ID_OBSERVATIONS=ids.tolist(), OBSERVATORY_ID=[1] * n_img, DATE_OBS=date_txt.tolist(),
@@ -284,7 +284,7 @@ def build(out: Path, rows: int, per_image: int, seed: int, chunk_images: int = 5
                     zip(*[vals.get(c, [None] * n_img) for c in obs_cols]))
     _log("OBSERVATIONS written")
 
-    ar_cols = [c for c, _ in sample.HFC_SCHEMA["ACTIVEREGIONS"]]
+    ar_cols = [c for c, _ in schema.HFC_SCHEMA["ACTIVEREGIONS"]]
     sql = (f"INSERT INTO ACTIVEREGIONS ({', '.join(ar_cols)}) VALUES "
            f"({', '.join('?' * len(ar_cols))})")
     cc_len = np.array([len(c) for c in tpl["cc"]])
@@ -385,7 +385,7 @@ def build(out: Path, rows: int, per_image: int, seed: int, chunk_images: int = 5
     _log(f"ACTIVEREGIONS: {n_written} rows in {t_rows:.1f} s "
          f"({n_written / t_rows:,.0f} rows/s)")
     t2 = time.perf_counter()
-    sample.create_hfc_indexes(con)
+    schema.create_hfc_indexes(con)
     con.commit()
     con.close()
     os.replace(tmp, out)

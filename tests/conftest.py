@@ -17,7 +17,6 @@ import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -308,3 +307,27 @@ def pg():
     yield db
     _as_postgres(f"DROP DATABASE IF EXISTS {db.dbname} WITH (FORCE)")
     _as_postgres(f"DROP ROLE IF EXISTS {db.user}")
+
+
+def write_area(service, rows, *, dachs_inputs, run_id, server_url="http://localhost:8080",
+               fmt="tabledata", region="stcs", **run):
+    """Add ``rows`` to ``service``'s import area under ``dachs_inputs`` as run ``run_id``
+    (``run``: the other fields of :class:`vespa_curation.export.RunExport`); the area's
+    path."""
+    from vespa_curation.area import ImportArea
+    from vespa_curation.export import RunExport, write_run
+    return write_run(ImportArea(dachs_inputs, service.name), service,
+                     RunExport(run_id=run_id, rows=rows, **run), server_url=server_url,
+                     fmt=fmt, region=region)
+
+
+def manifest(area) -> dict | None:
+    """The manifest of the import area at ``area`` (a path)."""
+    from vespa_curation.area import ImportArea
+    return ImportArea.at(area).manifest()
+
+
+def verify(area) -> list[str]:
+    """What disagrees with the manifest in the import area at ``area``."""
+    from vespa_curation.area import ImportArea
+    return ImportArea.at(area).verify()

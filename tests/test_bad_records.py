@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from vespa_curation import pipeline
+from vespa_curation import runfolder
 
 from test_incremental import drop_ar_primary_key, hfc_sample, make_params, run_once, \
     writable_copy  # noqa: F401
@@ -136,8 +136,8 @@ def battery(hfc_sample, tmp_path_factory):
     clean_db = writable_copy(hfc_sample, base / "clean.sqlite")
     pc = make_params(clean_db, base / "clean")
     hc, ec = run_once(pc, "20260101T000000Z")
-    clean_rows = pipeline.read_rows(base / "clean/runs/20260101T000000Z/hfc1ar")
-    clean_q = pipeline.read_quarantine(base / "clean/runs/20260101T000000Z/hfc1ar")
+    clean_rows = runfolder.read_rows(base / "clean/runs/20260101T000000Z/hfc1ar")
+    clean_q = runfolder.read_quarantine(base / "clean/runs/20260101T000000Z/hfc1ar")
     good = sorted(int(i) for i in clean_rows["qa_source_id"])
     # spread the plants over the images (not all on the first one)
     picks = good[3::6][:8]
@@ -152,7 +152,7 @@ def battery(hfc_sample, tmp_path_factory):
 
 
 def test_each_bad_record_is_quarantined_with_its_rule(battery):
-    q = pipeline.read_quarantine(battery["folder"])
+    q = runfolder.read_quarantine(battery["folder"])
     by_id = q.groupby("source_id")
     for name, rule in EXPECTED.items():
         sid = str(battery["planted"][name])
@@ -173,7 +173,7 @@ def test_each_bad_record_is_quarantined_with_its_rule(battery):
 
 def test_every_other_record_is_exported(battery):
     planted = {str(v) for v in battery["planted"].values()}
-    exported = pipeline.read_rows(battery["folder"])
+    exported = runfolder.read_rows(battery["folder"])
     clean_ids = set(battery["clean_rows"]["qa_source_id"])
     assert set(exported["qa_source_id"]) == clean_ids - planted
     assert battery["export"]["exported"] == len(exported)

@@ -2,7 +2,7 @@
 refusals with reasons, and the pixel-edge outline (area = pixel count, simple rings).
 
 ``load_smart_records()`` (also imported by the other geometry tests) reads the real
-SMART/HFC test load of 2005-04-02 from ``../shared/data/hfc-smart-20050402/`` and renames
+SMART/HFC test load of 2005-04-02 from ``tests/data/hfc-smart-20050402/`` and renames
 SMART's columns to HFC's (README of that folder).
 """
 from __future__ import annotations
@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import shapely
 
@@ -19,36 +18,9 @@ from vespa_curation import synth
 from vespa_curation.geometry import chaincode as ccm
 from vespa_curation.geometry import hfc_ar_polygons
 
+from smart import load_smart_records
+
 ROOT = Path(__file__).resolve().parents[1]
-SMART_DIR = ROOT.parent / "shared" / "data" / "hfc-smart-20050402"
-
-_RENAME = dict(ID="ID_AR", FRC_INFO="FRC_INFO_ID", MDI_FILE="OBSERVATIONS_ID",
-               CC_PIX_X="CC_X_PIX", CC_PIX_Y="CC_Y_PIX", CC_ARC_X="CC_X_ARCSEC",
-               CC_ARC_Y="CC_Y_ARCSEC", CHAIN_CODE="CC", ARC_CAR_LON="FEAT_CARR_LONG_DEG",
-               ARC_CAR_LAT="FEAT_CARR_LAT_DEG", AR_NPIX="FEAT_AREA_PIX",
-               AR_AREA="FEAT_AREA_DEG2", ARC_ARC_X="FEAT_X_ARCSEC", ARC_ARC_Y="FEAT_Y_ARCSEC")
-
-
-def _read(name):
-    df = pd.read_csv(SMART_DIR / name, sep=";", dtype={"CHAIN_CODE": str})
-    df.columns = [c.lstrip("#") for c in df.columns]
-    return df
-
-
-def load_smart_records() -> pd.DataFrame:
-    """The 76 real SMART records joined with their OBSERVATIONS and FRC_INFO, HFC names."""
-    if not SMART_DIR.is_dir():
-        pytest.skip(f"real HFC records not found at {SMART_DIR}")
-    res = _read("20050402_test_ar_results.csv").rename(columns=_RENAME)
-    obs = _read("20050402_test_ar_observation.csv").rename(columns={"ID": "ID_OBSERVATIONS"})
-    frc = _read("20050402_test_ar_frc.csv")
-    rec = res.merge(obs, left_on="OBSERVATIONS_ID", right_on="ID_OBSERVATIONS", how="left",
-                    validate="many_to_one")
-    rec["CODE"] = frc["NAME_CODE"].iloc[0]
-    assert len(rec) == 76
-    return rec
-
-
 @pytest.fixture(scope="module")
 def smart():
     return load_smart_records()

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlparse
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from vespa_curation import datalinks
-from vespa_curation.services.base import jd
+from vespa_curation.times import jd
 
 
 def test_hapi_url_form_and_exclusive_stop():
@@ -60,8 +59,8 @@ def test_rd_fragment():
 
 @pytest.fixture(scope="module")
 def harvested(tmp_path_factory):
-    from vespa_curation.params import load_params
-    from vespa_curation.sample import build_samples
+    from vespa_curation.config import load_config
+    from vespa_curation.samples import build_samples
     from vespa_curation.services import get_service, map_chunk
     from vespa_curation.sources import open_source
     s = build_samples(tmp_path_factory.mktemp("s"))
@@ -70,10 +69,10 @@ def harvested(tmp_path_factory):
     out = {}
     for name, url in src.items():
         svc = get_service(name)
-        p = load_params(name, overrides={"source": url})
-        for rec in svc.harvest(open_source(url), p, None):
+        p = load_config(name, overrides={"source": url})
+        for rec in svc.source.records(open_source(url), p, None):
             rows, _ = map_chunk(svc, rec, p)
-            out[name] = (svc, p, rows, svc.links(rows, rec, p))
+            out[name] = (svc, p, rows, svc.links(rows, p))
     return out
 
 
@@ -109,7 +108,7 @@ def test_nrh_without_noisy_frequencies_and_servers(harvested):
                         "FREQUENCIES": [[150.9, 445.0]]})
     rec = prepare(rec, p2)
     assert rec.loc[0, "QL_FREQS"] == "150.9,445"
-    l2 = svc.links(rows, None, p2)
+    l2 = svc.links(rows, p2)
     assert "#coderived" not in set(l2["semantics"])
 
 

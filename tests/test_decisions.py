@@ -7,6 +7,7 @@ import pytest
 from astropy.io.votable.tree import Field, Resource, TableElement, VOTableFile
 
 from vespa_curation import decisions as D
+from vespa_curation.area import ImportArea
 from vespa_curation import stcs
 
 
@@ -69,7 +70,7 @@ def test_apply_removes_rejected_and_retracts_only_published(tmp_path):
     area = tmp_path / "dachs" / "hfc1ar"
     _write_uids_vot(area / "data" / "20260101T000000Z.vot", ["ar_old", "ar_1", "ar_9"])
     rows, rejected, retract, overrides = D.apply_decisions(
-        _rows(["ar_1", "ar_2", "ar_3"]), f, "hfc1ar", import_area=area)
+        _rows(["ar_1", "ar_2", "ar_3"]), f, "hfc1ar", import_area=ImportArea.at(area))
     assert list(rows["granule_uid"]) == ["ar_2", "ar_3"]
     assert list(rejected["granule_uid"]) == ["ar_1"]
     assert rejected.loc[0, "rule"] == D.REJECT_RULE and rejected.loc[0, "stage"] == "curate"
@@ -80,7 +81,7 @@ def test_apply_removes_rejected_and_retracts_only_published(tmp_path):
     # once retracted, a later export does not list them again
     (area / "retract").mkdir()
     (area / "retract" / "20260102T000000Z.txt").write_text("ar_1\nar_old\n")
-    _, _, retract2, _ = D.apply_decisions(_rows(["ar_2"]), f, "hfc1ar", import_area=area)
+    _, _, retract2, _ = D.apply_decisions(_rows(["ar_2"]), f, "hfc1ar", import_area=ImportArea.at(area))
     assert retract2 == []
 
 
@@ -129,10 +130,10 @@ def test_published_read_from_granule_state(tmp_path):
     pd.DataFrame({"granule_uid": ["ar_1", "ar_5"], "run_id": "r1"}).to_parquet(
         area / "state" / "granules.parquet")
     _write_uids_vot(area / "data" / "r1.vot", ["ar_1", "ar_5", "ar_gone"])
-    assert D.published_uids(area) == {"ar_1", "ar_5"}
+    assert ImportArea.at(area).published_uids() == {"ar_1", "ar_5"}
     f = tmp_path / "d.csv"
     D.append_decision(f, "ar_5", "reject", "a")
     D.append_decision(f, "ar_gone", "reject", "a")
     _, rejected, retract, _ = D.apply_decisions(_rows(["ar_1"]), f, "hfc1ar",
-                                                import_area=area)
+                                                import_area=ImportArea.at(area))
     assert rejected.empty and retract == ["ar_5"]

@@ -81,7 +81,7 @@ def stilts_null_count(vot: Path, column: str) -> int:
 @pytest.fixture(scope="module")
 def published(dachs, tmp_path_factory):
     """Run the sample through the project's own commands into the session's DaCHS."""
-    from vespa_curation.sample import build_samples
+    from vespa_curation.samples import build_samples
     need(shutil.which("stilts") is not None, "STILTS is not installed")
     work = tmp_path_factory.mktemp("e2e")
     samples = build_samples(work / "samples")

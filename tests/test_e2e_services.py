@@ -12,17 +12,17 @@ from __future__ import annotations
 import io
 import urllib.request
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from vespa_curation import datalinks, tfcat
-from vespa_curation.export import write_import_area
-from vespa_curation.params import load_params
-from vespa_curation.pipeline import normalize
+from vespa_curation import datalinks
+from vespa_curation.formats import tfcat
+from vespa_curation.config import load_config
+from vespa_curation.harvest import normalize
 from vespa_curation.services import get_service, map_chunk
 from vespa_curation.sources import open_source
 from vespa_curation.validate import validate
+from conftest import write_area
 
 pytestmark = [pytest.mark.dachs, pytest.mark.slow]
 
@@ -39,7 +39,7 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
-    from vespa_curation.sample import build_samples
+    from vespa_curation.samples import build_samples
     return build_samples(tmp_path_factory.mktemp("samples"))
 
 
@@ -52,12 +52,12 @@ def _source_url(name, samples):
 def harvest_all(name, samples, server_url):
     """Accepted rows, quarantine, links and extra files of a full harvest of a sample."""
     svc = get_service(name)
-    p = load_params(name, overrides={"source": _source_url(name, samples),
+    p = load_config(name, overrides={"source": _source_url(name, samples),
                                      "server_url": server_url})
     src = open_source(p["source"])
-    src.require(svc.needs)
+    svc.source.check(src)
     rows, quar, links = [], [], []
-    for rec in svc.harvest(src, p, None):
+    for rec in svc.source.records(src, p, None):
         r, q = map_chunk(svc, rec, p)
         acc, q2 = validate(r, svc)
         rows.append(normalize(acc))
@@ -80,7 +80,7 @@ def test_service_round_trip_and_dlmeta(name, samples, dachs, tmp_path):
     svc, p, rows, quar, links, files = harvest_all(name, samples, dachs.url)
     assert len(rows) > 0
     assert datalinks.check_links(links) == []
-    area = write_import_area(svc, rows, dachs_inputs=dachs.inputs, run_id="e2e1",
+    area = write_area(svc, rows, dachs_inputs=dachs.inputs, run_id="e2e1",
                              server_url=dachs.url, links=links, extra_files=files)
     assert (area / "q.rd").is_file()
     # the DaCHS database outlives test sessions: start from an empty service

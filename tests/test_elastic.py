@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from vespa_curation.sources import SourceError, open_source
-from vespa_curation.sources.dump import DumpSource, matches, write_dump
+from vespa_curation.sources.documents import DumpSource, matches, write_dump
 
 N_DOCS = 25
 

@@ -19,11 +19,12 @@ import pytest
 from astropy.io.votable import parse_single_table
 
 from vespa_curation import epncore
-from vespa_curation.export import (ExportError, read_manifest, render_rd, verify_area,
-                                   write_epn_votable, write_import_area)
-from vespa_curation.export import area as area_mod
+from vespa_curation import area as area_mod
+from vespa_curation.area import AreaError, ImportArea
+from vespa_curation.export import ExportError, render_rd, write_epn_votable
+from vespa_curation.export import writer as writer_mod
 
-from conftest import ROOT, make_hfc1ar_rows
+from conftest import ROOT, make_hfc1ar_rows, manifest, verify, write_area
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -181,26 +182,26 @@ def test_rd_fragments_extend_without_touching_the_writer(hfc1ar_service):
 
 def test_area_layout_manifest_and_second_run(tmp_path, hfc1ar_service):
     rows = make_hfc1ar_rows(3)
-    area = write_import_area(hfc1ar_service, rows, dachs_inputs=tmp_path, run_id="r1",
+    area = write_area(hfc1ar_service, rows, dachs_inputs=tmp_path, run_id="r1",
                              server_url="http://localhost:8080", mark={"time": 2453462.5},
                              links=pd.DataFrame({"granule_uid": rows["granule_uid"],
                                                  "url": "http://x/" + rows["obs_id"]}))
     assert area == tmp_path / "hfc1ar"
     for rel in ("q.rd", "data/r1.vot", "links/r1.vot", "manifest.json"):
         assert (area / rel).is_file(), rel
-    man = read_manifest(area)
+    man = manifest(area)
     assert man["total_rows"] == len(rows) == man["runs"][0]["rows"]
     assert man["mark"] == {"time": 2453462.5}
     assert man["runs"][0]["links_rows"] == len(rows)
-    assert verify_area(area) == []
+    assert verify(area) == []
     first = snapshot(area)
     assert man["files"]["data/r1.vot"]["sha256"] == first["data/r1.vot"]
     # second run: 10 rows again (replaced), 10 new, 2 retracted
     again = make_hfc1ar_rows(4).iloc[20:40]
     retract = list(rows["granule_uid"].iloc[:2])
-    write_import_area(hfc1ar_service, again, dachs_inputs=tmp_path, run_id="r2",
+    write_area(hfc1ar_service, again, dachs_inputs=tmp_path, run_id="r2",
                       retract=retract, mark={"time": 2453463.0})
-    man2 = read_manifest(area)
+    man2 = manifest(area)
     run2 = man2["runs"][1]
     assert (run2["rows"], run2["new_rows"], run2["replaced_rows"], run2["retracted"]) == \
         (20, 10, 10, 2)
@@ -209,9 +210,9 @@ def test_area_layout_manifest_and_second_run(tmp_path, hfc1ar_service):
     assert (area / "retract/r2.txt").read_text().split() == sorted(retract)
     second = snapshot(area)
     assert second["data/r1.vot"] == first["data/r1.vot"]   # never rewritten
-    assert verify_area(area) == []
-    with pytest.raises(ExportError, match="already"):
-        write_import_area(hfc1ar_service, again, dachs_inputs=tmp_path, run_id="r2")
+    assert verify(area) == []
+    with pytest.raises(AreaError, match="already"):
+        write_area(hfc1ar_service, again, dachs_inputs=tmp_path, run_id="r2")
     # only the current and the previous version folder are kept
     versions = [p.name for p in (tmp_path / ".hfc1ar.versions").iterdir() if p.is_dir()]
     assert sorted(versions) == ["000001-r1", "000002-r2"]
@@ -220,12 +221,12 @@ def test_area_layout_manifest_and_second_run(tmp_path, hfc1ar_service):
 def test_bad_rows_write_nothing(tmp_path, hfc1ar_service, hfc1ar_rows):
     dup = pd.concat([hfc1ar_rows, hfc1ar_rows.iloc[:1]])
     with pytest.raises(ExportError, match="more than once"):
-        write_import_area(hfc1ar_service, dup, dachs_inputs=tmp_path, run_id="r1")
+        write_area(hfc1ar_service, dup, dachs_inputs=tmp_path, run_id="r1")
     with pytest.raises(ExportError, match="both exported and retracted"):
-        write_import_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path, run_id="r1",
+        write_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path, run_id="r1",
                           retract=[hfc1ar_rows["granule_uid"].iloc[0]])
-    with pytest.raises(ExportError, match="plain file name"):
-        write_import_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path,
+    with pytest.raises(AreaError, match="plain file name"):
+        write_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path,
                           run_id="../x")
     assert not (tmp_path / "hfc1ar").exists()
 
@@ -234,57 +235,57 @@ def test_bad_rows_write_nothing(tmp_path, hfc1ar_service, hfc1ar_rows):
 def test_failure_mid_write_leaves_previous_area(tmp_path, hfc1ar_service, monkeypatch,
                                                 where):
     rows = make_hfc1ar_rows(2)
-    area = write_import_area(hfc1ar_service, rows, dachs_inputs=tmp_path, run_id="r1")
+    area = write_area(hfc1ar_service, rows, dachs_inputs=tmp_path, run_id="r1")
     before = snapshot(area)
     target = os.readlink(area)
 
     def boom(*a, **k):
         raise OSError("disk full (injected)")
     if where == "links":
-        monkeypatch.setattr(area_mod, "write_table_votable", boom)
+        monkeypatch.setattr(writer_mod, "write_table_votable", boom)
     elif where == "rd":
-        monkeypatch.setattr(area_mod, "render_rd", boom)
+        monkeypatch.setattr(writer_mod, "render_rd", boom)
     elif where == "manifest":
-        real = area_mod._write_text
+        real = area_mod.write_durable
 
         def fail_manifest(path, text):
             if Path(path).name == "manifest.json":
                 raise OSError("disk full (injected)")
             return real(path, text)
-        monkeypatch.setattr(area_mod, "_write_text", fail_manifest)
+        monkeypatch.setattr(area_mod, "write_durable", fail_manifest)
     else:
-        monkeypatch.setattr(area_mod, "_swap", boom)
+        monkeypatch.setattr(ImportArea, "_swap", boom)
     with pytest.raises(OSError, match="injected"):
-        write_import_area(hfc1ar_service, make_hfc1ar_rows(4).iloc[20:],
+        write_area(hfc1ar_service, make_hfc1ar_rows(4).iloc[20:],
                           dachs_inputs=tmp_path, run_id="r2",
                           links=pd.DataFrame({"granule_uid": ["a"]}))
     assert os.readlink(area) == target
     assert snapshot(area) == before
-    assert verify_area(area) == []
+    assert verify(area) == []
     assert not list((tmp_path / ".hfc1ar.versions").glob(".tmp-*"))
     monkeypatch.undo()
     # the next export completes on top of the untouched one
-    write_import_area(hfc1ar_service, make_hfc1ar_rows(4).iloc[20:], dachs_inputs=tmp_path,
+    write_area(hfc1ar_service, make_hfc1ar_rows(4).iloc[20:], dachs_inputs=tmp_path,
                       run_id="r2")
-    assert read_manifest(area)["total_rows"] == 40
+    assert manifest(area)["total_rows"] == 40
 
 
 def test_killed_export_leaves_previous_area(tmp_path, hfc1ar_service):
     """A process killed (SIGKILL) after writing the new data file, before the swap."""
     rows = make_hfc1ar_rows(2)
-    area = write_import_area(hfc1ar_service, rows, dachs_inputs=tmp_path, run_id="r1")
+    area = write_area(hfc1ar_service, rows, dachs_inputs=tmp_path, run_id="r1")
     before = snapshot(area)
     script = textwrap.dedent(f"""
         import os, signal, sys
         sys.path.insert(0, {str(ROOT / 'tests')!r})
-        from conftest import make_hfc1ar_rows
+        from conftest import make_hfc1ar_rows, write_area
         from vespa_curation.services import get_service
-        from vespa_curation.export import area
+        from vespa_curation.export import writer
         def die(*a, **k):
             os.kill(os.getpid(), signal.SIGKILL)
-        area.render_rd = die
-        area.write_import_area(get_service("hfc1ar"), make_hfc1ar_rows(4),
-                               dachs_inputs={str(tmp_path)!r}, run_id="r2")
+        writer.render_rd = die
+        write_area(get_service("hfc1ar"), make_hfc1ar_rows(4),
+                   dachs_inputs={str(tmp_path)!r}, run_id="r2")
     """)
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert p.returncode == -9, p.stderr
@@ -292,16 +293,16 @@ def test_killed_export_leaves_previous_area(tmp_path, hfc1ar_service):
     assert leftovers and (leftovers[0] / "data/r2.vot").is_file()   # it was mid-write
     assert snapshot(area) == before
     assert not (area / "data/r2.vot").exists()
-    write_import_area(hfc1ar_service, make_hfc1ar_rows(4), dachs_inputs=tmp_path,
+    write_area(hfc1ar_service, make_hfc1ar_rows(4), dachs_inputs=tmp_path,
                       run_id="r2")
-    assert read_manifest(area)["total_rows"] == 40
+    assert manifest(area)["total_rows"] == 40
     assert not list((tmp_path / ".hfc1ar.versions").glob(".tmp-*"))
 
 
 def test_plain_folder_is_migrated(tmp_path, hfc1ar_service, hfc1ar_rows):
     (tmp_path / "hfc1ar").mkdir()
     (tmp_path / "hfc1ar" / "README").write_text("made by hand")
-    area = write_import_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path,
+    area = write_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path,
                              run_id="r1")
     assert area.is_symlink() and (area / "q.rd").is_file()
     assert json.loads((area / "manifest.json").read_text())["total_rows"] == 40

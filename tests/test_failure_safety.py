@@ -24,8 +24,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from vespa_curation.export.area import verify_area
-
+from conftest import verify
 from test_incremental import (add_day, area_rows, dachs_params, execute, fresh_area,  # noqa: F401
                               hfc_sample, imported_sources, run_once, served,
                               writable_copy)
@@ -35,8 +34,9 @@ pytestmark = [pytest.mark.dachs, pytest.mark.slow]
 #: Runs one stage in a child process; ``kill`` names where it SIGKILLs itself.
 DRIVER = r"""
 import json, os, signal, sys
-from vespa_curation import pipeline
-import vespa_curation.export.area as area
+from vespa_curation import runfolder
+from vespa_curation import area, export, harvest
+from vespa_curation.export import writer
 stage, params, folder, kill = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
 
 def die(*a, **k):
@@ -51,14 +51,14 @@ def after(owner, name):
     setattr(owner, name, wrapped)
 
 if kill == "harvest_first_chunk":      # the first chunk's rows are being written
-    after(pipeline._ParquetStream, "write")
+    after(runfolder.ParquetStream, "write")
 elif kill == "export_data_written":    # the new version's data file is written
-    after(area, "write_epn_votable")
+    after(writer, "write_epn_votable")
 elif kill == "export_before_swap":     # the new version is complete, not yet current
-    setattr(area, "_swap", die)
+    setattr(area.ImportArea, "_swap", die)
 elif kill == "export_after_swap":      # the new version is current, old not cleaned
-    after(area, "_swap")
-getattr(pipeline, stage)(params, folder)
+    after(area.ImportArea, "_swap")
+{"harvest": harvest, "export": export}[stage].run(params, folder)
 """
 
 
@@ -76,7 +76,7 @@ def snapshot(params: dict) -> dict:
     """The import area's manifest bytes, its mark and whether it verifies."""
     area = Path(params["dachs_inputs"]) / "hfc1ar"
     man = (area / "manifest.json").read_bytes()
-    return {"manifest": man, "mark": json.loads(man)["mark"], "bad": verify_area(area)}
+    return {"manifest": man, "mark": json.loads(man)["mark"], "bad": verify(area)}
 
 
 def imp_killed_at(dachs, pattern: str) -> str:

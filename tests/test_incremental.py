@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vespa_curation import incremental, pipeline
-from vespa_curation.export.area import read_manifest
-from vespa_curation.params import load_params
+from vespa_curation import incremental, export, harvest, runfolder
+from vespa_curation.config import load_config
 from vespa_curation.services import get_service
+from conftest import manifest
 
 
 
@@ -31,7 +31,7 @@ from vespa_curation.services import get_service
 @pytest.fixture(scope="session")
 def hfc_sample(tmp_path_factory) -> Path:
     """The embedded HFC sample, built once per session (read-only: copy it)."""
-    from vespa_curation.sample import build_hfc_sample
+    from vespa_curation.hfc.sample import build_hfc_sample
     out = tmp_path_factory.mktemp("hfc_sample") / "hfc.sqlite"
     return build_hfc_sample(out)
 
@@ -96,14 +96,14 @@ def make_params(db: Path, base: Path, **more) -> dict:
             "outputs": str(base / "runs"), "workers": 1,
             "decisions": str(base / "decisions.csv")}
     over.update(more)
-    return load_params("hfc1ar", overrides=over)
+    return load_config("hfc1ar", overrides=over)
 
 
 def run_once(params: dict, run_id: str) -> tuple[dict, dict]:
     """harvest + export of one run (the stage functions the notebooks call)."""
     folder = Path(params["outputs"]) / run_id / "hfc1ar"
-    h = pipeline.harvest(params, folder)
-    e = pipeline.export(params, folder)
+    h = harvest.run(params, folder)
+    e = export.run(params, folder)
     return h, e
 
 
@@ -141,13 +141,13 @@ def test_unchanged_source_exports_zero_rows_then_exactly_the_new(hfc_sample, tmp
 
     # N new source rows → exactly those N (the sample's regions beyond the limb,
     # quarantined, are not copied)
-    q1 = pipeline.read_quarantine(Path(p["outputs"]) / "20260101T000000Z/hfc1ar")
+    q1 = runfolder.read_quarantine(Path(p["outputs"]) / "20260101T000000Z/hfc1ar")
     n = add_day(db, skip=q1["source_id"])
     assert n > 0
     h3, e3 = run_once(p, "20260103T000000Z")
     assert e3["exported"] == n and e3["new"] == n and e3["changed"] == 0
-    new = pipeline.read_rows(Path(p["outputs"]) / "20260103T000000Z/hfc1ar")
-    man = read_manifest(tmp_path / "dachs/hfc1ar")
+    new = runfolder.read_rows(Path(p["outputs"]) / "20260103T000000Z/hfc1ar")
+    man = manifest(tmp_path / "dachs/hfc1ar")
     assert man["total_rows"] == h1["counts"]["accepted"] + n
     assert man["runs"][-1]["rows"] == n
     assert man["mark"]["time_jd"] > json.loads(man1)["mark"]["time_jd"]
@@ -193,9 +193,9 @@ def test_quarantined_record_is_retried_by_id_and_exported_once_fixed(hfc_sample,
     execute(db, "UPDATE ACTIVEREGIONS SET CC = 'x9' || CC WHERE ID_AR = 3")  # early image
     p = make_params(db, tmp_path)
     h1, e1 = run_once(p, "20260101T000000Z")
-    q = pipeline.read_quarantine(Path(p["outputs"]) / "20260101T000000Z/hfc1ar")
+    q = runfolder.read_quarantine(Path(p["outputs"]) / "20260101T000000Z/hfc1ar")
     assert "3" in set(q["source_id"])
-    man = read_manifest(tmp_path / "dachs/hfc1ar")
+    man = manifest(tmp_path / "dachs/hfc1ar")
     retry = man["mark"]["retry"]
     assert 3 in retry and sorted(retry) == sorted(int(i) for i in set(q["source_id"]))
     # still bad: read again (by id, below the mark), quarantined again, kept for later
@@ -206,7 +206,7 @@ def test_quarantined_record_is_retried_by_id_and_exported_once_fixed(hfc_sample,
     execute(db, "UPDATE ACTIVEREGIONS SET CC = ? WHERE ID_AR = 3", (good,))
     h3, e3 = run_once(p, "20260103T000000Z")
     assert e3["exported"] == 1 and e3["new"] == 1
-    man = read_manifest(tmp_path / "dachs/hfc1ar")
+    man = manifest(tmp_path / "dachs/hfc1ar")
     assert man["mark"].get("retry", []) == [i for i in retry if i != 3]
     assert man["total_rows"] == h1["counts"]["accepted"] + 1
 
@@ -219,19 +219,19 @@ def test_mark_never_moves_back():
 
 
 def test_harvest_query_uses_bound_parameters_only(hfc_sample):
-    from vespa_curation.services.hfc1ar import harvest_sql
+    from vespa_curation.services.hfc1ar import SOURCE
     from vespa_curation.sources import open_source
     src = open_source(f"sqlite:///{hfc_sample}")
     mark = incremental.to_source_mark({"time_jd": 2453480.5,
                                        "run_date": "2026-01-01T00:00:00.000",
                                        "id": 85, "retry": [2, 7]})
-    sql, args = harvest_sql(src, mark)
+    sql, args = SOURCE.query(src, mark)
     assert sql.count("?") == len(args) == 5
     assert "2005" not in sql and "2026" not in sql and "85" not in sql
     assert list(args[-2:]) == [2, 7]
     # a source id that is not a number never reaches the SQL text
     with pytest.raises((ValueError, TypeError)):
-        harvest_sql(src, {"retry": ["1) OR (1=1"]})
+        SOURCE.query(src, {"retry": ["1) OR (1=1"]})
 
 
 def test_content_hash_ignores_dates_types_and_last_bits(hfc1ar_rows, hfc1ar_service):
@@ -373,7 +373,7 @@ def test_mark_read_from_dachs_database(dachs, hfc_sample, tmp_path, pg, monkeypa
     # harvest starts from the DB's mark
     add_day(db)
     run_once(p, "20260102T000000Z")
-    man = read_manifest(Path(p["dachs_inputs"]) / "hfc1ar")
+    man = manifest(Path(p["dachs_inputs"]) / "hfc1ar")
     assert man["mark"]["time_jd"] > served_max
     mark = incremental.read_mark(svc, p)
     assert mark["time_jd"] == pytest.approx(served_max)

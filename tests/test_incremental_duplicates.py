@@ -11,7 +11,8 @@ import pytest
 
 from test_incremental import drop_ar_primary_key, hfc_sample, make_params, \
     writable_copy  # noqa: F401
-from vespa_curation import incremental, pipeline
+from vespa_curation import harvest, incremental, runfolder
+from vespa_curation.incremental import refuse_duplicates  # the real one (fixtures patch it)
 from vespa_curation.services import get_service
 
 
@@ -74,24 +75,24 @@ def duplicated_db(hfc_sample, tmp_path):  # noqa: F811
 
 @pytest.fixture
 def harvested(duplicated_db, tmp_path, monkeypatch):
-    """The harvest as the chunk-wise checks leave it (pipeline.harvest's own call of
+    """The harvest as the chunk-wise checks leave it (harvest.run's own call of
     refuse_duplicates switched off, so the function is tested on its own here)."""
-    from vespa_curation.services.base import quarantine_frame
-    monkeypatch.setattr(pipeline, "refuse_duplicates",
+    from vespa_curation.quarantine import quarantine_frame
+    monkeypatch.setattr(incremental, "refuse_duplicates",
                         lambda *a, **k: quarantine_frame([], [], "map", [], []))
     p = make_params(duplicated_db["db"], tmp_path, chunk_size=10)
     run = tmp_path / "runs" / "r1" / "hfc1ar"
-    h = pipeline.harvest(p, run)
+    h = harvest.run(p, run)
     return dict(duplicated_db, run=run, harvest=h)
 
 
 def test_the_harvest_refuses_them_itself(duplicated_db, tmp_path):
-    """pipeline.harvest runs the whole-harvest check: the rows leave none of them, the
+    """harvest.run runs the whole-harvest check: the rows leave none of them, the
     quarantine and the report list them, the counts agree."""
     run = tmp_path / "runs" / "r2" / "hfc1ar"
-    h = pipeline.harvest(make_params(duplicated_db["db"], tmp_path, chunk_size=10), run)
-    rows = pd.read_parquet(run / pipeline.ROWS)
-    q = pipeline.read_quarantine(run)
+    h = harvest.run(make_params(duplicated_db["db"], tmp_path, chunk_size=10), run)
+    rows = pd.read_parquet(run / runfolder.ROWS)
+    q = runfolder.read_quarantine(run)
     a, b = str(duplicated_db["a"]), str(duplicated_db["b"])
     assert not rows["qa_source_id"].astype(str).isin([a, b]).any()
     assert rows["granule_uid"].is_unique and rows["qa_source_id"].is_unique
@@ -104,7 +105,7 @@ def test_the_harvest_refuses_them_itself(duplicated_db, tmp_path):
 def test_duplicates_across_chunks_are_refused_both(harvested):
     svc = get_service("hfc1ar")
     run = harvested["run"]
-    rows_path = run / pipeline.ROWS
+    rows_path = run / runfolder.ROWS
     before = pd.read_parquet(rows_path)
     sid = before["qa_source_id"].astype(str)
     a, b, c = (str(harvested[k]) for k in ("a", "b", "c"))
@@ -113,11 +114,11 @@ def test_duplicates_across_chunks_are_refused_both(harvested):
     assert (sid == a).sum() == 2 and (sid == b).sum() == 1
     uid_c = before.loc[sid == c, "granule_uid"].iloc[0]
     assert (before["granule_uid"] == uid_c).sum() == 2
-    quarantine = pipeline.read_quarantine(run)
+    quarantine = runfolder.read_quarantine(run)
     assert (quarantine.loc[quarantine["source_id"] == b, "rule"]
             == "source.duplicate_id").sum() == 2
 
-    q = incremental.refuse_duplicates(svc, rows_path, quarantine)
+    q = refuse_duplicates(svc, rows_path, quarantine)
 
     after = pd.read_parquet(rows_path)
     assert len(after) == len(before) - len(q) == len(before) - 5
@@ -139,17 +140,17 @@ def test_duplicates_across_chunks_are_refused_both(harvested):
         {c, str(harvested["same_uid"])}
     # a second pass finds nothing and leaves the file as it is
     mtime = rows_path.stat().st_mtime_ns
-    assert len(incremental.refuse_duplicates(svc, rows_path, quarantine)) == 0
+    assert len(refuse_duplicates(svc, rows_path, quarantine)) == 0
     assert rows_path.stat().st_mtime_ns == mtime
 
 
 def test_no_duplicates_nothing_refused(hfc_sample, tmp_path):  # noqa: F811
     db = writable_copy(hfc_sample, tmp_path / "src.sqlite")
     run = tmp_path / "runs" / "r1" / "hfc1ar"
-    pipeline.harvest(make_params(db, tmp_path, chunk_size=10), run)
-    before = Path(run / pipeline.ROWS).read_bytes()
-    q = incremental.refuse_duplicates(get_service("hfc1ar"), run / pipeline.ROWS,
-                                      pipeline.read_quarantine(run))
+    harvest.run(make_params(db, tmp_path, chunk_size=10), run)
+    before = Path(run / runfolder.ROWS).read_bytes()
+    q = refuse_duplicates(get_service("hfc1ar"), run / runfolder.ROWS,
+                                      runfolder.read_quarantine(run))
     assert len(q) == 0 and list(q.columns) == ["granule_uid", "source_id", "stage",
                                                "rule", "reason"]
-    assert (run / pipeline.ROWS).read_bytes() == before
+    assert (run / runfolder.ROWS).read_bytes() == before

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from test_incremental import _as_postgres_db, writable_copy
-from vespa_curation.params import load_params
+from vespa_curation.config import load_config
 
 pytestmark = [pytest.mark.dachs, pytest.mark.slow]
 
@@ -22,8 +22,8 @@ LINK_COLS = ["granule_uid", "access_url", "semantics", "content_type", "descript
 
 @pytest.fixture(scope="module")
 def bass_sample(tmp_path_factory) -> Path:
-    from vespa_curation.sample_services import build_bass2000_sample
-    return build_bass2000_sample(tmp_path_factory.mktemp("bass"), 2005)["bass2000"]
+    from vespa_curation.services.bass2000.sample import build_sample
+    return build_sample(tmp_path_factory.mktemp("bass"), 2005)["bass2000"]
 
 
 def add_day(db: Path, modified: str) -> int:
@@ -90,7 +90,7 @@ def bass_params(db: Path, base: Path, **more) -> dict:
             "outputs": str(base / "runs"), "workers": 1,
             "decisions": str(base / "decisions.csv")}
     over.update(more)
-    return load_params(SCHEMA, overrides=over)
+    return load_config(SCHEMA, overrides=over)
 
 
 def expected_links(db: Path, base: Path, decisions: str, server_url: str) -> pd.DataFrame:
@@ -104,9 +104,9 @@ def expected_links(db: Path, base: Path, decisions: str, server_url: str) -> pd.
 
 
 def run_once_as(params: dict, run_id: str):
-    from vespa_curation import pipeline
+    from vespa_curation import export, harvest
     folder = Path(params["outputs"]) / run_id / SCHEMA
-    return pipeline.harvest(params, folder), pipeline.export(params, folder)
+    return harvest.run(params, folder), export.run(params, folder)
 
 
 def test_nightly_links_read_only_new_files_replaced_and_retracted(

@@ -13,8 +13,8 @@ import pytest
 
 from vespa_curation import decisions as D
 from vespa_curation import runs
-from vespa_curation.params import load_params
-from vespa_curation.services import SERVICE_NAMES
+from vespa_curation.config import load_config
+from vespa_curation.services import service_names
 
 from test_cli import ROOT, curate
 
@@ -52,7 +52,7 @@ def test_parameters_cell_then_load_params(name):
     assert inferred["service"]["inferred_type_name"] == "str"
     assert inferred["overrides"]["inferred_type_name"] == "list"
     # the first cell after the parameters checks them, before anything else runs
-    assert "load_params(service, params_file, overrides)" in code[1].source
+    assert "load_config(service, params_file, overrides)" in code[1].source
     assert len(code) <= 5, "notebooks stay thin: logic lives in lib/"
 
 
@@ -60,7 +60,7 @@ def test_parameters_cell_then_load_params(name):
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
-    from vespa_curation.sample import build_samples
+    from vespa_curation.samples import build_samples
     return build_samples(tmp_path_factory.mktemp("samples"))
 
 
@@ -78,11 +78,11 @@ def _errors(nb_path: Path) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", SERVICE_NAMES)
+@pytest.mark.parametrize("name", service_names())
 def test_stage_notebooks_run_on_sample(name, samples, tmp_path):
     overrides = [f"source={_source(name, samples)}", f"outputs={tmp_path}/runs",
                  f"dachs_inputs={tmp_path}/dachs", f"decisions={tmp_path}/decisions.csv"]
-    params = load_params(name, None, overrides)
+    params = load_config(name, None, overrides)
     res = runs.run_service(params, runs.utc_stamp(), overrides=overrides, progress=False)
     assert res.ok, res.error
     folder = res.folder
@@ -126,7 +126,7 @@ def test_curator_notebook_and_decision_round_trip(samples, tmp_path):
     exported = _vot_uids(vot1)
 
     # the curator notebook runs unattended on that folder (no click awaited)
-    params = load_params("hfc1ar", None, {"decisions": str(dec),
+    params = load_config("hfc1ar", None, {"decisions": str(dec),
                                           "outputs": f"{tmp_path}/runs"})
     nbp = runs.notebook_parameters(params, run1, None, [f"decisions={dec}",
                                                          f"outputs={tmp_path}/runs"])
@@ -159,7 +159,7 @@ def test_curator_notebook_and_decision_round_trip(samples, tmp_path):
     assert line["rule"] == D.REJECT_RULE and "tester" in line["reason"]
 
     # a fresh import area (never published): the granule is simply not exported
-    params3 = load_params("hfc1ar", None, {"source": _source("hfc1ar", samples),
+    params3 = load_config("hfc1ar", None, {"source": _source("hfc1ar", samples),
                                            "outputs": f"{tmp_path}/runs3",
                                            "dachs_inputs": f"{tmp_path}/dachs3",
                                            "decisions": str(dec)})

@@ -57,7 +57,7 @@ def routes(pg, tmp_path_factory):
 
     import psycopg2.extras
 
-    from vespa_curation.sample import build_samples
+    from vespa_curation.samples import build_samples
     from vespa_curation.sources import open_source
     driver = odbc_driver()
     need(driver is not None, "the PostgreSQL Unicode ODBC driver (odbc-postgresql) is "
@@ -131,11 +131,11 @@ def test_every_value_agrees(routes):
 def test_hfc1ar_harvest_and_rows_agree(routes):
     """The service's own harvest (joins, bound mark parameters) gives the same epn_core
     rows through both routes."""
-    from vespa_curation.params import load_params
+    from vespa_curation.config import load_config
     from vespa_curation.services import get_service, map_chunk
     a, b, sqlite_path, _ = routes
     service = get_service("hfc1ar")
-    params = load_params("hfc1ar", overrides={"source": f"sqlite:///{sqlite_path}"})
+    params = load_config("hfc1ar", overrides={"source": f"sqlite:///{sqlite_path}"})
     now = pd.Timestamp("2026-01-01T00:00:00")
     rows = {}
     for name, src in (("sqlite", a), ("odbc", b)):

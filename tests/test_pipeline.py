@@ -5,14 +5,14 @@ import sqlite3
 import pandas as pd
 import pytest
 
-from vespa_curation import pipeline
-from vespa_curation.params import load_params
+from vespa_curation import export, harvest, runfolder
+from vespa_curation.config import load_config
 from vespa_curation.sources import SourceError
 
 
 @pytest.fixture(scope="module")
 def sample_db(tmp_path_factory):
-    from vespa_curation.sample import build_hfc_sample
+    from vespa_curation.hfc.sample import build_hfc_sample
     return build_hfc_sample(tmp_path_factory.mktemp("sample") / "hfc.sqlite")
 
 
@@ -20,18 +20,18 @@ def _params(db, tmp_path, **kw):
     over = {"source": f"sqlite:///{db}", "full": True, "chunk_size": 25,
             "dachs_inputs": str(tmp_path / "dachs"), "qa_gallery": 0}
     over.update(kw)
-    return load_params("hfc1ar", overrides=over)
+    return load_config("hfc1ar", overrides=over)
 
 
 def _comparable(run_dir):
-    rows = pd.read_parquet(run_dir / pipeline.ROWS)
+    rows = pd.read_parquet(run_dir / runfolder.ROWS)
     rows = rows.drop(columns=["creation_date", "modification_date", "release_date"])
     return rows.sort_values("granule_uid").reset_index(drop=True)
 
 
 def test_chunks_never_split_an_image_and_executors_agree(sample_db, tmp_path):
-    one = pipeline.harvest(_params(sample_db, tmp_path, workers=1), tmp_path / "a")
-    two = pipeline.harvest(_params(sample_db, tmp_path, workers=2), tmp_path / "b")
+    one = harvest.run(_params(sample_db, tmp_path, workers=1), tmp_path / "a")
+    two = harvest.run(_params(sample_db, tmp_path, workers=2), tmp_path / "b")
     assert one["counts"] == two["counts"]
     assert one["counts"]["accepted"] > 50
     pd.testing.assert_frame_equal(_comparable(tmp_path / "a"), _comparable(tmp_path / "b"))
@@ -46,10 +46,10 @@ def test_dask_cluster_gives_the_same_rows(sample_db, tmp_path):
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None, host="127.0.0.1") as cluster:
-        rep = pipeline.harvest(
+        rep = harvest.run(
             _params(sample_db, tmp_path, dask_scheduler=cluster.scheduler_address),
             tmp_path / "dask")
-    ref = pipeline.harvest(_params(sample_db, tmp_path, workers=1), tmp_path / "ref")
+    ref = harvest.run(_params(sample_db, tmp_path, workers=1), tmp_path / "ref")
     assert rep["counts"] == ref["counts"]
     pd.testing.assert_frame_equal(_comparable(tmp_path / "dask"),
                                   _comparable(tmp_path / "ref"))
@@ -64,13 +64,13 @@ def test_missing_column_is_named_and_nothing_written(sample_db, tmp_path):
     dst.commit()
     dst.close()
     with pytest.raises(SourceError, match=r"OBSERVATIONS\.CDELT2"):
-        pipeline.harvest(_params(broken, tmp_path), tmp_path / "run")
-    assert not (tmp_path / "run" / pipeline.ROWS).exists()
+        harvest.run(_params(broken, tmp_path), tmp_path / "run")
+    assert not (tmp_path / "run" / runfolder.ROWS).exists()
 
 
 def test_missing_source_is_named(tmp_path):
     with pytest.raises(SourceError, match="does not exist"):
-        pipeline.harvest(_params(tmp_path / "nope.sqlite", tmp_path), tmp_path / "run")
+        harvest.run(_params(tmp_path / "nope.sqlite", tmp_path), tmp_path / "run")
 
 
 def test_a_record_that_crashes_mapping_is_isolated_not_fatal(sample_db, tmp_path,
@@ -87,9 +87,9 @@ def test_a_record_that_crashes_mapping_is_isolated_not_fatal(sample_db, tmp_path
             raise ZeroDivisionError("planted")
         return real(records, params)
     monkeypatch.setattr(svc, "prepare", prepare)
-    rep = pipeline.harvest(_params(sample_db, tmp_path, workers=1, chunk_size=40),
+    rep = harvest.run(_params(sample_db, tmp_path, workers=1, chunk_size=40),
                            tmp_path / "run")
-    q = pipeline.read_quarantine(tmp_path / "run")
+    q = runfolder.read_quarantine(tmp_path / "run")
     bad = q[q["rule"] == "internal.error"]
     assert list(bad["source_id"]) == ["7"]
     assert "ZeroDivisionError: planted" in bad["reason"].iloc[0]
@@ -100,14 +100,14 @@ def test_export_in_parts_equals_export_in_one(sample_db, tmp_path):
     """A run larger than export_batch is exported part by part (bounded memory): several
     data files whose rows are exactly those of a one-part export; the state and the
     manifest count every row; the next night exports nothing."""
-    from vespa_curation.export.area import read_manifest
+    from conftest import manifest as read_manifest
     from vespa_curation.export.votable import read_votable
 
     def run(name, **kw):
         params = _params(sample_db, tmp_path / name, workers=1, **kw)
         run_dir = tmp_path / name / "runs" / f"{name}-1" / "hfc1ar"
-        pipeline.harvest(params, run_dir)
-        return params, run_dir, pipeline.export(params, run_dir)
+        harvest.run(params, run_dir)
+        return params, run_dir, export.run(params, run_dir)
 
     _, _, one = run("one")
     params, run_dir, parts = run("parts", export_batch=20)
@@ -133,6 +133,6 @@ def test_export_in_parts_equals_export_in_one(sample_db, tmp_path):
     # the same night again: nothing new, nothing written
     again = run_dir.parent.parent / "parts-2" / "hfc1ar"
     params2 = dict(params, full=False)
-    pipeline.harvest(params2, again)
-    rep = pipeline.export(params2, again)
+    harvest.run(params2, again)
+    rep = export.run(params2, again)
     assert rep["exported"] == rep["new"] == rep["changed"] == 0 and not rep["written"]

@@ -2,23 +2,21 @@
 DaCHS it imports, validates, serves the manifest's row count and applies retractions."""
 from __future__ import annotations
 
-import os
 import shutil
 
 import pandas as pd
 import pytest
 
-from vespa_curation.export import write_import_area
 from vespa_curation.publish import PublishError, publish
 
-from conftest import make_hfc1ar_rows
+from conftest import make_hfc1ar_rows, write_area
 
 SCHEMA = "hfc1ar"
 
 
 def test_publish_without_dachs_says_how_to_install(tmp_path, monkeypatch, hfc1ar_service,
                                                   hfc1ar_rows):
-    write_import_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path, run_id="r1")
+    write_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path, run_id="r1")
     empty = tmp_path / "bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
@@ -33,7 +31,7 @@ def test_publish_without_export(tmp_path):
 
 def test_publish_refuses_an_area_that_disagrees_with_its_manifest(tmp_path, hfc1ar_service,
                                                                   hfc1ar_rows):
-    area = write_import_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path,
+    area = write_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path,
                              run_id="r1")
     data = area / "data" / "r1.vot"
     text = data.read_bytes()
@@ -48,7 +46,7 @@ def test_publish_refuses_an_area_that_disagrees_with_its_manifest(tmp_path, hfc1
 def test_publish_outside_dachs_inputs_is_refused(dachs, tmp_path, monkeypatch,
                                                  hfc1ar_service, hfc1ar_rows):
     monkeypatch.setenv("GAVOSETTINGS", dachs.env["GAVOSETTINGS"])
-    write_import_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path, run_id="r1")
+    write_area(hfc1ar_service, hfc1ar_rows, dachs_inputs=tmp_path, run_id="r1")
     with pytest.raises(PublishError, match=f"DaCHS reads RDs from {dachs.inputs}"):
         publish(SCHEMA, {"dachs_inputs": str(tmp_path), "server_url": dachs.url})
 
@@ -64,7 +62,7 @@ def test_publish_round_trip_with_retraction(dachs, monkeypatch, hfc1ar_service):
             shutil.rmtree(p)
     params = {"dachs_inputs": str(dachs.inputs), "server_url": dachs.url}
     rows = make_hfc1ar_rows(3)
-    write_import_area(hfc1ar_service, rows, dachs_inputs=dachs.inputs, run_id="r1",
+    write_area(hfc1ar_service, rows, dachs_inputs=dachs.inputs, run_id="r1",
                       server_url=dachs.url)
     dachs.run("drop", f"{SCHEMA}/q", check=False)
     out = publish(SCHEMA, params)
@@ -76,7 +74,7 @@ def test_publish_round_trip_with_retraction(dachs, monkeypatch, hfc1ar_service):
     more = make_hfc1ar_rows(4)
     changed = rows.iloc[:5].assign(obs_id="reprocessed")
     gone = list(rows["granule_uid"].iloc[10:13])
-    write_import_area(hfc1ar_service, pd.concat([more.iloc[30:], changed]),
+    write_area(hfc1ar_service, pd.concat([more.iloc[30:], changed]),
                       dachs_inputs=dachs.inputs, run_id="r2", retract=gone,
                       server_url=dachs.url)
     out = publish(SCHEMA, params)

@@ -19,32 +19,17 @@ from vespa_curation.geometry import hfc_ar_polygons, hpc_to_hgc
 from vespa_curation.qa import figures as F
 from vespa_curation.qa.report import build_report, gallery_order
 
+from smart import load_smart_records
+
 ROOT = Path(__file__).resolve().parents[1]
-SMART = ROOT.parent / "shared" / "data" / "hfc-smart-20050402"
 IMG = dict(naxis1=1024, naxis2=1024, center_x=512.74, center_y=512.47, cdelt1=1.98581)
 R_SUN = 488.78
 SEAM_DATE = "2005-04-21T12:00:00"     # L0 ≈ 357.7°: 0/360 faces the observer
 
 
-def _read(name, **kw):
-    df = pd.read_csv(SMART / name, sep=";", **kw)
-    df.columns = [c.lstrip("#") for c in df.columns]
-    return df
-
-
 def smart_records() -> pd.DataFrame:
-    """The 76 real SMART records as HFC columns (README of the data folder)."""
-    ar = _read("20050402_test_ar_results.csv", dtype={"CHAIN_CODE": str}).rename(columns={
-        "ID": "ID_AR", "MDI_FILE": "OBSERVATIONS_ID", "CC_PIX_X": "CC_X_PIX",
-        "CC_PIX_Y": "CC_Y_PIX", "CC_ARC_X": "CC_X_ARCSEC", "CC_ARC_Y": "CC_Y_ARCSEC",
-        "CHAIN_CODE": "CC", "ARC_CAR_LON": "FEAT_CARR_LONG_DEG",
-        "ARC_CAR_LAT": "FEAT_CARR_LAT_DEG", "AR_NPIX": "FEAT_AREA_PIX"})
-    ob = _read("20050402_test_ar_observation.csv").rename(columns={"ID": "ID_OBSERVATIONS"})
-    rec = ar.merge(ob[["ID_OBSERVATIONS", "DATE_OBS", "NAXIS1", "NAXIS2", "R_SUN",
-                       "CENTER_X", "CENTER_Y", "CDELT1", "CDELT2", "FILENAME"]],
-                   left_on="OBSERVATIONS_ID", right_on="ID_OBSERVATIONS")
-    rec["CODE"] = "SMART"
-    return rec
+    """The 76 real SMART records as HFC columns (tests/data, README of the folder)."""
+    return load_smart_records()
 
 
 def synthetic_record(id_ar, lon, lat) -> dict:

@@ -12,16 +12,18 @@ from astropy.coordinates import SkyCoord
 from astropy.time import Time
 from astropy.utils import iers
 
-from vespa_curation import sample, synth
+from vespa_curation import synth
+from vespa_curation.hfc import sample, schema
+from vespa_curation.samples import build_samples
 
 iers.conf.auto_download = False
-FACTS = Path(__file__).resolve().parents[1] / "../shared/reference/FACTS.md"
+FACTS = Path(__file__).resolve().parents[1] / "docs" / "reference" / "FACTS.md"
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("samples")
-    paths = sample.build_samples(out)
+    paths = build_samples(out)
     con = sqlite3.connect(paths["hfc"])
     tables = {t: pd.read_sql_query(f"SELECT * FROM {t}", con)
               for t in ("ACTIVEREGIONS", "OBSERVATIONS", "OBSERVATORY", "FRC_INFO")}
@@ -51,16 +53,15 @@ def test_tables_have_every_hfc_column_with_its_type(built):
     _, _, info, _ = built
     for t, cols in info.items():
         assert [(c[1], c[2]) for c in cols] == [
-            (n, sample._SQL_TYPE[ty]) for n, ty in sample.HFC_SCHEMA[t]]
-    assert {t: len(c) for t, c in sample.HFC_SCHEMA.items()} == {
+            (n, schema._SQL_TYPE[ty]) for n, ty in schema.HFC_SCHEMA[t]]
+    assert {t: len(c) for t, c in schema.HFC_SCHEMA.items()} == {
         "FRC_INFO": 9, "OBSERVATORY": 12, "OBSERVATIONS": 26, "ACTIVEREGIONS": 74,
         "TYPE_III": 46}
 
 
-@pytest.mark.skipif(not FACTS.exists(), reason="shared FACTS.md not present")
 def test_schema_is_the_one_of_facts_md():
     txt = FACTS.read_text()
-    for t, cols in sample.HFC_SCHEMA.items():
+    for t, cols in schema.HFC_SCHEMA.items():
         m = re.search(r"^  - %s \(key \w+\): (.*)$" % t, txt, re.M)
         assert [tuple(c.split()) for c in m.group(1).split(", ")] == cols, t
 
@@ -72,20 +73,17 @@ def test_same_seed_same_bytes(built, tmp_path):
     assert (tmp_path / "hfc_truth.json").read_bytes() == paths["hfc_truth"].read_bytes()
 
 
-def test_registry_and_extra_table_hook(tmp_path):
-    seen = {}
-
-    def fill(con, ctx):
-        seen.update(ctx)
-        con.execute("INSERT INTO TYPE_III (ID_TYPE_III, CC) VALUES (1, '4')")
-
-    sample.build_hfc_sample(tmp_path / "h.sqlite", extra_tables={"TYPE_III": fill})
+def test_type_iii_table_is_optional(tmp_path):
+    sample.build_hfc_sample(tmp_path / "h.sqlite", type_iii=False)
     con = sqlite3.connect(tmp_path / "h.sqlite")
-    cols = [c[1] for c in con.execute("PRAGMA table_info(TYPE_III)")]
-    assert cols == [c for c, _ in sample.HFC_SCHEMA["TYPE_III"]]
-    assert con.execute("SELECT COUNT(*) FROM TYPE_III").fetchone() == (1,)
-    assert seen["observations_id"] == 9 and seen["frc_info_id"] == 1
-    assert "hfc" in sample.SAMPLES
+    names = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "TYPE_III" not in names and "ACTIVEREGIONS" in names
+
+
+def test_every_service_builds_its_sample(built):
+    paths, *_ = built
+    assert {"hfc", "hfc_truth", "bass2000", "nrh", "orfees"} <= set(paths)
+    assert all(p.is_file() for p in paths.values())
 
 
 def test_observations_look_like_soho_mdi(built):

@@ -6,8 +6,6 @@ The machine has no cron; ``--install`` talks to whatever ``crontab`` program
 """
 from __future__ import annotations
 
-import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path

@@ -66,7 +66,7 @@ def cli(*args, env=None, timeout=900) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
-    from vespa_curation.sample import build_samples
+    from vespa_curation.samples import build_samples
     return build_samples(tmp_path_factory.mktemp("samples"))
 
 

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vespa_curation.params import ParameterError, load_params
+from vespa_curation.config import load_config
+from vespa_curation.parameter import ParameterError
 from vespa_curation.services import get_service, map_chunk
 from vespa_curation.sources import SourceError, open_source
 from vespa_curation.validate import validate
@@ -16,7 +17,7 @@ from vespa_curation.validate import validate
 
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
-    from vespa_curation.sample import build_samples
+    from vespa_curation.samples import build_samples
     return build_samples(tmp_path_factory.mktemp("samples"))
 
 
@@ -28,11 +29,11 @@ def _src(name, samples):
 
 def run(name, samples, mark=None, **over):
     svc = get_service(name)
-    p = load_params(name, overrides={"source": _src(name, samples), **over})
+    p = load_config(name, overrides={"source": _src(name, samples), **over})
     src = open_source(p["source"])
-    src.require(svc.needs)
+    svc.source.check(src)
     recs, rows, quar = [], [], []
-    for rec in svc.harvest(src, p, mark):
+    for rec in svc.source.records(src, p, mark):
         r, q = map_chunk(svc, rec, p)
         acc, q2 = validate(r, svc)
         recs.append(rec)
@@ -69,12 +70,9 @@ def test_sample_maps_and_validates(name, samples):
 
 
 def test_sample_is_deterministic(tmp_path):
-    from vespa_curation.sample_services import (build_bass2000_sample, build_nrh_sample,
-                                                build_orfees_sample)
-    a = [f(tmp_path / "a", 7) for f in (build_bass2000_sample, build_nrh_sample,
-                                        build_orfees_sample)]
-    b = [f(tmp_path / "b", 7) for f in (build_bass2000_sample, build_nrh_sample,
-                                        build_orfees_sample)]
+    builders = [get_service(n).sample for n in ("bass2000", "nrh", "orfees")]
+    a = [f(tmp_path / "a", 7) for f in builders]
+    b = [f(tmp_path / "b", 7) for f in builders]
     for x, y in zip(a, b):
         (k, px), = x.items()
         assert px.read_bytes() == y[k].read_bytes()
@@ -120,9 +118,9 @@ def test_hfc1t3_files_are_one_per_granule(samples):
 
 
 def test_hfc1t3_incremental_query(samples):
-    from vespa_curation.services.hfc1t3 import harvest_sql
+    from vespa_curation.services.hfc1t3 import SOURCE
     src = open_source(_src("hfc1t3", samples))
-    sql, args = harvest_sql(src, {"time": pd.Timestamp("2005-04-21"), "id": 11})
+    sql, args = SOURCE.query(src, {"time": pd.Timestamp("2005-04-21"), "id": 11})
     assert "T.TIME_START >= ?" in sql and "T.ID_TYPE_III > ?" in sql
     assert args == ("2005-04-21T00:00:00.000", 11)
     svc, p, rows, quar = run("hfc1t3", samples, mark={"time": pd.Timestamp("2005-04-21")})
@@ -162,28 +160,28 @@ def test_nrh_and_orfees_from_dump_with_mark(samples):
 
 def test_document_services_refuse_sql_sources(samples):
     svc = get_service("nrh")
-    p = load_params("nrh", overrides={"source": _src("bass2000", samples)})
-    with pytest.raises(SourceError, match="not an Elasticsearch index"):
-        next(svc.harvest(open_source(p["source"]), p, None))
+    p = load_config("nrh", overrides={"source": _src("bass2000", samples)})
+    with pytest.raises(SourceError, match="nrh reads documents"):
+        svc.source.accept(open_source(p["source"]), "nrh")
 
 
 def test_service_parameters_are_checked():
     with pytest.raises(ParameterError, match="noisy_frequencies"):
-        load_params("nrh", overrides={"noisy_frequencies": "150.9, loud"})
+        load_config("nrh", overrides={"noisy_frequencies": "150.9, loud"})
     with pytest.raises(ParameterError, match="t3_freq_step_unit"):
-        load_params("hfc1t3", overrides={"t3_freq_step_unit": "GHz"})
+        load_config("hfc1t3", overrides={"t3_freq_step_unit": "GHz"})
     for name in ("hfc1t3", "bass2000", "nrh", "orfees"):
-        assert load_params(name)["source"].endswith(
+        assert load_config(name)["source"].endswith(
             {"hfc1t3": "hfc.sqlite", "bass2000": "bass2000.sqlite", "nrh": "nrh.ndjson",
              "orfees": "orfees.ndjson"}[name])
 
 
 def test_quarantined_records_are_read_again_by_id(samples):
-    from vespa_curation.services.bass2000 import harvest_sql
+    from vespa_curation.services.bass2000 import SOURCE
     src = open_source(_src("bass2000", samples))
-    sql, args = harvest_sql(src, {"time": pd.Timestamp("2005-04-21"), "retry": [10, 2]})
+    sql, args = SOURCE.query(src, {"time": pd.Timestamp("2005-04-21"), "retry": [10, 2]})
     assert "ID_IMAGE IN (?, ?)" in sql and args[-2:] == (10, 2)
-    sql, args = harvest_sql(src, {"retry": [10]})      # nothing but retries: everything
+    sql, args = SOURCE.query(src, {"retry": [10]})      # nothing but retries: everything
     assert "WHERE" not in sql and args == ()
     # documents: the date filter OR the quarantined _ids
     svc, p, rows, quar = run("nrh", samples)

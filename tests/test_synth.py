@@ -20,10 +20,11 @@ from vespa_curation.synth import (
     visible_area_and_centroid,
 )
 
+import smart
+
 iers.conf.auto_download = False
 
 ROOT = Path(__file__).resolve().parents[1]
-SMART = ROOT / "../shared/data/hfc-smart-20050402/20050402_test_ar_results.csv"
 
 
 def _sunpy_decode(x0, y0, cc):
@@ -64,10 +65,8 @@ def _central_meridian(g, obs):
 
 
 # --- chain codes ------------------------------------------------------------------------
-@pytest.mark.skipif(not SMART.exists(), reason="shared real HFC records not present")
 def test_reencoding_real_smart_regions_gives_their_exact_chain_codes():
-    d = pd.read_csv(SMART, sep=";")
-    d.columns = [c.lstrip("#") for c in d.columns]
+    d = smart.read("20050402_test_ar_results.csv")
     X, Y = np.meshgrid(np.arange(1024), np.arange(1024))
     for r in d.itertuples():
         p = decode_chaincode(r.CC_PIX_X, r.CC_PIX_Y, str(r.CHAIN_CODE))

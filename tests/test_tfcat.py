@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vespa_curation import synth, tfcat
+from vespa_curation import synth
+from vespa_curation.formats import tfcat
 
 from conftest import need
 
@@ -76,14 +77,14 @@ def test_polygon_orientation_is_enforced():
 @pytest.fixture(scope="module")
 def t3_features(tmp_path_factory):
     """TFCat features of the embedded sample's bursts (via the hfc1t3 service)."""
-    from vespa_curation.params import load_params
-    from vespa_curation.sample import build_samples
+    from vespa_curation.config import load_config
+    from vespa_curation.samples import build_samples
     from vespa_curation.services import get_service, map_chunk
     from vespa_curation.sources import open_source
     out = build_samples(tmp_path_factory.mktemp("s"))
     svc = get_service("hfc1t3")
-    p = load_params("hfc1t3", overrides={"source": f"sqlite:///{out['hfc']}"})
-    rows = pd.concat([map_chunk(svc, r, p)[0] for r in svc.harvest(open_source(p["source"]),
+    p = load_config("hfc1t3", overrides={"source": f"sqlite:///{out['hfc']}"})
+    rows = pd.concat([map_chunk(svc, r, p)[0] for r in svc.source.records(open_source(p["source"]),
                                                                     p, None)])
     with sqlite3.connect(out["hfc"]) as con:
         t3 = pd.read_sql("SELECT * FROM TYPE_III", con)

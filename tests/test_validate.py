@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from vespa_curation import stcs
+from vespa_curation.services import get_service
 from vespa_curation.validate import validate
 
 NOW = pd.Timestamp("2026-01-01T00:00:00")
@@ -53,7 +54,7 @@ CASES = [
                                                      enumerate(CASES)])
 def test_rule_quarantines_with_reason(rule, change):
     rows = pd.DataFrame([good_row("ok_1"), good_row("bad_1", **change)])
-    accepted, q = validate(rows, "hfc1ar")
+    accepted, q = validate(rows, get_service("hfc1ar"))
     assert list(accepted["granule_uid"]) == ["ok_1"]
     assert rule in set(q["rule"]), q.to_string()
     line = q[q["rule"] == rule].iloc[0]
@@ -63,13 +64,13 @@ def test_rule_quarantines_with_reason(rule, change):
 def test_good_rows_pass_and_seam_is_legal():
     rows = pd.DataFrame([good_row("a"), good_row("b", c1min=10.0, c1max=20.0,
                          s_region="Polygon UNKNOWNFrame 10 0 20 0 20 5 10 5")])
-    accepted, q = validate(rows, "hfc1ar")
+    accepted, q = validate(rows, get_service("hfc1ar"))
     assert len(accepted) == 2 and q.empty
 
 
 def test_duplicate_uids_both_quarantined():
     rows = pd.DataFrame([good_row("a"), good_row("a")])
-    accepted, q = validate(rows, "hfc1ar")
+    accepted, q = validate(rows, get_service("hfc1ar"))
     assert accepted.empty and (q["rule"] == "epn.granule_uid").sum() == 2
 
 
@@ -78,7 +79,7 @@ def test_too_many_vertices():
     lon, lat = 100 + 5 * np.cos(t), 5 * np.sin(t)
     rows = pd.DataFrame([good_row("big", s_region=stcs.format_polygon(lon, lat),
                                   c1min=95.0, c1max=105.0, c2min=-5.0, c2max=5.0)])
-    _, q = validate(rows, "hfc1ar")
+    _, q = validate(rows, get_service("hfc1ar"))
     assert "pgsphere.vertices" in set(q["rule"])
 
 

@@ -1,4 +1,5 @@
-"""The ``vespa-curate`` console script: run, publish, schedule, sample, params."""
+"""The ``vespa-curate`` console script: run, publish, schedule, sample, params, rules,
+list."""
 from __future__ import annotations
 
 import argparse
@@ -34,27 +35,27 @@ END = "# END vespa-curate"
 
 
 def _services(name: str) -> list[str]:
-    from .services import SERVICE_NAMES
+    from .parameter import ParameterError
+    from .services import service_names
     if name == "all":
-        return list(SERVICE_NAMES)
-    if name not in SERVICE_NAMES:
-        from .params import ParameterError
+        return list(service_names())
+    if name not in service_names():
         raise ParameterError(f"unknown service {name!r}; accepted: all, "
-                             + ", ".join(SERVICE_NAMES))
+                             + ", ".join(service_names()))
     return [name]
 
 
-def _load_all(service: str, file, overrides) -> list[dict]:
-    """Checked parameters of every service named (all before any work)."""
-    from .params import load_params
-    return [load_params(s, file, overrides) for s in _services(service)]
+def _load_all(service: str, file, overrides) -> list:
+    """Checked configurations of every service named (all before any work)."""
+    from .config import load_config
+    return [load_config(s, file, overrides) for s in _services(service)]
 
 
 # -- commands ---------------------------------------------------------------------------
 
 def cmd_run(args) -> int:
     from . import runs
-    from .params import ParameterError
+    from .parameter import ParameterError
     try:
         plist = _load_all(args.service, args.file, args.param)
     except ParameterError as e:
@@ -76,7 +77,7 @@ def cmd_run(args) -> int:
 
 def cmd_publish(args) -> int:
     from . import runs
-    from .params import ParameterError
+    from .parameter import ParameterError
     try:
         plist = _load_all(args.service, None, args.param)
     except ParameterError as e:
@@ -201,7 +202,7 @@ def cmd_schedule(args) -> int:
 
 
 def cmd_sample(args) -> int:
-    from .sample import build_samples
+    from .samples import build_samples
     out = paths.resolve(args.out) if args.out else paths.OUTPUTS / "samples"
     res = build_samples(out)
     print(f"samples written under {out}" + (f": {res}" if res else ""))
@@ -209,13 +210,27 @@ def cmd_sample(args) -> int:
 
 
 def cmd_params(args) -> int:
-    from .params import ParameterError, describe
+    from .config import describe
+    from .parameter import ParameterError
     try:
         _services(args.service)
     except ParameterError as e:
         print(f"vespa-curate params: {e}", file=sys.stderr)
         return USAGE
     print(describe(args.service))
+    return OK
+
+
+def cmd_rules(args) -> int:
+    from .rules import describe
+    print(describe())
+    return OK
+
+
+def cmd_list(args) -> int:
+    from .services import all_services
+    for svc in all_services():
+        print(f"{svc.name:12s} {svc.title} — {svc.source.describe()}")
     return OK
 
 
@@ -280,6 +295,14 @@ def build_parser() -> argparse.ArgumentParser:
     pa = sub.add_parser("params", help="print the parameter schema of a service")
     pa.add_argument("service", metavar="SERVICE")
     pa.set_defaults(func=cmd_params)
+
+    ru = sub.add_parser("rules", help="list every quarantine rule and QA flag, with what "
+                        "it means")
+    ru.set_defaults(func=cmd_rules)
+
+    ls = sub.add_parser("list", help="list the services (discovered from "
+                        "lib/vespa_curation/services/) and what each reads")
+    ls.set_defaults(func=cmd_list)
     return p
 
 

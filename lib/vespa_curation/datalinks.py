@@ -18,7 +18,7 @@ generator on epn_core's granule_uid, plus a metaMaker yielding one link per link
 ``_associatedDatalinkService`` ties the service to epn_core, and the epn_core column
 ``datalink_url`` points at ``dlmeta`` for each granule (:func:`datalink_urls`).
 
-Data-access link forms (FACTS.md):
+Data-access link forms:
 
 - HAPI 3: ``<server>/data?dataset=ID&start=T1&stop=T2`` — ``stop`` is exclusive, so the
   granule's window is closed by giving the first whole second *after* time_max.
@@ -31,6 +31,9 @@ from urllib.parse import quote, urlencode
 
 import numpy as np
 import pandas as pd
+
+from .parameter import Param
+from .times import iso_seconds, jd_to_datetime
 
 #: Columns of the links table, in order.
 LINK_COLUMNS = ["granule_uid", "access_url", "semantics", "content_type", "description",
@@ -106,23 +109,12 @@ def check_links(links: pd.DataFrame) -> list[str]:
 
 # -- URL forms --------------------------------------------------------------------------
 
-def _iso(t: pd.Series) -> pd.Series:
-    return t.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def jd_to_datetime(jd) -> pd.Series:
-    """Julian Dates (UTC) → naive UTC datetimes (ms precision)."""
-    jd = np.asarray(jd, dtype=float)
-    ms = np.round((jd - 2440587.5) * 86400e3)
-    return pd.Series(pd.to_datetime(ms, unit="ms", errors="coerce"))
-
-
 def hapi_window(time_min_jd, time_max_jd) -> tuple[pd.Series, pd.Series]:
     """HAPI ``start``/``stop`` text of granule windows: start = time_min floored to the
     second, stop = the first whole second after time_max (HAPI's stop is exclusive)."""
     t0 = jd_to_datetime(time_min_jd).dt.floor("s")
     t1 = jd_to_datetime(time_max_jd).dt.floor("s") + pd.Timedelta(seconds=1)
-    return _iso(t0), _iso(t1)
+    return iso_seconds(t0), iso_seconds(t1)
 
 
 def hapi_urls(server: str, dataset: str, time_min_jd, time_max_jd,
@@ -168,6 +160,45 @@ def datalink_urls(server_url: str, schema: str, uids) -> np.ndarray:
 def static_url(server_url: str, schema: str, relpath: str) -> str:
     """URL of a file under the datalink service's static folder (see rd_fragment)."""
     return f"{server_url.rstrip('/')}/{schema}/q/dl/static/{relpath}"
+
+
+# -- data-access links (HAPI 3, das2) and documentation --------------------------------
+
+def access_params(hapi_dataset: str, das2_dataset: str,
+                  documentation: str = "https://rsdb.obs-nancay.fr/") -> tuple[Param, ...]:
+    """Parameters of a service's data-access links (HAPI 3, das2) and documentation
+    link (:func:`access_links`), with the service's dataset ids as defaults."""
+    return (
+        Param("hapi_server", str, None, "HAPI 3 server base URL (…/hapi); none = no HAPI "
+              "links"),
+        Param("hapi_dataset", str, hapi_dataset, "HAPI dataset id of the time series"),
+        Param("das2_server", str, None, "das2 server URL (the das2 server script); "
+              "none = no das2 links"),
+        Param("das2_dataset", str, das2_dataset, "das2 dataset id"),
+        Param("documentation_url", str, documentation,
+              "documentation page linked from every granule (#documentation)"),
+    )
+
+
+def access_links(rows: pd.DataFrame, params, what: str) -> list[pd.DataFrame]:
+    """HAPI 3 and das2 links over each granule's time window (#coderived, when their
+    servers are configured) and the documentation link (see :func:`access_params`)."""
+    uid = rows["granule_uid"].to_numpy(dtype=object)
+    parts = []
+    if params.get("hapi_server"):
+        parts.append(link_rows(
+            uid, hapi_urls(params["hapi_server"], params["hapi_dataset"], rows["time_min"],
+                           rows["time_max"]),
+            "#coderived", HAPI_CSV, f"{what} over the granule's time range (HAPI 3, CSV)"))
+    if params.get("das2_server"):
+        parts.append(link_rows(
+            uid, das2_urls(params["das2_server"], params["das2_dataset"], rows["time_min"],
+                           rows["time_max"]),
+            "#coderived", DAS2_STREAM, f"{what} over the granule's time range "
+            "(das2 stream)"))
+    parts.append(link_rows(uid, params.get("documentation_url"), "#documentation",
+                           "text/html", "Instrument and archive documentation"))
+    return parts
 
 
 # -- the RD fragment --------------------------------------------------------------------
@@ -283,4 +314,4 @@ def semantics_of(links: pd.DataFrame, uid: str) -> list[str]:
 
 __all__ = ["LINK_COLUMNS", "SEMANTICS", "empty_links", "link_rows", "concat_links",
            "check_links", "hapi_urls", "das2_urls", "hapi_window", "datalink_urls",
-           "static_url", "rd_fragment", "rd_extras_for", "jd_to_datetime"]
+           "static_url", "rd_fragment", "rd_extras_for", "access_params", "access_links"]

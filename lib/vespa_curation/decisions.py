@@ -30,7 +30,8 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from . import paths, stcs
+from . import quarantine as Q, stcs
+from .area import ImportArea
 
 #: Columns of the decisions file, in order.
 COLUMNS = ["granule_uid", "decision", "curator", "time", "reason", "override"]
@@ -44,12 +45,6 @@ REJECT_RULE = "curator.reject"
 
 class DecisionError(ValueError):
     """A decision line is malformed; the message names the line and the reason."""
-
-
-def decisions_path(params: Mapping) -> Path:
-    """The decisions file of a run's parameters (absolute)."""
-    name = params.get("decisions") or f"parameters/decisions/{params['service']}.csv"
-    return paths.resolve(name)
 
 
 def _check(uid, decision, override, where: str) -> None:
@@ -129,63 +124,10 @@ def append_decision(path: str | os.PathLike, granule_uid: str, decision: str,
     return line
 
 
-# -- the published set ------------------------------------------------------------------
-
-def published_uids(import_area: str | os.PathLike | None) -> set[str]:
-    """granule_uids exported to an import area and not retracted since.
-
-    The import area's granule state (``state/granules.parquet``, kept by the export
-    writer: one line per granule whose row the area holds) when present; otherwise the
-    ``granule_uid`` column of ``data/*.vot`` in run order, minus what a later
-    ``retract/*.txt`` lists. An absent import area publishes nothing.
-    """
-    if import_area is None:
-        return set()
-    area = Path(import_area)
-    state = area / "state" / "granules.parquet"
-    if state.is_file():
-        return set(pd.read_parquet(state, columns=["granule_uid"])["granule_uid"]
-                   .astype(str))
-    events = []   # (run id, kind, path)
-    for p in (area / "data").glob("*.vot"):
-        events.append((p.stem, 0, p))
-    for p in (area / "retract").glob("*.txt"):
-        events.append((p.stem, 1, p))
-    out: set[str] = set()
-    for _, kind, p in sorted(events):
-        if kind == 0:
-            out |= _vot_uids(p)
-        else:
-            out -= _retract_uids(p)
-    return out
-
-
-def _retract_uids(path: Path) -> set[str]:
-    return {ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()
-            if ln.strip() and not ln.startswith("#")}
-
-
-def _vot_uids(path: Path) -> set[str]:
-    from astropy.io.votable import parse
-    vot = parse(str(path), columns=["granule_uid"], verify="ignore")
-    tab = vot.get_first_table()
-    return {str(v) for v in np.asarray(tab.array["granule_uid"]).tolist()}
-
-
-def retracted_uids(import_area: str | os.PathLike | None) -> set[str]:
-    """granule_uids listed by any ``retract/*.txt`` of an import area."""
-    if import_area is None:
-        return set()
-    out: set[str] = set()
-    for p in Path(import_area).glob("retract/*.txt"):
-        out |= _retract_uids(p)
-    return out
-
-
 # -- export -----------------------------------------------------------------------------
 
 def apply_decisions(rows: pd.DataFrame, decisions_path: str | os.PathLike, service,
-                    import_area: str | os.PathLike | None = None,
+                    import_area: ImportArea | None = None,
                     published: Iterable[str] | None = None):
     """Honour the curator decisions in an export.
 
@@ -197,8 +139,8 @@ def apply_decisions(rows: pd.DataFrame, decisions_path: str | os.PathLike, servi
         The decisions file (absent = no decisions).
     service : str or Service
         Service name (for messages).
-    import_area : path, optional
-        ``<dachs_inputs>/<schema>/``: the granules exported there before (and not
+    import_area : ImportArea, optional
+        The service's import area: the granules exported there before (and not
         retracted since) are the published ones.
     published : iterable of str, optional
         The published granule_uids, when known otherwise (wins over ``import_area``).
@@ -220,7 +162,7 @@ def apply_decisions(rows: pd.DataFrame, decisions_path: str | os.PathLike, servi
     name = getattr(service, "name", service)
     dec = load_decisions(decisions_path)
     rows = rows.copy()
-    empty_q = pd.DataFrame(columns=["granule_uid", "source_id", "stage", "rule", "reason"])
+    empty_q = Q.empty()
     if dec.empty:
         return rows, empty_q, [], {}
     cur = latest(dec)
@@ -248,7 +190,8 @@ def apply_decisions(rows: pd.DataFrame, decisions_path: str | os.PathLike, servi
 
     all_rejected = set(cur.index[cur["decision"] == "reject"])
     if all_rejected:
-        pub = set(published) if published is not None else published_uids(import_area)
+        pub = set(published) if published is not None else \
+            (import_area.published_uids() if import_area is not None else set())
         retract = sorted(all_rejected & pub)
     else:
         retract = []
@@ -263,14 +206,7 @@ def apply_decisions(rows: pd.DataFrame, decisions_path: str | os.PathLike, servi
 
 def _source_column(service, rows: pd.DataFrame) -> str | None:
     """The rows' column naming the source record (``qa_<source_id>``), when kept."""
-    svc = service
-    if isinstance(service, str):
-        try:
-            from .services import get_service
-            svc = get_service(service)
-        except (KeyError, ImportError):
-            svc = None
-    name = getattr(svc, "source_id", None)
+    name = getattr(service, "source_id", None)
     for col in ([f"qa_{name.lower()}"] if name else []) + ["qa_source_id", "source_id"]:
         if col in rows:
             return col

@@ -13,7 +13,10 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from importlib import resources
-from typing import Mapping
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
 
 #: Enumerated vocabularies of EPN-TAP 2.0 (§2 of the REC).
 VOCABULARIES: dict[str, frozenset[str]] = {
@@ -113,17 +116,20 @@ class Column:
     def vocabulary(self) -> frozenset[str] | None:
         return VOCABULARIES.get(self.name)
 
-    # Types as the writers need them -------------------------------------------------
+    @property
+    def kind(self) -> "EpnType":
+        """How values of this column are held, cast and written (:data:`TYPES`)."""
+        return TYPES[self.type]
+
     @property
     def votable_datatype(self) -> str:
         """VOTable FIELD datatype (arraysize and xtype from :attr:`votable_extra`)."""
-        return {"Text": "char", "Integer": "int", "Float": "double",
-                "Double": "double", "Timestamp": "char"}[self.type]
+        return self.kind.votable_datatype
 
     @property
     def votable_extra(self) -> dict[str, str]:
         extra = {}
-        if self.type in ("Text", "Timestamp"):
+        if self.kind.votable_datatype == "char":
             extra["arraysize"] = "*"
         if self.type == "Timestamp":
             extra["xtype"] = "timestamp"
@@ -133,16 +139,101 @@ class Column:
 
     @property
     def pandas_dtype(self) -> str:
-        return {"Text": "object", "Integer": "Int64", "Float": "float64",
-                "Double": "float64", "Timestamp": "datetime64[ns]"}[self.type]
+        return self.kind.pandas_dtype
 
     @property
     def dachs_type(self) -> str:
         """DaCHS column type (for extra, non-mixin columns of an RD)."""
         if self.name == "s_region":
             return "spoly"
-        return {"Text": "text", "Integer": "integer", "Float": "double precision",
-                "Double": "double precision", "Timestamp": "timestamp"}[self.type]
+        return self.kind.dachs_type
+
+    def cast(self, values, strict: bool = False) -> pd.Series:
+        """``values`` as this column holds them (see :meth:`EpnType.cast`)."""
+        return self.kind.cast(values, strict=strict, name=self.name)
+
+
+# -- the types of epn_core columns ------------------------------------------------------
+
+class CastError(ValueError):
+    """A value cannot be held by its column's type (strict casts); the message names
+    the column, the row and the value."""
+
+
+def _first_bad(bad: np.ndarray, values: pd.Series, name: str, what: str) -> None:
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise CastError(f"column {name}: {values.iloc[i]!r} (row {i}) is not {what}")
+
+
+def _cast_text(values: pd.Series, strict: bool, name: str) -> pd.Series:
+    return values.astype("string").astype(object).where(values.notna(), None)
+
+
+def _cast_integer(values: pd.Series, strict: bool, name: str) -> pd.Series:
+    num = pd.to_numeric(values, errors="coerce")
+    if strict:
+        _first_bad((num.isna() & values.notna()).to_numpy(), values, name, "a number")
+        f = num.to_numpy(dtype=float, na_value=np.nan)
+        _first_bad(~np.isnan(f) & (f != np.round(f)), values, name, "an integer")
+    return num.round().astype("Int64")
+
+
+def _cast_float(values: pd.Series, strict: bool, name: str) -> pd.Series:
+    num = pd.to_numeric(values, errors="coerce")
+    if strict:
+        _first_bad((num.isna() & values.notna()).to_numpy(), values, name, "a number")
+    return num.astype("float64")
+
+
+def _cast_timestamp(values: pd.Series, strict: bool, name: str) -> pd.Series:
+    from .times import to_datetime
+    t = to_datetime(values)
+    if strict:
+        _first_bad((t.isna() & values.notna()).to_numpy(), values, name, "a date-time")
+    return t.set_axis(values.index)
+
+
+@dataclass(frozen=True)
+class EpnType:
+    """One type of EPN-TAP column: how pandas holds it, how the VOTable writer and DaCHS
+    declare it, and how any value is cast to it.
+
+    :meth:`cast` is the one conversion of source values into column values: the harvest
+    normalises every chunk with it (``strict=False``: what cannot be held becomes NULL,
+    for the validator to judge), the content hash of the incremental export hashes its
+    result, and the VOTable writer refuses what it cannot hold (``strict=True``).
+    """
+
+    name: str
+    pandas_dtype: str
+    votable_datatype: str
+    dachs_type: str
+    _cast: Callable[[pd.Series, bool, str], pd.Series]
+
+    def cast(self, values, strict: bool = False, name: str = "") -> pd.Series:
+        """Values as this type holds them: text as ``str`` or None, integers as
+        ``Int64``, floats as ``float64`` (NaN for NULL), timestamps as naive UTC
+        ``datetime64[ns]``.
+
+        Raises
+        ------
+        CastError
+            With ``strict``, when a non-null value is not of the type (naming ``name``,
+            the row and the value).
+        """
+        s = values if isinstance(values, pd.Series) else pd.Series(values)
+        return self._cast(s, strict, name or self.name)
+
+
+#: The types of the EPN-TAP column table, by the name ``epntap2_columns.tsv`` gives.
+TYPES: Mapping[str, EpnType] = {t.name: t for t in (
+    EpnType("Text", "object", "char", "text", _cast_text),
+    EpnType("Integer", "Int64", "int", "integer", _cast_integer),
+    EpnType("Float", "float64", "double", "double precision", _cast_float),
+    EpnType("Double", "float64", "double", "double precision", _cast_float),
+    EpnType("Timestamp", "datetime64[ns]", "char", "timestamp", _cast_timestamp),
+)}
 
 
 def _load() -> dict[str, Column]:

@@ -13,7 +13,7 @@ What is new
     Rows at the boundary come again (the harvest query uses ``>=``) and so do rows of
     re-processed source records. :func:`changed_rows` compares each row's content hash
     (every epn_core column except the three dates) with the hash kept, per granule, in
-    the import area's ``state/granules.parquet``: unchanged rows are dropped, so a run on
+    the import area's granule state: unchanged rows are dropped, so a run on
     an unchanged source exports zero rows; a changed row keeps its ``creation_date`` and
     ``release_date`` and gets the run's ``modification_date``.
 
@@ -35,20 +35,17 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from . import epncore, paths
+from . import epncore, paths, quarantine as Q
+from .area import ImportArea
+from .times import jd_to_timestamp
 
 log = logging.getLogger("vespa_curation.incremental")
 
 #: The columns left out of the content hash (they say when, not what).
 DATE_COLUMNS = ("creation_date", "modification_date", "release_date")
-#: Columns the import area keeps per granule beside ``run_id`` (state/granules.parquet).
-STATE_COLUMNS = ("content_hash", "creation_date", "release_date", "modification_date")
 #: At most this many quarantined records are read again by id in one harvest (the rest
 #: wait for the next run; bound parameters, so the query stays small).
 RETRY_PER_RUN = 2000
-
-_JD_UNIX_EPOCH = 2440587.5
-
 
 class MarkError(RuntimeError):
     """The mark cannot be read (DaCHS database unreachable, bad ``dachs_db``)."""
@@ -56,65 +53,47 @@ class MarkError(RuntimeError):
 
 # -- reading the mark --------------------------------------------------------------------
 
-def area_dir(service, params: Mapping[str, Any]) -> Path:
-    """``<dachs_inputs>/<schema>`` of ``service``."""
-    name = service if isinstance(service, str) else service.name
-    return paths.resolve(params["dachs_inputs"]) / name
-
-
-def manifest_path(service, params: Mapping[str, Any]) -> Path:
-    return area_dir(service, params) / "manifest.json"
-
-
-def stored_mark(service, params: Mapping[str, Any]) -> dict | None:
-    """The mark kept in the last successful export's manifest (``time_jd``,
-    ``run_date``, ``id``, ``retry``), or None."""
-    p = manifest_path(service, params)
-    if not p.is_file():
-        return None
-    manifest = json.loads(p.read_text(encoding="utf-8"))
-    mark = manifest.get("mark")
-    if mark is None:
-        runs = manifest.get("runs") or []
-        mark = runs[-1].get("mark") if runs else None
-    return dict(mark) if mark else None
-
-
-def read_mark(service, params: Mapping[str, Any]) -> dict | None:
-    """The mark the next harvest of ``service`` starts from (harvest-query form, see
-    :func:`to_source_mark`), or None for a full harvest.
+def read_mark(cfg) -> dict | None:
+    """The mark the next harvest of ``cfg``'s service starts from (harvest-query form,
+    see :func:`to_source_mark`), or None for a full harvest.
 
     With ``dachs_db``, the time is ``max(time_min)`` of the served table (the lower of
     it and the manifest's, so an export not yet published is harvested again and
     deduplicated); RUN_DATE, id and the retry list come from the manifest.
     """
-    mark = stored_mark(service, params) or {}
-    if params.get("dachs_db"):
-        db_time = dachs_max_time(service, params["dachs_db"])
+    mark = cfg.area.stored_mark() or {}
+    if cfg.get("dachs_db"):
+        db_time = dachs_max_time(cfg.service, cfg["dachs_db"])
         if db_time is None:
             log.info("%s: DaCHS table empty or absent: harvesting from the start",
-                     service.name)
+                     cfg.service)
             return None
-        else:
-            mark["time_jd"] = min(db_time, float(mark.get("time_jd", np.inf)))
-    return to_source_mark(mark)
+        mark["time_jd"] = min(db_time, float(mark.get("time_jd", np.inf)))
+    return to_source_mark(mark, cfg.definition.source.mark)
 
 
-def to_source_mark(mark: Mapping[str, Any] | None) -> dict | None:
+def to_source_mark(mark: Mapping[str, Any] | None, declared=None) -> dict | None:
     """A stored mark (``time_jd``, ``run_date``, ``id``, ``retry``) as the harvest query's
     parameters: ``time`` (a UTC Timestamp), ``run_date``, ``id`` and ``retry`` (source ids,
     at most :data:`RETRY_PER_RUN`); the stored keys are kept too (for
-    :func:`merge_marks`). A mark without a time means a full harvest (None): the other
-    conditions only add rows to the time condition."""
-    if not mark or mark.get("time_jd") is None:
+    :func:`merge_marks`). For a harvest whose mark has a time (``declared``, the
+    harvester's :class:`~vespa_curation.sources.Mark`; a time by default), a mark
+    without one means a full harvest (None): the other conditions only add records to
+    the time condition; for one without (a file collection's modification times), the
+    mark's ``run_date`` is enough."""
+    if not mark:
+        return None
+    needs_time = declared is None or declared.time is not None
+    if needs_time and mark.get("time_jd") is None:
+        return None
+    if not needs_time and mark.get("run_date") is None:
         return None
     out: dict[str, Any] = {}
     if mark.get("time_jd") is not None:
         out["time_jd"] = float(mark["time_jd"])
         # one second early: a Julian Date holds ~10 µs, and boundary rows are
         # deduplicated anyway (changed_rows)
-        out["time"] = pd.Timestamp((float(mark["time_jd"]) - _JD_UNIX_EPOCH) * 86400e9) \
-            .floor("s") - pd.Timedelta(seconds=1)
+        out["time"] = jd_to_timestamp(mark["time_jd"]).floor("s") - pd.Timedelta(seconds=1)
     if mark.get("run_date") is not None:
         out["run_date"] = mark["run_date"]
     if mark.get("id") is not None:
@@ -253,47 +232,20 @@ def content_hash(rows: pd.DataFrame, columns: Iterable[str]) -> np.ndarray:
     parts = {}
     for c in cols:
         s = rows[c] if c in rows else pd.Series([None] * n, index=rows.index)
-        t = epncore.COLUMNS[c].type if c in epncore.COLUMNS else "Text"
-        if t in ("Float", "Double", "Integer"):
-            v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-            parts[c] = _quantize(v)
-        elif t == "Timestamp":
-            v = pd.to_datetime(s, errors="coerce")
+        v = epncore.COLUMNS[c].cast(s) if c in epncore.COLUMNS else \
+            epncore.TYPES["Text"].cast(s)
+        if v.dtype.kind == "M":
             parts[c] = v.astype("int64").where(v.notna(), -1).to_numpy()
+        elif v.dtype.kind in "fiu" or str(v.dtype) == "Int64":
+            parts[c] = _quantize(v.to_numpy(dtype=float, na_value=np.nan))
         else:
-            parts[c] = s.astype(object).where(s.notna(), "\x00").astype(str).to_numpy()
+            parts[c] = v.where(v.notna(), "\x00").astype(str).to_numpy()
     frame = pd.DataFrame(parts, index=range(n))
     h = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
     return np.char.zfill(np.char.mod("%x", h), 16) if n else np.array([], dtype="<U16")
 
 
-def read_state(area: str | os.PathLike, uids: Iterable[str] | None = None) -> pd.DataFrame:
-    """What the import area keeps per exported granule: ``granule_uid``, ``run_id`` and
-    :data:`STATE_COLUMNS` (absent ones NULL) — of every granule, or of ``uids`` only
-    (filtered in Arrow before any Python object is made: a night's few hundred among
-    1.15 million)."""
-    from .export.area import GRANULES
-    p = Path(area) / GRANULES
-    cols = ["granule_uid", "run_id", *STATE_COLUMNS]
-    if not p.is_file():
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
-    if uids is None:
-        st = pd.read_parquet(p)
-    else:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-        import pyarrow.parquet as pq
-        table = pq.read_table(p)
-        keep = pc.is_in(table["granule_uid"].cast(pa.string()),
-                        value_set=pa.array([str(u) for u in uids], type=pa.string()))
-        st = table.filter(keep).to_pandas()
-    for c in cols:
-        if c not in st:
-            st[c] = None
-    return st[cols]
-
-
-def changed_rows(service, rows: pd.DataFrame, area: str | os.PathLike,
+def changed_rows(service, rows: pd.DataFrame, area: ImportArea,
                  now: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """The rows whose content differs from what the import area holds.
 
@@ -302,8 +254,8 @@ def changed_rows(service, rows: pd.DataFrame, area: str | os.PathLike,
     service : Service
     rows : DataFrame
         The run's rows after curator decisions (``qa_*`` columns allowed).
-    area : path
-        ``<dachs_inputs>/<schema>`` (may not exist yet).
+    area : ImportArea
+        The service's import area (may not exist yet).
     now : Timestamp, optional
         The run's time (modification_date of changed rows); default the rows' own.
 
@@ -312,14 +264,14 @@ def changed_rows(service, rows: pd.DataFrame, area: str | os.PathLike,
     rows : DataFrame
         New and changed rows only; changed ones carry the stored creation/release dates.
     state : DataFrame
-        ``granule_uid`` + :data:`STATE_COLUMNS` of those rows (for the import area).
+        ``granule_uid`` + :data:`~vespa_curation.area.STATE_COLUMNS` of those rows.
     counts : dict
         ``harvested, new, changed, unchanged``.
     """
     rows = rows.reset_index(drop=True)
     h = content_hash(rows, service.columns)
     uid = rows["granule_uid"].astype(str)
-    old = read_state(area, uids=uid).drop_duplicates("granule_uid", keep="last") \
+    old = area.state(uids=uid).drop_duplicates("granule_uid", keep="last") \
         .set_index("granule_uid")
     known = uid.isin(old.index).to_numpy()
     old_hash = old["content_hash"].reindex(uid).to_numpy(dtype=object)
@@ -431,10 +383,9 @@ def refuse_duplicates(service, rows_path: str | os.PathLike,
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from .services.base import quarantine_frame
 
     rows_path = Path(rows_path)
-    empty = quarantine_frame([], [], "map", [], [])
+    empty = Q.quarantine_frame([], [], "map", [], [])
     names = pq.read_schema(rows_path).names
     if "granule_uid" not in names or "qa_source_id" not in names:
         return empty
@@ -458,14 +409,14 @@ def refuse_duplicates(service, rows_path: str | os.PathLike,
     if dup_id.any():
         refused_before = {s: int((quarantine["source_id"].astype(str) == s).sum())
                           for s in already} if already else {}
-        parts.append(quarantine_frame(
+        parts.append(Q.quarantine_frame(
             uid[dup_id], sid[dup_id], "map", ["source.duplicate_id"] * int(dup_id.sum()),
             [f"{field}={s} names {n + refused_before.get(s, 0)} records of this harvest, "
              f"in different chunks ({field} must be unique)"
              for s, n in zip(sid[dup_id], n_sid[dup_id])]))
     if dup_uid.any():
         n_uid = uid.map(uid.value_counts())
-        parts.append(quarantine_frame(
+        parts.append(Q.quarantine_frame(
             uid[dup_uid], sid[dup_uid], "validate",
             ["epn.granule_uid"] * int(dup_uid.sum()),
             [f"{field}={s}: granule_uid {u} is not unique in this export ({n} rows, in "

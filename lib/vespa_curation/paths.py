@@ -1,4 +1,4 @@
-"""Where things are: the project root and the folders named by DESIGN.md."""
+"""Where things are: the project root and its top-level folders."""
 from __future__ import annotations
 
 import os
@@ -21,8 +21,6 @@ ROOT = _find_root()
 PARAMETERS = ROOT / "parameters"
 NOTEBOOKS = ROOT / "notebooks"
 OUTPUTS = ROOT / "outputs"
-#: The read-only shared data beside the project (real HFC records), when present.
-SHARED = ROOT.parent / "shared"
 
 
 def resolve(path: str | os.PathLike, base: Path | None = None) -> Path:

@@ -17,8 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Mapping
 
-from .export.area import area_path, read_manifest, verify_area
-from .paths import resolve
+from .config import as_config
 
 
 class PublishError(RuntimeError):
@@ -114,11 +113,11 @@ def publish(service_name: str, params: Mapping[str, Any]) -> dict:
     ----------
     service_name : str
         The service (= DaCHS schema).
-    params : mapping
-        At least ``dachs_inputs`` (the folder holding ``<schema>/q.rd``; it must be
-        DaCHS's inputsDir) and ``server_url`` (the running DaCHS server). Optional
-        ``tap_check`` (default True), ``column_stats`` (default False: ``dachs limits
-        -t``).
+    params : RunConfig or mapping
+        The service's configuration: ``dachs_inputs`` (the folder holding
+        ``<schema>/q.rd``; it must be DaCHS's inputsDir), ``server_url`` (the running
+        DaCHS server), ``full`` (drop and re-import everything), ``tap_check``,
+        ``column_stats``.
 
     Returns
     -------
@@ -126,45 +125,41 @@ def publish(service_name: str, params: Mapping[str, Any]) -> dict:
         ``service, rd_id, rows_expected, rows_served, spatial_query, timings`` (seconds
         per step) and ``validate`` (the ``dachs val`` output).
     """
-    schema = service_name
-    inputs = resolve(params.get("dachs_inputs", "outputs/dachs"))
-    area = area_path(inputs, schema)
-    man = read_manifest(area)
+    cfg = as_config({**params, "service": service_name})
+    area = cfg.area
+    man = area.manifest()
     if man is None:
-        raise PublishError(f"no export of {schema} in {area}: run `vespa-curate run "
-                           f"{schema}` first")
-    bad = verify_area(area)
+        raise PublishError(f"no export of {service_name} in {area.path}: run "
+                           f"`vespa-curate run {service_name}` first")
+    bad = area.verify()
     if bad:
-        raise PublishError(f"the import area {area} disagrees with its manifest: "
+        raise PublishError(f"the import area {area.path} disagrees with its manifest: "
                            + "; ".join(bad[:5]))
     dachs_inputs = Path(dachs_config("inputsDir"))
-    if os.path.realpath(dachs_inputs) != os.path.realpath(inputs):
+    if os.path.realpath(dachs_inputs) != os.path.realpath(area.inputs):
         raise PublishError(
-            f"DaCHS reads RDs from {dachs_inputs}, but the export is in {inputs}: set "
-            f"dachs_inputs={dachs_inputs} (or export GAVO_INPUTSDIR={inputs})")
-    rd_id = f"{schema}/q"
+            f"DaCHS reads RDs from {dachs_inputs}, but the export is in {area.inputs}: "
+            f"set dachs_inputs={dachs_inputs} (or export GAVO_INPUTSDIR={area.inputs})")
+    rd_id = f"{service_name}/q"
     timings: dict[str, float] = {}
-    out: dict[str, Any] = {"service": schema, "rd_id": rd_id, "area": str(area)}
-    if params.get("full"):
+    out: dict[str, Any] = {"service": service_name, "rd_id": rd_id, "area": str(area.path)}
+    if cfg["full"]:
         # a full rebuild re-reads every file: drop the table and its list of imported
         # files; a nightly import reads only files not imported yet (the RD's
         # ignoreSources, vespa_curation.export.rd.IMPORTED_TABLE)
         _, timings["drop"] = _step("drop", "drop", rd_id)
     _, timings["imp"] = _step("imp", "imp", rd_id)
-    # `limits -t`: table statistics only. Column statistics add g-colstat attributes to
-    # the VOSI tables document that STILTS taplint (3.4.7) reports as schema errors;
-    # ask for them with column_stats=True.
-    lim = ("limits", rd_id) if params.get("column_stats") else ("limits", "-t", rd_id)
+    # `limits -t`: table statistics only (column statistics on request, column_stats)
+    lim = ("limits", rd_id) if cfg["column_stats"] else ("limits", "-t", rd_id)
     _, timings["limits"] = _step("limits", *lim)
     val, timings["val"] = _step("val", "val", rd_id)
     out["validate"] = val.strip()[-2000:]
     # a running server may hold the previous RD in its cache
     p = _dachs("serve", "expireRDs", rd_id, timeout=120)
     out["expired_cache"] = p.returncode == 0
-    if params.get("tap_check", True):
+    if cfg["tap_check"]:
         t0 = time.perf_counter()
-        out.update(tap_check(params.get("server_url", "http://localhost:8080"), schema,
-                             int(man["total_rows"])))
+        out.update(tap_check(cfg["server_url"], service_name, int(man["total_rows"])))
         timings["tap_check"] = time.perf_counter() - t0
     else:
         out["rows_expected"] = int(man["total_rows"])

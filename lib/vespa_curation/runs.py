@@ -347,7 +347,7 @@ def run_service(params: Mapping, stamp: str, params_file: str | None = None,
                 progress: bool = True) -> RunResult:
     """Run the stages of one service into ``<outputs>/<stamp>/<service>/``.
 
-    The caller has already checked ``params`` (:func:`vespa_curation.params.load_params`)
+    The caller has already checked ``params`` (:func:`vespa_curation.config.load_config`)
     and holds the lock.
     """
     folder = run_dir(params, stamp)

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from . import epncore, stcs
-from .services.base import QUARANTINE_COLUMNS
+from . import rules
+from .quarantine import QUARANTINE_COLUMNS
 
 Failure = tuple[str, np.ndarray, "Callable[[int], str] | str"]
 
@@ -187,7 +188,7 @@ def validate(rows: pd.DataFrame, service, stage: str = "validate"
     ----------
     rows : DataFrame
         epn_core rows (``qa_*`` columns are carried along, never checked).
-    service : Service or str
+    service : Service
         The service (its name is the schema; its spatial_frame_type the frame).
 
     Returns
@@ -197,9 +198,6 @@ def validate(rows: pd.DataFrame, service, stage: str = "validate"
     quarantine : DataFrame
         ``granule_uid, source_id, stage, rule, reason``; one line per broken rule.
     """
-    if isinstance(service, str):
-        from .services import get_service
-        service = get_service(service)
     rows = rows.reset_index(drop=True)
     frame = service.spatial_frame_type
     bad_any = np.zeros(len(rows), bool)
@@ -216,4 +214,5 @@ def validate(rows: pd.DataFrame, service, stage: str = "validate"
             lines.append((uid[i], src[i], stage, rule,
                           reason(i) if callable(reason) else reason))
     q = pd.DataFrame(lines, columns=QUARANTINE_COLUMNS)
+    rules.check(q["rule"])
     return rows[~bad_any].reset_index(drop=True), q

@@ -1,10 +1,14 @@
-"""Export to the DaCHS import area: typed VOTables, the RD, the manifest, atomically.
+"""The export stage and what it writes: typed VOTables, the RD, the import area's new
+version.
 
-``write_import_area(service, rows, ...)`` is the entry point (docs/architecture.md).
+- :func:`run` (:mod:`.stage`) — the stage the ``03_export`` notebook calls;
+- :func:`write_run` (:mod:`.writer`) — one run's rows added to an import area;
+- :mod:`.votable`, :mod:`.rd` — the files' content.
 """
-from .area import read_manifest, verify_area, write_import_area
 from .rd import RDContext, render_rd
+from .stage import run
 from .votable import ExportError, read_votable, write_epn_votable, write_table_votable
+from .writer import RunExport, write_run
 
-__all__ = ["write_import_area", "read_manifest", "verify_area", "render_rd", "RDContext",
-           "ExportError", "write_epn_votable", "write_table_votable", "read_votable"]
+__all__ = ["run", "write_run", "RunExport", "render_rd", "RDContext", "ExportError",
+           "write_epn_votable", "write_table_votable", "read_votable"]

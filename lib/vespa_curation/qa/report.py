@@ -11,8 +11,8 @@
     one self-contained page (images embedded as data URIs, no script, no CDN): counts,
     summary plots, the gallery, the quarantine table;
 ``report.json``
-    counts per stage and per rule, geometry flags, centroid residual statistics and the
-    list of figures.
+    counts per stage and per rule (with each rule's sentence, :mod:`vespa_curation.rules`),
+    geometry flags, centroid residual statistics and the list of figures.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .. import rules, runfolder as RF
 from . import figures as F
 
 log = logging.getLogger("vespa_curation.qa")
@@ -37,27 +38,6 @@ PRIORITY = ("limb_clipped", "repaired", "seam", "simplified")
 #: Rows of the quarantine table shown in report.html (all are in quarantine.csv).
 MAX_QUARANTINE_ROWS = 500
 _SUMMARY = ("flags", "area_ratio", "residuals", "quarantine")
-
-
-def _read_quarantine(run_dir: Path) -> pd.DataFrame:
-    p = run_dir / "quarantine.csv"
-    cols = ["granule_uid", "source_id", "stage", "rule", "reason"]
-    if not p.is_file() or p.stat().st_size == 0:
-        return pd.DataFrame(columns=cols)
-    q = pd.read_csv(p, dtype=str, keep_default_na=False)
-    for c in cols:
-        if c not in q:
-            q[c] = ""
-    return q
-
-
-def _read_json(p: Path) -> dict:
-    if p.is_file():
-        try:
-            return json.loads(p.read_text(encoding="utf-8"))
-        except ValueError as e:
-            log.warning("%s is not JSON: %s", p, e)
-    return {}
 
 
 def gallery_order(rows: pd.DataFrame) -> np.ndarray:
@@ -120,9 +100,10 @@ def build_report(params: Mapping, run_dir) -> dict:
     Parameters
     ----------
     params : mapping
-        Checked run parameters (``service``; ``qa_gallery`` = regions drawn).
+        The run's configuration (``service``; ``qa_gallery`` = regions drawn;
+        ``qa_images`` = the observations' own images under the contours).
     run_dir : path
-        The run folder (docs/architecture.md).
+        The run folder (:mod:`vespa_curation.runfolder`).
 
     Returns
     -------
@@ -133,59 +114,15 @@ def build_report(params: Mapping, run_dir) -> dict:
     service = params["service"]
     figdir = run_dir / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
-    rows = (pd.read_parquet(run_dir / "rows.parquet")
-            if (run_dir / "rows.parquet").is_file() else pd.DataFrame())
-    q = _read_quarantine(run_dir)
-    harvest = _read_json(run_dir / "harvest.json")
-
-    # -- counts ------------------------------------------------------------------------
-    per_rule: dict[str, dict[str, int]] = {}
-    for (stage, rule), n in q.groupby(["stage", "rule"]).size().items():
-        per_rule.setdefault(stage, {})[rule] = int(n)
-    flags = (rows["qa_geom_flag"].fillna("none").astype(str)
-             if "qa_geom_flag" in rows else pd.Series([], dtype=str))
-    flag_counts = {k: int(v) for k, v in
-                   flags.str.split("+").explode().value_counts().items()} if len(flags) else {}
-    report = {
-        "service": service, "run_dir": str(run_dir),
-        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "counts": {"rows": int(len(rows)), "quarantined": int(len(q)),
-                   "quarantined_per_stage": {k: int(v) for k, v in
-                                             q.groupby("stage").size().items()}},
-        "rules": per_rule,
-        "geom_flags": flag_counts,
-        "harvest": harvest,
-        "figures": [], "gallery": [],
-    }
-    if "counts" in harvest and isinstance(harvest["counts"], Mapping):
-        report["counts"]["harvest"] = harvest["counts"]
-
-    # -- summary plots -----------------------------------------------------------------
-    res = F.centroid_residuals(rows) if len(rows) and "s_region" in rows else \
-        pd.DataFrame(columns=["granule_uid", "dlon", "dlat", "flag"])
-    r_ok = res.dropna(subset=["dlon", "dlat"])
-    if len(r_ok):
-        report["residuals"] = {
-            "n": int(len(r_ok)),
-            "median_abs_dlon_deg": float(r_ok["dlon"].abs().median()),
-            "median_abs_dlat_deg": float(r_ok["dlat"].abs().median()),
-            "max_abs_dlon_deg": float(r_ok["dlon"].abs().max()),
-            "max_abs_dlat_deg": float(r_ok["dlat"].abs().max())}
-    summary = {}
-    if len(flags):
-        summary["flags"] = F.flag_counts_figure(flags)
-    if "qa_area_ratio" in rows:
-        summary["area_ratio"] = F.area_ratio_figure(rows["qa_area_ratio"])
-    if len(r_ok):
-        summary["residuals"] = F.residuals_figure(res)
-    summary["quarantine"] = F.quarantine_figure(q)
-    for name, fig in summary.items():
+    rows = (pd.read_parquet(run_dir / RF.ROWS)
+            if (run_dir / RF.ROWS).is_file() else pd.DataFrame())
+    q = RF.read_quarantine(run_dir)
+    report = _counts(service, run_dir, rows, q)
+    for name, fig in _summary_figures(report, rows, q).items():
         F.save(fig, figdir / f"{name}.png")
         report["figures"].append(f"figures/{name}.png")
-
-    # -- gallery -----------------------------------------------------------------------
     n_gal = int(params.get("qa_gallery", 24) or 0)
-    rec_path = run_dir / "records.parquet"
+    rec_path = run_dir / RF.RECORDS
     if n_gal and len(rows) and rec_path.is_file() and "s_region" in rows:
         records = pd.read_parquet(rec_path)
         if {"CC", "CC_X_PIX", "CC_Y_PIX", "R_SUN", "CENTER_X"} <= set(records.columns):
@@ -197,6 +134,64 @@ def build_report(params: Mapping, run_dir) -> dict:
     log.info("%s: QA report %s (%d rows, %d quarantined, %d regions drawn)", service,
              run_dir / "report.html", len(rows), len(q), len(report["gallery"]))
     return report
+
+
+def _counts(service: str, run_dir: Path, rows: pd.DataFrame, q: pd.DataFrame) -> dict:
+    """The report's counts: rows, quarantine per stage and rule (with each rule's
+    sentence from :mod:`vespa_curation.rules`), geometry flags, the harvest's counts."""
+    harvest = RF.read_json(run_dir, RF.HARVEST)
+    per_rule: dict[str, dict[str, int]] = {}
+    for (stage, rule), n in q.groupby(["stage", "rule"]).size().items():
+        per_rule.setdefault(stage, {})[rule] = int(n)
+    flags = _flags(rows)
+    flag_counts = {k: int(v) for k, v in
+                   flags.str.split("+").explode().value_counts().items()} if len(flags) else {}
+    report = {
+        "service": service, "run_dir": str(run_dir),
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "counts": {"rows": int(len(rows)), "quarantined": int(len(q)),
+                   "quarantined_per_stage": {k: int(v) for k, v in
+                                             q.groupby("stage").size().items()}},
+        "rules": per_rule,
+        "rule_texts": {r: rules.text(r) for d in per_rule.values() for r in d}
+        | {f: rules.text(f) for f in flag_counts},
+        "geom_flags": flag_counts,
+        "harvest": harvest,
+        "figures": [], "gallery": [],
+    }
+    if "counts" in harvest and isinstance(harvest["counts"], Mapping):
+        report["counts"]["harvest"] = harvest["counts"]
+    return report
+
+
+def _flags(rows: pd.DataFrame) -> pd.Series:
+    return (rows["qa_geom_flag"].fillna("none").astype(str)
+            if "qa_geom_flag" in rows else pd.Series([], dtype=str))
+
+
+def _summary_figures(report: dict, rows: pd.DataFrame, q: pd.DataFrame) -> dict:
+    """The summary plots (flags, area ratios, centroid residuals, quarantine); the
+    residual statistics go into ``report``."""
+    res = F.centroid_residuals(rows) if len(rows) and "s_region" in rows else \
+        pd.DataFrame(columns=["granule_uid", "dlon", "dlat", "flag"])
+    r_ok = res.dropna(subset=["dlon", "dlat"])
+    if len(r_ok):
+        report["residuals"] = {
+            "n": int(len(r_ok)),
+            "median_abs_dlon_deg": float(r_ok["dlon"].abs().median()),
+            "median_abs_dlat_deg": float(r_ok["dlat"].abs().median()),
+            "max_abs_dlon_deg": float(r_ok["dlon"].abs().max()),
+            "max_abs_dlat_deg": float(r_ok["dlat"].abs().max())}
+    summary = {}
+    flags = _flags(rows)
+    if len(flags):
+        summary["flags"] = F.flag_counts_figure(flags)
+    if "qa_area_ratio" in rows:
+        summary["area_ratio"] = F.area_ratio_figure(rows["qa_area_ratio"])
+    if len(r_ok):
+        summary["residuals"] = F.residuals_figure(res)
+    summary["quarantine"] = F.quarantine_figure(q)
+    return summary
 
 
 def _gallery(rows, records, service, figdir, n_gal, images_dir) -> list[dict]:
@@ -262,14 +257,17 @@ def write_html(run_dir: Path, report: Mapping, q: pd.DataFrame) -> Path:
     if isinstance(h, Mapping):
         crow += [(f"harvest: {k}", v) for k, v in h.items()]
     parts.append(_table(["", "count"], crow))
+    texts = report.get("rule_texts", {})
     if report["rules"]:
         parts.append("<h2>Quarantine per stage and rule</h2>")
-        parts.append(_table(["stage", "rule", "rows"],
-                            [(s, r, n) for s, d in report["rules"].items()
+        parts.append(_table(["stage", "rule", "rows", "what it means"],
+                            [(s, r, n, texts.get(r, "")) for s, d in report["rules"].items()
                              for r, n in d.items()]))
     if report["geom_flags"]:
         parts.append("<h2>Geometry flags</h2>")
-        parts.append(_table(["flag", "regions"], report["geom_flags"].items()))
+        parts.append(_table(["flag", "regions", "what it means"],
+                            [(f, n, texts.get(f, "")) for f, n in
+                             report["geom_flags"].items()]))
     if "residuals" in report:
         parts.append("<h2>Centroid residuals (s_region − catalogue)</h2>")
         parts.append(_table(["statistic", "deg"], [(k, f"{v:.4f}" if isinstance(v, float)
@@ -307,7 +305,7 @@ def show(run_dir, gallery: int | None = 8) -> None:
     """Display a run's summary plots and the first ``gallery`` regions in a notebook."""
     from IPython.display import HTML, Image, display
     run_dir = Path(run_dir)
-    rep = _read_json(run_dir / "report.json")
+    rep = RF.read_json(run_dir, "report.json")
     if not rep:
         display(HTML(f"<p>No report.json in {html.escape(str(run_dir))}: "
                      "run the QA stage first.</p>"))

@@ -37,9 +37,10 @@ class CuratorBrowser:
 
     def __init__(self, params: Mapping, run_dir, only_flagged: bool = True,
                  curator: str | None = None):
-        self.params = dict(params)
+        from ..config import as_config
+        self.params = as_config(params)
         self.run_dir = Path(run_dir)
-        self.path = D.decisions_path(self.params)
+        self.path = self.params.decisions_path
         rows = pd.read_parquet(self.run_dir / "rows.parquet")
         rows = rows.iloc[gallery_order(rows)].reset_index(drop=True)
         flags = rows.get("qa_geom_flag", pd.Series("ok", index=rows.index)).fillna("ok")

@@ -1,35 +1,48 @@
-"""Service definitions: one module per service, each exposing ``SERVICE``."""
+"""Service declarations, discovered: every sub-package of this package that defines
+``SERVICE`` (a :class:`~.declare.Service`) is a service; its folder name is its DaCHS
+schema. Adding a service is adding its folder (see docs/architecture.md, "Adding a
+service"): the CLI, the parameter schema, ``run all``, ``schedule`` and the embedded
+samples pick it up.
+
+Infrastructure modules beside them: :mod:`.declare` (the declaration language),
+:mod:`.rowmaker` (mapping records to epn_core rows), :mod:`.columns` (computed columns
+several services use), :mod:`.checks` (refusing records by rule), :mod:`.presets`.
+"""
 from __future__ import annotations
 
+import pkgutil
+from functools import lru_cache
 from importlib import import_module
 
-from .base import QUARANTINE_COLUMNS, Service, map_chunk
+from .declare import Service
+from .rowmaker import map_chunk
 
-#: Service (= DaCHS schema) names, in the order `vespa-curate run all` runs them.
-SERVICE_NAMES: tuple[str, ...] = ("hfc1ar", "hfc1t3", "bass2000", "nrh", "orfees")
-_AVAILABLE: dict[str, Service] = {}
+
+@lru_cache(maxsize=1)
+def service_names() -> tuple[str, ...]:
+    """The services of this installation, in name order (``run all`` runs them so)."""
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg))
+
+
+_LOADED: dict[str, Service] = {}
 
 
 def get_service(name: str) -> Service:
-    """The definition of service ``name`` (KeyError naming the accepted names)."""
-    if name not in SERVICE_NAMES:
-        raise KeyError(f"unknown service {name!r}; accepted: {', '.join(SERVICE_NAMES)}")
-    if name not in _AVAILABLE:
-        _AVAILABLE[name] = import_module(f".{name}", __name__).SERVICE
-    return _AVAILABLE[name]
+    """The declaration of service ``name``; KeyError naming the accepted names."""
+    if name not in service_names():
+        raise KeyError(f"unknown service {name!r}; accepted: {', '.join(service_names())}")
+    if name not in _LOADED:
+        svc = import_module(f".{name}", __name__).SERVICE
+        if svc.name != name:
+            raise RuntimeError(f"services/{name}/ declares a service named {svc.name!r}: "
+                               "the folder name is the schema name")
+        _LOADED[name] = svc
+    return _LOADED[name]
 
 
-def available_services() -> list[str]:
-    """The services whose definition module exists in this installation."""
-    out = []
-    for n in SERVICE_NAMES:
-        try:
-            get_service(n)
-        except ModuleNotFoundError:
-            continue
-        out.append(n)
-    return out
+def all_services() -> list[Service]:
+    """Every service's declaration."""
+    return [get_service(n) for n in service_names()]
 
 
-__all__ = ["Service", "get_service", "map_chunk", "SERVICE_NAMES", "QUARANTINE_COLUMNS",
-           "available_services"]
+__all__ = ["Service", "get_service", "service_names", "all_services", "map_chunk"]

@@ -1,36 +1,32 @@
-"""Sources by URL scheme (DESIGN.md): sqlite, odbc, es, ndjson."""
+"""Sources and the declared harvesters that read them (like DaCHS grammars).
+
+A source is opened from the ``source`` parameter's URL, by scheme
+(:data:`~vespa_curation.sources.schemes.SCHEMES`: ``sqlite:///PATH``, ``odbc:FILE``,
+``es:FILE``, ``ndjson:FILE``, ``files:DIR``); a service declares the harvester that
+reads it: :class:`SqlTable`, :class:`Documents` or :class:`Files`.
+"""
 from __future__ import annotations
 
-from ..paths import resolve
+from . import documents, elastic, files, sql   # noqa: F401 — each registers its schemes
+from .base import Harvester, Mark
+from .documents import Documents
 from .errors import SourceError
-from .sql import SqlSource, odbc_source, sqlite_source
-
-SCHEMES = ("sqlite:///", "odbc:", "es:", "ndjson:")
+from .files import Files
+from .schemes import SCHEMES, forms
+from .sql import Join, SqlSource, SqlTable
 
 
 def open_source(url: str):
-    """Open the source named by ``url``.
-
-    ``sqlite:///PATH`` (PATH absolute — four slashes — or relative to the project root),
-    ``odbc:<file holding a pyodbc connection string>`` (or ``odbc:env:VAR``),
-    ``es:<file holding {"query_url", "index", "query_data"}>``,
-    ``ndjson:<dump file, one hit per line>``.
-    """
+    """Open the source named by ``url`` (see the module docstring); SourceError naming
+    the accepted schemes for anything else."""
     if not isinstance(url, str) or not url:
         raise SourceError("no source given")
-    if url.startswith("sqlite:///"):
-        return sqlite_source(resolve(url[len("sqlite:///"):]))
-    if url.startswith("odbc:"):
-        rest = url[5:]
-        return odbc_source(rest if rest.startswith("env:") else resolve(rest))
-    if url.startswith("es:"):
-        from .elastic import elastic_source
-        return elastic_source(resolve(url[3:]))
-    if url.startswith("ndjson:"):
-        from .dump import dump_source
-        return dump_source(resolve(url[7:]))
-    raise SourceError(f"unknown source scheme in {url.split(':', 1)[0]!r}: "
-                      f"expected one of {', '.join(SCHEMES)}")
+    for prefix, s in SCHEMES.items():
+        if url.startswith(prefix):
+            return s.opener(url[len(prefix):])
+    raise SourceError(f"unknown source scheme in {url.split(':', 1)[0]!r}: expected "
+                      + forms())
 
 
-__all__ = ["open_source", "SourceError", "SqlSource", "SCHEMES"]
+__all__ = ["open_source", "SourceError", "SqlSource", "SCHEMES", "Harvester", "Mark",
+           "SqlTable", "Join", "Documents", "Files"]

@@ -31,8 +31,9 @@ import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .dump import DocumentSource
+from .documents import DocumentSource
 from .errors import SourceError
+from .schemes import scheme
 
 #: Keys accepted in the query-parameters file.
 FILE_KEYS = {"query_url", "index", "query_data", "scroll", "size", "request_timeout",
@@ -66,7 +67,6 @@ class ElasticSource(DocumentSource):
         How the source is named in messages (``es:<file>``).
     """
 
-    kind = "es"
 
     def __init__(self, spec: Mapping[str, Any], label: str):
         unknown = set(spec) - FILE_KEYS
@@ -140,6 +140,13 @@ class ElasticSource(DocumentSource):
                 self._client.close()
             finally:
                 self._client = None
+
+
+@scheme("es:", "es:FILE", 'an Elasticsearch index: FILE holds the JSON {"query_url", '
+        '"index", "query_data"} read with elasticsearch.helpers.scan')
+def _open_es(rest: str) -> ElasticSource:
+    from ..paths import resolve
+    return elastic_source(resolve(rest))
 
 
 def elastic_source(path: str | os.PathLike) -> ElasticSource:

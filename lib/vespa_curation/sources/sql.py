@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
+from .base import Harvester, Mark
 from .errors import SourceError
+from .schemes import scheme
 
 
 class SqlSource:
@@ -31,6 +35,7 @@ class SqlSource:
     """
 
     paramstyle = "qmark"
+    kind = "sql"
 
     def __init__(self, connect, label: str):
         self._connect = connect
@@ -126,6 +131,17 @@ class SqlSource:
         """The name to write in SQL for HFC table ``table`` (quoted where needed)."""
         return self._actual_name(table)
 
+    def time_param(self, value):
+        """A mark time as this source compares it: ISO text for SQLite (whose HFC dates
+        are ISO text), a datetime for ODBC drivers. Floored to the second: a mark
+        computed from a Julian Date (≈ 40 µs resolution) may otherwise land just after
+        the boundary record's time, and whether that record is read again would depend
+        on the driver."""
+        ts = pd.Timestamp(value).floor("s")
+        if self.label.startswith("sqlite:"):
+            return ts.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        return ts.to_pydatetime()
+
     def require(self, needs: dict[str, Sequence[str]]) -> None:
         """Check that every table and column in ``needs`` exists; SourceError naming
         each missing one otherwise (before any harvesting starts)."""
@@ -148,6 +164,20 @@ def _scrub(text: str) -> str:
 
 def _decode_text(b: bytes) -> str:
     return b.decode("utf-8", errors="replace")
+
+
+@scheme("sqlite:///", "sqlite:///PATH", "an SQLite database (PATH absolute — four "
+        "slashes — or relative to the project root)")
+def _open_sqlite(rest: str) -> SqlSource:
+    from ..paths import resolve
+    return sqlite_source(resolve(rest))
+
+
+@scheme("odbc:", "odbc:FILE", "a database over ODBC: FILE holds the pyodbc connection "
+        "string (odbc:env:NAME reads it from an environment variable)")
+def _open_odbc(rest: str) -> SqlSource:
+    from ..paths import resolve
+    return odbc_source(rest if rest.startswith("env:") else resolve(rest))
 
 
 def sqlite_source(path: str | os.PathLike) -> SqlSource:
@@ -195,3 +225,163 @@ def odbc_source(conn_file: str | os.PathLike) -> SqlSource:
         conn = pyodbc.connect(text, autocommit=True)
         return conn
     return SqlSource(connect, label=label)
+
+
+# -- the declared harvester of a SQL source ---------------------------------------------
+
+@dataclass(frozen=True)
+class Join:
+    """``LEFT JOIN <table> <alias> ON <on>`` of a :class:`SqlTable`."""
+
+    table: str
+    alias: str
+    on: str
+
+
+@dataclass(frozen=True)
+class SqlTable(Harvester):
+    """Records of a SQL source, declared like DaCHS's ``odbcGrammar`` with a query:
+    one base table, the tables joined to it, and the columns read as record fields.
+
+    Attributes
+    ----------
+    table, alias : str
+        The base table (one record per row of it) and its alias in the query.
+    columns : mapping
+        Record field ← ``alias.COLUMN`` (the record fields are the upper-case names the
+        service maps; for HFC they are the column names themselves).
+    key : str
+        The record field of the base table's unique id (messages, retries, the mark).
+    joins : sequence of Join
+        Tables joined to the base table (``LEFT JOIN``: a missing row gives NULLs that
+        the service refuses by name), in dependency order.
+    order_by : sequence of str
+        Record fields the records come ordered by.
+    mark : Mark
+        Record fields compared with the stored mark. With a mark, each condition is its
+        own index-friendly ``SELECT <key>`` (on the base table, joined only to the table
+        the condition needs), and their ``UNION`` is joined back on the key: an ``OR`` of
+        the conditions over the whole join would scan every record.
+    keep_together : str, optional
+        A record field whose records never straddle two chunks (e.g. the regions of one
+        image, for rules applied within an image); must be the first ``order_by`` field.
+    """
+
+    reads = "sql"
+    table: str = ""
+    alias: str = "T"
+    columns: Mapping[str, str] = field(default_factory=dict)
+    key: str = ""
+    joins: Sequence[Join] = ()
+    order_by: Sequence[str] = ()
+    mark: Mark = field(default_factory=Mark)
+    keep_together: str | None = None
+
+    def __post_init__(self):
+        aliases = {self.alias, *(j.alias for j in self.joins)}
+        for name, expr in self.columns.items():
+            if expr.split(".", 1)[0] not in aliases:
+                raise ValueError(f"SqlTable {self.table}: column {name} reads {expr!r}, "
+                                 f"whose alias is none of {sorted(aliases)}")
+        for name in (self.key, *self.order_by, *(f for f in (self.mark.time,
+                     self.mark.changed, self.mark.id, self.keep_together) if f)):
+            if name not in self.columns:
+                raise ValueError(f"SqlTable {self.table}: {name!r} is not a declared "
+                                 "column")
+
+    def describe(self) -> str:
+        return "SQL table " + " ⋈ ".join([self.table, *(j.table for j in self.joins)])
+
+    @property
+    def needs(self) -> dict[str, list[str]]:
+        """Source table → columns the harvest reads (checked before any work)."""
+        tables = {self.alias: self.table, **{j.alias: j.table for j in self.joins}}
+        out: dict[str, list[str]] = {t: [] for t in tables.values()}
+        for expr in self.columns.values():
+            alias, col = expr.split(".", 1)
+            out[tables[alias]].append(col)
+        return out
+
+    def check(self, source) -> None:
+        source.require(self.needs)
+
+    def query(self, source, mark: Mapping[str, Any] | None = None) -> tuple[str, tuple]:
+        """The harvest query and its bound parameters (qmark style) for ``mark``."""
+        t = {name: source.table_name(name) for name in self.needs}
+        cols = ", ".join(f"{expr} AS {name}" for name, expr in self.columns.items())
+        joins = " ".join(f"LEFT JOIN {t[j.table]} {j.alias} ON {j.on}" for j in self.joins)
+        base = f"{t[self.table]} {self.alias}"
+        subs, args = self._mark_selects(source, t, mark)
+        if subs:
+            sql = (f"SELECT {cols} FROM ({' UNION '.join(subs)}) M JOIN {base} "
+                   f"ON {self.columns[self.key]} = M.K {joins}")
+        else:
+            sql = f"SELECT {cols} FROM {base} {joins}"
+        if self.order_by:
+            sql += " ORDER BY " + ", ".join(self.columns[f] for f in self.order_by)
+        return sql, args
+
+    def _mark_selects(self, source, t, mark) -> tuple[list[str], tuple]:
+        """One ``SELECT <key> AS K`` per condition of the mark, and the bound values."""
+        if not mark:
+            return [], ()
+        key = self.columns[self.key]
+        conds = []
+        if mark.get("time") is not None and self.mark.time:
+            conds.append((self.mark.time, ">=", source.time_param(mark["time"])))
+        if mark.get("run_date") is not None and self.mark.changed:
+            conds.append((self.mark.changed, ">", source.time_param(mark["run_date"])))
+        if mark.get("id") is not None and self.mark.id:
+            conds.append((self.mark.id, ">", int(mark["id"])))
+        subs, args = [], ()
+        for name, op, value in conds:
+            subs.append(f"SELECT {key} AS K FROM {self._path_to(name, t)} "
+                        f"WHERE {self.columns[name]} {op} ?")
+            args += (value,)
+        retry = [int(i) for i in (mark.get("retry") or [])] if subs else []
+        if retry:   # records quarantined earlier, read again by id
+            subs.append(f"SELECT {key} AS K FROM {t[self.table]} {self.alias} WHERE {key} IN ("
+                        + ", ".join("?" * len(retry)) + ")")
+            args += tuple(retry)
+        return subs, args
+
+    def _path_to(self, name: str, t) -> str:
+        """The base table inner-joined to the tables up to the one holding ``name``."""
+        alias = self.columns[name].split(".", 1)[0]
+        out = f"{t[self.table]} {self.alias}"
+        if alias == self.alias:
+            return out
+        for j in self.joins:
+            out += f" JOIN {t[j.table]} {j.alias} ON {j.on}"
+            if j.alias == alias:
+                return out
+        raise ValueError(f"no join reaches alias {alias}")   # __post_init__ prevents it
+
+    def records(self, source, params, mark=None, *, published=None, report=None
+                ) -> Iterator[pd.DataFrame]:
+        sql, args = self.query(source, mark)
+        if params.get("limit"):
+            sql += f" LIMIT {int(params['limit'])}"
+        chunks = source.query(sql, args, chunksize=params["chunk_size"])
+        if self.keep_together:
+            chunks = _kept_together(chunks, self.keep_together)
+        yield from chunks
+
+
+def _kept_together(chunks: Iterator[pd.DataFrame], field_name: str
+                   ) -> Iterator[pd.DataFrame]:
+    """Re-cut ordered chunks so that records sharing ``field_name`` share a chunk."""
+    carry = None
+    for chunk in chunks:
+        if carry is not None:
+            chunk = pd.concat([carry, chunk], ignore_index=True)
+        values = chunk[field_name].to_numpy()
+        tail = values == values[-1]
+        if tail.all():
+            carry = chunk
+            continue
+        cut = int(np.argmax(tail))  # ordered by the field: the tail is contiguous
+        carry = chunk.iloc[cut:].reset_index(drop=True)
+        yield chunk.iloc[:cut].reset_index(drop=True)
+    if carry is not None and len(carry):
+        yield carry

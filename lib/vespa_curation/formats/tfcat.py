@@ -168,7 +168,7 @@ def contours(records: pd.DataFrame, freq_step_unit: str = "kHz"):
         One ``(n, 2)`` closed ring per record (first vertex repeated at the end),
         counter-clockwise in the (time, frequency) plane.
     """
-    from .geometry.chaincode import pixel_outline
+    from ..geometry.chaincode import pixel_outline
     out = pixel_outline(list(records["CC"]), records["CC_X_PIX"].to_numpy(),
                         records["CC_Y_PIX"].to_numpy())
     t0, dt, f0, df = pixel_scale(records["DATE_OBS"], records["CDELT1"], records["CDELT2"],

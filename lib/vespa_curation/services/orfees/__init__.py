@@ -13,15 +13,18 @@ the embedded NDJSON dump follows it.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-import numpy as np
 import pandas as pd
 
-from .. import datalinks
-from .base import SOLAR, Mark, Service, access_format, file_stem, jd_end, jd_of, \
-    number, size_kb
-from .nrh import access_params, harvest_documents, prepare_times
+from ... import datalinks
+from ...sources import Documents, Mark
+from ..checks import Refusals, time_order
+from ..columns import access_format, datalink_url, file_stem, jd_end, jd_of, number, \
+    size_kb, text, uid_from
+from ..declare import Service
+from ..presets import SOLAR
+from .sample import build_sample
 
 SCHEMA = "orfees"
 #: Source layout: logical field ← ``_source`` field of the index's documents.
@@ -37,34 +40,41 @@ LAYOUT = {
     "TIME_RES": "time_resolution",       # s
     "QUICKLOOK_URL": "quicklook_url",    # PNG quicklook of the spectrum
 }
-#: ORFEES band (MHz; FACTS.md, Hamini et al. 2021), used when a document has none.
+#: ORFEES band (MHz; Hamini et al. 2021, JSWSC 11, 57), used when a document has none.
 ORFEES_BAND_MHZ = (144.0, 1004.0)
 
-PARAMS = access_params("orfees_spectrum", "orfees")
+PARAMS = datalinks.access_params("orfees_spectrum", "orfees")
 
 
-def harvest(source, params: Mapping[str, Any], mark: Mapping[str, Any] | None
-            ) -> Iterator[pd.DataFrame]:
-    yield from harvest_documents(source, params, mark, LAYOUT)
-
-
-def granule_uid(records: pd.DataFrame) -> pd.Series:
-    """The Elasticsearch document ``_id``."""
-    return records["_ID"].astype(object)
+SOURCE = Documents(layout=LAYOUT, required=("DATE_OBS", "FILE_URL"),
+                   mark=Mark(time="DATE_OBS"))
 
 
 def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """Check times and the frequency range (band edges by default)."""
-    records = prepare_times(records, "orfees")
+    r = Refusals(records, lambda f: [f"orfees document _id={i}" for i in f["_ID"]])
+    time_order(r, "DATE_OBS", "DATE_END")
+    records = r.records
     lo = pd.to_numeric(records["FREQ_MIN"], errors="coerce").fillna(ORFEES_BAND_MHZ[0])
     hi = pd.to_numeric(records["FREQ_MAX"], errors="coerce").fillna(ORFEES_BAND_MHZ[1])
-    bad = (lo > hi).to_numpy() & records["rule"].isna().to_numpy()
-    records.loc[bad, "rule"] = "source.frequency_order"
-    records.loc[bad, "reason"] = [f"orfees document _id={i}: freq_min {a} > freq_max {b}"
-                                  for i, a, b in zip(records.loc[bad, "_ID"], lo[bad], hi[bad])]
+    r.refuse((lo > hi).to_numpy(), "source.frequency_order",
+             lambda i: f"freq_min {lo.iat[i]} > freq_max {hi.iat[i]}")
     records["FMIN_MHZ"] = lo.to_numpy(dtype=float)
     records["FMAX_MHZ"] = hi.to_numpy(dtype=float)
     return records
+
+
+def links(rows: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
+    """FITS file (#this), PNG quicklook (#preview), HAPI/das2 (#coderived),
+    documentation."""
+    uid = rows["granule_uid"].to_numpy(dtype=object)
+    size = pd.to_numeric(rows["access_estsize"], errors="coerce") * 1024
+    parts = [datalinks.link_rows(uid, rows["access_url"], "#this", rows["access_format"],
+                                 "ORFEES dynamic spectrum file", size),
+             datalinks.link_rows(uid, rows["thumbnail_url"], "#preview", "image/png",
+                                 "Quicklook of the dynamic spectrum (PNG)")]
+    parts += datalinks.access_links(rows, params, "ORFEES dynamic spectrum")
+    return datalinks.concat_links(parts)
 
 
 SERVICE = Service(
@@ -78,7 +88,7 @@ SERVICE = Service(
     creator="Observatoire de Paris, Station de Radioastronomie de Nancay",
     subjects=("Sun", "Solar radio emission", "Radio spectra"),
     spatial_frame_type="none",
-    needs={"*": [LAYOUT[k] for k in ("DATE_OBS", "FILE_URL")]},
+    source=SOURCE,
     fields={
         "access_url": "FILE_URL",
         "thumbnail_url": "QUICKLOOK_URL",
@@ -93,7 +103,7 @@ SERVICE = Service(
         "instrument_name": "ORFEES",
     },
     computed={
-        "granule_gid": lambda r, p: np.full(len(r), "orfees_spectra", dtype=object),
+        "granule_gid": text("orfees_spectra"),
         "obs_id": file_stem("FILENAME", "_ID"),
         "time_min": jd_of("DATE_OBS"),
         "time_max": jd_end("DATE_END", "DATE_OBS"),
@@ -103,36 +113,16 @@ SERVICE = Service(
         "spectral_range_max": number("FMAX_MHZ", "MHz", "Hz"),
         "access_format": access_format("FILE_FORMAT", "FILE_URL"),
         "access_estsize": size_kb("FILE_SIZE"),
-        "datalink_url": lambda r, p: datalinks.datalink_urls(p["server_url"], SCHEMA,
-                                                             r["_UID"]),
+        "datalink_url": datalink_url(SCHEMA),
     },
-    uid=granule_uid,
-    harvest=harvest,
-    source_id="_ID",
+    uid=uid_from("_ID"),
     prepare=prepare,
+    links=links,
     qa_fields=("FMIN_MHZ", "FMAX_MHZ"),
     params=PARAMS,
-    mark=Mark(time_column="time_min"),
-    sample="orfees",
+    defaults={"source": "ndjson:outputs/samples/orfees.ndjson"},
+    sample=build_sample,
     meta={"referenceURL": "https://rsdb.obs-nancay.fr/",
           "source": "Nancay Elasticsearch index orfees"},
     rd_extras=datalinks.rd_extras_for(),
 )
-
-
-def links(rows: pd.DataFrame, records: pd.DataFrame | None, params: Mapping[str, Any]
-          ) -> pd.DataFrame:
-    """FITS file (#this), PNG quicklook (#preview), HAPI/das2 (#coderived),
-    documentation."""
-    from .nrh import access_links
-    uid = rows["granule_uid"].to_numpy(dtype=object)
-    size = pd.to_numeric(rows["access_estsize"], errors="coerce") * 1024
-    parts = [datalinks.link_rows(uid, rows["access_url"], "#this", rows["access_format"],
-                                 "ORFEES dynamic spectrum file", size),
-             datalinks.link_rows(uid, rows["thumbnail_url"], "#preview", "image/png",
-                                 "Quicklook of the dynamic spectrum (PNG)")]
-    parts += access_links(rows, params, "ORFEES dynamic spectrum")
-    return datalinks.concat_links(parts)
-
-
-SERVICE.links = links

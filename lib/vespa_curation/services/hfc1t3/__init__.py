@@ -11,7 +11,7 @@ the granule's ``access_url`` and one of its datalinks. A record whose chain star
 does not map onto its stored CC_X_UTC/CC_Y_MHZ is refused (``tfcat.scale_mismatch``).
 
 Source: HFC tables TYPE_III ⋈ OBSERVATIONS ⋈ OBSERVATORY ⋈ FRC_INFO (column names of
-FACTS.md, any letter case).
+HFC's schema, any letter case).
 """
 from __future__ import annotations
 
@@ -21,28 +21,22 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import datalinks, tfcat
-from ..params import Param
-from .base import SOLAR, Mark, Service, jd_end, jd_of, mark_conditions, number, \
-    sql_harvest, to_datetime
+from ... import datalinks
+from ...formats import tfcat
+from ...hfc import sample as hfc_sample
+from ...hfc.schema import columns, observation_joins
+from ...parameter import Param
+from ...sources import Mark, SqlTable
+from ...times import iso_ms, to_datetime
+from ..checks import Refusals
+from ..columns import datalink_url, jd_end, jd_of, number
+from ..declare import Service
+from ..presets import SOLAR
+from ..rowmaker import UID
 
 SCHEMA = "hfc1t3"
 #: Folder of the TFCat files in the import area (served by the dl service).
 TFCAT_DIR = "tfcat"
-
-#: What the harvest reads, table by table (checked before any work starts).
-NEEDS = {
-    "TYPE_III": ["ID_TYPE_III", "FRC_INFO_ID", "OBSERVATIONS_ID", "CC_X_PIX", "CC_Y_PIX",
-                 "CC_X_UTC", "CC_Y_MHZ", "CC", "CC_LENGTH", "TIME_START", "TIME_END",
-                 "FEAT_MAX_INT", "DRIFT_START", "DRIFT_END", "LVL_TRUST",
-                 "HELIO_T3_NUMBER", "RUN_DATE"],
-    "OBSERVATIONS": ["ID_OBSERVATIONS", "OBSERVATORY_ID", "DATE_OBS", "DATE_END",
-                     "NAXIS1", "NAXIS2", "CDELT1", "CDELT2", "FILENAME", "URL", "QCLK_URL"],
-    "OBSERVATORY": ["ID_OBSERVATORY", "OBSERVAT", "INSTRUME", "TELESCOP", "WAVEMIN",
-                    "WAVEMAX", "WAVEUNIT"],
-    "FRC_INFO": ["ID_FRC_INFO", "CODE", "VERSION", "INSTITUT", "REFERENCE"],
-}
-_PREFIX = {"TYPE_III": "T", "OBSERVATIONS": "O", "OBSERVATORY": "Y", "FRC_INFO": "F"}
 
 PARAMS = (
     Param("t3_freq_step_unit", str, "kHz",
@@ -51,26 +45,21 @@ PARAMS = (
 )
 
 
-def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
-    """The harvest query and its bound parameters (qmark style): bursts starting at or
-    after ``mark['time']``, or re-processed after ``mark['run_date']``, or with
-    ID_TYPE_III above ``mark['id']``, or quarantined earlier (in ``mark['retry']``)."""
-    cols = ", ".join(f"{_PREFIX[t]}.{c}" for t, cs in NEEDS.items() for c in cs)
-    t = {name: source.table_name(name) for name in NEEDS}
-    sql = (f"SELECT {cols} FROM {t['TYPE_III']} T "
-           f"LEFT JOIN {t['OBSERVATIONS']} O ON T.OBSERVATIONS_ID = O.ID_OBSERVATIONS "
-           f"LEFT JOIN {t['OBSERVATORY']} Y ON O.OBSERVATORY_ID = Y.ID_OBSERVATORY "
-           f"LEFT JOIN {t['FRC_INFO']} F ON T.FRC_INFO_ID = F.ID_FRC_INFO")
-    conds, params = mark_conditions(source, mark, time="T.TIME_START",
-                                    run_date="T.RUN_DATE", id="T.ID_TYPE_III")
-    if conds:
-        sql += " WHERE " + " OR ".join(conds)
-    sql += " ORDER BY T.TIME_START, T.ID_TYPE_III"
-    return sql, params
-
-
-#: Bursts are independent: plain chunks.
-harvest = sql_harvest(harvest_sql)
+SOURCE = SqlTable(
+    table="TYPE_III", alias="T", key="ID_TYPE_III",
+    columns=columns(
+        T=["ID_TYPE_III", "FRC_INFO_ID", "OBSERVATIONS_ID", "CC_X_PIX", "CC_Y_PIX",
+           "CC_X_UTC", "CC_Y_MHZ", "CC", "CC_LENGTH", "TIME_START", "TIME_END",
+           "FEAT_MAX_INT", "DRIFT_START", "DRIFT_END", "LVL_TRUST", "HELIO_T3_NUMBER",
+           "RUN_DATE"],
+        O=["ID_OBSERVATIONS", "OBSERVATORY_ID", "DATE_OBS", "DATE_END", "NAXIS1", "NAXIS2",
+           "CDELT1", "CDELT2", "FILENAME", "URL", "QCLK_URL"],
+        Y=["ID_OBSERVATORY", "OBSERVAT", "INSTRUME", "TELESCOP", "WAVEMIN", "WAVEMAX",
+           "WAVEUNIT"],
+        F=["ID_FRC_INFO", "CODE", "VERSION", "INSTITUT", "REFERENCE"]),
+    joins=observation_joins("T"),
+    order_by=("TIME_START", "ID_TYPE_III"),
+    mark=Mark(time="TIME_START", changed="RUN_DATE", id="ID_TYPE_III"))
 
 
 def granule_uid(records: pd.DataFrame) -> pd.Series:
@@ -88,82 +77,63 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """Refuse records without an observation, a readable TIME_START, a valid chain code
     or a time–frequency scale agreeing with CC_X_UTC/CC_Y_MHZ; build the TFCat feature
     and the frequency range of the others."""
-    from ..geometry.chaincode import check_chains
+    from ...geometry.chaincode import check_chains
 
     unit = params.get("t3_freq_step_unit", "kHz")
-    records = records.copy()
-    records["rule"] = None
-    records["reason"] = None
-
-    def refuse(mask, rule, reasons):
-        """Set rule (a code or an array of codes) and reason where ``mask`` holds and
-        no earlier rule refused the record."""
-        mask = np.asarray(mask, bool) & records["rule"].isna().to_numpy()
-        if mask.any():
-            idx = records.index[mask]
-            rules = np.asarray(rule, object)[mask] if not isinstance(rule, str) else rule
-            records.loc[idx, "rule"] = rules
-            records.loc[idx, "reason"] = [
-                f"TYPE_III.ID_TYPE_III={i}: {r}" for i, r in
-                zip(records.loc[idx, "ID_TYPE_III"], np.asarray(reasons, object)[mask])]
-
-    n = len(records)
-    refuse(records["ID_OBSERVATIONS"].isna(), "source.missing_observation",
-           [f"OBSERVATIONS_ID={o} names no row of OBSERVATIONS"
-            for o in records["OBSERVATIONS_ID"]])
-    refuse(to_datetime(records["TIME_START"]).isna(), "source.bad_date",
-           [f"TIME_START {v!r} is not a date" for v in records["TIME_START"]])
-    refuse(to_datetime(records["DATE_OBS"]).isna(), "source.bad_date",
-           [f"DATE_OBS {v!r} of its observation is not a date" for v in records["DATE_OBS"]])
-    rule, reason = check_chains(list(records["CC"]), _num(records["CC_LENGTH"]),
-                                _num(records["CC_X_PIX"]), _num(records["CC_Y_PIX"]),
-                                _num(records["NAXIS1"]), _num(records["NAXIS2"]))
-    refuse(pd.notna(rule), rule, reason)
-    ok = records["rule"].isna().to_numpy()
+    r = Refusals(records, lambda f: [f"TYPE_III.ID_TYPE_III={i}" for i in f["ID_TYPE_III"]])
+    f = r.records
+    r.refuse(f["ID_OBSERVATIONS"].isna(), "source.missing_observation",
+             lambda i: f"OBSERVATIONS_ID={f['OBSERVATIONS_ID'].iat[i]} names no row of "
+                       "OBSERVATIONS")
+    r.refuse(to_datetime(f["TIME_START"]).isna(), "source.bad_date",
+             lambda i: f"TIME_START {f['TIME_START'].iat[i]!r} is not a date")
+    r.refuse(to_datetime(f["DATE_OBS"]).isna(), "source.bad_date",
+             lambda i: f"DATE_OBS {f['DATE_OBS'].iat[i]!r} of its observation is not a date")
+    rule, reason = check_chains(list(f["CC"]), _num(f["CC_LENGTH"]), _num(f["CC_X_PIX"]),
+                                _num(f["CC_Y_PIX"]), _num(f["NAXIS1"]), _num(f["NAXIS2"]))
+    r.refuse(pd.notna(rule), rule, reason)
+    ok = r.ok
     if ok.any():
-        r2, why = tfcat.scale_check(records[ok].reset_index(drop=True), unit)
-        full_r = np.full(n, None, object)
-        full_w = np.full(n, None, object)
-        full_r[ok], full_w[ok] = r2, why
-        refuse(pd.notna(full_r), full_r, full_w)
-    ok = records["rule"].isna().to_numpy()
+        full_r = np.full(len(f), None, object)
+        full_w = np.full(len(f), None, object)
+        full_r[ok], full_w[ok] = tfcat.scale_check(f[ok].reset_index(drop=True), unit)
+        r.refuse(pd.notna(full_r), full_r, full_w)
+    ok = r.ok
     for c in ("FMIN_MHZ", "FMAX_MHZ", "TFCAT_FEATURE"):
-        records[c] = None
+        f[c] = None
     if ok.any():
-        sub = records[ok].reset_index(drop=True)
-        rings = tfcat.contours(sub, unit)
-        feats, fmin, fmax = [], [], []
-        t_start = _iso_all(sub["TIME_START"])
-        t_end = _iso_all(sub["TIME_END"])
-        trust = pd.to_numeric(sub["LVL_TRUST"], errors="coerce").to_numpy(dtype=float)
-        ids = pd.to_numeric(sub["ID_TYPE_III"], errors="coerce").to_numpy(dtype=float)
-        for i, ring in enumerate(rings):
-            lo, hi = float(ring[:, 1].min()), float(ring[:, 1].max())
-            fmin.append(lo)
-            fmax.append(hi)
-            uid = sub["_UID"].iat[i]
-            feats.append(json.dumps(tfcat.feature(uid, tfcat.polygon(ring), {
-                "granule_uid": uid, "id_type_iii": int(ids[i]),
-                "time_start": t_start[i], "time_end": t_end[i],
-                "fmin": round(lo, 6), "fmax": round(hi, 6),
-                "lvl_trust": None if np.isnan(trust[i]) else int(trust[i]),
-                "observatory": sub["OBSERVAT"].iat[i], "instrument": sub["INSTRUME"].iat[i]}),
-                separators=(",", ":")))
-        records.loc[ok, "FMIN_MHZ"] = fmin
-        records.loc[ok, "FMAX_MHZ"] = fmax
-        records.loc[ok, "TFCAT_FEATURE"] = feats
-    return records
+        feats, fmin, fmax = _features(f[ok].reset_index(drop=True), unit)
+        f.loc[ok, "FMIN_MHZ"] = fmin
+        f.loc[ok, "FMAX_MHZ"] = fmax
+        f.loc[ok, "TFCAT_FEATURE"] = feats
+    return f
+
+
+def _features(sub: pd.DataFrame, unit: str) -> tuple[list, list, list]:
+    """(TFCat feature JSON, lowest MHz, highest MHz) of each burst's contour."""
+    rings = tfcat.contours(sub, unit)
+    feats, fmin, fmax = [], [], []
+    t_start = iso_ms(sub["TIME_START"])
+    t_end = iso_ms(sub["TIME_END"])
+    trust = pd.to_numeric(sub["LVL_TRUST"], errors="coerce").to_numpy(dtype=float)
+    ids = pd.to_numeric(sub["ID_TYPE_III"], errors="coerce").to_numpy(dtype=float)
+    for i, ring in enumerate(rings):
+        lo, hi = float(ring[:, 1].min()), float(ring[:, 1].max())
+        fmin.append(lo)
+        fmax.append(hi)
+        uid = sub[UID].iat[i]
+        feats.append(json.dumps(tfcat.feature(uid, tfcat.polygon(ring), {
+            "granule_uid": uid, "id_type_iii": int(ids[i]),
+            "time_start": t_start[i], "time_end": t_end[i],
+            "fmin": round(lo, 6), "fmax": round(hi, 6),
+            "lvl_trust": None if np.isnan(trust[i]) else int(trust[i]),
+            "observatory": sub["OBSERVAT"].iat[i], "instrument": sub["INSTRUME"].iat[i]}),
+            separators=(",", ":")))
+    return feats, fmin, fmax
 
 
 def _num(s) -> np.ndarray:
     return pd.to_numeric(pd.Series(s), errors="coerce").to_numpy(dtype=float)
-
-
-def _iso_all(values) -> list:
-    """ISO texts (ms) of date-times, None where unreadable (vectorized)."""
-    t = to_datetime(values)
-    txt = t.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3]
-    return [None if pd.isna(v) else v for v in txt]
 
 
 # -- computed columns -------------------------------------------------------------------
@@ -191,16 +161,12 @@ def _instrument(r, p):
 
 
 def _access_url(r, p):
-    return np.array([tfcat_url(p["server_url"], u) for u in r["_UID"]], dtype=object)
+    return np.array([tfcat_url(p["server_url"], u) for u in r[UID]], dtype=object)
 
 
 def _access_estsize(r, p):
     size = r["TFCAT_FEATURE"].astype(str).str.len() + 700   # + the collection's header
     return np.ceil(size.to_numpy(dtype=float) / 1024).astype(int)
-
-
-def _datalink_url(r, p):
-    return datalinks.datalink_urls(p["server_url"], SCHEMA, r["_UID"])
 
 
 def _bib(r, p):
@@ -215,8 +181,7 @@ def _thumbnail(r, p):
 
 # -- datalinks and TFCat files ------------------------------------------------------------
 
-def links(rows: pd.DataFrame, records: pd.DataFrame | None, params: Mapping[str, Any]
-          ) -> pd.DataFrame:
+def links(rows: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """TFCat feature (#this), the dynamic spectrum the burst was found on (#progenitor),
     its quicklook (#preview) and RABAT3's reference (#documentation)."""
     uid = rows["granule_uid"].to_numpy(dtype=object)
@@ -284,7 +249,7 @@ SERVICE = Service(
     creator="Observatoire de Paris (PADC, LESIA); RABAT3 authors",
     subjects=("Solar radio emission", "Type III radio bursts", "Sun"),
     spatial_frame_type="none",
-    needs=NEEDS,
+    source=SOURCE,
     fields={
         "instrument_host_name": "OBSERVAT",
     },
@@ -311,20 +276,18 @@ SERVICE = Service(
         "instrument_name": _instrument,
         "access_url": _access_url,
         "access_estsize": _access_estsize,
-        "datalink_url": _datalink_url,
+        "datalink_url": datalink_url(SCHEMA),
         "thumbnail_url": _thumbnail,
         "bib_reference": _bib,
     },
     uid=granule_uid,
-    harvest=harvest,
-    source_id="ID_TYPE_III",
     prepare=prepare,
     links=links,
     qa_fields=("ID_TYPE_III", "OBSERVATIONS_ID", "LVL_TRUST", "CC_X_UTC", "CC_Y_MHZ",
                "FMIN_MHZ", "FMAX_MHZ", "URL", "TFCAT_FEATURE", "RUN_DATE"),
     params=PARAMS,
-    mark=Mark(time_column="time_min", source_time="RUN_DATE", source_id="ID_TYPE_III"),
-    sample="hfc",
+    defaults={"source": "sqlite:///outputs/samples/hfc.sqlite"},
+    sample=hfc_sample.build,
     meta={"referenceURL": "http://hfc.helio-vo.eu",
           "source": "Heliophysics Feature Catalogue, hfc1 database (TYPE_III)"},
     rd_extras=datalinks.rd_extras_for(static_dir=TFCAT_DIR),

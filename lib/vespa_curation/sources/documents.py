@@ -26,12 +26,15 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
+from .base import Harvester, Mark, limited
 from .errors import SourceError
+from .schemes import scheme
 
 
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -215,7 +218,6 @@ class DumpSource(DocumentSource):
         The default index (hits of other indices are skipped); None = every hit.
     """
 
-    kind = "ndjson"
 
     def __init__(self, path: str | os.PathLike, index: str | None = None):
         self.path = Path(path)
@@ -251,6 +253,13 @@ class DumpSource(DocumentSource):
                     yield hit
 
 
+@scheme("ndjson:", "ndjson:FILE", "an NDJSON dump of an Elasticsearch index, one hit "
+        '{"_index", "_id", "_source"} per line (optionally .gz)')
+def _open_ndjson(rest: str) -> "DumpSource":
+    from ..paths import resolve
+    return dump_source(resolve(rest))
+
+
 def dump_source(path: str | os.PathLike, index: str | None = None) -> DumpSource:
     """The NDJSON dump at ``path`` (SourceError when it does not exist)."""
     p = Path(path)
@@ -258,6 +267,15 @@ def dump_source(path: str | os.PathLike, index: str | None = None) -> DumpSource
         raise SourceError(f"dump {p} does not exist (run `vespa-curate sample` to build "
                           "the embedded samples)")
     return DumpSource(p, index)
+
+
+_ID_ALPHABET = list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def random_id(rng) -> str:
+    """A random document id like Elasticsearch's (20 characters), from ``rng``
+    (numpy Generator): for the embedded samples."""
+    return "".join(rng.choice(_ID_ALPHABET, 20))
 
 
 def write_dump(hits: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> Path:
@@ -272,7 +290,7 @@ def write_dump(hits: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> Pa
     return p
 
 
-# -- helpers for services reading document sources -------------------------------------
+# -- the declared harvester of a document source -----------------------------------------
 
 def with_time_filter(query: Mapping[str, Any] | None, field: str, since,
                      ids: Sequence[str] = ()) -> dict:
@@ -310,3 +328,52 @@ def apply_layout(frame: pd.DataFrame, layout: Mapping[str, str]) -> pd.DataFrame
         if k in frame:
             out[k] = frame[k]
     return out
+
+
+@dataclass(frozen=True)
+class Documents(Harvester):
+    """Records of a document source (an Elasticsearch index read with
+    ``elasticsearch.helpers.scan``, or an NDJSON dump of one), declared like the
+    original ingestion's customGrammar: the index's query comes from the source's
+    parameters file, and the layout names the ``_source`` fields a service reads.
+
+    Attributes
+    ----------
+    layout : mapping
+        Record field ← ``_source`` field (dotted for nested objects). The index layout
+        is the site's: a curator edits the right-hand side to match the real index.
+    required : sequence of str
+        Record fields every document must have (checked on the first document before
+        any work).
+    mark : Mark
+        ``time``: the record field compared with the mark's time (a ``range`` filter
+        ``gte``); documents quarantined earlier are read again by ``_id``.
+    """
+
+    reads = "documents"
+    layout: Mapping[str, str] = field(default_factory=dict)
+    required: Sequence[str] = ()
+    mark: Mark = field(default_factory=Mark)
+    key: str = "_ID"
+
+    def __post_init__(self):
+        for name in (*self.required, *(f for f in (self.mark.time,) if f)):
+            if name not in self.layout:
+                raise ValueError(f"Documents: {name!r} is not a field of the layout")
+
+    def describe(self) -> str:
+        return "documents (" + ", ".join(self.layout.values()) + ")"
+
+    def check(self, source) -> None:
+        source.require({"*": [self.layout[k] for k in self.required]})
+
+    def records(self, source, params, mark=None, *, published=None, report=None
+                ) -> Iterator[pd.DataFrame]:
+        since = (mark or {}).get("time")
+        retry = (mark or {}).get("retry") or () if since is not None else ()
+        query = source.query
+        if self.mark.time:
+            query = with_time_filter(query, self.layout[self.mark.time], since, ids=retry)
+        frames = source.frames(params["chunk_size"], query=query)
+        for frame in limited(frames, params.get("limit")):
+            yield apply_layout(frame, self.layout).reset_index(drop=True)

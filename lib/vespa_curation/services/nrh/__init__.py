@@ -14,17 +14,21 @@ index (docs/services.md) — and the embedded NDJSON dump follows it.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from .. import datalinks
-from ..params import Param
-from ..sources.dump import apply_layout, with_time_filter
-from ..sources.errors import SourceError
-from .base import SOLAR, Mark, Service, access_format, file_stem, jd_end, jd_of, \
-    number, read_records, size_kb, to_datetime
+from ... import datalinks
+from ...parameter import Param
+from ...sources import Documents, Mark
+from ...times import jd_to_datetime, to_datetime
+from ..checks import Refusals, time_order
+from ..columns import access_format, datalink_url, file_stem, jd_end, jd_of, number, \
+    size_kb, text, uid_from
+from ..declare import Service
+from ..presets import SOLAR
+from .sample import build_sample
 
 SCHEMA = "nrh"
 #: Source layout: logical field ← ``_source`` field of the index's documents.
@@ -39,7 +43,7 @@ LAYOUT = {
     "INTEGRATION": "integration_time",   # s
     "OBS_MODE": "obs_mode",              # e.g. "2D images"
 }
-#: NRH observing frequencies (MHz; FACTS.md, Hamini et al. 2021).
+#: NRH observing frequencies (MHz; Hamini et al. 2021, JSWSC 11, 57).
 NRH_FREQUENCIES_MHZ = (150.9, 173.2, 228.0, 270.6, 327.0, 408.0, 432.0, 445.0)
 
 
@@ -64,92 +68,27 @@ def parse_frequencies(value) -> tuple[float, ...]:
         raise ValueError(f"{value!r} is not a comma-separated list of MHz values") from None
 
 
-def access_params(hapi_dataset: str, das2_dataset: str) -> tuple[Param, ...]:
-    """Parameters of the data-access links (HAPI 3, das2) and documentation."""
-    return (
-        Param("hapi_server", str, None, "HAPI 3 server base URL (…/hapi); none = no HAPI "
-              "links"),
-        Param("hapi_dataset", str, hapi_dataset, "HAPI dataset id of the time series"),
-        Param("das2_server", str, None, "das2 server URL (the das2 server script); "
-              "none = no das2 links"),
-        Param("das2_dataset", str, das2_dataset, "das2 dataset id"),
-        Param("documentation_url", str, "https://rsdb.obs-nancay.fr/",
-              "documentation page linked from every granule (#documentation)"),
-    )
-
-
 PARAMS = (
-    Param("noisy_frequencies", str, "", "NRH frequencies (MHz, comma-separated) whose "
+    Param("noisy_frequencies", str, "150.9", "NRH frequencies (MHz, comma-separated) whose "
           "quicklooks are left out of the datalinks and the thumbnail", check=_check_freqs),
     Param("quicklook_base", str, "https://rsdb.obs-nancay.fr/QL/Nrh/gif",
           "base URL of the GIF quicklooks nrh<DDMMYYYY>_<MHz×10>.gif"),
-) + access_params("nrh_flux", "nrh_flux")
+) + datalinks.access_params("nrh_flux", "nrh_flux")
 
 
-def needs() -> dict[str, list[str]]:
-    return {"*": [LAYOUT[k] for k in ("DATE_OBS", "FILE_URL", "FREQUENCIES")]}
-
-
-def harvest_documents(source, params, mark, layout) -> Iterator[pd.DataFrame]:
-    """Chunks of documents of a document source renamed by ``layout``; with a mark, only
-    documents whose DATE_OBS is at or after ``mark['time']`` (the boundary comes again
-    and is deduplicated by granule_uid downstream) or whose ``_id`` was quarantined
-    earlier (``mark['retry']``)."""
-    if not hasattr(source, "hits"):
-        raise SourceError(f"source {source.label} is not an Elasticsearch index or an "
-                          "NDJSON dump (es:FILE or ndjson:FILE)")
-    since = (mark or {}).get("time")
-    retry = (mark or {}).get("retry") or () if since is not None else ()
-    query = with_time_filter(source.query, layout["DATE_OBS"], since, ids=retry)
-    limit = params.get("limit")
-    n = 0
-    for frame in read_records(source, params["chunk_size"], query=query):
-        if limit:
-            frame = frame.iloc[:max(0, int(limit) - n)]
-        if not len(frame):
-            break
-        n += len(frame)
-        yield apply_layout(frame, layout).reset_index(drop=True)
-        if limit and n >= int(limit):
-            break
-
-
-def harvest(source, params: Mapping[str, Any], mark: Mapping[str, Any] | None
-            ) -> Iterator[pd.DataFrame]:
-    yield from harvest_documents(source, params, mark, LAYOUT)
-
-
-def granule_uid(records: pd.DataFrame) -> pd.Series:
-    """The Elasticsearch document ``_id``."""
-    return records["_ID"].astype(object)
-
-
-def prepare_times(records: pd.DataFrame, what: str) -> pd.DataFrame:
-    """Refuse documents whose DATE_OBS is not a date, or DATE_END before DATE_OBS."""
-    records = records.copy()
-    records["rule"] = None
-    records["reason"] = None
-    t0 = to_datetime(records["DATE_OBS"])
-    t1 = to_datetime(records["DATE_END"])
-    bad = t0.isna().to_numpy()
-    records.loc[bad, "rule"] = "source.bad_date"
-    records.loc[bad, "reason"] = [f"{what} document _id={i}: date_obs {d!r} is not a date"
-                                  for i, d in zip(records.loc[bad, "_ID"],
-                                                  records.loc[bad, "DATE_OBS"])]
-    rev = (~bad) & (t1 < t0).to_numpy()
-    records.loc[rev, "rule"] = "source.time_order"
-    records.loc[rev, "reason"] = [f"{what} document _id={i}: date_end {e!r} is before "
-                                  f"date_obs {d!r}" for i, d, e in
-                                  zip(records.loc[rev, "_ID"], records.loc[rev, "DATE_OBS"],
-                                      records.loc[rev, "DATE_END"])]
-    return records
+SOURCE = Documents(
+    layout=LAYOUT, required=("DATE_OBS", "FILE_URL", "FREQUENCIES"),
+    mark=Mark(time="DATE_OBS"))
 
 
 def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """Check times; compute the frequency range and the quicklook frequencies."""
-    records = prepare_times(records, "nrh")
+    r = Refusals(records, lambda f: [f"nrh document _id={i}" for i in f["_ID"]])
+    time_order(r, "DATE_OBS", "DATE_END")
+    records = r.records
     noisy = np.array(parse_frequencies(params.get("noisy_frequencies")), dtype=float)
     fmin, fmax, ql = [], [], []
+    none = np.zeros(len(records), dtype=bool)
     for i, fr in enumerate(records["FREQUENCIES"]):
         if isinstance(fr, str):      # "150.9,173.2" in some indices
             try:
@@ -159,10 +98,7 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
         f = np.array(sorted({float(x) for x in (fr if isinstance(fr, (list, tuple, np.ndarray))
                                                    else [])}), dtype=float)
         if not len(f):
-            if records.at[i, "rule"] is None:
-                records.at[i, "rule"] = "source.no_frequencies"
-                records.at[i, "reason"] = (f"nrh document _id={records.at[i, '_ID']}: "
-                                           "no observed frequencies")
+            none[i] = True
             fmin.append(np.nan), fmax.append(np.nan), ql.append("")
             continue
         fmin.append(f.min())
@@ -170,6 +106,7 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
         keep = f[~np.isclose(f[:, None], noisy[None, :], atol=0.05).any(axis=1)] \
             if len(noisy) else f
         ql.append(",".join(f"{x:g}" for x in keep))
+    r.refuse(none, "source.no_frequencies", "no observed frequencies")
     records["FMIN_MHZ"] = fmin
     records["FMAX_MHZ"] = fmax
     records["QL_FREQS"] = ql
@@ -177,10 +114,6 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
 
 
 # -- computed columns -------------------------------------------------------------------
-
-def _datalink_url(r, p):
-    return datalinks.datalink_urls(p["server_url"], SCHEMA, r["_UID"])
-
 
 def quicklook_url(base: str, date_obs, freq_mhz: float) -> str:
     """``<base>/nrh<DDMMYYYY>_<MHz×10, 4 digits>.gif`` (e.g. nrh11012012_2280.gif)."""
@@ -200,36 +133,14 @@ def _thumbnail(r, p):
 
 # -- datalinks ----------------------------------------------------------------------------
 
-def access_links(rows: pd.DataFrame, params: Mapping[str, Any], what: str) -> list:
-    """HAPI 3 and das2 links over each granule's window, and the documentation link."""
-    uid = rows["granule_uid"].to_numpy(dtype=object)
-    parts = []
-    if params.get("hapi_server"):
-        parts.append(datalinks.link_rows(
-            uid, datalinks.hapi_urls(params["hapi_server"], params["hapi_dataset"],
-                                     rows["time_min"], rows["time_max"]),
-            "#coderived", datalinks.HAPI_CSV, f"{what} over the granule's time range "
-            "(HAPI 3, CSV)"))
-    if params.get("das2_server"):
-        parts.append(datalinks.link_rows(
-            uid, datalinks.das2_urls(params["das2_server"], params["das2_dataset"],
-                                     rows["time_min"], rows["time_max"]),
-            "#coderived", datalinks.DAS2_STREAM, f"{what} over the granule's time range "
-            "(das2 stream)"))
-    parts.append(datalinks.link_rows(uid, params.get("documentation_url"), "#documentation",
-                                     "text/html", "Instrument and archive documentation"))
-    return parts
-
-
-def links(rows: pd.DataFrame, records: pd.DataFrame | None, params: Mapping[str, Any]
-          ) -> pd.DataFrame:
+def links(rows: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """FITS file (#this), GIF quicklook per non-noisy frequency (#preview), thumbnail
     (#thumbnail), HAPI/das2 (#coderived), documentation."""
     uid = rows["granule_uid"].to_numpy(dtype=object)
     size = pd.to_numeric(rows["access_estsize"], errors="coerce") * 1024
     parts = [datalinks.link_rows(uid, rows["access_url"], "#this", rows["access_format"],
                                  "NRH data file of the session", size)]
-    t = datalinks.jd_to_datetime(rows["time_min"])
+    t = jd_to_datetime(rows["time_min"])
     qu, qd, qi = [], [], []
     for u, d, ql in zip(uid, t, rows["qa_ql_freqs"]):
         for f in [float(x) for x in str(ql).split(",") if x]:
@@ -239,7 +150,7 @@ def links(rows: pd.DataFrame, records: pd.DataFrame | None, params: Mapping[str,
     parts.append(datalinks.link_rows(qi, qu, "#preview", "image/gif", qd))
     parts.append(datalinks.link_rows(uid, rows["thumbnail_url"], "#thumbnail", "image/gif",
                                      "Quicklook at the highest frequency (GIF)"))
-    parts += access_links(rows, params, "NRH flux time series")
+    parts += datalinks.access_links(rows, params, "NRH flux time series")
     return datalinks.concat_links(parts)
 
 
@@ -254,7 +165,7 @@ SERVICE = Service(
     creator="Observatoire de Paris, Station de Radioastronomie de Nancay",
     subjects=("Sun", "Solar radio emission", "Solar corona"),
     spatial_frame_type="none",
-    needs=needs(),
+    source=SOURCE,
     fields={
         "access_url": "FILE_URL",
     },
@@ -268,7 +179,7 @@ SERVICE = Service(
         "instrument_name": "NRH",
     },
     computed={
-        "granule_gid": lambda r, p: np.full(len(r), "nrh_sessions", dtype=object),
+        "granule_gid": text("nrh_sessions"),
         "obs_id": file_stem("FILENAME", "_ID"),
         "time_min": jd_of("DATE_OBS"),
         "time_max": jd_end("DATE_END", "DATE_OBS"),
@@ -279,17 +190,15 @@ SERVICE = Service(
         "access_format": access_format("FILE_FORMAT", "FILE_URL"),
         "access_estsize": size_kb("FILE_SIZE"),
         "thumbnail_url": _thumbnail,
-        "datalink_url": _datalink_url,
+        "datalink_url": datalink_url(SCHEMA),
     },
-    uid=granule_uid,
-    harvest=harvest,
-    source_id="_ID",
+    uid=uid_from("_ID"),
     prepare=prepare,
     links=links,
     qa_fields=("QL_FREQS", "FMIN_MHZ", "FMAX_MHZ", "OBS_MODE"),
     params=PARAMS,
-    mark=Mark(time_column="time_min"),
-    sample="nrh",
+    defaults={"source": "ndjson:outputs/samples/nrh.ndjson"},
+    sample=build_sample,
     meta={"referenceURL": "https://rsdb.obs-nancay.fr/",
           "source": "Nancay Elasticsearch index nrh"},
     rd_extras=datalinks.rd_extras_for(),

@@ -6,7 +6,8 @@ one place a curator edits to match the real database (docs/services.md) — and 
 embedded sample follows it.
 
 Spatial coverage: a full-disk image covers exactly the visible hemisphere, which pgSphere
-refuses as a polygon (a polygon must fit *inside* a hemisphere; FACTS.md). The service
+refuses as a polygon (a polygon must fit *inside* a hemisphere: pgSphere's
+src/polygon.c). The service
 publishes no ``s_region`` and gives the coverage as Carrington ranges instead:
 ``c1min/c1max`` = central-meridian longitude L0 ∓ 90° (``c1min > c1max`` when the range
 crosses 0°/360°, as EPN-TAP allows), ``c2min/c2max`` = −90°/+90° (docs/services.md says
@@ -19,11 +20,17 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import datalinks
-from ..params import Param
-from .base import CARRINGTON, SOLAR, Mark, Service, access_format, jd, jd_of, \
-    mark_conditions, messenger_from_wavelength, number, size_kb, sql_harvest, \
-    to_datetime, wavelength_to_hz
+from ... import datalinks
+from ...parameter import Param
+from ...sources import Mark, SqlTable
+from ...times import jd, to_datetime
+from ..checks import Refusals
+from ..columns import access_format, as_float, constant, datalink_url, jd_of, \
+    messenger_from_wavelength, number, size_kb, wavelength_to_hz
+from ..declare import Service
+from ..presets import CARRINGTON, SOLAR
+from ..rowmaker import UID
+from .sample import build_sample
 
 SCHEMA = "bass2000"
 #: The source table.
@@ -59,25 +66,11 @@ PARAMS = (
 )
 
 
-def needs() -> dict[str, list[str]]:
-    return {TABLE: list(LAYOUT.values())}
-
-
-def harvest_sql(source, mark: Mapping[str, Any] | None) -> tuple[str, tuple]:
-    """``SELECT <column> AS <logical name> ...`` with the mark as bound parameters:
-    images taken at or after ``mark['time']``, changed after ``mark['run_date']``
-    (MODIFIED), with an id above ``mark['id']`` or quarantined earlier."""
-    cols = ", ".join(f"{src} AS {name}" for name, src in LAYOUT.items())
-    sql = f"SELECT {cols} FROM {source.table_name(TABLE)}"
-    conds, params = mark_conditions(source, mark, time=LAYOUT["DATE_OBS"],
-                                    run_date=LAYOUT["MODIFIED"], id=LAYOUT["ID"])
-    if conds:
-        sql += " WHERE " + " OR ".join(conds)
-    sql += f" ORDER BY {LAYOUT['DATE_OBS']}, {LAYOUT['ID']}"
-    return sql, params
-
-
-harvest = sql_harvest(harvest_sql)
+SOURCE = SqlTable(
+    table=TABLE, alias="I", key="ID",
+    columns={name: f"I.{col}" for name, col in LAYOUT.items()},
+    order_by=("DATE_OBS", "ID"),
+    mark=Mark(time="DATE_OBS", changed="MODIFIED", id="ID"))
 
 
 def granule_uid(records: pd.DataFrame) -> pd.Series:
@@ -91,73 +84,55 @@ def granule_uid(records: pd.DataFrame) -> pd.Series:
 def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """Refuse images without a file name or a readable DATE_OBS; compute the visible
     Carrington longitude range."""
-    from sunpy.coordinates import sun
     from astropy.time import Time
+    from sunpy.coordinates import sun
 
-    records = records.copy()
-    records["rule"] = None
-    records["reason"] = None
-    no_name = records["_UID"].isna()
-    records.loc[no_name, "rule"] = "source.missing_filename"
-    records.loc[no_name, "reason"] = [f"{TABLE}.{LAYOUT['ID']}={i}: no file name"
-                                      for i in records.loc[no_name, "ID"]]
-    t = to_datetime(records["DATE_OBS"])
-    bad = t.isna() & ~no_name
-    records.loc[bad, "rule"] = "source.bad_date"
-    records.loc[bad, "reason"] = [f"{TABLE}.{LAYOUT['ID']}={i}: DATE_OBS {d!r} is not a date"
-                                  for i, d in zip(records.loc[bad, "ID"],
-                                                  records.loc[bad, "DATE_OBS"])]
-    ok = records["rule"].isna().to_numpy()
-    records["L0"] = np.nan
+    r = Refusals(records, lambda f: [f"{TABLE}.{LAYOUT['ID']}={i}" for i in f["ID"]])
+    f = r.records
+    r.refuse(f[UID].isna().to_numpy(), "source.missing_filename", "no file name")
+    t = to_datetime(f["DATE_OBS"])
+    r.refuse(t.isna().to_numpy(), "source.bad_date",
+             lambda i: f"DATE_OBS {f['DATE_OBS'].iat[i]!r} is not a date")
+    ok = r.ok
+    f["L0"] = np.nan
     if ok.any():
         tt = Time(t[ok].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").tolist(), scale="utc")
-        records.loc[ok, "L0"] = np.asarray(sun.L0(tt).to_value("deg"), dtype=float)
-    return records
+        f.loc[ok, "L0"] = np.asarray(sun.L0(tt).to_value("deg"), dtype=float)
+    return f
 
 
 # -- computed columns -------------------------------------------------------------------
 
-def _num(r, name):
-    return pd.to_numeric(r[name], errors="coerce").to_numpy(dtype=float)
-
-
 def _time_max(r, p):
     end, start = jd(r["DATE_END"]), jd(r["DATE_OBS"])
-    exp = _num(r, "EXPTIME") / 86400.0
+    exp = as_float(r, "EXPTIME") / 86400.0
     return np.where(np.isnan(end), start + np.nan_to_num(exp), end)
 
 
 def _spectral_min(r, p):   # longest wavelength → lowest frequency
-    w = _num(r, "WAVELENGTH_NM") + np.nan_to_num(_num(r, "BANDWIDTH_NM")) / 2
+    w = as_float(r, "WAVELENGTH_NM") + np.nan_to_num(as_float(r, "BANDWIDTH_NM")) / 2
     return wavelength_to_hz(w, "nm")
 
 
 def _spectral_max(r, p):
-    w = _num(r, "WAVELENGTH_NM") - np.nan_to_num(_num(r, "BANDWIDTH_NM")) / 2
+    w = as_float(r, "WAVELENGTH_NM") - np.nan_to_num(as_float(r, "BANDWIDTH_NM")) / 2
     return wavelength_to_hz(w, "nm")
 
 
 def _messenger(r, p):
-    return messenger_from_wavelength(_num(r, "WAVELENGTH_NM"))
+    return messenger_from_wavelength(as_float(r, "WAVELENGTH_NM"))
 
 
 def _c1min(r, p):
-    return np.mod(_num(r, "L0") - 90.0, 360.0)
+    return np.mod(as_float(r, "L0") - 90.0, 360.0)
 
 
 def _c1max(r, p):
-    return np.mod(_num(r, "L0") + 90.0, 360.0)
-
-
-def _const(v):
-    def f(r, p):
-        return np.full(len(r), v, dtype=float)
-    f.__name__ = f"const_{v}"
-    return f
+    return np.mod(as_float(r, "L0") + 90.0, 360.0)
 
 
 def _obs_id(r, p):
-    return r["_UID"].to_numpy(dtype=object)
+    return r[UID].to_numpy(dtype=object)
 
 
 def _granule_gid(r, p):
@@ -167,22 +142,17 @@ def _granule_gid(r, p):
             ).astype(object).to_numpy()
 
 
-def _datalink_url(r, p):
-    return datalinks.datalink_urls(p["server_url"], SCHEMA, r["_UID"])
-
-
 def _pixel_deg(r, p):
     """Heliographic size (deg) of one pixel at disk centre, for a solar radius of
     959.6″ (Earth's mean view): asin(CDELT1 / 959.6″)."""
-    c = _num(r, "CDELT1")
+    c = as_float(r, "CDELT1")
     with np.errstate(invalid="ignore"):
         return np.degrees(np.arcsin(np.clip(c / 959.6, -1, 1)))
 
 
 # -- datalinks ----------------------------------------------------------------------------
 
-def links(rows: pd.DataFrame, records: pd.DataFrame | None, params: Mapping[str, Any]
-          ) -> pd.DataFrame:
+def links(rows: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """The FITS file (#this), its thumbnail (#thumbnail) and BASS2000's documentation."""
     uid = rows["granule_uid"].to_numpy(dtype=object)
     size = pd.to_numeric(rows.get("access_estsize"), errors="coerce") * 1024
@@ -209,7 +179,7 @@ SERVICE = Service(
     creator="Observatoire de Paris (BASS2000, LESIA)",
     subjects=("Sun", "Solar chromosphere", "Solar images"),
     spatial_frame_type="body",
-    needs=needs(),
+    source=SOURCE,
     fields={
         "instrument_host_name": "OBSERVATORY",
         "instrument_name": "INSTRUMENT",
@@ -234,22 +204,20 @@ SERVICE = Service(
         "spectral_range_max": _spectral_max,
         "messenger": _messenger,
         "c1min": _c1min, "c1max": _c1max,
-        "c2min": _const(-90.0), "c2max": _const(90.0),
+        "c2min": constant(-90.0), "c2max": constant(90.0),
         "c1_resol_min": _pixel_deg, "c1_resol_max": _pixel_deg,
         "c2_resol_min": _pixel_deg, "c2_resol_max": _pixel_deg,
         "access_format": access_format("FILE_FORMAT", "FILE_URL"),
         "access_estsize": size_kb("FILE_SIZE"),
-        "datalink_url": _datalink_url,
+        "datalink_url": datalink_url(SCHEMA),
     },
     uid=granule_uid,
-    harvest=harvest,
-    source_id="ID",
     prepare=prepare,
     links=links,
     qa_fields=("ID", "FILTER", "L0", "FILE_SIZE", "MODIFIED"),
     params=PARAMS,
-    mark=Mark(time_column="time_min", source_time="MODIFIED", source_id="ID"),
-    sample="bass2000",
+    defaults={"source": "sqlite:///outputs/samples/bass2000.sqlite"},
+    sample=build_sample,
     meta={"referenceURL": "https://bass2000.obspm.fr/",
           "source": "BASS2000 solar archive database"},
     rd_extras=datalinks.rd_extras_for(),

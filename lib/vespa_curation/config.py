@@ -1,0 +1,234 @@
+"""The run configuration: typed, documented parameters, checked and resolved once.
+
+Every service accepts the :data:`COMMON` parameters; a service declares more
+(``Service.params``) and its defaults (``Service.defaults``: the embedded sample as
+``source``, ...). :func:`load_config` merges, in order: the declared defaults,
+``parameters/<service>.yaml`` (a site's own defaults, optional), a ``-f`` file and
+``-p key=value`` overrides; it checks the result against the schema — an unknown key, a
+value of the wrong type or outside the accepted values raises :class:`ParameterError`
+naming the key and what is accepted — and returns a frozen :class:`RunConfig` with the
+paths resolved (import area, outputs, decisions file).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
+
+import yaml
+
+from . import paths
+from .area import ImportArea
+from .parameter import Param, ParameterError
+from .services import get_service, service_names
+from .sources import SCHEMES, forms
+
+
+def _check_source(value: str) -> str | None:
+    if not any(value.startswith(s) for s in SCHEMES):
+        return f"{value!r} has no known scheme; accepted: {forms()}"
+    return None
+
+
+def _check_url(value: str) -> str | None:
+    if not value.startswith(("http://", "https://")):
+        return f"{value!r} is not an http(s) URL"
+    return None
+
+
+#: Parameters every service accepts.
+COMMON: tuple[Param, ...] = (
+    Param("source", str, None, "where to harvest: " + forms(), required=True,
+          check=_check_source),
+    Param("dachs_inputs", str, "outputs/dachs", "folder receiving the DaCHS import area"),
+    Param("outputs", str, "outputs/runs", "folder receiving run folders"),
+    Param("server_url", str, "http://localhost:8080",
+          "public base URL of the DaCHS server (datalink and TFCat URLs)", check=_check_url),
+    Param("dachs_db", str, None, "optional DSN of DaCHS's PostgreSQL, to read the "
+          "incremental mark (e.g. 'dbname=gavo' or a file 'file:PATH' holding it)"),
+    Param("decisions", str, None, "curator decisions file "
+          "(default parameters/decisions/<service>.csv)"),
+    Param("chunk_size", int, 20000, "source records per chunk (bounds memory)",
+          check=lambda v: None if v > 0 else "must be positive"),
+    Param("export_batch", int, 100000, "rows per part of the export (bounds its memory; "
+          "a larger run is written as several data files)",
+          check=lambda v: None if v > 0 else "must be positive"),
+    Param("workers", int, 2, "worker processes for the map stage (1 = in process)",
+          check=lambda v: None if v >= 1 else "must be at least 1"),
+    Param("dask_scheduler", str, None, "address of a Dask scheduler (tcp://host:port) to "
+          "map chunks on a cluster instead of local processes"),
+    Param("limit", int, None, "harvest at most this many source records (tests, trials)"),
+    Param("full", bool, False, "ignore the incremental mark and harvest everything"),
+    Param("qa_gallery", int, 24, "regions drawn in the QA gallery",
+          check=lambda v: None if v >= 0 else "must be >= 0"),
+    Param("qa_images", str, None, "folder holding the observations' own image files "
+          "(FITS, named as OBSERVATIONS.FILENAME) drawn under the QA contours"),
+    Param("tap_check", bool, True, "publish: after dachs imp/val, count the rows and run "
+          "one spatial query through the server's TAP endpoint (server_url)"),
+    Param("column_stats", bool, False, "publish: `dachs limits` with column statistics "
+          "(STILTS 3.4.7's taplint reports their VOSI attributes as schema errors)"),
+)
+#: Parameters whose value is a path, resolved against the project root.
+PATH_PARAMS = ("dachs_inputs", "outputs", "decisions", "qa_images")
+
+
+def schema(service) -> dict[str, Param]:
+    """All parameters accepted by ``service`` (a Service or its name)."""
+    if isinstance(service, str):
+        service = _service(service)
+    out = {p.name: p for p in COMMON}
+    for p in service.params:
+        out[p.name] = p
+    return out
+
+
+def _service(name: str):
+    if name not in service_names():
+        raise ParameterError(f"unknown service {name!r}; accepted: "
+                             + ", ".join(service_names()))
+    return get_service(name)
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` → dict; values parsed as YAML scalars."""
+    out = {}
+    for item in items or ():
+        if "=" not in item:
+            raise ParameterError(f"override {item!r} is not of the form key=value")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value) if value != "" else None
+    return out
+
+
+@dataclass(frozen=True)
+class RunConfig(Mapping):
+    """The checked parameters of one service's run (a read-only mapping), with the
+    places they name resolved.
+
+    ``config["chunk_size"]`` reads a parameter; the properties give what is derived
+    from them: :attr:`area` (the service's :class:`~vespa_curation.area.ImportArea`),
+    :attr:`decisions_path`, :attr:`outputs_dir`, :meth:`run_dir`. Path parameters hold
+    absolute paths. :meth:`replace` gives a re-checked copy with other values.
+    """
+
+    values: Mapping[str, Any] = field(repr=False)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        return f"RunConfig({self.service!r})"
+
+    @property
+    def service(self) -> str:
+        return self.values["service"]
+
+    @property
+    def definition(self):
+        """The service's declaration (:class:`~vespa_curation.services.Service`)."""
+        return get_service(self.service)
+
+    @property
+    def area(self) -> ImportArea:
+        """``<dachs_inputs>/<schema>``."""
+        return ImportArea(self.values["dachs_inputs"], self.service)
+
+    @property
+    def decisions_path(self) -> Path:
+        return Path(self.values["decisions"])
+
+    @property
+    def outputs_dir(self) -> Path:
+        return Path(self.values["outputs"])
+
+    def run_dir(self, stamp: str) -> Path:
+        """``<outputs>/<stamp>/<service>`` (not created)."""
+        return self.outputs_dir / stamp / self.service
+
+    def replace(self, **changes) -> "RunConfig":
+        """A copy with ``changes``, checked like any other parameters."""
+        values = {k: v for k, v in self.values.items() if k != "service"}
+        values.update(changes)
+        return _checked(self.service, values)
+
+
+def load_config(service: str, file: str | os.PathLike | None = None,
+                overrides: Iterable[str] | Mapping[str, Any] | None = None) -> RunConfig:
+    """The checked configuration of one service run.
+
+    Parameters
+    ----------
+    service : str
+        Service (= DaCHS schema) name.
+    file : path, optional
+        A YAML parameters file, on top of the declared defaults and
+        ``parameters/<service>.yaml``.
+    overrides : list of "key=value" or mapping, optional
+        Values that win over everything else.
+
+    Raises
+    ------
+    ParameterError
+        Naming the first unknown key, missing required value or refused value.
+    """
+    svc = _service(service)
+    values: dict[str, Any] = dict(svc.defaults)
+    site = paths.PARAMETERS / f"{service}.yaml"
+    for f in ([site] if site.is_file() else []) + ([Path(file)] if file else []):
+        values.update(_read_yaml(paths.resolve(f, Path.cwd())))
+    if overrides:
+        values.update(overrides if isinstance(overrides, Mapping)
+                      else parse_overrides(overrides))
+    return _checked(service, values)
+
+
+def as_config(params: Mapping[str, Any]) -> RunConfig:
+    """``params`` as a RunConfig: itself when it is one, else its values checked."""
+    if isinstance(params, RunConfig):
+        return params
+    values = dict(params)
+    return load_config(values.pop("service"), overrides=values)
+
+
+def _read_yaml(f: Path) -> dict:
+    if not f.is_file():
+        raise ParameterError(f"parameters file {f} does not exist")
+    loaded = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+    if not isinstance(loaded, dict):
+        raise ParameterError(f"parameters file {f} is not a mapping of key: value")
+    return loaded
+
+
+def _checked(service: str, values: Mapping[str, Any]) -> RunConfig:
+    sch = schema(service)
+    unknown = sorted(set(values) - set(sch) - {"service"})
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter {unknown[0]!r} for service {service}; accepted: "
+            + ", ".join(sorted(sch)))
+    out = {name: p.coerce(values.get(name, p.default)) for name, p in sch.items()}
+    if out["decisions"] is None:
+        out["decisions"] = f"parameters/decisions/{service}.csv"
+    for name in PATH_PARAMS:
+        if out[name] is not None:
+            out[name] = str(paths.resolve(out[name]))
+    out["service"] = service
+    return RunConfig(out)
+
+
+def describe(service: str) -> str:
+    """A plain-text table of the parameters of ``service`` (``vespa-curate params``)."""
+    svc = _service(service)
+    lines = []
+    for p in schema(svc).values():
+        default = svc.defaults.get(p.name, p.default)
+        ch = f" [{', '.join(map(str, p.choices))}]" if p.choices else ""
+        lines.append(f"{p.name:16s} {p.type.__name__:5s} default={default!r}{ch}  {p.doc}")
+    return "\n".join(lines)

@@ -1,0 +1,171 @@
+"""The export stage: curator decisions applied, then the run's new and changed rows
+written to the DaCHS import area (:func:`vespa_curation.export.writer.write_run`).
+
+The run's rows are read in parts of ``export_batch`` rows — decisions and content
+hashes part by part, the new and changed rows staged in ``export_rows.parquet`` — so
+memory stays bounded for a full re-export of a large table; a run with more rows than
+that is written as several data files. Nothing changed since the last export (no row,
+no retraction, the same mark) leaves the import area as it is.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import runfolder as RF
+from ..config import as_config
+from ..decisions import apply_decisions, latest, load_decisions
+from ..incremental import changed_rows, next_mark, retry_candidates, same_mark
+from .writer import RunExport, write_run
+
+log = logging.getLogger("vespa_curation.export")
+
+
+@dataclass
+class _Parts:
+    """What the export keeps of the parts of a run's rows (as Arrow or fixed-width
+    arrays, not Python objects: millions of small long-lived strings pin the
+    allocator's arenas)."""
+
+    kept: list = field(default_factory=list)
+    links: list = field(default_factory=list)
+    states: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)
+    uids: list = field(default_factory=list)
+    counts: dict = field(default_factory=lambda: {"new": 0, "changed": 0, "unchanged": 0})
+    overrides: int = 0
+    retract: list = field(default_factory=list)
+    seen: set = field(default_factory=set)
+
+
+def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
+    """Apply curator decisions and write the DaCHS import area of ``run_dir``'s rows.
+
+    Returns
+    -------
+    dict
+        The content of ``export.json``.
+    """
+    cfg = as_config(params)
+    run_dir = Path(run_dir)
+    service = cfg.definition
+    batch = int(cfg["export_batch"])
+    harvest_report = RF.read_json(run_dir, RF.HARVEST)
+    rows_path = run_dir / RF.ROWS
+    n_in = pq.ParquetFile(rows_path).metadata.num_rows
+    single = n_in <= batch
+    staged = RF.ParquetStream(run_dir / RF.EXPORT_ROWS)
+    parts = _read_parts(cfg, service, rows_path, n_in, batch, single, staged,
+                        retry_candidates(harvest_report), harvest_report.get("time"))
+    rejected = pd.concat(parts.rejected, ignore_index=True) if parts.rejected else None
+    if rejected is not None and len(rejected):
+        q = pd.concat([RF.read_quarantine(run_dir), rejected], ignore_index=True)
+        q.to_csv(run_dir / RF.QUARANTINE, index=False)
+    # the mark (+ records to retry) after this run
+    mark = next_mark(harvest_report, parts.seen, RF.read_quarantine(run_dir))
+    new_uids = np.concatenate(parts.uids) if parts.uids else np.array([], dtype=str)
+    written = bool(len(new_uids) or len(parts.retract)) or not same_mark(
+        mark, cfg.area.stored_mark())
+    try:
+        if written:
+            out_rows = _rows_out(parts, single, staged, rows_path, len(new_uids), batch)
+            write_run(cfg.area, service, RunExport(
+                run_id=run_dir.parent.name, rows=out_rows,
+                links=_links_of(parts, run_dir, new_uids), retract=parts.retract,
+                mark=mark, granule_state=_state_of(parts),
+                extra_files=_extra_files(service, cfg, out_rows, staged)),
+                server_url=cfg["server_url"])
+        else:
+            log.info("%s: nothing new or changed since the last export: import area "
+                     "left as it is", service.name)
+    finally:
+        staged.discard()
+        staged.path.unlink(missing_ok=True)
+    report = {"service": service.name, "run_id": run_dir.parent.name,
+              "import_area": str(cfg.area.path), "written": written,
+              "exported": len(new_uids), **parts.counts,
+              "rejected_by_curator": 0 if rejected is None else len(rejected),
+              "retracted": len(parts.retract), "overrides": parts.overrides,
+              "parts": max(1, -(-len(new_uids) // batch)),
+              "retry_next": len(mark.get("retry", []))}
+    RF.write_json(run_dir / RF.EXPORT, report)
+    return report
+
+
+def _read_parts(cfg, service, rows_path: Path, n_in: int, batch: int, single: bool,
+                staged: RF.ParquetStream, retry_in: set, now) -> _Parts:
+    """Decisions, content hashes and datalinks of the run's rows, part by part."""
+    out = _Parts()
+    published = _published_if_needed(cfg)
+    batches = RF.row_batches(rows_path, batch) if n_in else [RF.read_rows(rows_path.parent)]
+    for rows in batches:
+        # source ids to retry from the last mark: those this run read again are settled
+        if "qa_source_id" in rows and retry_in:
+            out.seen.update(retry_in.intersection(rows["qa_source_id"].astype(str)))
+        rows, rejected, retract, overrides = apply_decisions(
+            rows, cfg.decisions_path, service, import_area=cfg.area, published=published)
+        out.rejected.append(rejected)
+        out.retract = retract
+        out.overrides += len(overrides)
+        rows, state, part_counts = changed_rows(service, rows, cfg.area, now=now)
+        for k in out.counts:
+            out.counts[k] += part_counts[k]
+        out.states.append(pa.Table.from_pandas(state, preserve_index=False))
+        out.uids.append(np.asarray(rows["granule_uid"].astype(str).to_numpy(), dtype=str))
+        if service.links is not None:   # datalinks follow the rows
+            out.links.append(service.links(rows, cfg))
+        if single:
+            out.kept.append(rows)
+        elif len(rows):
+            staged.write(rows)
+        del rows
+    return out
+
+
+def _published_if_needed(cfg) -> set:
+    """The published granule_uids when some decision rejects a granule (what retracting
+    needs), read once for all the parts of an export; else an empty set."""
+    dec = load_decisions(cfg.decisions_path)
+    if dec.empty or not (latest(dec)["decision"] == "reject").any():
+        return set()
+    return cfg.area.published_uids()
+
+
+def _rows_out(parts: _Parts, single: bool, staged: RF.ParquetStream, rows_path: Path,
+              n_out: int, batch: int):
+    """The rows to write: one frame, or an iterator of parts read from the staging file."""
+    if single:
+        return parts.kept[0] if len(parts.kept) == 1 else pd.concat(parts.kept,
+                                                                     ignore_index=True)
+    staged.close(list(pq.ParquetFile(rows_path).schema_arrow.names))
+    return pd.read_parquet(staged.path) if n_out <= batch else \
+        RF.row_batches(staged.path, batch)
+
+
+def _links_of(parts: _Parts, run_dir: Path, new_uids: np.ndarray) -> pd.DataFrame | None:
+    if not parts.links:
+        return None
+    links = pd.concat(parts.links, ignore_index=True)
+    return links[links["granule_uid"].isin(new_uids)] if "granule_uid" in links else links
+
+
+def _state_of(parts: _Parts) -> pd.DataFrame | None:
+    if not parts.states:
+        return None
+    return pa.concat_tables(parts.states, promote_options="default").to_pandas()
+
+
+def _extra_files(service, cfg, out_rows, staged: RF.ParquetStream) -> dict:
+    """Whole-table files of the import area (TFCat), from every exported row."""
+    if service.files is None:
+        return {}
+    rows = out_rows if isinstance(out_rows, pd.DataFrame) else pd.read_parquet(staged.path)
+    return service.files(rows, cfg)

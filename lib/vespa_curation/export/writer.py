@@ -1,0 +1,288 @@
+"""One run's rows added to a service's DaCHS import area, as one atomic new version.
+
+:func:`write_run` is the entry point: it checks the rows, opens a new version of the
+:class:`~vespa_curation.area.ImportArea` (which alone knows the layout and the swap) and
+fills it: earlier immutable files hard-linked, this run's epn_core VOTables part by part,
+its datalinks, the granule state, retraction lists, extra files (TFCat), the RD, and
+the manifest with every file's checksum, written last.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import area as A, epncore
+from ..area import ImportArea, Staging
+from .rd import render_rd
+from .votable import ExportError, epn_columns, write_epn_votable, write_table_votable
+
+
+@dataclass
+class RunExport:
+    """What one run adds to an import area.
+
+    Attributes
+    ----------
+    run_id : str
+        Names this run's files (``data/<run_id>.vot``, ...); unique per area.
+    rows : DataFrame or iterable of DataFrame
+        epn_core rows (``qa_*`` columns are dropped); may be empty. An iterable gives
+        the rows in parts (bounded memory for a full re-export of a large table): each
+        part is checked and written as its own ``data/<run_id>-<NNNN>.vot`` as it
+        comes, and a bad part leaves the area as it was.
+    links : DataFrame, optional
+        Datalink rows (``links/<run_id>.vot``).
+    retract : iterable of str
+        granule_uids to delete from the service (``retract/<run_id>.txt``).
+    mark : JSON-serialisable, optional
+        The incremental mark after this run (kept in the manifest).
+    granule_state : DataFrame, optional
+        ``granule_uid`` + :data:`vespa_curation.area.STATE_COLUMNS` of the rows.
+    extra_files : mapping, optional
+        Area-relative path → content (bytes, text or a file to copy), e.g. TFCat files;
+        replaced by each export that gives them, kept otherwise.
+    """
+
+    run_id: str
+    rows: Any
+    links: pd.DataFrame | None = None
+    retract: Iterable[str] = ()
+    mark: Any = None
+    granule_state: pd.DataFrame | None = None
+    extra_files: Mapping[str, Any] = field(default_factory=dict)
+
+
+def write_run(area: ImportArea, service, run: RunExport, *,
+              server_url: str = "http://localhost:8080", fmt: str = "tabledata",
+              region: str = "stcs") -> Path:
+    """Add ``run`` to ``area`` (the import area of ``service``), atomically.
+
+    Parameters
+    ----------
+    area : ImportArea
+    service : Service
+        Gives the spatial frame, the RD's metadata and fragments.
+    run : RunExport
+    server_url : str
+        Public DaCHS URL, given to RD fragments (datalink, TFCat).
+    fmt : {"tabledata", "binary2", "binary"}
+        VOTable serialisation.
+    region : {"stcs", "dali"}
+        s_region as STC-S text (default) or a DALI polygon array.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<dachs_inputs>/<schema>``.
+
+    Raises
+    ------
+    ExportError
+        Bad rows or arguments (nothing is written).
+    vespa_curation.area.AreaError
+        A concurrent export, or a bad run id.
+    """
+    run_id = A.check_run_id(run.run_id)
+    retract = sorted({str(u).strip() for u in run.retract if str(u).strip()})
+    single = isinstance(run.rows, pd.DataFrame)
+    parts = (_checked_part(area.schema, run.rows, retract, run_id),) if single else \
+        (_checked_part(area.schema, part, retract, run_id) for part in run.rows)
+    extra = dict(run.extra_files or {})
+    for rel in extra:
+        p = Path(rel)
+        if p.is_absolute() or ".." in p.parts or p.parts[0] in A.RESERVED:
+            raise ExportError(f"extra file {rel!r}: must be a relative path outside "
+                              f"{', '.join(A.RESERVED)}")
+    with area.new_version(run_id) as stage:
+        files = _carry_immutable(stage)
+        data_rels, new_uids, columns = _write_data(stage, parts, single, run_id,
+                                                   service.spatial_frame_type, fmt, region)
+        n_links = _write_links(stage, run.links, run_id, fmt, files)
+        granules, replaced, n_retracted = _write_state(stage, new_uids, retract,
+                                                       run.granule_state, run_id)
+        _write_retractions(stage, new_uids, retract, run_id, files)
+        _write_extra(stage, extra, files)
+        all_columns = epncore.ordered(
+            set(columns) | set((stage.manifest or {}).get("columns", [])))
+        creation = (stage.manifest or {}).get("creation_date") or _now_iso()
+        has_links = run.links is not None or any(r.startswith(A.LINKS + "/") for r in files)
+        rd = render_rd(service, all_columns, creation_date=creation, server_url=server_url,
+                       has_links=has_links, has_retract=True, extra_files=sorted(extra))
+        A.write_durable(stage.folder / A.RD, rd)
+        for rel in [*data_rels, A.RD, A.GRANULES, *extra]:
+            files[rel] = {"run_id": run_id}
+        _checksums(stage.folder, files)
+        summary = {"rows": len(new_uids), "new_rows": len(new_uids) - replaced,
+                   "replaced_rows": replaced, "retracted": n_retracted,
+                   "retract_listed": len(retract), "links_rows": n_links}
+        _write_manifest(stage, service, run, files, data_rels, summary, all_columns,
+                        creation, server_url, len(granules))
+    return area.path
+
+
+def _checked_part(schema: str, rows: pd.DataFrame, retract: list, run_id: str
+                  ) -> pd.DataFrame:
+    rows = rows.drop(columns=[c for c in rows.columns if str(c).startswith("qa_")])
+    if "granule_uid" not in rows:
+        raise ExportError(f"{schema}: rows have no granule_uid column")
+    uid = rows["granule_uid"]
+    if uid.isna().any():
+        i = uid.isna().to_numpy().nonzero()[0][0]
+        raise ExportError(f"{schema}: row {i} has no granule_uid")
+    dup = uid[uid.duplicated()]
+    if len(dup):
+        raise ExportError(f"{schema}: granule_uid {dup.iloc[0]!r} appears more than once "
+                          "in the rows to export")
+    if retract:
+        clash = set(retract) & set(uid.astype(str))
+        if clash:
+            raise ExportError(f"{schema}: granule {sorted(clash)[0]!r} is both exported "
+                              "and retracted in run " + run_id)
+    return rows
+
+
+def _carry_immutable(stage: Staging) -> dict[str, dict]:
+    """Hard-link the previous version's data and links files; their manifest entries."""
+    files: dict[str, dict] = {}
+    for rel, info in ((stage.manifest or {}).get("files") or {}).items():
+        if rel.split("/")[0] in A.IMMUTABLE:
+            A.link_or_copy(stage.previous / rel, stage.folder / rel)
+            files[rel] = dict(info)
+    return files
+
+
+def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fmt: str,
+                region: str) -> tuple[list[str], pd.Series, set]:
+    """This run's epn_core VOTables, part by part; (files, granule_uids, columns)."""
+    data_rels, uid_parts, column_set = [], [], set()
+    for k, rows in enumerate(parts):
+        column_set.update(epn_columns(rows))
+        uid_parts.append(np.asarray(rows["granule_uid"].astype(str).to_numpy(), dtype=str))
+        if len(rows):  # DaCHS's voTableGrammar fails on a table without rows
+            rel = A.data_file(run_id, None if single else k + 1)
+            write_epn_votable(rows, stage.folder / rel, frame, fmt=fmt, region=region)
+            data_rels.append(rel)
+        del rows
+    uids = pd.Series(np.concatenate(uid_parts) if uid_parts else np.array([], dtype=str),
+                     dtype=object)
+    return data_rels, uids, column_set
+
+
+def _write_links(stage: Staging, links: pd.DataFrame | None, run_id: str, fmt: str,
+                 files: dict) -> int:
+    if links is None:
+        return 0
+    rel = A.links_file(run_id)
+    write_table_votable(links, stage.folder / rel, name="links", fmt=fmt)
+    files[rel] = {"run_id": run_id}
+    return len(links)
+
+
+def _write_state(stage: Staging, new_uids: pd.Series, retract: list,
+                 granule_state: pd.DataFrame | None, run_id: str
+                 ) -> tuple[pd.DataFrame, int, int]:
+    """``state/granules.parquet``: which run holds the current row of each granule."""
+    prev = stage.previous / A.GRANULES if stage.previous is not None else None
+    if prev is not None and prev.is_file():
+        granules = pd.read_parquet(prev)
+    else:
+        granules = pd.DataFrame({"granule_uid": pd.Series([], dtype=object),
+                                 "run_id": pd.Series([], dtype=object)})
+    known = granules["granule_uid"].isin(new_uids)
+    gone = granules["granule_uid"].isin(retract)
+    added = pd.DataFrame({"granule_uid": new_uids.to_numpy(), "run_id": run_id})
+    if granule_state is not None and len(granule_state.columns) > 1:
+        st = granule_state.drop_duplicates("granule_uid", keep="last") \
+            .set_index("granule_uid").reindex(new_uids)
+        for c in st.columns:
+            added[c] = st[c].to_numpy(dtype=object)
+    granules = pd.concat([granules[~known & ~gone], added], ignore_index=True)
+    (stage.folder / A.STATE).mkdir(exist_ok=True)
+    granules.to_parquet(stage.folder / A.GRANULES, index=False)
+    return granules, int(known.sum()), int(gone.sum())
+
+
+def _write_retractions(stage: Staging, new_uids: pd.Series, retract: list, run_id: str,
+                       files: dict) -> None:
+    """Earlier retraction lists lose the granules exported again now; this run's list."""
+    readded = set(new_uids)
+    for rel, info in ((stage.manifest or {}).get("files") or {}).items():
+        if not rel.startswith(A.RETRACT + "/"):
+            continue
+        lines = A.read_uid_list(stage.previous / rel)
+        keep = [u for u in lines if u not in readded]
+        if len(keep) == len(lines):
+            A.link_or_copy(stage.previous / rel, stage.folder / rel)
+            files[rel] = dict(info)
+        elif keep:
+            A.write_durable(stage.folder / rel, "\n".join(keep) + "\n")
+            files[rel] = {"run_id": info.get("run_id")}
+    if retract:
+        rel = A.retract_file(run_id)
+        A.write_durable(stage.folder / rel, "\n".join(retract) + "\n")
+        files[rel] = {"run_id": run_id}
+
+
+def _write_extra(stage: Staging, extra: Mapping[str, Any], files: dict) -> None:
+    """Extra files of this run; those of earlier runs not given again are kept."""
+    for rel, content in extra.items():
+        dst = stage.folder / rel
+        if isinstance(content, (bytes, str)):
+            A.write_durable(dst, content)
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(content, dst)
+    for rel, info in ((stage.manifest or {}).get("files") or {}).items():
+        if rel.split("/")[0] not in A.RESERVED and rel not in extra:
+            A.link_or_copy(stage.previous / rel, stage.folder / rel)
+            files[rel] = dict(info)
+
+
+def _checksums(folder: Path, files: dict) -> None:
+    for rel, info in files.items():
+        if "sha256" not in info:
+            p = folder / rel
+            info["sha256"] = A.sha256(p)
+            info["bytes"] = p.stat().st_size
+
+
+def _write_manifest(stage: Staging, service, run: RunExport, files: dict, data_rels,
+                    summary: dict, columns, creation: str, server_url: str,
+                    total_rows: int) -> None:
+    old = stage.manifest or {}
+    own = [r for r in (*data_rels, A.links_file(run.run_id), A.retract_file(run.run_id))
+           if r in files and files[r].get("run_id") == run.run_id]
+    entry = {"run_id": run.run_id, "time": _now_iso(), **summary, "mark": run.mark,
+             "files": {r: files[r]["sha256"] for r in own}}
+    man = {
+        "schema": service.name, "format": 1, "spatial_frame_type": service.spatial_frame_type,
+        "creation_date": creation, "server_url": server_url, "columns": list(columns),
+        "total_rows": int(total_rows),
+        "mark": run.mark if run.mark is not None else old.get("mark"),
+        "runs": list(old.get("runs", [])) + [entry],
+        "files": dict(sorted(files.items())),
+    }
+    A.write_durable(stage.folder / A.MANIFEST,
+                    json.dumps(man, indent=1, default=_json_default) + "\n")
+    for sub in ("", A.DATA, A.LINKS, A.RETRACT, A.STATE):
+        if (stage.folder / sub).is_dir():
+            A.fsync_dir(stage.folder / sub)
+
+
+def _json_default(o):
+    if isinstance(o, pd.Timestamp):
+        return o.isoformat()
+    if hasattr(o, "item"):
+        return o.item()
+    return str(o)
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -1,0 +1,10 @@
+"""File formats, one module each: what the workbench reads from and writes to them.
+
+- :mod:`.fits` — FITS headers and small axis columns (astropy.io.fits, memory-mapped);
+- :mod:`.tfcat` — TFCat time–frequency catalogues (writing hfc1t3's features, reading
+  catalogues of a collection).
+
+Importing this package registers each format's reader with
+:data:`vespa_curation.sources.files.READERS` (``Files(reader="fits")``).
+"""
+from . import fits, tfcat  # noqa: F401 — each registers its reader

@@ -1,0 +1,274 @@
+"""The harvest stage: source records → validated epn_core rows in the run folder.
+
+:func:`run` reads the service's source with its declared harvester, from the incremental
+mark, in bounded chunks; maps (:mod:`vespa_curation.services.rowmaker`) and validates
+(:mod:`vespa_curation.validate`) each chunk in worker processes — or on a Dask cluster
+when ``dask_scheduler`` is given — and writes ``rows.parquet``, ``records.parquet``
+(the source records QA draws), ``quarantine.csv`` and ``harvest.json``
+(:mod:`vespa_curation.runfolder`).
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from . import epncore, incremental, quarantine as Q, runfolder as RF
+from .config import as_config
+from .services import get_service, map_chunk
+from .sources import open_source
+from .times import utc_now
+from .validate import validate
+
+log = logging.getLogger("vespa_curation.harvest")
+
+
+# -- worker side ------------------------------------------------------------------------
+
+def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, Any],
+                 now: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Map and validate one chunk (runs in a worker process or on a Dask worker).
+
+    Returns accepted rows, quarantine lines, and the source records QA keeps (the
+    refused ones, the flagged ones and a few plain ones). When mapping raises on a
+    chunk, the chunk is bisected until the records that raise are isolated: they are
+    quarantined (rule ``internal.error``, the exception in the reason, for a developer
+    to fix) and every other record goes through, so one record no mapping rule
+    foresaw cannot stop a nightly run.
+    """
+    service = get_service(service_name)
+    try:
+        rows, q_map = map_chunk(service, records, params, now=now)
+    except Exception as exc:  # noqa: BLE001 — isolated and reported, never swallowed
+        if len(records) == 1:
+            return _isolated(service, records, exc)
+        half = len(records) // 2
+        parts = [map_validate(service_name, records.iloc[a:b].reset_index(drop=True),
+                              params, now)
+                 for a, b in ((0, half), (half, len(records)))]
+        acc = [p[0] for p in parts if len(p[0])]
+        return (pd.concat(acc, ignore_index=True) if acc else pd.DataFrame(),
+                pd.concat([p[1] for p in parts], ignore_index=True),
+                pd.concat([p[2] for p in parts], ignore_index=True))
+    accepted, q_val = validate(rows, service)
+    q = pd.concat([q_map, q_val], ignore_index=True)
+    keep = records_for_qa(service, records, accepted, q, int(params.get("qa_gallery", 24)))
+    return normalize(accepted), q, keep
+
+
+def _isolated(service, records: pd.DataFrame, exc: Exception):
+    """The quarantine line of the one record whose mapping raised."""
+    sid = records[service.source_id].iloc[0]
+    try:
+        uid = str(service.uid(records).iloc[0])
+    except Exception:  # noqa: BLE001 — the uid itself may be what raised
+        uid = ""
+    q = Q.quarantine_frame(
+        [uid], [sid], "map", ["internal.error"],
+        [f"{service.source_id}={sid}: mapping raised {type(exc).__name__}: {exc} (a bug "
+         "to report; the other records of its chunk were mapped)"])
+    log.error("record isolated after %s: %s", type(exc).__name__, exc)
+    return pd.DataFrame(), q, records.reset_index(drop=True)
+
+
+def records_for_qa(service, records: pd.DataFrame, accepted: pd.DataFrame,
+                   quarantine: pd.DataFrame, n_plain: int) -> pd.DataFrame:
+    """The source records QA draws: refused, flagged, and the first ``n_plain``."""
+    ids = set(quarantine["source_id"].astype(str))
+    if "qa_geom_flag" in accepted:
+        flagged = accepted["qa_geom_flag"].astype(str) != "ok"
+        ids |= set(accepted.loc[flagged, "qa_source_id"].astype(str))
+    ids |= set(accepted["qa_source_id"].astype(str).head(n_plain))
+    rid = records[service.source_id].astype(str)
+    return records[rid.isin(ids)].reset_index(drop=True)
+
+
+def normalize(rows: pd.DataFrame) -> pd.DataFrame:
+    """epn_core columns cast to their type (:meth:`vespa_curation.epncore.EpnType.cast`,
+    so every chunk has one schema); ``qa_*`` columns to float when numeric, else text."""
+    out = {}
+    for name in rows.columns:
+        s = rows[name]
+        if name in epncore.COLUMNS:
+            s = epncore.COLUMNS[name].cast(s)
+        elif s.dtype == object:
+            num = pd.to_numeric(s, errors="coerce")
+            if s.notna().any() and num.notna().sum() == s.notna().sum():
+                s = num.astype("float64")
+            else:
+                s = s.astype("string").astype(object).where(s.notna(), None)
+        out[name] = s
+    return pd.DataFrame(out, index=rows.index)
+
+
+# -- driver side ------------------------------------------------------------------------
+
+def _executor(params):
+    """(submit, shutdown, window) of the configured executor: in process, local
+    processes, or a Dask cluster."""
+    if params.get("dask_scheduler"):
+        from distributed import Client
+        client = Client(params["dask_scheduler"])
+        return client.submit, client.close, max(2, 2 * len(client.nthreads()))
+    if int(params.get("workers", 1)) <= 1:
+        class _Done:
+            def __init__(self, v):
+                self.v = v
+
+            def result(self):
+                return self.v
+        return (lambda f, *a: _Done(f(*a))), (lambda: None), 1
+    pool = ProcessPoolExecutor(max_workers=int(params["workers"]),
+                               mp_context=get_context("fork"))
+    return pool.submit, pool.shutdown, 2 * int(params["workers"])
+
+
+def _progress(total=None, desc="harvest"):
+    try:
+        from tqdm.auto import tqdm
+        return tqdm(total=total, desc=desc, unit="rec", mininterval=1.0)
+    except ImportError:  # pragma: no cover
+        return None
+
+
+class _Collector:
+    """What the driver keeps of the chunks' results: rows and records streamed to
+    Parquet, quarantine lines, counts and the running mark."""
+
+    def __init__(self, run_dir: Path, service):
+        self.service = service
+        self.rows = RF.ParquetStream(run_dir / RF.ROWS)
+        self.records = RF.ParquetStream(run_dir / RF.RECORDS)
+        self.quarantine: list[pd.DataFrame] = []
+        self.counts = collections.Counter()
+        self.marks: dict[str, Any] = {}
+
+    def add(self, result) -> None:
+        acc, q, keep = result
+        self.rows.write(acc)
+        self.records.write(keep)
+        self.quarantine.append(q)
+        self.counts["accepted"] += len(acc)
+        self.counts["quarantined"] += q["source_id"].nunique() if len(q) else 0
+        self.service.source.mark.observe(self.marks, acc)
+
+    def close(self) -> pd.DataFrame:
+        self.rows.close(self.service.columns)
+        self.records.close([self.service.source_id])
+        return (pd.concat(self.quarantine, ignore_index=True) if self.quarantine
+                else Q.empty())
+
+
+def run(params: Mapping[str, Any], run_dir: str | os.PathLike,
+        mark: Mapping[str, Any] | None = None) -> dict:
+    """Harvest, map and validate one service into ``run_dir``.
+
+    Parameters
+    ----------
+    params : RunConfig or mapping
+        The run's configuration (:func:`vespa_curation.config.load_config`).
+    run_dir : path
+        The service's run folder; created when missing.
+    mark : mapping, optional
+        The incremental mark to harvest from; by default the one the import area (or
+        DaCHS's database) holds (:func:`vespa_curation.incremental.read_mark`), none
+        when ``full`` is set.
+
+    Returns
+    -------
+    dict
+        The content of ``harvest.json``.
+    """
+    t0 = time.time()
+    cfg = as_config(params)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    service = get_service(cfg.service)
+    source = open_source(cfg["source"])
+    harvester = service.source
+    harvester.accept(source, service.name)
+    harvester.check(source)
+    if mark is None and not cfg["full"]:
+        mark = incremental.read_mark(cfg)
+    log.info("harvest %s from %s (mark %s)", service.name, source.label, mark or "none")
+    now = utc_now()
+    found: dict[str, Any] = {}
+    out = _Collector(run_dir, service)
+    try:
+        chunks = harvester.records(source, cfg, mark, published=cfg.area.published_uids,
+                                   report=found)
+        _map_all(cfg, service, chunks, out, now)
+    finally:
+        source.close()
+    quarantine = out.close()
+    # ids unique within each chunk but not within the harvest (two images, two chunks)
+    dups = incremental.refuse_duplicates(service, run_dir / RF.ROWS, quarantine)
+    if len(dups):
+        quarantine = pd.concat([quarantine, dups], ignore_index=True)
+        out.counts["accepted"] -= len(dups)
+    quarantine.to_csv(run_dir / RF.QUARANTINE, index=False)
+    report = _summary(service, source, mark, out, quarantine, found, now, time.time() - t0)
+    RF.write_json(run_dir / RF.HARVEST, report)
+    log.info("harvest done: %s", report["counts"])
+    return report
+
+
+def _map_all(cfg, service, chunks, out: _Collector, now) -> None:
+    """Map every chunk on the executor, at most a window of chunks in flight."""
+    submit, shutdown, window = _executor(cfg)
+    bar = _progress()
+    pending: collections.deque = collections.deque()
+
+    def drain(block_until: int):
+        while len(pending) > block_until:
+            fut, n_in = pending.popleft()
+            out.add(fut.result())
+            if bar is not None:
+                bar.update(n_in)
+
+    try:
+        for chunk in chunks:
+            out.counts["source_records"] += len(chunk)
+            pending.append((submit(map_validate, service.name, chunk, cfg, now), len(chunk)))
+            drain(window)
+            log.info("records read: %d, accepted: %d, quarantined: %d",
+                     out.counts["source_records"], out.counts["accepted"],
+                     out.counts["quarantined"])
+        drain(0)
+    finally:
+        shutdown()
+        if bar is not None:
+            bar.close()
+
+
+def _summary(service, source, mark, out: _Collector, quarantine: pd.DataFrame,
+             found: Mapping[str, Any], now, elapsed: float) -> dict:
+    """The content of ``harvest.json``."""
+    counts = out.counts
+    return {
+        "service": service.name,
+        "source": source.label,
+        "mark_in": RF.jsonable(mark),
+        "mark": RF.jsonable(incremental.merge_marks(mark, out.marks)),
+        "counts": {
+            "source_records": counts["source_records"],
+            "accepted": counts["accepted"],
+            "quarantined_records": int(quarantine["source_id"].nunique())
+            if len(quarantine) else 0,
+            "quarantine_lines": len(quarantine),
+        },
+        "by_stage": quarantine.groupby("stage").size().to_dict() if len(quarantine) else {},
+        "by_rule": quarantine.groupby("rule").size().to_dict() if len(quarantine) else {},
+        **{k: list(v) for k, v in found.items()},
+        "seconds": round(elapsed, 3),
+        "records_per_second": round(counts["source_records"] / elapsed, 1)
+        if elapsed else None,
+        "time": now.isoformat() + "Z",
+    }

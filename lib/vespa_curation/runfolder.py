@@ -1,0 +1,152 @@
+"""The files of a run folder: each stage's output is a file the next stage reads.
+
+``<outputs>/<UTC stamp>/<service>/``:
+
+=====================  ==================================  =============================
+file                   written by                          read by
+=====================  ==================================  =============================
+``rows.parquet``       harvest (accepted epn_core rows     qa, export (row group by row
+                       + ``qa_*`` columns)                 group)
+``records.parquet``    harvest (the source records QA      qa
+                       draws)
+``quarantine.csv``     harvest; export adds curator        qa, export, the curator
+                       rejections
+``harvest.json``       harvest (counts, the new mark)      qa, export
+``export_rows.parquet``export (rows staged while a large   export (removed after)
+                       run is written in parts)
+``export.json``        export                              publish, the curator
+``figures/``,          qa                                  the curator
+``report.*``
+=====================  ==================================  =============================
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .quarantine import QUARANTINE_COLUMNS
+
+ROWS = "rows.parquet"
+RECORDS = "records.parquet"
+QUARANTINE = "quarantine.csv"
+HARVEST = "harvest.json"
+EXPORT = "export.json"
+EXPORT_ROWS = "export_rows.parquet"
+
+
+def read_rows(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """The accepted rows of a run folder."""
+    return pd.read_parquet(Path(run_dir) / ROWS)
+
+
+def read_quarantine(run_dir: str | os.PathLike) -> pd.DataFrame:
+    """The quarantine lines of a run folder (an empty table when there are none)."""
+    p = Path(run_dir) / QUARANTINE
+    if not p.is_file() or p.stat().st_size == 0:
+        return pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    q = pd.read_csv(p, dtype=str, keep_default_na=False)
+    for c in QUARANTINE_COLUMNS:
+        if c not in q:
+            q[c] = ""
+    return q
+
+
+def read_json(run_dir: str | os.PathLike, name: str) -> dict:
+    """A stage's JSON summary (``harvest.json``, ``export.json``); {} when absent."""
+    p = Path(run_dir) / name
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (a reader never sees half a file)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def jsonable(obj):
+    """``obj`` as plain JSON values (timestamps as text)."""
+    if obj is None:
+        return None
+    return json.loads(json.dumps(obj, default=str))
+
+
+def row_batches(path: Path, batch: int) -> Iterator[pd.DataFrame]:
+    """DataFrames of whole row groups of a Parquet file, about ``batch`` rows each
+    (more when one row group is larger). Read group by group: pyarrow's
+    ``iter_batches`` keeps what it has read (memory grows with the file)."""
+    pf = pq.ParquetFile(path)
+    groups, n = [], 0
+    for g in range(pf.num_row_groups):
+        k = pf.metadata.row_group(g).num_rows
+        if groups and n + k > batch:
+            yield pf.read_row_groups(groups).to_pandas()
+            groups, n = [], 0
+        groups.append(g)
+        n += k
+    if groups:
+        yield pf.read_row_groups(groups).to_pandas()
+
+
+class ParquetStream:
+    """Append DataFrames to one Parquet file, written under a temporary name and
+    renamed on :meth:`close`; later chunks are cast to the first's schema (a column that
+    is all NULL in one chunk takes the type it has elsewhere)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_suffix(".parquet.part")
+        self.writer = None
+        self.schema = None
+        self.rows = 0
+
+    def write(self, df: pd.DataFrame) -> None:
+        if df is None or not len(df.columns):
+            return
+        if self.schema is None:
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            table = table.cast(pa.schema([
+                pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
+                for f in table.schema]))
+            self.schema = table.schema
+            self.writer = pq.ParquetWriter(self.tmp, self.schema)
+        else:
+            table = self._conform(df)
+        self.writer.write_table(table)
+        self.rows += len(df)
+
+    def _conform(self, df: pd.DataFrame) -> pa.Table:
+        df = df.reindex(columns=self.schema.names)
+        arrays = []
+        for f in self.schema:
+            col = df[f.name]
+            try:
+                arrays.append(pa.array(col, type=f.type, from_pandas=True))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                if pa.types.is_string(f.type):
+                    arrays.append(pa.array(col.astype("string"), type=pa.string()))
+                else:
+                    arrays.append(pa.array(pd.to_numeric(col, errors="coerce"),
+                                           type=f.type, from_pandas=True))
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+    def close(self, empty_columns: list[str]) -> None:
+        if self.writer is None:
+            pd.DataFrame(columns=empty_columns).to_parquet(self.tmp, index=False)
+        else:
+            self.writer.close()
+            self.writer = None
+        os.replace(self.tmp, self.path)
+
+    def discard(self) -> None:
+        """Close and remove what was written (a failed stage leaves no half file)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        self.tmp.unlink(missing_ok=True)

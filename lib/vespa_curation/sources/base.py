@@ -1,0 +1,132 @@
+"""What every declared harvester shares: the incremental mark it compares, and how
+records come out of it.
+
+A *source* (opened from the ``source`` parameter's URL: a SQL database, a document
+index or dump, a folder of files) is read by the *harvester* a service declares — the
+way a DaCHS grammar reads its sources: :class:`~vespa_curation.sources.sql.SqlTable`,
+:class:`~vespa_curation.sources.documents.Documents`,
+:class:`~vespa_curation.sources.files.Files`. A harvester owns chunking, the ``limit``
+parameter and its incremental mark; it yields DataFrames of *records* whose columns are
+the record fields the service maps (upper-case names).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import SourceError
+
+
+@dataclass(frozen=True)
+class Mark:
+    """The record fields a harvest compares with the stored incremental mark.
+
+    Attributes
+    ----------
+    time : str, optional
+        The field of the record's time; the harvest reads records at or after the
+        stored mark's time (``time_jd``, the highest ``time_min`` exported).
+    changed : str, optional
+        A field that grows when a record is re-processed in place (HFC's RUN_DATE, a
+        MODIFIED column): records changed after the stored ``run_date`` are read too.
+    id : str, optional
+        An increasing source id: records above the stored ``id`` are read too.
+
+    Records quarantined earlier are read again by their source id (the mark's
+    ``retry`` list) whatever the declaration.
+    """
+
+    time: str | None = None
+    changed: str | None = None
+    id: str | None = None
+
+    def fields(self) -> list[str]:
+        """Record fields the rows must carry (as ``qa_<field>``) for the next mark."""
+        return [f for f in (self.changed, self.id) if f]
+
+    def observe(self, marks: dict, rows: pd.DataFrame) -> None:
+        """Raise the running mark ``marks`` to the highest values of accepted ``rows``:
+        ``time_jd`` from ``time_min``, ``run_date`` and ``id`` from the rows'
+        ``qa_<field>`` columns."""
+        if not len(rows):
+            return
+        if "time_min" in rows:
+            v = pd.to_numeric(rows["time_min"], errors="coerce").max()
+            if pd.notna(v):
+                marks["time_jd"] = max(marks.get("time_jd", -np.inf), float(v))
+        for key, name in (("run_date", self.changed), ("id", self.id)):
+            col = "qa_" + name.lower() if name else None
+            if col is None or col not in rows:
+                continue
+            s = rows[col].dropna()
+            if key == "id" and len(s):   # ids compare as numbers when they are
+                num = pd.to_numeric(s, errors="coerce")
+                s = num.dropna().astype("int64") if num.notna().all() else s.astype(str)
+            if len(s):
+                v = s.max()
+                v = v.item() if hasattr(v, "item") else v
+                marks[key] = max(marks.get(key, v), v)
+
+
+class Harvester:
+    """Base of the declared harvesters (see the module docstring).
+
+    Subclasses set :attr:`reads` (the source kind they accept: ``"sql"``,
+    ``"documents"`` or ``"files"``), ``key`` (the record field naming each record in
+    messages and retries) and ``mark``, and implement :meth:`records` and
+    :meth:`check`.
+    """
+
+    reads: ClassVar[str] = ""
+    key: str
+    mark: Mark
+
+    def accept(self, source, service: str) -> None:
+        """Refuse a source of another kind, naming both."""
+        if getattr(source, "kind", None) != self.reads:
+            raise SourceError(
+                f"service {service} reads {KIND_TEXT[self.reads]}; the source "
+                f"{source.label} is {KIND_TEXT.get(getattr(source, 'kind', ''), 'unknown')}")
+
+    def check(self, source) -> None:
+        """Check, before any work, that the source holds what the harvest reads."""
+        raise NotImplementedError
+
+    def records(self, source, params: Mapping[str, Any], mark: Mapping[str, Any] | None,
+                *, published=None, report: dict | None = None) -> Iterator[pd.DataFrame]:
+        """Chunks of at most ``params['chunk_size']`` records (at most
+        ``params['limit']`` in all), from ``mark`` (None: everything).
+
+        ``published``: a function giving the source ids the import area publishes
+        (harvesters that compare with them call it); ``report``: a dict the harvester
+        fills with what the harvest summary should say (superseded or missing files)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """One line naming what the harvester reads (docs, ``vespa-curate list``)."""
+        return type(self).__name__
+
+
+#: How each kind of source is named in messages.
+KIND_TEXT = {
+    "sql": "a SQL database (sqlite:///PATH or odbc:FILE)",
+    "documents": "documents (an Elasticsearch index es:FILE or an NDJSON dump ndjson:FILE)",
+    "files": "a folder of files (files:DIR)",
+}
+
+
+def limited(frames: Iterator[pd.DataFrame], limit: int | None) -> Iterator[pd.DataFrame]:
+    """``frames`` cut after ``limit`` records in all (no cut when ``limit`` is None)."""
+    n = 0
+    for frame in frames:
+        if limit:
+            frame = frame.iloc[:max(0, int(limit) - n)]
+        if not len(frame):
+            break
+        n += len(frame)
+        yield frame.reset_index(drop=True)
+        if limit and n >= int(limit):
+            break

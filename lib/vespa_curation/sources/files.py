@@ -1,0 +1,216 @@
+"""File collections: a folder searched recursively (``files:DIR``), read by a declared
+:class:`Files` harvester — like DaCHS's ``<sources pattern="data/*.cdf"/>`` with a
+header grammar.
+
+Every file matching the service's patterns is one record. The harvester gives, for each
+file, what the file system knows (``PATH`` relative to the folder, ``NAME``, ``SIZE``
+in bytes, ``MTIME``, the ``PRODUCT`` — the stem without its version suffix — and its
+``VERSION``) plus the fields its *reader* returns: a function of the file's path that
+reads headers, attributes and axes (never a whole data array) and returns a dict of
+upper-case record fields. Readers are registered by format name in :data:`READERS` by
+the modules that own each format (:mod:`vespa_curation.formats`).
+
+Versions: when a folder holds several versions of one product (``_V12`` / ``_v1.1`` /
+``_v01`` before the extension), only the highest is read; the others are reported in
+the harvest summary (``superseded``), never published beside it.
+
+The incremental mark: the files modified after the stored mark's ``run_date`` (the
+newest modification time exported), those whose product is not published yet (a file
+copied with its old modification time), and those quarantined earlier are read; the
+others are not opened. A published product whose file is gone is reported
+(``missing``); the export retracts it only when the harvester declares
+``retract_missing``.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .base import Harvester, Mark
+from .errors import SourceError
+from .schemes import scheme
+
+#: Reader of one file format: ``reader(path) -> {FIELD: value}``.
+Reader = Callable[[Path], Mapping[str, Any]]
+#: Format name → reader (filled by the modules owning each format).
+READERS: dict[str, Reader] = {}
+#: ``..._V12.cdf``, ``..._v1.1.fits``, ``..._v01.cdf``: the version suffix of a stem.
+VERSION = re.compile(r"_[vV](\d+(?:\.\d+)*)$")
+#: Record field set on a file its reader could not read (the reason).
+READ_ERROR = "READ_ERROR"
+
+
+def register_reader(name: str):
+    """Decorator registering ``reader(path) -> dict`` for format ``name``."""
+    def deco(f: Reader) -> Reader:
+        READERS[name] = f
+        return f
+    return deco
+
+
+def product_and_version(stem: str) -> tuple[str, tuple[int, ...]]:
+    """``("srn_nda_..._201801010000", (12,))`` of ``srn_nda_..._201801010000_V12``;
+    a stem without a version suffix is version ``()``."""
+    m = VERSION.search(stem)
+    if not m:
+        return stem, ()
+    return stem[:m.start()], tuple(int(p) for p in m.group(1).split("."))
+
+
+def file_stem(name: str) -> str:
+    """The name without its extensions (``.cdf``, ``.fits.gz``, ``.json``)."""
+    return re.sub(r"(\.[A-Za-z][A-Za-z0-9]{0,4})+$", "", name)
+
+
+class FileTree:
+    """A folder of files (the ``files:DIR`` source)."""
+
+    kind = "files"
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.label = f"files:{self.root}"
+
+    def listing(self, patterns: Sequence[str]) -> pd.DataFrame:
+        """Every file matching one of ``patterns`` (globs relative to the folder,
+        ``**`` for any depth): PATH, NAME, SIZE, MTIME (Unix seconds), PRODUCT, VERSION,
+        sorted by PATH."""
+        seen: dict[str, os.stat_result] = {}
+        for pat in patterns:
+            for p in self.root.glob(pat):
+                if p.is_file():
+                    seen.setdefault(p.relative_to(self.root).as_posix(), p.stat())
+        paths = sorted(seen)
+        names = [PurePosixPath(p).name for p in paths]
+        pv = [product_and_version(file_stem(n)) for n in names]
+        return pd.DataFrame({
+            "PATH": pd.Series(paths, dtype=object), "NAME": pd.Series(names, dtype=object),
+            "SIZE": np.array([seen[p].st_size for p in paths], dtype=np.int64),
+            "MTIME": np.array([seen[p].st_mtime for p in paths], dtype=float),
+            "PRODUCT": pd.Series([p for p, _ in pv], dtype=object),
+            "VERSION": pd.Series([v for _, v in pv], dtype=object)})
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@scheme("files:", "files:DIR", "a folder of files, searched recursively with the "
+        "service's declared file patterns")
+def _open_files(rest: str) -> FileTree:
+    from ..paths import resolve
+    root = resolve(rest)
+    if not root.is_dir():
+        raise SourceError(f"folder {root} does not exist (run `vespa-curate sample` to "
+                          "build the embedded samples)")
+    return FileTree(root)
+
+
+@dataclass(frozen=True)
+class Files(Harvester):
+    """Records of a file collection (see the module docstring).
+
+    Attributes
+    ----------
+    patterns : sequence of str
+        Globs relative to the source folder (``**/srn_nda_routine_*_edr_*.cdf``).
+    reader : str or callable
+        A format of :data:`READERS` (``"cdf"``, ``"fits"``, ``"tfcat"``, ...) or a
+        function ``reader(path) -> dict`` of the service's own.
+    retract_missing : bool
+        Retract a published product whose file has disappeared (default: report it
+        only, a curator decides).
+    """
+
+    reads = "files"
+    patterns: Sequence[str] = ()
+    reader: str | Reader = ""
+    retract_missing: bool = False
+    mark: Mark = field(default_factory=lambda: Mark(changed="MTIME"))
+    key: str = "PATH"
+
+    def __post_init__(self):
+        if not self.patterns:
+            raise ValueError("Files: at least one file pattern is needed")
+        if isinstance(self.reader, str) and self.reader not in READERS:
+            from .. import formats  # noqa: F401 — the format modules register readers
+            if self.reader not in READERS:
+                raise ValueError(f"Files: no reader for format {self.reader!r}; known: "
+                                 + ", ".join(sorted(READERS)))
+
+    def describe(self) -> str:
+        return f"files {' '.join(self.patterns)} read as {self._reader_name()}"
+
+    def _reader_name(self) -> str:
+        return self.reader if isinstance(self.reader, str) else self.reader.__name__
+
+    def _read(self) -> Reader:
+        return READERS[self.reader] if isinstance(self.reader, str) else self.reader
+
+    def check(self, source) -> None:
+        if not source.root.is_dir():
+            raise SourceError(f"{source.label}: not a folder")
+
+    def select(self, listing: pd.DataFrame, mark: Mapping[str, Any] | None,
+               published: set[str] | None) -> tuple[pd.DataFrame, dict]:
+        """The files to read: the highest version of each product, new or changed
+        since ``mark``; and what to report (``superseded``, ``missing`` products)."""
+        order = listing.assign(_V=listing["VERSION"].map(lambda v: tuple(v)))
+        order = order.sort_values(["PRODUCT", "_V"], kind="stable")
+        top = ~order["PRODUCT"].duplicated(keep="last")
+        newest = order[top].drop(columns="_V").sort_values("PATH", kind="stable")
+        report = {"superseded": order.loc[~top, "PATH"].tolist()}
+        if published is not None:
+            report["missing"] = sorted(set(published) - set(newest["PRODUCT"]))
+        if mark:
+            since = mark.get("run_date")
+            retry = {str(r) for r in (mark.get("retry") or [])}
+            keep = newest["PATH"].isin(retry).to_numpy()
+            if since is not None:
+                t = pd.Timestamp(since).timestamp() if not isinstance(since, (int, float)) \
+                    else float(since)
+                keep |= newest["MTIME"].to_numpy() >= t - 1.0
+            if published is not None:
+                keep |= ~newest["PRODUCT"].isin(published).to_numpy()
+            newest = newest[keep]
+        return newest.reset_index(drop=True), report
+
+    def records(self, source, params, mark=None, *, published=None, report=None
+                ) -> Iterator[pd.DataFrame]:
+        files, found = self.select(source.listing(self.patterns), mark,
+                                   published() if callable(published) else published)
+        if report is not None:
+            report.update(found)
+        if params.get("limit"):
+            files = files.iloc[:int(params["limit"])]
+        read = self._read()
+        step = int(params["chunk_size"])
+        for a in range(0, len(files), step):
+            chunk = files.iloc[a:a + step].reset_index(drop=True)
+            fields = [_read_one(read, source.root / p) for p in chunk["PATH"]]
+            extra = pd.DataFrame.from_records(fields, index=chunk.index)
+            chunk = chunk.assign(MTIME=pd.to_datetime(chunk["MTIME"], unit="s").dt.round("ms"),
+                                 VERSION=chunk["VERSION"].map(
+                                     lambda v: ".".join(map(str, v)) or None))
+            yield pd.concat([chunk, extra.drop(columns=[c for c in extra.columns
+                                                        if c in chunk.columns])], axis=1)
+
+
+def _read_one(read: Reader, path: Path) -> dict:
+    """The reader's fields of one file, or ``{READ_ERROR: reason}``."""
+    try:
+        out = dict(read(path))
+    except Exception as exc:  # noqa: BLE001 — any reader failure refuses that file only
+        return {READ_ERROR: f"{type(exc).__name__}: {exc}"}
+    return {str(k).upper(): v for k, v in out.items()}

@@ -254,43 +254,14 @@ def build_solar_hips(
         return _describe(target)
 
     data, header = carrington_map(image, resolution=resolution)
-    date_obs = str(header["DATE-OBS"])
-    lon0, lat0 = _sub_observer(header)
-    instrument = _instrument(image)
-    title = f"CONTEXT ONLY - {instrument} {date_obs[:19]} (not the regions' own observation)"
-    finite = data[np.isfinite(data)]
-    lo, hi = np.percentile(finite, [1.0, 99.7]) if finite.size else (0.0, 1.0)
-
+    cuts = _pixel_cuts(data)
+    properties = _properties(name, image, header, order, tile_size, cuts)
     cache.mkdir(parents=True, exist_ok=True)
+    # written aside, then renamed: a reader never sees a half-written HiPS
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache))
     try:
-        tiles = write_hips_tiles(data, tmp, order=order, tile_size=tile_size, cuts=(lo, hi))
-        properties = {
-            "creator_did": f"ivo://vespa_curation/P/context/{name}",
-            "obs_title": title,
-            "obs_description": (
-                f"Context image only: {image.name} ({instrument}, {date_obs}) reprojected to "
-                "Carrington longitude/latitude for that date (longitude = HiPS RA, latitude = "
-                "HiPS Dec). It is not the observation the regions were detected on."
-            ),
-            "dataproduct_type": "image",
-            "hips_version": "1.4",
-            "hips_frame": "equatorial",
-            "hips_body": HIPS_BODY,
-            "hips_order": str(order),
-            "hips_order_min": str(order),
-            "hips_tile_width": str(tile_size),
-            "hips_tile_format": "png",
-            "hips_creator": "vespa_curation.qa.hips",
-            "hips_initial_ra": f"{lon0:.6f}",
-            "hips_initial_dec": f"{lat0:.6f}",
-            "hips_pixel_cut": f"{lo:.4g} {hi:.4g}",
-            "vespa_date_obs": date_obs,
-            "vespa_source_image": image.name,
-            "vespa_source": f"{instrument} {date_obs[:19]} ({image.name})",
-            "vespa_carrington_center": f"{lon0:.6f} {lat0:.6f}",
-            "vespa_tiles": str(tiles),
-        }
+        tiles = write_hips_tiles(data, tmp, order=order, tile_size=tile_size, cuts=cuts)
+        properties["vespa_tiles"] = str(tiles)
         (tmp / "properties").write_text(
             "".join(f"{k:<24}= {v}\n" for k, v in properties.items()), encoding="utf-8")
         if target.exists():
@@ -299,6 +270,57 @@ def build_solar_hips(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _describe(target)
+
+
+def _pixel_cuts(data: np.ndarray) -> tuple[float, float]:
+    """Display cuts of a map: its 1st and 99.7th percentiles (finite values), so a few
+    bright pixels do not wash out the disk; (0, 1) for a map without data."""
+    finite = data[np.isfinite(data)]
+    lo, hi = np.percentile(finite, [1.0, 99.7]) if finite.size else (0.0, 1.0)
+    return lo, hi
+
+
+def _properties(name: str, image: Path, header: fits.Header, order: int, tile_size: int,
+                cuts: tuple[float, float]) -> dict[str, str]:
+    """The HiPS ``properties`` (keywords of the IVOA HiPS recommendation and Aladin's
+    ``hips_body``, plus ``vespa_*`` ones) of the Carrington map of ``image`` (``header``
+    from :func:`carrington_map`).
+
+    ``obs_title`` and ``obs_description`` say the image is context only; ``hips_frame``
+    is equatorial because the tiles' RA/Dec carry Carrington longitude/latitude, and
+    ``hips_body`` puts Aladin Lite in planetary mode. The initial view is the
+    sub-observer point; ``vespa_*`` keep what :func:`_describe` reads back.
+    """
+    date_obs = str(header["DATE-OBS"])
+    lon0, lat0 = _sub_observer(header)
+    instrument = _instrument(image)
+    title = f"CONTEXT ONLY - {instrument} {date_obs[:19]} (not the regions' own observation)"
+    lo, hi = cuts
+    return {
+        "creator_did": f"ivo://vespa_curation/P/context/{name}",
+        "obs_title": title,
+        "obs_description": (
+            f"Context image only: {image.name} ({instrument}, {date_obs}) reprojected to "
+            "Carrington longitude/latitude for that date (longitude = HiPS RA, latitude = "
+            "HiPS Dec). It is not the observation the regions were detected on."
+        ),
+        "dataproduct_type": "image",
+        "hips_version": "1.4",
+        "hips_frame": "equatorial",
+        "hips_body": HIPS_BODY,
+        "hips_order": str(order),
+        "hips_order_min": str(order),
+        "hips_tile_width": str(tile_size),
+        "hips_tile_format": "png",
+        "hips_creator": "vespa_curation.qa.hips",
+        "hips_initial_ra": f"{lon0:.6f}",
+        "hips_initial_dec": f"{lat0:.6f}",
+        "hips_pixel_cut": f"{lo:.4g} {hi:.4g}",
+        "vespa_date_obs": date_obs,
+        "vespa_source_image": image.name,
+        "vespa_source": f"{instrument} {date_obs[:19]} ({image.name})",
+        "vespa_carrington_center": f"{lon0:.6f} {lat0:.6f}",
+    }
 
 
 def _tile_wcs(order: int, tile_size: int):

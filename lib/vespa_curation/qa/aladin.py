@@ -207,6 +207,8 @@ def offline_esm() -> str:
 
 
 def _ipyaladin():
+    """ipyaladin's widget class and call store, imported on demand: ipyaladin brings in
+    ipywidgets and its front end, which a pipeline run outside a notebook never uses."""
     from ipyaladin import Aladin
     from ipyaladin.utils.call_store import CallStore
 
@@ -214,6 +216,8 @@ def _ipyaladin():
 
 
 def _offline_class():
+    """Define :class:`OfflineAladin`: a subclass of ipyaladin's widget, so it can only be
+    defined once ipyaladin is imported."""
     Aladin, CallStore = _ipyaladin()
 
     class OfflineAladin(Aladin):
@@ -231,6 +235,7 @@ def _offline_class():
 
 
 def __getattr__(name: str):  # lazy: ipyaladin and its widget stack load on first use
+    """Module attribute ``OfflineAladin``, defined on first access (PEP 562) and kept."""
     if name == "OfflineAladin":
         cls = _offline_class()
         globals()["OfflineAladin"] = cls
@@ -295,6 +300,9 @@ def stcs_to_aladin(s_region: str, granule_uid: str = "?") -> tuple[str, np.ndarr
 
 
 def _flag_group(flag) -> str:
+    """The overlay group of a ``geom_flag``: the first key of :data:`FLAG_COLORS` (in its
+    order) that is one of the flag's ``+``-joined words, so a region has one colour;
+    else the flag's first word; ``"s_region"`` when the row has no flag."""
     words = str(flag).split("+") if isinstance(flag, str) and flag else []
     for key in FLAG_COLORS:
         if key in words:
@@ -303,6 +311,7 @@ def _flag_group(flag) -> str:
 
 
 def _color(group: str) -> str:
+    """Outline colour of an overlay group (white for a flag :data:`FLAG_COLORS` lacks)."""
     return _PLAIN_COLOR if group == "s_region" else FLAG_COLORS.get(group, _OTHER_COLOR)
 
 
@@ -397,6 +406,7 @@ def _view_frame(vertices: list[np.ndarray], default: tuple[float, float],
 
 
 def _region_view_class():
+    """Define :class:`RegionView`, an ipywidgets VBox (so only once ipywidgets is needed)."""
     import ipywidgets
 
     class RegionView(ipywidgets.VBox):

@@ -75,6 +75,8 @@ class Traced:
 
 
 def _col(records: pd.DataFrame, name: str, default=np.nan) -> np.ndarray:
+    """Column ``name`` of ``records`` as floats (unparsable values NaN), or ``default``
+    throughout when the column is absent, so a record lacking a column still draws."""
     if name in records:
         return pd.to_numeric(records[name], errors="coerce").to_numpy(float)
     return np.full(len(records), default, float)
@@ -230,6 +232,8 @@ def region_figure(record: Mapping, row: Mapping, traced: Traced, i: int,
 
 @dataclass
 class _Published:
+    """The published ``s_region`` of one region, also placed on the image's pixel grid."""
+
     lon: np.ndarray          # s_region vertices (deg, as published)
     lat: np.ndarray
     px: np.ndarray           # the same on the pixel grid (NaN when unknown)
@@ -238,6 +242,11 @@ class _Published:
 
 
 def _published(record, row, traced, i) -> _Published | None:
+    """Parse the row's ``s_region`` and project it back on the pixel grid of the record's
+    image (observer of region ``i`` from ``traced``), so both panels can show it; its
+    vertices within :data:`LIMB_TOL_PIX` of the limb are marked clipped. None when the
+    s_region does not parse or has no vertex; pixel positions stay NaN when the record
+    lacks the disk geometry or the observer is unknown."""
     text = row.get("s_region")
     poly = stcs.parse([text if isinstance(text, str) else None])
     if poly.parse_error[0] or len(poly.lon) == 0:

@@ -82,6 +82,8 @@ def default_context_image() -> Path:
 
 
 def _read_image(image: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
+    """The first 2-D image HDU of a FITS file as floats, and a copy of its header (kept
+    after the file is closed); astropy's header-verification warnings are silenced."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fits.verify.VerifyWarning)
         with fits.open(image) as hdul:
@@ -92,6 +94,9 @@ def _read_image(image: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
 
 
 def _observer_keys(header: fits.Header, image) -> dict:
+    """``HGLN_OBS, HGLT_OBS, DSUN_OBS`` of ``header`` as floats: the observer's position,
+    without which helioprojective pixels cannot be placed in Carrington coordinates.
+    A missing keyword raises ValueError naming it."""
     keys = {}
     for key in ("HGLN_OBS", "HGLT_OBS", "DSUN_OBS"):
         if key not in header:
@@ -206,6 +211,9 @@ def read_properties(hips_dir: str | os.PathLike) -> dict[str, str]:
 
 
 def _cache_key(image: Path, resolution: float, level: int, tile_size: int) -> str:
+    """A short hash naming a HiPS in the cache. It changes with the layout version, the
+    image (path, size, modification time) and the build parameters, so a changed input
+    is never answered from a stale cache."""
     st = image.stat()
     raw = f"{_FORMAT_VERSION}|{image.resolve()}|{st.st_size}|{st.st_mtime_ns}|{resolution}|{level}|{tile_size}"
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
@@ -433,6 +441,9 @@ def write_hips_tiles(
 
 
 def _instrument(image: Path) -> str:
+    """A label for captions, e.g. ``SDO/AIA 171``: ``TELESCOP``, ``INSTRUME`` (left out
+    when the telescope already names it) and ``WAVELNTH``; the file stem when the header
+    names neither telescope nor instrument."""
     _, header = _read_image(image)
     telescope = str(header.get("TELESCOP", "")).strip()
     instrument = str(header.get("INSTRUME", "")).strip()
@@ -458,6 +469,8 @@ def _sub_observer(header: fits.Header) -> tuple[float, float]:
 
 
 def _describe(target: Path) -> SolarHips:
+    """The :class:`SolarHips` of a HiPS folder, read back from its ``properties``, so a
+    cached HiPS is described exactly as a freshly built one."""
     props = read_properties(target)
     lon, lat = (float(v) for v in props["vespa_carrington_center"].split())
     return SolarHips(path=target, title=props["obs_title"], date_obs=props["vespa_date_obs"],
@@ -515,6 +528,9 @@ class LocalServer:
 
 
 class _Server(http.server.ThreadingHTTPServer):
+    """Threaded server whose threads never keep the process alive, quiet about clients
+    that drop a connection."""
+
     daemon_threads = True
 
     def handle_error(self, request, client_address) -> None:

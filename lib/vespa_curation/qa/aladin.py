@@ -91,44 +91,37 @@ def ipyaladin_widget_js() -> Path:
     return Path(ipyaladin.__file__).resolve().parent / "static" / "widget.js"
 
 
-@functools.lru_cache(maxsize=1)
-def offline_esm() -> str:
-    """ipyaladin's front-end module with Aladin Lite inlined instead of fetched from a CDN.
-
-    The vendored bundle is wrapped in a function scope (its minified top-level names would
-    collide with the widget's) and bound to the name ipyaladin imported. Every Aladin
-    instance the widget creates is also recorded in ``globalThis.vespaAladin.views`` so a
-    page (or a browser test) can query it (``world2pix``, overlays).
-
-    Returns
-    -------
-    str
-        A self-contained ES module: the browser fetches nothing to run it.
+def _cdn_import(widget: str, widget_js: Path) -> tuple[str, str]:
+    """The name ipyaladin's module binds Aladin Lite to, and the version it fetches.
 
     Raises
     ------
     RuntimeError
-        When ipyaladin's module no longer has the single CDN import this relies on.
+        When the module does not have exactly one ``import X from
+        "https://esm.sh/aladin-lite@..."`` (the line :func:`offline_esm` replaces).
     """
-    widget = ipyaladin_widget_js().read_text(encoding="utf-8")
     imports = _CDN_IMPORT.findall(widget)
     if len(imports) != 1:
         raise RuntimeError(
-            f"{ipyaladin_widget_js()}: expected one 'import X from \"https://esm.sh/aladin-lite@...\"', "
+            f"{widget_js}: expected one 'import X from \"https://esm.sh/aladin-lite@...\"', "
             f"found {len(imports)}; this ipyaladin version is not supported by vespa_curation.qa.aladin"
         )
-    name, cdn_version = imports[0]
-    if cdn_version != BUNDLE_VERSION:
-        warnings.warn(
-            f"ipyaladin asks for aladin-lite {cdn_version}, the vendored bundle is "
-            f"{BUNDLE_VERSION} (see {_DATA / 'README.md'} to replace it)",
-            stacklevel=2,
-        )
+    return imports[0]
+
+
+def _inlined_bundle(name: str) -> str:
+    """JavaScript binding ``name`` to the vendored Aladin Lite, in place of the CDN import.
+
+    The bundle is wrapped in a function scope, since its minified top-level names would
+    collide with the widget's. Every Aladin instance created through ``name`` is recorded
+    in ``globalThis.vespaAladin.views``, so a page (or a browser test) can query it
+    (``world2pix``, overlays).
+    """
     bundle = BUNDLE.read_text(encoding="utf-8")
     export = _BUNDLE_EXPORT.search(bundle)
     if export is None:
         raise RuntimeError(f"{BUNDLE}: no trailing 'export{{X as default}}'; not an aladin-lite bundle?")
-    inlined = (
+    return (
         "const __vespaAladinLite = (function () {\n"
         + bundle[: export.start()]
         + f"\nreturn {export.group(1)};\n}})();\n"
@@ -149,13 +142,18 @@ def offline_esm() -> str:
         "  },\n"
         "});\n"
     )
-    widget = widget.replace(_CDN_IMPORT.search(widget).group(0), inlined, 1)
+
+
+def _deferred_render(widget: str, widget_js: Path) -> str:
+    """``widget`` with its default export replaced by one whose ``render`` waits until the
+    element is in the page and has a width.
+
+    Aladin Lite measures its div when the view is created and fails (pix2world of a 0x0
+    view) when the widget is rendered before it is attached, as inside a VBox.
+    """
     exports = list(_BUNDLE_EXPORT.finditer(widget))
     if len(exports) != 1:
-        raise RuntimeError(f"{ipyaladin_widget_js()}: expected one trailing 'export{{X as default}}'")
-    # Aladin Lite measures its div when the view is created and fails (pix2world of a 0x0
-    # view) when the widget is rendered before it is attached -- as inside a VBox. Defer
-    # ipyaladin's render until the element is in the page and has a width.
+        raise RuntimeError(f"{widget_js}: expected one trailing 'export{{X as default}}'")
     deferred = (
         f"const __vespaWidget = {exports[0].group(1)};\n"
         "async function __vespaAttached(el) {\n"
@@ -175,7 +173,42 @@ def offline_esm() -> str:
     return widget[: exports[0].start()] + deferred
 
 
+@functools.lru_cache(maxsize=1)
+def offline_esm() -> str:
+    """ipyaladin's front-end module with Aladin Lite inlined instead of fetched from a CDN.
+
+    ipyaladin's ``static/widget.js`` imports Aladin Lite from ``esm.sh``; that import is
+    replaced by the vendored bundle (:func:`_inlined_bundle`, which also records every
+    Aladin instance in ``globalThis.vespaAladin.views``), and the widget's render is
+    deferred until its element is laid out (:func:`_deferred_render`).
+
+    Returns
+    -------
+    str
+        A self-contained ES module: the browser fetches nothing to run it.
+
+    Raises
+    ------
+    RuntimeError
+        When ipyaladin's module no longer has the single CDN import this relies on.
+    """
+    widget_js = ipyaladin_widget_js()
+    widget = widget_js.read_text(encoding="utf-8")
+    name, cdn_version = _cdn_import(widget, widget_js)
+    if cdn_version != BUNDLE_VERSION:
+        warnings.warn(
+            f"ipyaladin asks for aladin-lite {cdn_version}, the vendored bundle is "
+            f"{BUNDLE_VERSION} (see {_DATA / 'README.md'} to replace it)",
+            stacklevel=2,
+        )
+    inlined = _inlined_bundle(name)
+    widget = widget.replace(_CDN_IMPORT.search(widget).group(0), inlined, 1)
+    return _deferred_render(widget, widget_js)
+
+
 def _ipyaladin():
+    """ipyaladin's widget class and call store, imported on demand: ipyaladin brings in
+    ipywidgets and its front end, which a pipeline run outside a notebook never uses."""
     from ipyaladin import Aladin
     from ipyaladin.utils.call_store import CallStore
 
@@ -183,6 +216,8 @@ def _ipyaladin():
 
 
 def _offline_class():
+    """Define :class:`OfflineAladin`: a subclass of ipyaladin's widget, so it can only be
+    defined once ipyaladin is imported."""
     Aladin, CallStore = _ipyaladin()
 
     class OfflineAladin(Aladin):
@@ -199,7 +234,8 @@ def _offline_class():
     return OfflineAladin
 
 
-def __getattr__(name: str):  # lazy: importing ipyaladin costs ~1 s
+def __getattr__(name: str):  # lazy: ipyaladin and its widget stack load on first use
+    """Module attribute ``OfflineAladin``, defined on first access (PEP 562) and kept."""
     if name == "OfflineAladin":
         cls = _offline_class()
         globals()["OfflineAladin"] = cls
@@ -264,6 +300,9 @@ def stcs_to_aladin(s_region: str, granule_uid: str = "?") -> tuple[str, np.ndarr
 
 
 def _flag_group(flag) -> str:
+    """The overlay group of a ``geom_flag``: the first key of :data:`FLAG_COLORS` (in its
+    order) that is one of the flag's ``+``-joined words, so a region has one colour;
+    else the flag's first word; ``"s_region"`` when the row has no flag."""
     words = str(flag).split("+") if isinstance(flag, str) and flag else []
     for key in FLAG_COLORS:
         if key in words:
@@ -272,6 +311,7 @@ def _flag_group(flag) -> str:
 
 
 def _color(group: str) -> str:
+    """Outline colour of an overlay group (white for a flag :data:`FLAG_COLORS` lacks)."""
     return _PLAIN_COLOR if group == "s_region" else FLAG_COLORS.get(group, _OTHER_COLOR)
 
 
@@ -366,6 +406,7 @@ def _view_frame(vertices: list[np.ndarray], default: tuple[float, float],
 
 
 def _region_view_class():
+    """Define :class:`RegionView`, an ipywidgets VBox (so only once ipywidgets is needed)."""
     import ipywidgets
 
     class RegionView(ipywidgets.VBox):
@@ -382,6 +423,66 @@ def _region_view_class():
 
     RegionView.__module__ = __name__
     return RegionView
+
+
+def _new_aladin(survey: str, center: tuple[float, float], fov: float, height: int):
+    """An :class:`OfflineAladin` on ``survey`` centred on Carrington ``center`` (deg).
+
+    SIN projection, coordinates shown as decimal degrees (the HiPS's pseudo-ICRS
+    longitude/latitude are Carrington's), coordinate grid on; the controls that would
+    query the CDS (SIMBAD pointer, catalogues, sharing) are hidden.
+    """
+    return __getattr__("OfflineAladin")(
+        survey=survey,
+        target=f"{center[0]} {center[1]}",
+        fov=fov,
+        height=height,
+        projection="SIN",
+        coo_frame="ICRSd",
+        show_simbad_pointer_control=False,
+        show_coo_grid_control=True,
+        show_settings_control=True,
+        show_context_menu=False,
+        show_share_control=False,
+        show_catalog=False,
+        show_frame=False,
+        show_coo_grid=True,
+    )
+
+
+def _add_overlays(aladin, regions: pd.DataFrame, line_width: float) -> None:
+    """One graphic overlay per flag group, in the group's colour, so a curator can
+    toggle e.g. the seam-crossing regions in Aladin's layer list."""
+    for group, part in regions.groupby("group", sort=False):
+        aladin.add_graphic_overlay_from_stcs(
+            part["stcs"].tolist(),
+            name=f"s_region {group} ({len(part)})",
+            color=_color(group),
+            line_width=line_width,
+        )
+
+
+def _caption(regions: pd.DataFrame, refused: pd.DataFrame, hips: "_hips.SolarHips"):
+    """The caption above the view: the colour legend, how many rows were not drawn, and
+    that the background is a context image, not the regions' own observation."""
+    import ipywidgets
+
+    legend = " ".join(
+        f'<span style="color:{_color(g)};background:#222;padding:0 4px">'
+        f"&#9633; {html.escape(str(g))} ({n})</span>"
+        for g, n in regions["group"].value_counts(sort=False).items()
+    )
+    refused_note = (
+        f' <b style="color:#c00">{len(refused)} row(s) not drawn</b> (see <code>view.refused</code>).'
+        if len(refused) else ""
+    )
+    return ipywidgets.HTML(
+        f"<div class='vespa-aladin-caption'><b>{len(regions)} s_region polygon(s)</b> in "
+        f"Carrington longitude/latitude. {legend}{refused_note}<br>"
+        f"<b>Background: context only</b> &mdash; {html.escape(hips.source)}, reprojected to "
+        f"Carrington coordinates for its own date; not the observation these regions come "
+        f"from.</div>"
+    )
 
 
 def region_view(
@@ -424,60 +525,19 @@ def region_view(
     RegionView
         An ipywidgets box: caption + the Aladin widget (``.aladin``).
     """
-    import ipywidgets
-
     if not isinstance(height, (int, np.integer)) or not 150 <= height <= 3000:
         raise ValueError(f"height: {height!r} is not a widget height in pixels (150-3000)")
     regions, refused = regions_for_view(rows)
     if hips is None:
         hips = _hips.build_solar_hips(image, cache_dir=cache_dir)
-    server = _hips.serve(hips.path.parent)
-    hips_url = server.url_for(hips.path)
+    hips_url = _hips.serve(hips.path.parent).url_for(hips.path)
     auto_center, auto_fov = _view_frame(list(regions["vertices"]), hips.center)
     center = target if target is not None else auto_center
     fov = fov if fov is not None else auto_fov
 
-    aladin = __getattr__("OfflineAladin")(
-        survey=hips_url,
-        target=f"{center[0]} {center[1]}",
-        fov=fov,
-        height=height,
-        projection="SIN",
-        coo_frame="ICRSd",
-        show_simbad_pointer_control=False,
-        show_coo_grid_control=True,
-        show_settings_control=True,
-        show_context_menu=False,
-        show_share_control=False,
-        show_catalog=False,
-        show_frame=False,
-        show_coo_grid=True,
-    )
-    for group, part in regions.groupby("group", sort=False):
-        aladin.add_graphic_overlay_from_stcs(
-            part["stcs"].tolist(),
-            name=f"s_region {group} ({len(part)})",
-            color=_color(group),
-            line_width=line_width,
-        )
-
-    legend = " ".join(
-        f'<span style="color:{_color(g)};background:#222;padding:0 4px">'
-        f"&#9633; {html.escape(str(g))} ({n})</span>"
-        for g, n in regions["group"].value_counts(sort=False).items()
-    )
-    refused_note = (
-        f' <b style="color:#c00">{len(refused)} row(s) not drawn</b> (see <code>view.refused</code>).'
-        if len(refused) else ""
-    )
-    caption = ipywidgets.HTML(
-        f"<div class='vespa-aladin-caption'><b>{len(regions)} s_region polygon(s)</b> in "
-        f"Carrington longitude/latitude. {legend}{refused_note}<br>"
-        f"<b>Background: context only</b> &mdash; {html.escape(hips.source)}, reprojected to "
-        f"Carrington coordinates for its own date; not the observation these regions come "
-        f"from.</div>"
-    )
-    view = _region_view_class()([caption, aladin])
+    aladin = _new_aladin(hips_url, center, fov, height)
+    _add_overlays(aladin, regions, line_width)
+    view = _region_view_class()([_caption(regions, refused, hips), aladin])
     view.aladin = aladin
     view.regions = regions
     view.refused = refused

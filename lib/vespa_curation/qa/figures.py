@@ -75,6 +75,8 @@ class Traced:
 
 
 def _col(records: pd.DataFrame, name: str, default=np.nan) -> np.ndarray:
+    """Column ``name`` of ``records`` as floats (unparsable values NaN), or ``default``
+    throughout when the column is absent, so a record lacking a column still draws."""
     if name in records:
         return pd.to_numeric(records[name], errors="coerce").to_numpy(float)
     return np.full(len(records), default, float)
@@ -223,13 +225,15 @@ def region_figure(record: Mapping, row: Mapping, traced: Traced, i: int,
     fig.suptitle(f"{row.get('granule_uid')}   geom_flag: {flag}", fontsize=12,
                  fontweight="bold", x=0.5, y=0.985)
     pub = _published(record, row, traced, i)
-    _left_panel(axl, fig, record, traced, i, images_dir, context, pub)
+    _left_panel(axl, record, traced, i, images_dir, context, pub)
     _right_panel(axr, record, row, traced, i, pub)
     return fig
 
 
 @dataclass
 class _Published:
+    """The published ``s_region`` of one region, also placed on the image's pixel grid."""
+
     lon: np.ndarray          # s_region vertices (deg, as published)
     lat: np.ndarray
     px: np.ndarray           # the same on the pixel grid (NaN when unknown)
@@ -238,6 +242,11 @@ class _Published:
 
 
 def _published(record, row, traced, i) -> _Published | None:
+    """Parse the row's ``s_region`` and project it back on the pixel grid of the record's
+    image (observer of region ``i`` from ``traced``), so both panels can show it; its
+    vertices within :data:`LIMB_TOL_PIX` of the limb are marked clipped. None when the
+    s_region does not parse or has no vertex; pixel positions stay NaN when the record
+    lacks the disk geometry or the observer is unknown."""
     text = row.get("s_region")
     poly = stcs.parse([text if isinstance(text, str) else None])
     if poly.parse_error[0] or len(poly.lon) == 0:
@@ -255,27 +264,53 @@ def _published(record, row, traced, i) -> _Published | None:
     return _Published(lon, lat, px, py, clipped)
 
 
-def _left_panel(ax, fig, record, traced, i, images_dir, context, pub):
-    cx = float(record.get("CENTER_X", np.nan))
-    cy = float(record.get("CENTER_Y", np.nan))
-    r = float(record.get("R_SUN", np.nan))
-    nx = int(float(record.get("NAXIS1") or 0) or 0)
-    ny = int(float(record.get("NAXIS2") or 0) or 0)
-    chx, chy = traced.chain.item(i)
-    ox, oy = traced.outline.item(i)
-    has = len(chx) > 0
-    # view: the region with a margin, widened to show the nearby limb
+# -- left panel: the chain code on the image's pixel grid -------------------------------
+
+@dataclass
+class _Disk:
+    """The solar disk on the image's pixel grid, from the record's HFC columns."""
+
+    cx: float                # CENTER_X, CENTER_Y: disk centre (pixels, 0-based)
+    cy: float
+    r: float                 # R_SUN: disk radius (pixels); NaN when unknown
+    nx: int                  # NAXIS1, NAXIS2: image size (0 when unknown)
+    ny: int
+
+
+def _disk(record: Mapping) -> _Disk:
+    """The disk centre, radius and image size a record states (NaN / 0 when absent)."""
+    return _Disk(cx=float(record.get("CENTER_X", np.nan)),
+                 cy=float(record.get("CENTER_Y", np.nan)),
+                 r=float(record.get("R_SUN", np.nan)),
+                 nx=int(float(record.get("NAXIS1") or 0) or 0),
+                 ny=int(float(record.get("NAXIS2") or 0) or 0))
+
+
+def _pixel_view(disk: _Disk, ox, oy, has: bool) -> tuple[tuple, float]:
+    """The square window of the left panel and its half width (pixels).
+
+    The region's outline with a margin (at least 16 pixels across), so that the nearby
+    limb shows; the whole disk when the chain code gave no outline.
+    """
     if has:
         x0, x1, y0, y1 = ox.min(), ox.max(), oy.min(), oy.max()
     else:
-        x0, x1, y0, y1 = cx - r, cx + r, cy - r, cy + r
+        x0, x1, y0, y1 = disk.cx - disk.r, disk.cx + disk.r, disk.cy - disk.r, disk.cy + disk.r
     span = max(x1 - x0, y1 - y0, 16.0)
     pad = 0.35 * span + 4
     xm, ym = (x0 + x1) / 2, (y0 + y1) / 2
     half = span / 2 + pad
-    view = (xm - half, xm + half, ym - half, ym + half)
+    return (xm - half, xm + half, ym - half, ym + half), half
+
+
+def _draw_image(ax, record, images_dir, context, disk: _Disk):
+    """Draw the observation's own image, else the context image; return (own, note).
+
+    ``own`` is what :func:`_own_image` found (None when no file of the observation is at
+    hand); ``note`` says what the background is, so a context image is never mistaken
+    for the observation.
+    """
     own = _own_image(record, images_dir)
-    note = None
     if own is not None:
         data, name = own
         lo, hi = np.nanpercentile(data, [1, 99])
@@ -284,34 +319,47 @@ def _left_panel(ax, fig, record, traced, i, images_dir, context, pub):
         ax.imshow(data, origin="lower", cmap="gray", vmin=lo, vmax=hi,
                   interpolation="nearest", extent=(-0.5, data.shape[1] - 0.5,
                                                    -0.5, data.shape[0] - 0.5))
-        note = f"observation image: {name}"
-    elif context is not None:
+        return own, f"observation image: {name}"
+    if context is not None:
         data, label = context
+        nx, ny = disk.nx, disk.ny
         ax.imshow(data, origin="lower", cmap="gray", alpha=0.55, interpolation="nearest",
                   extent=(-0.5, nx - 0.5, -0.5, ny - 0.5) if nx and ny else None)
-        note = f"CONTEXT ONLY, not this observation: {label}"
-    else:
-        note = "observation image not available: pixel grid only"
-    if np.isfinite(r):
-        if own is None:
-            ax.add_patch(Circle((cx, cy), r, facecolor=COLOURS["disk"], edgecolor="none",
-                                zorder=0))
-        ax.add_patch(Circle((cx, cy), r, facecolor="none", edgecolor=COLOURS["limb"],
-                            lw=2, zorder=3, label="limb (R_SUN)"))
-    if nx and ny:
-        ax.add_patch(Rectangle((-0.5, -0.5), nx, ny, fill=False, ls=":", lw=1,
+        return own, f"CONTEXT ONLY, not this observation: {label}"
+    return own, "observation image not available: pixel grid only"
+
+
+def _draw_disk(ax, disk: _Disk, fill: bool) -> None:
+    """The limb circle (filled as the disk when no image is under it) and the image frame."""
+    if np.isfinite(disk.r):
+        if fill:
+            ax.add_patch(Circle((disk.cx, disk.cy), disk.r, facecolor=COLOURS["disk"],
+                                edgecolor="none", zorder=0))
+        ax.add_patch(Circle((disk.cx, disk.cy), disk.r, facecolor="none",
+                            edgecolor=COLOURS["limb"], lw=2, zorder=3, label="limb (R_SUN)"))
+    if disk.nx and disk.ny:
+        ax.add_patch(Rectangle((-0.5, -0.5), disk.nx, disk.ny, fill=False, ls=":", lw=1,
                                edgecolor="grey", zorder=1))
-    if has:
-        ax.plot(np.r_[ox, ox[:1]], np.r_[oy, oy[:1]], "-", color=COLOURS["outline"],
-                lw=1.4, zorder=4, label="pixel-edge outline")
-        ax.plot(chx, chy, ".-", color=COLOURS["chain"], ms=3, lw=0.8, zorder=5,
-                label=f"chain code ({len(chx) - 1} steps)")
-        ax.plot(chx[:1], chy[:1], "o", mfc="none", mec=COLOURS["chain"], ms=8, zorder=6,
-                label="chain start")
-        off = np.hypot(ox - cx, oy - cy) > r
-        if off.any():
-            ax.plot(ox[off], oy[off], "x", color=COLOURS["clipped"], ms=6, mew=1.5,
-                    zorder=7, label=f"outline off the disk ({off.sum()})")
+
+
+def _draw_chain(ax, chx, chy, ox, oy, disk: _Disk) -> None:
+    """The chain's pixel centres, its start, the pixel-edge outline (what the geometry
+    stage projects) and the outline vertices off the disk (which it must clip)."""
+    ax.plot(np.r_[ox, ox[:1]], np.r_[oy, oy[:1]], "-", color=COLOURS["outline"],
+            lw=1.4, zorder=4, label="pixel-edge outline")
+    ax.plot(chx, chy, ".-", color=COLOURS["chain"], ms=3, lw=0.8, zorder=5,
+            label=f"chain code ({len(chx) - 1} steps)")
+    ax.plot(chx[:1], chy[:1], "o", mfc="none", mec=COLOURS["chain"], ms=8, zorder=6,
+            label="chain start")
+    off = np.hypot(ox - disk.cx, oy - disk.cy) > disk.r
+    if off.any():
+        ax.plot(ox[off], oy[off], "x", color=COLOURS["clipped"], ms=6, mew=1.5,
+                zorder=7, label=f"outline off the disk ({off.sum()})")
+
+
+def _draw_published_pixels(ax, pub: _Published | None) -> None:
+    """The published polygon projected back on the pixel grid, its vertices on the limb
+    marked, so it can be checked against the chain it came from."""
     if pub is not None and np.isfinite(pub.px).all():
         ax.plot(np.r_[pub.px, pub.px[:1]], np.r_[pub.py, pub.py[:1]], "-",
                 color=COLOURS["sregion"], lw=1.3, alpha=0.9, zorder=6,
@@ -323,14 +371,24 @@ def _left_panel(ax, fig, record, traced, i, images_dir, context, pub):
     else:
         ax.text(0.5, 0.5, "chain code not decodable", transform=ax.transAxes,
                 ha="center", color=COLOURS["clipped"])
+
+
+def _frame_pixels(ax, view: tuple, half: float) -> None:
+    """Limit the panel to ``view`` (equal aspect); draw the pixel edges when the window
+    is small enough (at most 90 pixels across) for them to be told apart."""
     ax.set_xlim(view[0], view[1])
     ax.set_ylim(view[2], view[3])
     ax.set_aspect("equal")
-    if 2 * half <= 90:   # pixel edges visible: draw the pixel grid (two collections)
+    if 2 * half <= 90:   # two collections, not one line per pixel edge
         ex = np.arange(np.floor(view[0]) + 0.5, view[1], 1)
         ey = np.arange(np.floor(view[2]) + 0.5, view[3], 1)
         ax.vlines(ex, view[2], view[3], colors="#bbbbbb", lw=0.3, zorder=1)
         ax.hlines(ey, view[0], view[1], colors="#bbbbbb", lw=0.3, zorder=1)
+
+
+def _label_left(ax, note: str, warn: bool) -> None:
+    """Axis labels, title, legend, and the note saying what the background is (dark red
+    when it is a context image rather than the observation)."""
     ax.set_xlabel("x (pixel, 0-based)")
     ax.set_ylabel("y (pixel, 0-based)")
     ax.set_title("chain code on the image's pixel grid", fontsize=10)
@@ -339,51 +397,74 @@ def _left_panel(ax, fig, record, traced, i, images_dir, context, pub):
     ax.text(0.01, 0.01, note, transform=ax.transAxes, fontsize=8, style="italic",
             va="bottom", ha="left", zorder=9,
             bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1.5),
-            color="#8b0000" if context is not None and own is None else "#333333")
-    # full-disk thumbnail with the view box
-    if np.isfinite(r):
-        ins = ax.inset_axes([0.72, 0.72, 0.27, 0.27])
-        ins.add_patch(Circle((cx, cy), r, facecolor=COLOURS["disk"],
-                             edgecolor=COLOURS["limb"], lw=1))
-        if has:
-            ins.plot(ox, oy, "-", color=COLOURS["outline"], lw=0.8)
-        ins.add_patch(Rectangle((view[0], view[2]), view[1] - view[0], view[3] - view[2],
-                                fill=False, edgecolor="blue", lw=0.8))
-        m = 1.08 * r
-        ins.set_xlim(cx - m, cx + m)
-        ins.set_ylim(cy - m, cy + m)
-        ins.set_aspect("equal")
-        ins.set_xticks([])
-        ins.set_yticks([])
-        ins.patch.set_alpha(0.85)
+            color="#8b0000" if warn else "#333333")
 
+
+def _disk_thumbnail(ax, disk: _Disk, ox, oy, has: bool, view: tuple) -> None:
+    """An inset of the full disk with the region and the panel's window, to place a
+    zoomed-in region on the Sun."""
+    ins = ax.inset_axes([0.72, 0.72, 0.27, 0.27])
+    ins.add_patch(Circle((disk.cx, disk.cy), disk.r, facecolor=COLOURS["disk"],
+                         edgecolor=COLOURS["limb"], lw=1))
+    if has:
+        ins.plot(ox, oy, "-", color=COLOURS["outline"], lw=0.8)
+    ins.add_patch(Rectangle((view[0], view[2]), view[1] - view[0], view[3] - view[2],
+                            fill=False, edgecolor="blue", lw=0.8))
+    m = 1.08 * disk.r
+    ins.set_xlim(disk.cx - m, disk.cx + m)
+    ins.set_ylim(disk.cy - m, disk.cy + m)
+    ins.set_aspect("equal")
+    ins.set_xticks([])
+    ins.set_yticks([])
+    ins.patch.set_alpha(0.85)
+
+
+def _left_panel(ax, record, traced, i, images_dir, context, pub):
+    """The chain code of region ``i`` on the image's pixel grid, over its image if any.
+
+    Shows what the geometry stage started from (chain, pixel-edge outline, disk and limb)
+    next to what it published (``s_region`` projected back), at a zoom where single
+    pixels show; a thumbnail places the window on the full disk.
+    """
+    disk = _disk(record)
+    chx, chy = traced.chain.item(i)
+    ox, oy = traced.outline.item(i)
+    has = len(chx) > 0
+    view, half = _pixel_view(disk, ox, oy, has)
+    own, note = _draw_image(ax, record, images_dir, context, disk)
+    _draw_disk(ax, disk, fill=own is None)
+    if has:
+        _draw_chain(ax, chx, chy, ox, oy, disk)
+    _draw_published_pixels(ax, pub)
+    _frame_pixels(ax, view, half)
+    _label_left(ax, note, warn=context is not None and own is None)
+    if np.isfinite(disk.r):
+        _disk_thumbnail(ax, disk, ox, oy, has, view)
+
+
+# -- right panel: the published s_region in Carrington coordinates ---------------------
 
 def _graticule_step(span: float) -> float:
+    """Graticule spacing (deg) giving at most 6 lines across ``span`` degrees."""
     for s in (0.5, 1, 2, 5, 10, 15, 30):
         if span / s <= 6:
             return s
     return 30
 
 
-def _right_panel(ax, record, row, traced, i, pub):
-    a, b = traced.outline.offsets[i], traced.outline.offsets[i + 1]
-    tlon, tlat = traced.lon[a:b], traced.lat[a:b]
-    if pub is None:
-        ax.text(0.5, 0.5, "no s_region", transform=ax.transAxes, ha="center")
-        return
-    lon = stcs.unwrap(stcs.Polygons(pub.lon, pub.lat, np.array([0, len(pub.lon)]),
-                                    np.array([False])))
-    lat = pub.lat
-    ref = np.median(lon)
-    # everything drawn in a longitude window around the polygon (no jump at 0/360)
-    def near(x):
-        return ref + ((np.asarray(x, float) - ref + 180.0) % 360.0) - 180.0
-    lon = near(lon)
+def _near(x, ref: float):
+    """Longitudes ``x`` (deg) moved by whole turns into ``ref`` ± 180°, so that a polygon
+    across the 0°/360° seam is drawn in one piece."""
+    return ref + ((np.asarray(x, float) - ref + 180.0) % 360.0) - 180.0
+
+
+def _draw_sregion(ax, lon, lat, tlon, tlat, fin, ref: float) -> None:
+    """The published polygon (filled, with its vertices) over the traced outline
+    projected the same way (its on-disk part: ``fin``), for comparison."""
     ulon = np.r_[lon, lon[:1]]
     ulat = np.r_[lat, lat[:1]]
-    fin = np.isfinite(tlon)
     if fin.any():
-        tl = near(tlon)
+        tl = _near(tlon, ref)
         tl = np.where(fin, tl, np.nan)
         ax.plot(np.r_[tl, tl[:1]], np.r_[tlat, tlat[:1]], "--", color=COLOURS["traced"],
                 lw=1, label="pixel-edge outline, projected (on-disk part)")
@@ -391,15 +472,18 @@ def _right_panel(ax, record, row, traced, i, pub):
     ax.plot(ulon, ulat, "-", color=COLOURS["sregion"], lw=1.6,
             label=f"s_region ({len(lon)} vertices)")
     ax.plot(lon, lat, "o", color=COLOURS["sregion"], ms=2.5)
-    # vertices on the limb = clipped
-    clipped = pub.clipped
+
+
+def _mark_changed_vertices(ax, lon, lat, tlon, tlat, fin, ref: float, clipped) -> None:
+    """Mark the vertices the geometry stage made rather than traced: those on the limb
+    (clipped) and, among the others, those farther than :data:`REPAIR_TOL_DEG` from the
+    traced outline (repaired or moved)."""
     if clipped.any():
         ax.plot(lon[clipped], lat[clipped], "^", color=COLOURS["clipped"], ms=6,
                 label=f"on the limb: clipped ({clipped.sum()})")
-    # vertices away from the traced outline = repaired / moved
     if fin.sum() >= 2:
         from shapely import LineString, points
-        tl2 = near(tlon[fin])
+        tl2 = _near(tlon[fin], ref)
         line = LineString(np.column_stack([np.r_[tl2, tl2[:1]],
                                            np.r_[tlat[fin], tlat[fin][:1]]]))
         dd = line.distance(points(np.column_stack([lon, lat])))
@@ -407,9 +491,13 @@ def _right_panel(ax, record, row, traced, i, pub):
         if moved.any():
             ax.plot(lon[moved], lat[moved], "s", mfc="none", mec=COLOURS["repaired"],
                     ms=6, mew=1.4, label=f"not on the traced outline: repaired ({moved.sum()})")
-    # centroids
+
+
+def _draw_centroids(ax, record, row, pub: _Published, ref: float) -> tuple[float, float]:
+    """The polygon's area centroid and the catalogue's own (``FEAT_CARR_LONG_DEG/LAT``,
+    when known); return the catalogue's (NaN when unknown)."""
     clon, clat = sregion_centroid(pub.lon, pub.lat)
-    ax.plot(near(clon), clat, "+", color=COLOURS["sregion"], ms=12, mew=2,
+    ax.plot(_near(clon, ref), clat, "+", color=COLOURS["sregion"], ms=12, mew=2,
             label="s_region centroid")
     flon = row.get("qa_feat_carr_long_deg", record.get("FEAT_CARR_LONG_DEG"))
     flat = row.get("qa_feat_carr_lat_deg", record.get("FEAT_CARR_LAT_DEG"))
@@ -418,14 +506,22 @@ def _right_panel(ax, record, row, traced, i, pub):
     except (TypeError, ValueError):
         flon = flat = np.nan
     if np.isfinite(flon) and np.isfinite(flat):
-        ax.plot(near(flon), flat, "*", color=COLOURS["catalogue"], ms=12,
+        ax.plot(_near(flon, ref), flat, "*", color=COLOURS["catalogue"], ms=12,
                 label="catalogue centroid (FEAT_CARR_*)")
-    # view and graticule
-    xs = np.r_[lon, near(tlon[fin])] if fin.any() else lon
+    return flon, flat
+
+
+def _carrington_window(ax, lon, lat, tlon, tlat, fin, flon, flat, ref: float):
+    """Frame the polygon and the traced outline (and the catalogue centroid when within
+    15° of them) with a margin, and draw a graticule labelled in 0–360° longitude.
+
+    Returns the view limits ``(xlim, ylim)`` and the latitude of the window's centre.
+    """
+    xs = np.r_[lon, _near(tlon[fin], ref)] if fin.any() else lon
     ys = np.r_[lat, tlat[fin]] if fin.any() else lat
     if np.isfinite(flon) and np.isfinite(flat) and \
-            abs(near(flon) - np.mean(lon)) < 15 and abs(flat - np.mean(lat)) < 15:
-        xs, ys = np.r_[xs, near(flon)], np.r_[ys, flat]      # keep the catalogue star
+            abs(_near(flon, ref) - np.mean(lon)) < 15 and abs(flat - np.mean(lat)) < 15:
+        xs, ys = np.r_[xs, _near(flon, ref)], np.r_[ys, flat]      # keep the catalogue star
     x0, x1, y0, y1 = np.nanmin(xs), np.nanmax(xs), np.nanmin(ys), np.nanmax(ys)
     span = max(x1 - x0, y1 - y0, 1.0)
     pad = 0.25 * span + 0.3
@@ -439,7 +535,11 @@ def _right_panel(ax, record, row, traced, i, pub):
     ax.xaxis.set_major_formatter(lambda v, pos: f"{v % 360:g}°")
     ax.yaxis.set_major_formatter(lambda v, pos: f"{v:g}°")
     ax.grid(True, color="#999999", lw=0.5, ls="-")
-    # the 0/360 seam when it is in view
+    return xl, yl, ym
+
+
+def _draw_seam(ax, xl, yl) -> None:
+    """The 0°/360° longitude seam, when it lies within the view limits ``xl``."""
     for k in range(int(np.floor(xl[0] / 360)), int(np.floor(xl[1] / 360)) + 1):
         s = 360.0 * k
         if xl[0] < s < xl[1] or (k == 0 and xl[0] <= 0 <= xl[1]):
@@ -448,6 +548,31 @@ def _right_panel(ax, record, row, traced, i, pub):
             ax.text(s, yl[0], " 360° | 0° ", color=COLOURS["seam"], ha="center",
                     va="bottom", fontsize=8,
                     bbox=dict(facecolor="white", edgecolor="none", alpha=0.8, pad=1))
+
+
+def _right_panel(ax, record, row, traced, i, pub):
+    """The ``s_region`` of region ``i`` as published, in Carrington longitude/latitude.
+
+    Everything is drawn in a longitude window around the polygon (no jump at 0°/360°),
+    with the traced outline for comparison, the vertices the geometry stage clipped or
+    repaired, both centroids, and the seam when it is in view.
+    """
+    a, b = traced.outline.offsets[i], traced.outline.offsets[i + 1]
+    tlon, tlat = traced.lon[a:b], traced.lat[a:b]
+    if pub is None:
+        ax.text(0.5, 0.5, "no s_region", transform=ax.transAxes, ha="center")
+        return
+    lon = stcs.unwrap(stcs.Polygons(pub.lon, pub.lat, np.array([0, len(pub.lon)]),
+                                    np.array([False])))
+    lat = pub.lat
+    ref = np.median(lon)
+    lon = _near(lon, ref)
+    fin = np.isfinite(tlon)
+    _draw_sregion(ax, lon, lat, tlon, tlat, fin, ref)
+    _mark_changed_vertices(ax, lon, lat, tlon, tlat, fin, ref, pub.clipped)
+    flon, flat = _draw_centroids(ax, record, row, pub, ref)
+    xl, yl, ym = _carrington_window(ax, lon, lat, tlon, tlat, fin, flon, flat, ref)
+    _draw_seam(ax, xl, yl)
     ax.set_aspect(1.0 / max(np.cos(np.deg2rad(np.clip(ym, -80, 80))), 0.2))
     ax.set_xlabel("Carrington longitude")
     ax.set_ylabel("Carrington latitude")

@@ -82,6 +82,8 @@ def default_context_image() -> Path:
 
 
 def _read_image(image: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
+    """The first 2-D image HDU of a FITS file as floats, and a copy of its header (kept
+    after the file is closed); astropy's header-verification warnings are silenced."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fits.verify.VerifyWarning)
         with fits.open(image) as hdul:
@@ -92,6 +94,9 @@ def _read_image(image: str | os.PathLike) -> tuple[np.ndarray, fits.Header]:
 
 
 def _observer_keys(header: fits.Header, image) -> dict:
+    """``HGLN_OBS, HGLT_OBS, DSUN_OBS`` of ``header`` as floats: the observer's position,
+    without which helioprojective pixels cannot be placed in Carrington coordinates.
+    A missing keyword raises ValueError naming it."""
     keys = {}
     for key in ("HGLN_OBS", "HGLT_OBS", "DSUN_OBS"):
         if key not in header:
@@ -206,6 +211,9 @@ def read_properties(hips_dir: str | os.PathLike) -> dict[str, str]:
 
 
 def _cache_key(image: Path, resolution: float, level: int, tile_size: int) -> str:
+    """A short hash naming a HiPS in the cache. It changes with the layout version, the
+    image (path, size, modification time) and the build parameters, so a changed input
+    is never answered from a stale cache."""
     st = image.stat()
     raw = f"{_FORMAT_VERSION}|{image.resolve()}|{st.st_size}|{st.st_mtime_ns}|{resolution}|{level}|{tile_size}"
     return hashlib.sha256(raw.encode()).hexdigest()[:12]
@@ -254,43 +262,14 @@ def build_solar_hips(
         return _describe(target)
 
     data, header = carrington_map(image, resolution=resolution)
-    date_obs = str(header["DATE-OBS"])
-    lon0, lat0 = _sub_observer(header)
-    instrument = _instrument(image)
-    title = f"CONTEXT ONLY - {instrument} {date_obs[:19]} (not the regions' own observation)"
-    finite = data[np.isfinite(data)]
-    lo, hi = np.percentile(finite, [1.0, 99.7]) if finite.size else (0.0, 1.0)
-
+    cuts = _pixel_cuts(data)
+    properties = _properties(name, image, header, order, tile_size, cuts)
     cache.mkdir(parents=True, exist_ok=True)
+    # written aside, then renamed: a reader never sees a half-written HiPS
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=cache))
     try:
-        tiles = write_hips_tiles(data, tmp, order=order, tile_size=tile_size, cuts=(lo, hi))
-        properties = {
-            "creator_did": f"ivo://vespa_curation/P/context/{name}",
-            "obs_title": title,
-            "obs_description": (
-                f"Context image only: {image.name} ({instrument}, {date_obs}) reprojected to "
-                "Carrington longitude/latitude for that date (longitude = HiPS RA, latitude = "
-                "HiPS Dec). It is not the observation the regions were detected on."
-            ),
-            "dataproduct_type": "image",
-            "hips_version": "1.4",
-            "hips_frame": "equatorial",
-            "hips_body": HIPS_BODY,
-            "hips_order": str(order),
-            "hips_order_min": str(order),
-            "hips_tile_width": str(tile_size),
-            "hips_tile_format": "png",
-            "hips_creator": "vespa_curation.qa.hips",
-            "hips_initial_ra": f"{lon0:.6f}",
-            "hips_initial_dec": f"{lat0:.6f}",
-            "hips_pixel_cut": f"{lo:.4g} {hi:.4g}",
-            "vespa_date_obs": date_obs,
-            "vespa_source_image": image.name,
-            "vespa_source": f"{instrument} {date_obs[:19]} ({image.name})",
-            "vespa_carrington_center": f"{lon0:.6f} {lat0:.6f}",
-            "vespa_tiles": str(tiles),
-        }
+        tiles = write_hips_tiles(data, tmp, order=order, tile_size=tile_size, cuts=cuts)
+        properties["vespa_tiles"] = str(tiles)
         (tmp / "properties").write_text(
             "".join(f"{k:<24}= {v}\n" for k, v in properties.items()), encoding="utf-8")
         if target.exists():
@@ -299,6 +278,57 @@ def build_solar_hips(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return _describe(target)
+
+
+def _pixel_cuts(data: np.ndarray) -> tuple[float, float]:
+    """Display cuts of a map: its 1st and 99.7th percentiles (finite values), so a few
+    bright pixels do not wash out the disk; (0, 1) for a map without data."""
+    finite = data[np.isfinite(data)]
+    lo, hi = np.percentile(finite, [1.0, 99.7]) if finite.size else (0.0, 1.0)
+    return lo, hi
+
+
+def _properties(name: str, image: Path, header: fits.Header, order: int, tile_size: int,
+                cuts: tuple[float, float]) -> dict[str, str]:
+    """The HiPS ``properties`` (keywords of the IVOA HiPS recommendation and Aladin's
+    ``hips_body``, plus ``vespa_*`` ones) of the Carrington map of ``image`` (``header``
+    from :func:`carrington_map`).
+
+    ``obs_title`` and ``obs_description`` say the image is context only; ``hips_frame``
+    is equatorial because the tiles' RA/Dec carry Carrington longitude/latitude, and
+    ``hips_body`` puts Aladin Lite in planetary mode. The initial view is the
+    sub-observer point; ``vespa_*`` keep what :func:`_describe` reads back.
+    """
+    date_obs = str(header["DATE-OBS"])
+    lon0, lat0 = _sub_observer(header)
+    instrument = _instrument(image)
+    title = f"CONTEXT ONLY - {instrument} {date_obs[:19]} (not the regions' own observation)"
+    lo, hi = cuts
+    return {
+        "creator_did": f"ivo://vespa_curation/P/context/{name}",
+        "obs_title": title,
+        "obs_description": (
+            f"Context image only: {image.name} ({instrument}, {date_obs}) reprojected to "
+            "Carrington longitude/latitude for that date (longitude = HiPS RA, latitude = "
+            "HiPS Dec). It is not the observation the regions were detected on."
+        ),
+        "dataproduct_type": "image",
+        "hips_version": "1.4",
+        "hips_frame": "equatorial",
+        "hips_body": HIPS_BODY,
+        "hips_order": str(order),
+        "hips_order_min": str(order),
+        "hips_tile_width": str(tile_size),
+        "hips_tile_format": "png",
+        "hips_creator": "vespa_curation.qa.hips",
+        "hips_initial_ra": f"{lon0:.6f}",
+        "hips_initial_dec": f"{lat0:.6f}",
+        "hips_pixel_cut": f"{lo:.4g} {hi:.4g}",
+        "vespa_date_obs": date_obs,
+        "vespa_source_image": image.name,
+        "vespa_source": f"{instrument} {date_obs[:19]} ({image.name})",
+        "vespa_carrington_center": f"{lon0:.6f} {lat0:.6f}",
+    }
 
 
 def _tile_wcs(order: int, tile_size: int):
@@ -411,6 +441,9 @@ def write_hips_tiles(
 
 
 def _instrument(image: Path) -> str:
+    """A label for captions, e.g. ``SDO/AIA 171``: ``TELESCOP``, ``INSTRUME`` (left out
+    when the telescope already names it) and ``WAVELNTH``; the file stem when the header
+    names neither telescope nor instrument."""
     _, header = _read_image(image)
     telescope = str(header.get("TELESCOP", "")).strip()
     instrument = str(header.get("INSTRUME", "")).strip()
@@ -436,6 +469,8 @@ def _sub_observer(header: fits.Header) -> tuple[float, float]:
 
 
 def _describe(target: Path) -> SolarHips:
+    """The :class:`SolarHips` of a HiPS folder, read back from its ``properties``, so a
+    cached HiPS is described exactly as a freshly built one."""
     props = read_properties(target)
     lon, lat = (float(v) for v in props["vespa_carrington_center"].split())
     return SolarHips(path=target, title=props["obs_title"], date_obs=props["vespa_date_obs"],
@@ -493,6 +528,9 @@ class LocalServer:
 
 
 class _Server(http.server.ThreadingHTTPServer):
+    """Threaded server whose threads never keep the process alive, quiet about clients
+    that drop a connection."""
+
     daemon_threads = True
 
     def handle_error(self, request, client_address) -> None:

@@ -56,9 +56,12 @@ class CuratorBrowser:
     # -- data --------------------------------------------------------------------------
     @property
     def uids(self) -> list[str]:
+        """The granule_uids browsed, in gallery order."""
         return self.rows["granule_uid"].astype(str).tolist()
 
     def _report_pngs(self) -> dict:
+        """The QA report's PNG of each granule (``report.json``), so a figure already
+        drawn is shown rather than drawn again."""
         rep = self.run_dir / "report.json"
         if not rep.is_file():
             return {}
@@ -111,6 +114,9 @@ class CuratorBrowser:
         return self._ui
 
     def _build(self):
+        """Lay out the browser: previous / granule / next, the figure under its flag and
+        the decision in force, and the decision form, whose button appends to the
+        decisions file and moves to the next region."""
         import ipywidgets as W
 
         n = len(self.rows)
@@ -181,6 +187,7 @@ class CuratorBrowser:
 
 
 def _login() -> str:
+    """The login name, or ``"curator"`` where the system has none (some containers)."""
     try:
         return getpass.getuser()
     except Exception:  # noqa: BLE001 — no login name in some containers

@@ -8,6 +8,9 @@ from astropy.io.votable.tree import Field, Resource, TableElement, VOTableFile
 
 from vespa_curation import decisions as D
 from vespa_curation.area import ImportArea
+from vespa_curation.services import get_service
+
+HFC1AR = get_service("hfc1ar")
 from vespa_curation import stcs
 
 
@@ -70,7 +73,7 @@ def test_apply_removes_rejected_and_retracts_only_published(tmp_path):
     area = tmp_path / "dachs" / "hfc1ar"
     _write_uids_vot(area / "data" / "20260101T000000Z.vot", ["ar_old", "ar_1", "ar_9"])
     rows, rejected, retract, overrides = D.apply_decisions(
-        _rows(["ar_1", "ar_2", "ar_3"]), f, "hfc1ar", import_area=ImportArea.at(area))
+        _rows(["ar_1", "ar_2", "ar_3"]), f, HFC1AR, import_area=ImportArea.at(area))
     assert list(rows["granule_uid"]) == ["ar_2", "ar_3"]
     assert list(rejected["granule_uid"]) == ["ar_1"]
     assert rejected.loc[0, "rule"] == D.REJECT_RULE and rejected.loc[0, "stage"] == "curate"
@@ -81,7 +84,8 @@ def test_apply_removes_rejected_and_retracts_only_published(tmp_path):
     # once retracted, a later export does not list them again
     (area / "retract").mkdir()
     (area / "retract" / "20260102T000000Z.txt").write_text("ar_1\nar_old\n")
-    _, _, retract2, _ = D.apply_decisions(_rows(["ar_2"]), f, "hfc1ar", import_area=ImportArea.at(area))
+    _, _, retract2, _ = D.apply_decisions(_rows(["ar_2"]), f, HFC1AR,
+                                          import_area=ImportArea.at(area))
     assert retract2 == []
 
 
@@ -89,7 +93,7 @@ def test_accept_after_reject_keeps_granule(tmp_path):
     f = tmp_path / "d.csv"
     D.append_decision(f, "ar_1", "reject", "a")
     D.append_decision(f, "ar_1", "accept", "b")
-    rows, rejected, retract, _ = D.apply_decisions(_rows(["ar_1"]), f, "hfc1ar",
+    rows, rejected, retract, _ = D.apply_decisions(_rows(["ar_1"]), f, HFC1AR,
                                                    published={"ar_1"})
     assert list(rows["granule_uid"]) == ["ar_1"] and rejected.empty and retract == []
     assert rows.loc[0, "qa_curator"] == "accept"
@@ -97,7 +101,7 @@ def test_accept_after_reject_keeps_granule(tmp_path):
 
 def test_no_file_changes_nothing(tmp_path):
     rows = _rows(["ar_1"])
-    out, rejected, retract, ov = D.apply_decisions(rows, tmp_path / "none.csv", "hfc1ar")
+    out, rejected, retract, ov = D.apply_decisions(rows, tmp_path / "none.csv", HFC1AR)
     pd.testing.assert_frame_equal(out, rows)
     assert rejected.empty and retract == [] and ov == {}
 
@@ -109,7 +113,7 @@ def test_convex_hull_override_across_seam(tmp_path):
     D.append_decision(f, "ar_1", "override", "a", "notch is a tracing artefact",
                       override="convex_hull")
     rows, _, _, ov = D.apply_decisions(_rows(["ar_1", "ar_2"], [concave, concave]), f,
-                                       "hfc1ar")
+                                       HFC1AR)
     assert ov == {"ar_1": "convex_hull"}
     hull = stcs.parse([rows.loc[0, "s_region"]])
     assert len(hull.lon) == 4                             # the notch vertex is gone
@@ -134,6 +138,6 @@ def test_published_read_from_granule_state(tmp_path):
     f = tmp_path / "d.csv"
     D.append_decision(f, "ar_5", "reject", "a")
     D.append_decision(f, "ar_gone", "reject", "a")
-    _, rejected, retract, _ = D.apply_decisions(_rows(["ar_1"]), f, "hfc1ar",
+    _, rejected, retract, _ = D.apply_decisions(_rows(["ar_1"]), f, HFC1AR,
                                                 import_area=ImportArea.at(area))
     assert rejected.empty and retract == ["ar_5"]

@@ -167,7 +167,11 @@ def _first_bad(bad: np.ndarray, values: pd.Series, name: str, what: str) -> None
 
 
 def _cast_text(values: pd.Series, strict: bool, name: str) -> pd.Series:
-    return values.astype("string").astype(object).where(values.notna(), None)
+    out = values.astype(object).where(values.notna(), None)
+    if pd.api.types.infer_dtype(out, skipna=True) not in ("string", "empty"):
+        conv = out.notna().to_numpy()
+        out[conv] = [v if isinstance(v, str) else str(v) for v in out[conv]]
+    return out
 
 
 def _cast_integer(values: pd.Series, strict: bool, name: str) -> pd.Series:

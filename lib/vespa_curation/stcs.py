@@ -4,7 +4,7 @@
 TAP returns) are parsed into one flat array of vertices plus offsets, so that checks on a
 million polygons run as numpy and shapely array operations, not per-row Python.
 
-pgSphere's rules (postgrespro/pgsphere src/polygon.c, FACTS.md): 3 to 1024 vertices after
+pgSphere's rules (postgrespro/pgsphere src/polygon.c): 3 to 1024 vertices after
 dropping consecutive duplicates and a repeated closing vertex; no two edges crossing or
 overlapping; no edge of exactly 180°; the polygon must fit inside a hemisphere. EPN-TAP's
 orientation rule: counter-clockwise, read for a body frame as positive signed area in

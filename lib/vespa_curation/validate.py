@@ -49,26 +49,43 @@ def _text_problem(name: str, v) -> str | None:
 
 
 def _rules(rows: pd.DataFrame, service_name: str, frame: str) -> Iterator[Failure]:
+    """Every rule's failures: (rule code, mask of failing rows, reason)."""
     cols = set(rows.columns)
-    # required values
+    yield from _required(rows, cols)
+    yield from _identity(rows, cols, service_name)
+    yield from _vocabularies(rows, cols)
+    yield from _times(rows, cols)
+    yield from _min_max(rows, cols, frame)
+    yield from _access(rows, cols)
+    yield from _timestamps(rows, cols)
+    yield from _strings(rows)
+    yield from _polygons(rows, cols)
+
+
+def _required(rows, cols) -> Iterator[Failure]:
     for name in epncore.VALUE_REQUIRED:
         if name not in cols:
             yield ("epn.required", np.ones(len(rows), bool),
                    f"column {name} is missing (a value is required in every row)")
             continue
         yield ("epn.required", _is_null(rows[name]), f"{name} has no value (required)")
-    # service_title = schema
+
+
+def _identity(rows, cols, service_name: str) -> Iterator[Failure]:
+    """service_title = the schema; granule_uid unique and without '#'."""
     if "service_title" in cols:
         yield ("epn.service_title", (rows["service_title"] != service_name).to_numpy(),
                f"service_title differs from the schema name {service_name!r}")
-    # granule_uid: unique, no '#'
     if "granule_uid" in cols:
         uid = rows["granule_uid"].astype("string")
         yield ("epn.granule_uid", uid.str.contains("#", regex=False).fillna(False).to_numpy(),
                "granule_uid contains '#'")
         yield ("epn.granule_uid", uid.duplicated(keep=False).fillna(False).to_numpy()
                & uid.notna().to_numpy(), "granule_uid is not unique in this export")
-    # vocabularies (hash lists checked element by element)
+
+
+def _vocabularies(rows, cols) -> Iterator[Failure]:
+    """Vocabulary columns (hash lists checked element by element), processing_level."""
     for name, vocab in epncore.VOCABULARIES.items():
         if name not in cols:
             continue
@@ -86,7 +103,10 @@ def _rules(rows: pd.DataFrame, service_name: str, frame: str) -> Iterator[Failur
         bad = ~np.isnan(pl) & ~np.isin(pl, list(epncore.PROCESSING_LEVELS))
         yield ("epn.processing_level", bad,
                lambda i: f"processing_level {pl[i]:g} is not a CODMAC level 1,2,3,5,6")
-    # JD plausibility
+
+
+def _times(rows, cols) -> Iterator[Failure]:
+    """time_min/time_max are plausible Julian Dates."""
     lo, hi = epncore.JD_PLAUSIBLE
     for name in ("time_min", "time_max"):
         if name in cols:
@@ -95,7 +115,11 @@ def _rules(rows: pd.DataFrame, service_name: str, frame: str) -> Iterator[Failur
             yield ("epn.time_range", bad,
                    lambda i, t=t, name=name: f"{name} {t[i]:.6f} is not a plausible Julian "
                                              f"Date ({lo:.0f}–{hi:.0f})")
-    # min/max pairs
+
+
+def _min_max(rows, cols, frame: str) -> Iterator[Failure]:
+    """Min/max pairs both set or both NULL, in order (but c1 across 0/360 in body and
+    celestial frames); body-frame coordinates within their ranges."""
     for a, b in epncore.MINMAX_PAIRS:
         if a not in cols and b not in cols:
             continue
@@ -111,7 +135,6 @@ def _rules(rows: pd.DataFrame, service_name: str, frame: str) -> Iterator[Failur
         bad = ~np.isnan(va) & ~np.isnan(vb) & (va > vb)
         yield ("epn.minmax_order", bad,
                lambda i, a=a, b=b, va=va, vb=vb: f"{a} {va[i]:.10g} > {b} {vb[i]:.10g}")
-    # body-frame coordinate ranges
     if frame == "body":
         for name, (lo_, hi_) in (("c1min", (0, 360)), ("c1max", (0, 360)),
                                  ("c2min", (-90, 90)), ("c2max", (-90, 90))):
@@ -120,7 +143,10 @@ def _rules(rows: pd.DataFrame, service_name: str, frame: str) -> Iterator[Failur
                 yield ("epn.coord_range", ~np.isnan(v) & ((v < lo_) | (v > hi_)),
                        lambda i, v=v, name=name, lo_=lo_, hi_=hi_:
                        f"{name} {v[i]:g} outside {lo_}..{hi_} deg")
-    # access_* go together; MIME lower-case; size integer kB
+
+
+def _access(rows, cols) -> Iterator[Failure]:
+    """access_* go together; the format a lower-case MIME type; the size whole kB."""
     present = [c for c in epncore.ACCESS_GROUP if c in cols]
     if present:
         setm = np.stack([~_is_null(rows[c]) for c in present])
@@ -137,7 +163,9 @@ def _rules(rows: pd.DataFrame, service_name: str, frame: str) -> Iterator[Failur
         s = _num(rows["access_estsize"])
         bad = ~np.isnan(s) & ((s < 0) | (s != np.round(s)))
         yield ("epn.access", bad, "access_estsize is not a non-negative integer (kB)")
-    # timestamps
+
+
+def _timestamps(rows, cols) -> Iterator[Failure]:
     for name in ("creation_date", "modification_date", "release_date"):
         if name in cols:
             t = pd.to_datetime(rows[name], errors="coerce")
@@ -148,8 +176,11 @@ def _rules(rows: pd.DataFrame, service_name: str, frame: str) -> Iterator[Failur
         m = pd.to_datetime(rows["modification_date"], errors="coerce")
         yield ("epn.timestamp", (c > m).fillna(False).to_numpy(),
                "creation_date is after modification_date")
-    # string hygiene: no leading/trailing blanks, no quotes or empty items in hash lists,
-    # no control characters, valid text
+
+
+def _strings(rows) -> Iterator[Failure]:
+    """String hygiene of text columns: no leading/trailing blanks, no quotes or empty
+    items in hash lists, no control characters, valid text (each distinct value once)."""
     for name in rows.columns:
         if name in ("s_region", "granule_uid") or name not in epncore.COLUMNS:
             continue
@@ -157,7 +188,7 @@ def _rules(rows: pd.DataFrame, service_name: str, frame: str) -> Iterator[Failur
             continue
         col = rows[name]
         problems = {}
-        for v in pd.unique(col.dropna()):   # each distinct value checked once
+        for v in pd.unique(col.dropna()):
             why = _text_problem(name, v)
             if why:
                 problems[v] = why
@@ -166,18 +197,21 @@ def _rules(rows: pd.DataFrame, service_name: str, frame: str) -> Iterator[Failur
         vals = col.to_numpy(dtype=object)
         bad = col.isin(list(problems)).to_numpy()
         yield ("epn.string", bad, lambda i, vals=vals, problems=problems: problems[vals[i]])
-    # polygons
-    if "s_region" in cols:
-        has = ~_is_null(rows["s_region"])
-        res = [None] * len(rows)
-        idx = np.flatnonzero(has)
-        if len(idx):
-            for k, r in zip(idx, stcs.check(rows["s_region"].to_numpy(dtype=object)[idx])):
-                res[k] = r
-        rules = sorted({r[0] for r in res if r})
-        for rule in rules:
-            mask = np.array([r is not None and r[0] == rule for r in res])
-            yield (rule, mask, lambda i, res=res: res[i][1])
+
+
+def _polygons(rows, cols) -> Iterator[Failure]:
+    """pgSphere's polygon rules and EPN-TAP's orientation (:func:`stcs.check`)."""
+    if "s_region" not in cols:
+        return
+    has = ~_is_null(rows["s_region"])
+    res = [None] * len(rows)
+    idx = np.flatnonzero(has)
+    if len(idx):
+        for k, r in zip(idx, stcs.check(rows["s_region"].to_numpy(dtype=object)[idx])):
+            res[k] = r
+    for rule in sorted({r[0] for r in res if r}):
+        mask = np.array([r is not None and r[0] == rule for r in res])
+        yield (rule, mask, lambda i, res=res: res[i][1])
 
 
 def validate(rows: pd.DataFrame, service, stage: str = "validate"

@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover
     from astropy.io.votable.tree import Table as TableElement
 
 from .. import epncore
+from ..times import iso_ms
 
 #: Serialisations astropy can write and DaCHS can read.
 FORMATS = ("binary2", "tabledata", "binary")
@@ -48,59 +49,36 @@ def epn_columns(rows: pd.DataFrame) -> list[str]:
 
 
 def _iso(values: pd.Series, name: str) -> np.ndarray:
-    """ISO-8601 text (UTC, no zone suffix) of date-time values; None for NaT."""
-    t = values
-    if not pd.api.types.is_datetime64_any_dtype(t):
-        t = pd.to_datetime(t.astype("string").str.strip().str.rstrip("Z"),
-                           errors="coerce", format="ISO8601")
-        bad = t.isna() & values.notna()
-        if bad.any():
-            i = bad.to_numpy().nonzero()[0][0]
-            raise ExportError(f"column {name}: {values.iloc[i]!r} (row {i}) is not a "
-                              "date-time")
-    if getattr(t.dt, "tz", None) is not None:
-        t = t.dt.tz_convert("UTC").dt.tz_localize(None)
-    # milliseconds, truncated (numpy's C formatter: 4× pandas' strftime)
-    ms = t.to_numpy().astype("datetime64[ms]")
-    text = np.datetime_as_string(ms, unit="ms").astype(object)
-    text[np.isnat(ms)] = None
-    return text
+    """ISO-8601 text (UTC, no zone suffix, milliseconds) of date-time values; None for
+    NULL; :class:`ExportError` naming the first value that is not a date-time."""
+    try:
+        t = epncore.TYPES["Timestamp"].cast(values, strict=True, name=name)
+    except epncore.CastError as exc:
+        raise ExportError(str(exc)) from None
+    return iso_ms(t)
 
 
 def _text(values: pd.Series) -> np.ndarray:
-    out = values.astype(object).to_numpy(copy=True)
-    null = pd.isna(values).to_numpy()
-    out[null] = None
-    conv = ~null
-    if conv.any():
-        out[conv] = [v if isinstance(v, str) else str(v) for v in out[conv]]
-    return out
+    return epncore.TYPES["Text"].cast(values).to_numpy(dtype=object)
 
 
 def _field_values(name: str, col: epncore.Column, values: pd.Series):
-    """(data array, null mask) of one epn_core column."""
+    """(data array, null mask) of one epn_core column, cast to its type
+    (:data:`vespa_curation.epncore.TYPES`; a value it cannot hold is an ExportError)."""
     if col.type == "Timestamp":
         data = _iso(values, name)
         return data, np.array([v is None for v in data], dtype=bool)
+    try:
+        cast = col.cast(values, strict=True)
+    except epncore.CastError as exc:
+        raise ExportError(str(exc)) from None
     if col.type == "Text":
-        data = _text(values)
+        data = cast.to_numpy(dtype=object)
         return data, np.array([v is None for v in data], dtype=bool)
-    num = pd.to_numeric(values, errors="coerce")
-    bad = num.isna() & values.notna()
-    if bad.any():
-        i = bad.to_numpy().nonzero()[0][0]
-        raise ExportError(f"column {name}: {values.iloc[i]!r} (row {i}) is not a number")
-    null = num.isna().to_numpy()
+    null = cast.isna().to_numpy()
     if col.type == "Integer":
-        f = num.to_numpy(dtype=float, na_value=np.nan)
-        frac = ~null & (f != np.round(f))
-        if frac.any():
-            i = frac.nonzero()[0][0]
-            raise ExportError(f"column {name}: {values.iloc[i]!r} (row {i}) is not an "
-                              "integer")
-        data = np.where(null, 0, f).astype(np.int32)
-        return data, null
-    return num.to_numpy(dtype=float, na_value=np.nan), null
+        return cast.fillna(0).to_numpy(dtype=np.int32), null
+    return cast.to_numpy(dtype=float, na_value=np.nan), null
 
 
 def _generic_field(votable, name: str, values: pd.Series):
@@ -163,9 +141,9 @@ def _cells(field, data, mask, a: int, b: int) -> np.ndarray:
     """``<TD>..</TD>`` text of rows a..b of one column (``<TD/>`` for NULL): numbers by
     Python's shortest round-trip ``repr``, text XML-escaped (only when a cell needs it).
 
-    One list comprehension per column: for a block of 20 000 cells it is 3× faster
-    than pandas' Arrow strings (which spend their time converting from objects) and
-    1.5× faster than numpy's fixed-width text arrays.
+    One list comprehension per column, over Python objects: faster than pandas' Arrow
+    strings (which spend their time converting from objects) or numpy's fixed-width
+    text arrays (benchmarks/bench_hfc1ar.py measures the export).
     """
     d = data[a:b]
     m = np.asarray(mask[a:b], dtype=bool)
@@ -197,8 +175,8 @@ def _cells(field, data, mask, a: int, b: int) -> np.ndarray:
 def _write_tabledata(table, columns, path: Path) -> Path:
     """Write a VOTable 1.4 TABLEDATA document block by block.
 
-    astropy's writer spends milliseconds per row in Python (48 min for 1.15 M epn_core
-    rows); this one formats each column of a block of rows at once. DaCHS's
+    astropy's writer formats row by row in Python; this one formats each column of a
+    block of rows at once (the README's measured table compares them). DaCHS's
     voTableGrammar reads an empty cell as NULL for every type (VOTable 1.3 §6.1).
     """
     n = len(columns[0][1]) if columns else 0

@@ -188,7 +188,7 @@ def _write_links(stage: Staging, links: pd.DataFrame | None, run_id: str, fmt: s
 def _write_state(stage: Staging, new_uids: pd.Series, retract: list,
                  granule_state: pd.DataFrame | None, run_id: str
                  ) -> tuple[pd.DataFrame, int, int]:
-    """``state/granules.parquet``: which run holds the current row of each granule."""
+    """The granule state: which run holds the current row of each granule."""
     prev = stage.previous / A.GRANULES if stage.previous is not None else None
     if prev is not None and prev.is_file():
         granules = pd.read_parquet(prev)

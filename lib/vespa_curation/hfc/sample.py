@@ -3,7 +3,7 @@
 :func:`build` (the sample builder hfc1ar and hfc1t3 declare) writes
 
 ``hfc.sqlite`` — an HFC-schema SQLite database (tables ACTIVEREGIONS, OBSERVATIONS,
-    OBSERVATORY, FRC_INFO with every column of FACTS.md, exact names and MySQL types;
+    OBSERVATORY, FRC_INFO with every column of HFC's schema, exact names and MySQL types;
     NULL where the sample has nothing) holding synthetic active regions on SoHO/MDI-like
     magnetograms of 2005-04-19..21, and ``hfc_truth.json`` — the true Carrington polygon
     of every ``ID_AR`` (the known answer for geometry tests). Table TYPE_III holds type

@@ -40,7 +40,7 @@ import pandas as pd
 
 from . import chaincode as cc_mod
 from . import solar, sregion
-from .chaincode import Ragged, _member, ragged_ids
+from .chaincode import Ragged, _member, _refuse, ragged_ids
 
 __all__ = ["hfc_ar_polygons", "hfc_ar_geometry", "GeometryParts", "COLUMNS"]
 
@@ -299,15 +299,6 @@ def _conventions(rec: _Records) -> tuple[_PixelScale, _PixelScale, np.ndarray]:
          geometry.centre_y[here]) = geometry_conv.params(*image)
         check_name[here] = check_conv.name
     return check, geometry, check_name
-
-
-def _refuse(rule: np.ndarray, reason: np.ndarray, mask: np.ndarray, code: str,
-            explain) -> None:
-    """Set ``code`` and ``explain(i)`` for the records ``i`` in ``mask`` not refused yet
-    (so the first check a record fails is the one reported)."""
-    for i in np.flatnonzero(mask & (rule == None)):  # noqa: E711
-        rule[i] = code
-        reason[i] = explain(i)
 
 
 def _check_records(records: pd.DataFrame, rec: _Records, check: _PixelScale,

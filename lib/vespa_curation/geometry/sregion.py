@@ -850,5 +850,5 @@ def disk_edge_length(x, y, rsun, tol, floor, ceil):
     rho = np.minimum(np.hypot(x, y) / rsun, 0.999999)
     c = 2 * rho / (8 * rsun * (1 - rho**2))
     with np.errstate(divide="ignore"):
-        L = np.sqrt(tol / c)
-    return np.clip(L, floor, ceil)
+        length = np.sqrt(tol / c)
+    return np.clip(length, floor, ceil)

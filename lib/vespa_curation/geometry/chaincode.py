@@ -103,6 +103,16 @@ def _member(ids: np.ndarray, which: np.ndarray, n: int) -> np.ndarray:
     return mask[ids]
 
 
+def _refuse(rule: np.ndarray, reason: np.ndarray, mask: np.ndarray, code: str,
+            explain) -> None:
+    """Set ``rule[i] = code`` and ``reason[i] = explain(i)`` for the items ``i`` in
+    ``mask`` that have no rule yet: checks run in order, and the first one an item
+    fails is the one reported."""
+    for i in np.flatnonzero(mask & (rule == None)):  # noqa: E711
+        rule[i] = code
+        reason[i] = explain(i)
+
+
 def _as_strings(cc: Sequence) -> list[str]:
     out = []
     for c in cc:
@@ -173,7 +183,6 @@ def decode_chains(cc: Sequence, x0, y0, *, digits=None) -> Ragged:
     d = np.where(ok, digits, 0)
     sx = np.where(ok, DX[d], 0)
     sy = np.where(ok, DY[d], 0)
-    lens = np.diff(doff)
     voff = doff + np.arange(n + 1)  # one extra vertex (the start) per chain
     ids = ragged_ids(doff)
     endx = x0 + np.bincount(ids, weights=sx, minlength=n).astype(np.int64)
@@ -189,7 +198,6 @@ def decode_chains(cc: Sequence, x0, y0, *, digits=None) -> Ragged:
     prevy = np.concatenate([[0], endy[:-1]])
     stepx[starts] = x0 - prevx
     stepy[starts] = y0 - prevy
-    del lens
     return Ragged(np.cumsum(stepx), np.cumsum(stepy), voff)
 
 
@@ -201,8 +209,11 @@ def check_chains(cc: Sequence, cc_length, x0, y0, naxis1, naxis2, *,
     ``0``–``7`` (``chaincode.bad_digit``); ``CC_LENGTH`` different from the
     number of digits (``chaincode.length_mismatch``; a missing CC_LENGTH is not
     checked); a start pixel outside ``0 ≤ x < NAXIS1, 0 ≤ y < NAXIS2``
-    (``chaincode.start_off_image``, missing NAXIS not checked); a chain that
-    does not return to its start pixel (``chaincode.not_closed``).
+    (``chaincode.start_off_image``, missing NAXIS not checked); more digits than
+    twice the image's perimeter, or :data:`MAX_CHAIN_DIGITS` when the image size is
+    unknown (``chaincode.too_long``); a path leaving the image by more than a pixel
+    (``chaincode.off_image``); a chain that does not return to its start pixel
+    (``chaincode.not_closed``).
 
     Parameters
     ----------
@@ -219,32 +230,20 @@ def check_chains(cc: Sequence, cc_length, x0, y0, naxis1, naxis2, *,
     digits, doff, bad = chain_digits(cc) if digits is None else digits
     n = len(doff) - 1
     lens = np.diff(doff)
-    f = lambda v: np.asarray(v, dtype=float).reshape(n)  # noqa: E731
-    cc_length, x0, y0, naxis1, naxis2 = map(f, (cc_length, x0, y0, naxis1, naxis2))
+    cc_length, x0, y0, naxis1, naxis2 = (np.asarray(v, dtype=float).reshape(n)
+                                         for v in (cc_length, x0, y0, naxis1, naxis2))
+    # where each path ends, and the smallest and largest offsets it visits
     end, lo, hi = kernels.chain_walk(np.ascontiguousarray(digits, dtype=np.int64),
                                      np.ascontiguousarray(doff, dtype=np.int64), DX, DY)
     sumx, sumy = end[:, 0], end[:, 1]
     rule = np.full(n, None, dtype=object)
     reason = np.full(n, None, dtype=object)
 
-    def put(mask, code, fmt):
-        new = mask & (rule == None)  # noqa: E711
-        for i in np.flatnonzero(new):
-            rule[i] = code
-            reason[i] = fmt(i)
+    def put(mask, code, explain):
+        _refuse(rule, reason, mask, code, explain)
 
-    strings = None
-    if bad.any():
-        strings = _as_strings(cc)
-
-    def bad_reason(i):
-        s = strings[i]
-        chars = sorted({c for c in s if c not in "01234567"})
-        pos = next(k for k, c in enumerate(s) if c not in "01234567")
-        return (f"chain code holds {bad[i]} character(s) outside 0-7 "
-                f"({', '.join(repr(c) for c in chars)}; first at position {pos})")
-
-    put(bad > 0, "chaincode.bad_digit", bad_reason)
+    strings = _as_strings(cc) if bad.any() else None
+    put(bad > 0, "chaincode.bad_digit", lambda i: _bad_digit_reason(strings[i], bad[i]))
     put(np.isfinite(cc_length) & (cc_length != lens), "chaincode.length_mismatch",
         lambda i: f"CC_LENGTH is {cc_length[i]:.0f} but the chain code has {lens[i]} digits")
     off = (~np.isfinite(x0)) | (~np.isfinite(y0))
@@ -272,6 +271,13 @@ def check_chains(cc: Sequence, cc_length, x0, y0, naxis1, naxis2, *,
         lambda i: f"chain does not return to its start pixel: it ends "
                   f"({sumx[i]:+.0f}, {sumy[i]:+.0f}) pixels away")
     return rule, reason
+
+
+def _bad_digit_reason(chain: str, n_bad: int) -> str:
+    chars = sorted({c for c in chain if c not in "01234567"})
+    pos = next(k for k, c in enumerate(chain) if c not in "01234567")
+    return (f"chain code holds {n_bad} character(s) outside 0-7 "
+            f"({', '.join(repr(c) for c in chars)}; first at position {pos})")
 
 
 # --------------------------------------------------------------------------

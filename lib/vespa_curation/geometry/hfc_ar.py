@@ -21,8 +21,15 @@ along each ring — outline, staircase cut, Douglas–Peucker — compiled with 
    limb, where great circles bend away from straight image edges);
 5. helioprojective → Carrington in closed form with one observer per distinct
    image (:func:`.solar.observers`, :func:`.solar.hpc_to_hgc`);
-6. longitudes unwrapped, ring made counter-clockwise, pgSphere's rules checked
-   on the sphere (:func:`.sregion.check_polygons`), STC-S written.
+6. longitudes unwrapped, ring made counter-clockwise, vertex budget (Douglas–Peucker
+   in the gnomonic plane about each polygon), pgSphere's rules checked on the sphere
+   (:func:`.sregion.check_polygons`), STC-S written.
+
+:func:`hfc_ar_geometry` calls one private function per step: ``_check_records``
+(1–2), ``_outlines`` (3), ``_follow_limb``, ``_clip_and_simplify`` and ``_densify``
+(4), ``_to_carrington`` (5, and the orientation of 6), ``_vertex_budget`` and
+``_check_on_sphere`` (6), then ``_output_frame``.  Per-record image geometry travels
+between them as a ``_Disk``, the rings as a ``_Polygons``.
 """
 from __future__ import annotations
 
@@ -33,7 +40,7 @@ import pandas as pd
 
 from . import chaincode as cc_mod
 from . import solar, sregion
-from .chaincode import Ragged, _member, ragged_ids
+from .chaincode import Ragged, _member, _refuse, ragged_ids
 
 __all__ = ["hfc_ar_polygons", "hfc_ar_geometry", "GeometryParts", "COLUMNS"]
 
@@ -135,11 +142,10 @@ def hfc_ar_polygons(records: pd.DataFrame, **options) -> pd.DataFrame:
 
 def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
                     max_edge_centre_px: float = 32.0, edge_tol_px: float = 0.05,
-                    staircase_px: float = 0.5,
-                    limb_margin_px: float = 0.02, limb_snap_px: float = 0.8,
-                    simplify_tol_px: float = 0.5, vertex_tol_px: float = 0.45,
-                    digits: int = 6, max_pixel_mismatch: float = 1.0,
-                    _parts: bool = True):
+                    staircase_px: float = 0.5, limb_margin_px: float = 0.02,
+                    limb_snap_px: float = 0.8, simplify_tol_px: float = 0.5,
+                    vertex_tol_px: float = 0.45, digits: int = 6,
+                    max_pixel_mismatch: float = 1.0, _parts: bool = True):
     """:func:`hfc_ar_polygons` plus the intermediate pieces a QA figure needs.
 
     Parameters
@@ -150,34 +156,31 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
         Densify: longest edge, in image pixels, before the transform, near the
         limb (and along the limb arc).
     max_edge_centre_px, edge_tol_px : float
-        Densify: edges may be longer than ``max_edge_px`` (up to
-        ``max_edge_centre_px``) where the great circle between their ends stays
-        within ``edge_tol_px`` of the straight edge in the image
-        (:func:`.sregion.disk_edge_length`).
+        Densify: edges may be longer than ``max_edge_px`` (up to ``max_edge_centre_px``)
+        where the great circle between their ends stays within ``edge_tol_px`` of the
+        straight edge in the image (:func:`.sregion.disk_edge_length`).
     staircase_px : float
-        Corners of pixel staircases are cut this far along their edges
-        (:func:`.sregion.cut_staircases`: every point within ``staircase_px/√2``
-        of the pixel outline, a 45° staircase becomes one edge); 0 keeps every
-        pixel corner.
+        Corners of pixel staircases are cut this far along their edges (every point
+        within ``staircase_px/√2`` of the pixel outline, a 45° staircase becomes one
+        edge: :func:`.sregion.cut_staircases`); 0 keeps every pixel corner.
     limb_margin_px : float
         Clip circle radius = apparent solar radius − this many pixels (keeps the
         transform away from the tangent line of sight).
     limb_snap_px : float
         Where the outline runs within this many pixels of the limb it follows the
-        limb (:func:`.sregion.follow_limb`): the staircase of pixel corners there
-        becomes an arc on the clip circle, so a region whose pixels reach the limb
-        reaches it without the zig-zag of degrees in longitude the staircase makes
-        at the limb.  0 disables (outline clipped corner by corner).
+        limb (:func:`.sregion.follow_limb`): the staircase of pixel corners there,
+        which would zig-zag by degrees in longitude, becomes an arc on the clip
+        circle.  0 disables (outline clipped corner by corner).
     simplify_tol_px : float
         Douglas–Peucker tolerance (pixels) for outlines over 1024 vertices.
     vertex_tol_px : float
-        Vertex budget: the published polygon keeps only the vertices Douglas–Peucker
-        needs, in the gnomonic plane about the polygon (where pgSphere's edges are
-        straight), to stay within this many image pixels of the full outline
-        (0: keep every vertex).  With ``edge_tol_px`` (0.05) the published edges stay
-        within half a pixel of the outline.  pgSphere's input and GiST key cost grow with the
-        square of the vertex count.  The relative area change is in
-        ``simplify_change``.
+        Vertex budget (pgSphere's input and GiST key cost grow with the square of
+        the vertex count): the published polygon keeps only the vertices
+        Douglas–Peucker needs, in the gnomonic plane about the polygon (where
+        pgSphere's edges are straight), to stay within this many image pixels of
+        the full outline (0: keep every vertex); with ``edge_tol_px`` the published
+        edges stay within half a pixel of the outline.  The relative area change
+        is in ``simplify_change``.
     digits : int
         Decimals of the STC-S coordinates (6 → 1e-6°, ≈ 12 m on the Sun).
     max_pixel_mismatch : float
@@ -189,298 +192,569 @@ def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,
     frame : pandas.DataFrame
     parts : GeometryParts
     """
+    rec = _read_records(records)
+    # steps 1–2: refusals before any geometry
+    check, geometry, check_name = _conventions(rec)
+    chain_digits, rule, reason = _check_records(records, rec, check, check_name,
+                                                max_pixel_mismatch)
+    live = np.flatnonzero(rule == None)  # noqa: E711
+    disk = _Disk.of(rec, geometry, live, limb_margin_px)
+    # step 3: pixel outline, staircases cut, helioprojective arcsec
+    chain, outline, bridge, hpc = _outlines(rec, live, chain_digits, disk, staircase_px)
+    # step 4: limb, clip, simplify, densify
+    hpc, changes = _follow_limb(hpc, outline, disk, limb_snap_px, max_edge_px)
+    hpc = _clip_and_simplify(hpc, disk, changes, simplify_tol_px)
+    hpc = _densify(hpc, disk, max_edge_px, max_edge_centre_px, edge_tol_px)
+    # steps 5–6: Carrington, counter-clockwise, vertex budget, pgSphere's rules
+    polygons = _to_carrington(hpc, disk)
+    polygons, budget = _vertex_budget(polygons, disk, vertex_tol_px)
+    polygons, rule[live], reason[live] = _check_on_sphere(polygons, budget, disk, changes,
+                                                          simplify_tol_px)
+    out = _output_frame(records, live, rule, reason, polygons, budget, changes,
+                        limb_snap_px=limb_snap_px, simplify_tol_px=simplify_tol_px,
+                        digits=digits)
+    if not _parts:
+        return out, None
+    beyond = _outline_beyond_limb(outline, disk, limb_snap_px, changes.smoothed)
+    return out, GeometryParts(rows=live, chain=chain, outline=outline,
+                              outline_beyond_limb=beyond, outline_bridge=bridge,
+                              hpc=polygons.hpc, lon=polygons.lon, lat=polygons.lat)
+
+
+# --------------------------------------------------------------------------
+# Inputs and the refusals of steps 1–2
+# --------------------------------------------------------------------------
+
+@dataclass
+class _Records:
+    """The columns of one chunk the geometry reads, one value per record.
+
+    Numbers are float arrays (NaN where missing or unreadable), ``dates``
+    datetime64[ns] (NaT where unreadable), ``codes`` the detection code in upper
+    case (``""`` when missing).  ``cdelt2`` falls back to ``cdelt1``.
+    """
+
+    chains: np.ndarray
+    start_x: np.ndarray
+    start_y: np.ndarray
+    rsun_px: np.ndarray
+    cdelt1: np.ndarray
+    cdelt2: np.ndarray
+    center_x: np.ndarray
+    center_y: np.ndarray
+    dates: np.ndarray
+    codes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.chains)
+
+
+def _read_records(records: pd.DataFrame) -> _Records:
     missing = [c for c in _REQUIRED if c not in records.columns]
     if missing:
         raise KeyError(f"hfc_ar_polygons: records lack column(s) {', '.join(missing)}")
     n = len(records)
-    cc = records["CC"].to_numpy(dtype=object)
-    x0 = _col(records, "CC_X_PIX")
-    y0 = _col(records, "CC_Y_PIX")
-    rsun_px = _col(records, "R_SUN")
     cdelt1 = _col(records, "CDELT1")
     cdelt2 = _col(records, "CDELT2") if "CDELT2" in records.columns else cdelt1.copy()
-    cdelt2 = np.where(np.isfinite(cdelt2), cdelt2, cdelt1)
-    center_x = _col(records, "CENTER_X")
-    center_y = _col(records, "CENTER_Y")
-    dates = _dates(records["DATE_OBS"])
-    codes = (records["CODE"].astype("string").fillna("").str.strip().str.upper().to_numpy(dtype=object)
-             if "CODE" in records.columns else np.full(n, "", dtype=object))
+    if "CODE" in records.columns:
+        codes = records["CODE"].astype("string").fillna("").str.strip().str.upper() \
+            .to_numpy(dtype=object)
+    else:
+        codes = np.full(n, "", dtype=object)
+    return _Records(chains=records["CC"].to_numpy(dtype=object),
+                    start_x=_col(records, "CC_X_PIX"), start_y=_col(records, "CC_Y_PIX"),
+                    rsun_px=_col(records, "R_SUN"), cdelt1=cdelt1,
+                    cdelt2=np.where(np.isfinite(cdelt2), cdelt2, cdelt1),
+                    center_x=_col(records, "CENTER_X"), center_y=_col(records, "CENTER_Y"),
+                    dates=_dates(records["DATE_OBS"]), codes=codes)
 
-    digits_all = cc_mod.chain_digits(cc)
-    rule, reason = cc_mod.check_chains(cc, _col(records, "CC_LENGTH"), x0, y0,
-                                       _col(records, "NAXIS1"), _col(records, "NAXIS2"),
-                                       digits=digits_all)
 
-    def put(mask, code, fmt):
-        for i in np.flatnonzero(mask & (rule == None)):  # noqa: E711
-            rule[i] = code
-            reason[i] = fmt(i)
+@dataclass
+class _PixelScale:
+    """``arcsec = scale × (pix − centre)`` on each axis, one value per record."""
 
-    bad_img = ~(np.isfinite(rsun_px) & (rsun_px > 0) & np.isfinite(cdelt1) & (cdelt1 > 0)
-                & (cdelt2 > 0) & np.isfinite(center_x) & np.isfinite(center_y))
-    put(bad_img, "geometry.bad_image",
-        lambda i: f"image geometry unusable: R_SUN={rsun_px[i]:g}, CDELT1={cdelt1[i]:g}, "
-                  f"CDELT2={cdelt2[i]:g}, CENTER=({center_x[i]:g}, {center_y[i]:g})")
-    put(np.isnat(dates), "geometry.bad_date",
-        lambda i: f"DATE_OBS {records['DATE_OBS'].iloc[i]!r} is not a date")
+    scale_x: np.ndarray
+    scale_y: np.ndarray
+    centre_x: np.ndarray
+    centre_y: np.ndarray
 
-    # --- conventions per detection code -------------------------------------------
-    csx, csy, ccx, ccy = (np.empty(n) for _ in range(4))
-    gsx, gsy, gcx, gcy = (np.empty(n) for _ in range(4))
+    @classmethod
+    def empty(cls, n: int) -> "_PixelScale":
+        return cls(*(np.empty(n) for _ in range(4)))
+
+
+def _conventions(rec: _Records) -> tuple[_PixelScale, _PixelScale, np.ndarray]:
+    """Per record: the *check* and *geometry* pixel conventions of its detection code
+    (:func:`.solar.convention_for`), and the check convention's name (for reasons)."""
+    n = len(rec)
+    check, geometry = _PixelScale.empty(n), _PixelScale.empty(n)
     check_name = np.empty(n, dtype=object)
-    for code in pd.unique(codes):
-        m = codes == code
-        chk, geo = solar.convention_for(code)
-        a = (cdelt1[m], cdelt2[m], center_x[m], center_y[m])
-        csx[m], csy[m], ccx[m], ccy[m] = chk.params(*a)
-        gsx[m], gsy[m], gcx[m], gcy[m] = geo.params(*a)
-        check_name[m] = chk.name
+    for code in pd.unique(rec.codes):
+        here = rec.codes == code
+        check_conv, geometry_conv = solar.convention_for(code)
+        image = (rec.cdelt1[here], rec.cdelt2[here], rec.center_x[here], rec.center_y[here])
+        (check.scale_x[here], check.scale_y[here], check.centre_x[here],
+         check.centre_y[here]) = check_conv.params(*image)
+        (geometry.scale_x[here], geometry.scale_y[here], geometry.centre_x[here],
+         geometry.centre_y[here]) = geometry_conv.params(*image)
+        check_name[here] = check_conv.name
+    return check, geometry, check_name
 
-    # --- chain start against the stored arcsec ------------------------------------
-    sx_arc = _col(records, "CC_X_ARCSEC")
-    sy_arc = _col(records, "CC_Y_ARCSEC")
-    tx0 = csx * (x0 - ccx)
-    ty0 = csy * (y0 - ccy)
+
+def _check_records(records: pd.DataFrame, rec: _Records, check: _PixelScale,
+                   check_name: np.ndarray, max_pixel_mismatch: float):
+    """Steps 1–2: ``(chain_digits, rule, reason)``, the rule None for records to outline.
+
+    Chain codes (:func:`.chaincode.check_chains`), then the image geometry, the
+    date, and the chain start against the stored ``CC_X/Y_ARCSEC``.
+    """
+    chain_digits = cc_mod.chain_digits(rec.chains)
+    rule, reason = cc_mod.check_chains(rec.chains, _col(records, "CC_LENGTH"), rec.start_x,
+                                       rec.start_y, _col(records, "NAXIS1"),
+                                       _col(records, "NAXIS2"), digits=chain_digits)
+    rsun_px, cdelt1, cdelt2 = rec.rsun_px, rec.cdelt1, rec.cdelt2
+    center_x, center_y = rec.center_x, rec.center_y
+    bad_image = ~(np.isfinite(rsun_px) & (rsun_px > 0) & np.isfinite(cdelt1) & (cdelt1 > 0)
+                  & (cdelt2 > 0) & np.isfinite(center_x) & np.isfinite(center_y))
+    _refuse(rule, reason, bad_image, "geometry.bad_image",
+            lambda i: f"image geometry unusable: R_SUN={rsun_px[i]:g}, CDELT1={cdelt1[i]:g}, "
+                      f"CDELT2={cdelt2[i]:g}, CENTER=({center_x[i]:g}, {center_y[i]:g})")
+    _refuse(rule, reason, np.isnat(rec.dates), "geometry.bad_date",
+            lambda i: f"DATE_OBS {records['DATE_OBS'].iloc[i]!r} is not a date")
+    _check_chain_start(records, rec, check, check_name, max_pixel_mismatch, rule, reason)
+    return chain_digits, rule, reason
+
+
+def _check_chain_start(records, rec: _Records, check: _PixelScale, check_name: np.ndarray,
+                       max_pixel_mismatch: float, rule: np.ndarray, reason: np.ndarray):
+    """Step 2: refuse a record whose chain start, converted with its code's check
+    convention, lies more than ``max_pixel_mismatch`` pixels from the stored arcsec."""
+    stored_x = _col(records, "CC_X_ARCSEC")
+    stored_y = _col(records, "CC_Y_ARCSEC")
+    start_x, start_y, codes = rec.start_x, rec.start_y, rec.codes
+    arcsec_x = check.scale_x * (start_x - check.centre_x)
+    arcsec_y = check.scale_y * (start_y - check.centre_y)
     with np.errstate(invalid="ignore"):
-        off_px = np.hypot((tx0 - sx_arc) / csx, (ty0 - sy_arc) / csy)
-    put(np.isfinite(off_px) & (off_px > max_pixel_mismatch), "geometry.arcsec_mismatch",
-        lambda i: f"chain start pixel ({x0[i]:.0f}, {y0[i]:.0f}) gives "
-                  f"({tx0[i]:.2f}″, {ty0[i]:.2f}″) by the {check_name[i]} convention of code "
-                  f"{codes[i] or '(none)'}, but the record stores CC_X/Y_ARCSEC "
-                  f"({sx_arc[i]:.2f}″, {sy_arc[i]:.2f}″): {off_px[i]:.2f} px "
-                  f"({np.hypot(tx0[i] - sx_arc[i], ty0[i] - sy_arc[i]):.2f}″) apart")
+        off_px = np.hypot((arcsec_x - stored_x) / check.scale_x,
+                          (arcsec_y - stored_y) / check.scale_y)
+    _refuse(rule, reason, np.isfinite(off_px) & (off_px > max_pixel_mismatch),
+            "geometry.arcsec_mismatch",
+            lambda i: f"chain start pixel ({start_x[i]:.0f}, {start_y[i]:.0f}) gives "
+                      f"({arcsec_x[i]:.2f}″, {arcsec_y[i]:.2f}″) by the {check_name[i]} "
+                      f"convention of code {codes[i] or '(none)'}, but the record stores "
+                      f"CC_X/Y_ARCSEC ({stored_x[i]:.2f}″, {stored_y[i]:.2f}″): "
+                      f"{off_px[i]:.2f} px "
+                      f"({np.hypot(arcsec_x[i] - stored_x[i], arcsec_y[i] - stored_y[i]):.2f}″)"
+                      " apart")
 
-    # --- geometry for the records still in -------------------------------------
-    live = np.flatnonzero(rule == None)  # noqa: E711
-    m = len(live)
-    dg = _subset_digits(digits_all, live)
-    lx0, ly0 = x0[live].astype(np.int64), y0[live].astype(np.int64)
-    chain = cc_mod.decode_chains(None, lx0, ly0, digits=dg)
-    outline = cc_mod.pixel_outline(None, lx0, ly0, digits=dg, chain=chain)
-    oid = ragged_ids(outline.offsets)
-    L = live[oid]
+
+# --------------------------------------------------------------------------
+# Steps 3–4: outline in the image, then in helioprojective arcsec
+# --------------------------------------------------------------------------
+
+@dataclass
+class _Disk:
+    """The solar disk in the image of each record being outlined (the records
+    ``rows``, in order), by the code's *geometry* convention.
+
+    ``clip_radius`` is the apparent radius less ``limb_margin_px`` pixels (arcsec).
+    """
+
+    rows: np.ndarray
+    rsun_px: np.ndarray
+    scale: _PixelScale
+    rsun_arcsec: np.ndarray
+    clip_radius: np.ndarray
+    dates: np.ndarray
+
+    @classmethod
+    def of(cls, rec: _Records, geometry: _PixelScale, rows: np.ndarray,
+           limb_margin_px: float) -> "_Disk":
+        rsun_arcsec = rec.rsun_px * geometry.scale_x
+        clip_radius = rsun_arcsec - limb_margin_px * geometry.scale_x
+        return cls(rows=rows, rsun_px=rec.rsun_px[rows],
+                   scale=_PixelScale(*(a[rows] for a in (
+                       geometry.scale_x, geometry.scale_y, geometry.centre_x,
+                       geometry.centre_y))),
+                   rsun_arcsec=rsun_arcsec[rows], clip_radius=clip_radius[rows],
+                   dates=rec.dates[rows])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_arcsec(self, pixels: Ragged) -> Ragged:
+        """Rings in image pixels (one per record) → helioprojective arcsec."""
+        ring = ragged_ids(pixels.offsets)
+        s = self.scale
+        return Ragged(s.scale_x[ring] * (pixels.x - s.centre_x[ring]),
+                      s.scale_y[ring] * (pixels.y - s.centre_y[ring]), pixels.offsets)
+
+
+def _outlines(rec: _Records, live: np.ndarray, chain_digits, disk: _Disk,
+              staircase_px: float):
+    """Step 3: ``(chain, outline, bridge, hpc)`` of the records ``live``.
+
+    The decoded chain and its pixel-edge outline (pixels), which outline vertices
+    are diagonal-bridge points (off the pixel-corner grid), and the outline with its
+    staircase corners cut, in helioprojective arcsec.
+    """
+    digits = _subset_digits(chain_digits, live)
+    start_x, start_y = rec.start_x[live].astype(np.int64), rec.start_y[live].astype(np.int64)
+    chain = cc_mod.decode_chains(None, start_x, start_y, digits=digits)
+    outline = cc_mod.pixel_outline(None, start_x, start_y, digits=digits, chain=chain)
     bridge = np.abs(np.mod(outline.x, 1.0) - 0.5) > 1e-9
     bridge |= np.abs(np.mod(outline.y, 1.0) - 0.5) > 1e-9
-    rsun_arc = rsun_px * gsx
-    r_clip = rsun_arc - limb_margin_px * gsx
-    if _parts:   # (for QA figures only)
-        beyond = (gsx[L] * (outline.x - gcx[L])) ** 2 \
-            + (gsy[L] * (outline.y - gcy[L])) ** 2 > (r_clip[L]) ** 2
-    # staircase corners cut within half a pixel (a third of the vertices, exact area)
+    # staircase corners cut within half a pixel (fewer vertices, same area)
     cut = sregion.cut_staircases(outline, fixed=bridge, cut=staircase_px) \
         if staircase_px > 0 else outline
-    cid = ragged_ids(cut.offsets)
-    hx = gsx[live][cid] * (cut.x - gcx[live][cid])
-    hy = gsy[live][cid] * (cut.y - gcy[live][cid])
-    hpc = Ragged(hx, hy, cut.offsets)
-    smoothed = np.zeros(m, dtype=bool)
-    unsmoothed = np.zeros(m, dtype=bool)
-    area_px0 = None
+    return chain, outline, bridge, disk.to_arcsec(cut)
+
+
+@dataclass
+class _Changes:
+    """What step 4 did to each ring (for the flags, notes and refusals).
+
+    smoothed, unsmoothed : follows the limb now; has vertices near the limb but
+        was clipped corner by corner (a sliver, or following would cross itself).
+    pixel_area : area of the pixel outline (px²) of the smoothed rings, else NaN
+        (None when the limb is not followed).
+    clipped, multi, empty, kept_fraction : :func:`.sregion.clip_to_disk`
+        (``clipped`` includes ``smoothed``).
+    simplified, simplify_change : :func:`.sregion.simplify_over`.
+    area_px : signed area (px²) after clipping and simplification.
+    """
+
+    smoothed: np.ndarray
+    unsmoothed: np.ndarray
+    pixel_area: np.ndarray | None
+    clipped: np.ndarray | None = None
+    multi: np.ndarray | None = None
+    empty: np.ndarray | None = None
+    kept_fraction: np.ndarray | None = None
+    simplified: np.ndarray | None = None
+    simplify_change: np.ndarray | None = None
+    area_px: np.ndarray | None = None
+
+
+def _follow_limb(hpc: Ragged, outline: Ragged, disk: _Disk, limb_snap_px: float,
+                 max_edge_px: float) -> tuple[Ragged, _Changes]:
+    """Step 4a: where the outline runs along the limb it follows the limb.
+
+    The runs of vertices within ``limb_snap_px`` of it (the staircase of pixel
+    corners, which clipped as it is zig-zags degrees in longitude) become an arc just
+    inside the clip circle; rings it would make cross themselves (and slivers along
+    the limb) are left to be clipped as they are, with a note.
+    """
+    m = len(disk)
+    changes = _Changes(smoothed=np.zeros(m, dtype=bool), unsmoothed=np.zeros(m, dtype=bool),
+                       pixel_area=None)
+    if not limb_snap_px > 0:
+        return hpc, changes
+    scale_x = disk.scale.scale_x
+    hpc, changes.smoothed, changes.unsmoothed, _ = sregion.follow_limb(
+        hpc, disk.rsun_arcsec, limb_snap_px * scale_x, disk.clip_radius * (1 - 1e-12),
+        max_edge_px * scale_x)
+    # the pixel outline's area, for the notes of the rings that follow the limb
+    changes.pixel_area = np.full(m, np.nan)
+    smoothed = np.flatnonzero(changes.smoothed)
+    if len(smoothed):
+        x, y, offsets = sregion._take(outline, smoothed)
+        changes.pixel_area[smoothed] = sregion.signed_area(x, y, offsets)
+    return hpc, changes
+
+
+def _outline_beyond_limb(outline: Ragged, disk: _Disk, limb_snap_px: float,
+                         smoothed: np.ndarray) -> np.ndarray:
+    """Per outline vertex: beyond the clip circle, or replaced by the limb arc (QA)."""
+    ring = ragged_ids(outline.offsets)
+    s = disk.scale
+    x = s.scale_x[ring] * (outline.x - s.centre_x[ring])
+    y = s.scale_y[ring] * (outline.y - s.centre_y[ring])
+    beyond = x ** 2 + y ** 2 > (disk.clip_radius[ring]) ** 2
     if limb_snap_px > 0:
-        # where the outline runs along the limb it follows the limb: the runs of
-        # vertices within limb_snap_px of it (the staircase of pixel corners, which
-        # clipped as it is zig-zags degrees in longitude) become an arc just inside
-        # the clip circle; rings it would make cross themselves (and slivers along
-        # the limb) are clipped as they are, with a note
-        hpc, smoothed, unsmoothed, _ = sregion.follow_limb(
-            hpc, rsun_arc[live], limb_snap_px * gsx[live], r_clip[live] * (1 - 1e-12),
-            max_edge_px * gsx[live])
-        if _parts:
-            ox_ = gsx[L] * (outline.x - gcx[L])
-            oy_ = gsy[L] * (outline.y - gcy[L])
-            near = np.hypot(ox_, oy_) > (rsun_arc - limb_snap_px * gsx)[L]
-            beyond = beyond | (near & smoothed[oid])
-        # the pixel outline's area, for the notes of the rings that follow the limb
-        area_px0 = np.full(m, np.nan)
-        sm = np.flatnonzero(smoothed)
-        if len(sm):
-            ox, oy, oo = sregion._take(outline, sm)
-            area_px0[sm] = sregion.signed_area(ox, oy, oo)
+        near = np.hypot(x, y) > (disk.rsun_arcsec - limb_snap_px * s.scale_x)[ring]
+        beyond = beyond | (near & smoothed[ring])
+    return beyond
 
-    hpc, clipped, multi, empty, kept = sregion.clip_to_disk(hpc, r_clip[live])
-    clipped = clipped | smoothed
-    hpc, simplified, area_change = sregion.simplify_over(hpc, sregion.MAX_VERTICES,
-                                                         simplify_tol_px * gsx[live])
-    hid = ragged_ids(hpc.offsets)
-    area_px = sregion.signed_area(hpc.x / gsx[live][hid], hpc.y / gsy[live][hid], hpc.offsets)
-    # densify: edges at most max_edge_px near the limb, longer towards the disk centre
-    # where the great circle between the ends stays within edge_tol_px of the edge
-    hid = ragged_ids(hpc.offsets)
-    Lmax = sregion.disk_edge_length(hpc.x, hpc.y, rsun_arc[live][hid],
-                                    edge_tol_px * gsx[live][hid], max_edge_px * gsx[live][hid],
-                                    max_edge_centre_px * gsx[live][hid])
-    Lmax = np.minimum(Lmax, Lmax[sregion._next_index(hpc.offsets)])
-    hpc = sregion.densify(hpc, None, edge_max_len=Lmax)
-    hid = ragged_ids(hpc.offsets)
 
-    # one observer per distinct image (time, apparent radius)
-    key = pd.MultiIndex.from_arrays([dates[live].astype("int64"), np.round(rsun_arc[live], 6)])
-    img, uniq = pd.factorize(key)
-    if m:
-        t_u = np.asarray(uniq.get_level_values(0), dtype="int64").astype("datetime64[ns]")
-        obs = solar.observers(t_u, np.asarray(uniq.get_level_values(1), dtype=float))
-        vi = img[hid]
+def _clip_and_simplify(hpc: Ragged, disk: _Disk, changes: _Changes,
+                       simplify_tol_px: float) -> Ragged:
+    """Step 4b: what still lies beyond the clip circle clipped to it (so no vertex
+    transforms to NaN); outlines over :data:`.sregion.MAX_VERTICES` vertices simplified
+    within ``simplify_tol_px``.  Records what was done in ``changes``."""
+    hpc, clipped, changes.multi, changes.empty, changes.kept_fraction = \
+        sregion.clip_to_disk(hpc, disk.clip_radius)
+    changes.clipped = clipped | changes.smoothed
+    hpc, changes.simplified, changes.simplify_change = sregion.simplify_over(
+        hpc, sregion.MAX_VERTICES, simplify_tol_px * disk.scale.scale_x)
+    ring = ragged_ids(hpc.offsets)
+    changes.area_px = sregion.signed_area(hpc.x / disk.scale.scale_x[ring],
+                                          hpc.y / disk.scale.scale_y[ring], hpc.offsets)
+    return hpc
+
+
+def _densify(hpc: Ragged, disk: _Disk, max_edge_px: float, max_edge_centre_px: float,
+             edge_tol_px: float) -> Ragged:
+    """Step 4c: edges at most ``max_edge_px`` near the limb, longer towards the disk
+    centre where the great circle between the ends stays within ``edge_tol_px`` of the
+    straight edge (:func:`.sregion.disk_edge_length`)."""
+    ring = ragged_ids(hpc.offsets)
+    scale_x = disk.scale.scale_x[ring]
+    edge_max = sregion.disk_edge_length(hpc.x, hpc.y, disk.rsun_arcsec[ring],
+                                        edge_tol_px * scale_x, max_edge_px * scale_x,
+                                        max_edge_centre_px * scale_x)
+    # an edge takes the shorter limit of its two ends
+    edge_max = np.minimum(edge_max, edge_max[sregion._next_index(hpc.offsets)])
+    return sregion.densify(hpc, None, edge_max_len=edge_max)
+
+
+# --------------------------------------------------------------------------
+# Steps 5–6: on the sphere
+# --------------------------------------------------------------------------
+
+@dataclass
+class _Polygons:
+    """One ring per record, the same vertices three ways: helioprojective arcsec
+    (``hpc``), Carrington degrees (``lon`` unwrapped along each ring, ``lat``) and
+    Carrington unit vectors (``xyz``, shape (N, 3))."""
+
+    hpc: Ragged
+    lon: np.ndarray
+    lat: np.ndarray
+    xyz: np.ndarray
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return self.hpc.offsets
+
+
+def _to_carrington(hpc: Ragged, disk: _Disk) -> _Polygons:
+    """Step 5 and the orientation of step 6: helioprojective → Carrington with one
+    observer per distinct image (time, apparent radius), longitudes unwrapped, every
+    ring made counter-clockwise."""
+    image, distinct = pd.factorize(pd.MultiIndex.from_arrays(
+        [disk.dates.astype("int64"), np.round(disk.rsun_arcsec, 6)]))
+    if len(disk):
+        times = np.asarray(distinct.get_level_values(0), dtype="int64").astype("datetime64[ns]")
+        obs = solar.observers(times, np.asarray(distinct.get_level_values(1), dtype=float))
         # per-image values first, then gathered per vertex (cheap trigonometry)
         lon, lat, xyz = solar.hpc_to_hgc(hpc.x, hpc.y, obs.b0, obs.l0, obs.dist,
-                                         return_xyz=True, index=vi)
+                                         return_xyz=True, index=image[ragged_ids(hpc.offsets)])
     else:
         lon = lat = np.empty(0)
         xyz = np.empty((0, 3))
+    lon = sregion.unwrap_lon(lon, hpc.offsets)
+    clockwise = sregion.signed_area(lon, lat, hpc.offsets) < 0
+    if clockwise.any():
+        reversed_ = sregion.reverse_rings(Ragged(lon, lat, hpc.offsets), clockwise)
+        lon, lat = reversed_.x, reversed_.y
+        hpc = sregion.reverse_rings(hpc, clockwise)
+        index = np.arange(len(xyz))
+        xyz = xyz[sregion.reverse_rings(Ragged(index, index, hpc.offsets), clockwise).x]
+    return _Polygons(hpc, lon, lat, xyz)
 
-    ulon = sregion.unwrap_lon(lon, hpc.offsets)
-    sa = sregion.signed_area(ulon, lat, hpc.offsets)
-    cw = sa < 0
-    if cw.any():
-        rev = sregion.reverse_rings(Ragged(ulon, lat, hpc.offsets), cw)
-        ulon, lat = rev.x, rev.y
-        hpc = sregion.reverse_rings(hpc, cw)
-        ridx = sregion.reverse_rings(Ragged(np.arange(len(xyz)), np.arange(len(xyz)),
-                                            hpc.offsets), cw).x
-        xyz = xyz[ridx]
 
-    # --- vertex budget: Douglas–Peucker in the gnomonic plane about each polygon, where
-    # pgSphere's great-circle edges are straight lines, within vertex_tol_px of the
-    # full outline as the image shows it (pgSphere's parsing and GiST key cost grow
-    # with the square of the vertex count); a ring the simplification would make
-    # cross itself keeps every vertex
-    change = np.zeros(m)
-    if vertex_tol_px > 0 and m:
-        gx, gy, gcv = sregion.gnomonic(None, None, hpc.offsets, v=xyz)
-        # an image pixel at the disk centre spans (1 - sin ρ)/sin ρ pixels' angle seen
-        # from the Sun's centre (ρ: apparent radius) and less anywhere else on the disk;
-        # gnomonic distances are never shorter than angles: so the tolerance is kept
-        sin_r = np.sin(np.deg2rad(rsun_arc[live] / 3600.0))
-        pix = np.deg2rad(np.minimum(gsx, gsy)[live] / 3600.0)
-        vkeep = sregion.douglas_peucker(gx, gy, hpc.offsets,
-                                       vertex_tol_px * pix * (1 - sin_r) / sin_r)
-        a_full = sregion.signed_area(gx, gy, hpc.offsets)
-        full = (hpc, ulon, lat, xyz)
-        hpc, ulon, lat, xyz = _keep_vertices(vkeep, hpc, ulon, lat, xyz)
-        a_kept = sregion.signed_area(gx[vkeep], gy[vkeep], hpc.offsets)
-        change = np.where(a_full != 0, a_kept / np.where(a_full != 0, a_full, 1) - 1, 0.0)
-        plane = (gx[vkeep], gy[vkeep], gcv[vkeep])   # still a gnomonic view of each ring
-    else:
-        full = plane = None
+@dataclass
+class _Budget:
+    """The vertex budget's result: ``full`` (the polygons before it, None when no
+    budget), ``kept`` (per vertex of ``full``), ``plane`` (gnomonic ``(x, y, cosd)``
+    of the kept vertices) and ``change`` (relative area change per ring)."""
 
-    # --- refusals from geometry -----------------------------------------------
-    lrule = np.full(m, None, dtype=object)
-    lreason = np.full(m, None, dtype=object)
-    for k in np.flatnonzero(empty):
-        i = live[k]
-        lrule[k] = "geometry.off_disk"
-        lreason[k] = (f"the region lies entirely beyond the limb (the visible disk has radius "
-                      f"{rsun_arc[i]:.1f}″ = R_SUN {rsun_px[i]:g} px)")
-    # (orientation already made counter-clockwise above: not checked again)
-    prule, preason = sregion.check_polygons(ulon, lat, hpc.offsets, require_ccw=False, xyz=xyz,
-                                            plane=plane)
-    if full is not None:
-        undo = np.flatnonzero(prule == "pgsphere.self_intersection")
+    full: _Polygons | None
+    kept: np.ndarray | None
+    plane: tuple | None
+    change: np.ndarray
+
+
+def _vertex_budget(polygons: _Polygons, disk: _Disk, vertex_tol_px: float):
+    """Step 6a: Douglas–Peucker in the gnomonic plane about each polygon.
+
+    pgSphere's great-circle edges are straight lines in that plane; each ring keeps the
+    vertices it needs to stay within ``vertex_tol_px`` of the full outline as the image
+    shows it (pgSphere's parsing and GiST key cost grow with the square of the vertex
+    count).  Returns ``(polygons, budget)``.
+    """
+    m = len(disk)
+    if not (vertex_tol_px > 0 and m):
+        return polygons, _Budget(None, None, None, np.zeros(m))
+    gx, gy, cosd = sregion.gnomonic(None, None, polygons.offsets, v=polygons.xyz)
+    # an image pixel at the disk centre spans (1 - sin ρ)/sin ρ pixels' angle seen
+    # from the Sun's centre (ρ: apparent radius) and less anywhere else on the disk;
+    # gnomonic distances are never shorter than angles: so the tolerance is kept
+    sin_r = np.sin(np.deg2rad(disk.rsun_arcsec / 3600.0))
+    pixel = np.deg2rad(np.minimum(disk.scale.scale_x, disk.scale.scale_y) / 3600.0)
+    kept = sregion.douglas_peucker(gx, gy, polygons.offsets,
+                                   vertex_tol_px * pixel * (1 - sin_r) / sin_r)
+    area_full = sregion.signed_area(gx, gy, polygons.offsets)
+    reduced = _keep_vertices(kept, polygons)
+    area_kept = sregion.signed_area(gx[kept], gy[kept], reduced.offsets)
+    change = np.where(area_full != 0,
+                      area_kept / np.where(area_full != 0, area_full, 1) - 1, 0.0)
+    # still a gnomonic view of each ring
+    return reduced, _Budget(polygons, kept, (gx[kept], gy[kept], cosd[kept]), change)
+
+
+def _check_on_sphere(polygons: _Polygons, budget: _Budget, disk: _Disk,
+                     changes: _Changes, simplify_tol_px: float):
+    """Step 6b: refusals from the geometry, ``(polygons, rule, reason)`` per ring.
+
+    Rings clipped away entirely are off the disk; the others are checked with
+    pgSphere's rules (:func:`.sregion.check_polygons`; orientation already made
+    counter-clockwise).  A ring the vertex budget made cross itself gets every
+    vertex back and is checked again.
+    """
+    m = len(disk)
+    rule = np.full(m, None, dtype=object)
+    reason = np.full(m, None, dtype=object)
+    for k in np.flatnonzero(changes.empty):
+        rule[k] = "geometry.off_disk"
+        reason[k] = (f"the region lies entirely beyond the limb (the visible disk has radius "
+                     f"{disk.rsun_arcsec[k]:.1f}″ = R_SUN {disk.rsun_px[k]:g} px)")
+    sphere_rule, sphere_reason = sregion.check_polygons(
+        polygons.lon, polygons.lat, polygons.offsets, require_ccw=False, xyz=polygons.xyz,
+        plane=budget.plane)
+    if budget.full is not None:
+        undo = np.flatnonzero(sphere_rule == "pgsphere.self_intersection")
         if len(undo):   # keep the full outline of these rings, and check it again
-            vkeep |= _member(ragged_ids(full[0].offsets), undo, m)
-            hpc, ulon, lat, xyz = _keep_vertices(vkeep, *full)
-            back = _member(ragged_ids(hpc.offsets), undo, m)
-            change[undo] = 0.0
-            prule[undo], preason[undo] = sregion.check_polygons(
-                ulon[back], lat[back], _sub_offsets(hpc.counts[undo]), require_ccw=False,
-                xyz=xyz[back])
-    hid = ragged_ids(hpc.offsets)
-    for k in np.flatnonzero((prule != None) & (lrule == None)):  # noqa: E711
-        lrule[k] = prule[k]
-        lreason[k] = preason[k]
-        if prule[k] == "pgsphere.vertices" and simplified[k]:
-            lreason[k] += f" even after simplification within {simplify_tol_px} px"
-    rule[live] = lrule
-    reason[live] = lreason
+            budget.kept |= _member(ragged_ids(budget.full.offsets), undo, m)
+            polygons = _keep_vertices(budget.kept, budget.full)
+            back = _member(ragged_ids(polygons.offsets), undo, m)
+            budget.change[undo] = 0.0
+            sphere_rule[undo], sphere_reason[undo] = sregion.check_polygons(
+                polygons.lon[back], polygons.lat[back],
+                _sub_offsets(polygons.hpc.counts[undo]), require_ccw=False,
+                xyz=polygons.xyz[back])
+    for k in np.flatnonzero((sphere_rule != None) & (rule == None)):  # noqa: E711
+        rule[k] = sphere_rule[k]
+        reason[k] = sphere_reason[k]
+        if sphere_rule[k] == "pgsphere.vertices" and changes.simplified[k]:
+            reason[k] += f" even after simplification within {simplify_tol_px} px"
+    return polygons, rule, reason
 
-    # --- outputs -------------------------------------------------------------
-    acc = lrule == None  # noqa: E711
-    c1min, c1max = sregion.lon_range(ulon, hpc.offsets)
-    counts = hpc.counts
-    ne = counts > 0
-    c2min = np.full(m, np.nan)
-    c2max = np.full(m, np.nan)
-    c2min[ne] = np.minimum.reduceat(lat, hpc.offsets[:-1][ne])
-    c2max[ne] = np.maximum.reduceat(lat, hpc.offsets[:-1][ne])
-    lo_u = np.full(m, np.nan)
-    hi_u = np.full(m, np.nan)
-    lo_u[ne] = np.minimum.reduceat(ulon, hpc.offsets[:-1][ne])
-    hi_u[ne] = np.maximum.reduceat(ulon, hpc.offsets[:-1][ne])
-    seam = (lo_u < 0) | (hi_u >= 360)
 
+# --------------------------------------------------------------------------
+# Output columns
+# --------------------------------------------------------------------------
+
+def _output_frame(records: pd.DataFrame, live: np.ndarray, rule: np.ndarray,
+                  reason: np.ndarray, polygons: _Polygons, budget: _Budget,
+                  changes: _Changes, *, limb_snap_px: float, simplify_tol_px: float,
+                  digits: int) -> pd.DataFrame:
+    """The frame of :func:`hfc_ar_polygons`: the geometry columns of the accepted
+    records of ``live``, None/NaN/0 for the others."""
+    accepted = rule[live] == None  # noqa: E711
+    offsets = polygons.offsets
+    c1min, c1max = sregion.lon_range(polygons.lon, offsets)
+    c2min, c2max = _ring_min_max(polygons.lat, offsets)
+    lon_lo, lon_hi = _ring_min_max(polygons.lon, offsets)
+    seam = (lon_lo < 0) | (lon_hi >= 360)
+    index = records.index
+    n = len(records)
+
+    def column(values, fill, dtype=object):
+        res = np.full(n, fill, dtype=dtype)
+        if len(live):
+            res[live] = np.where(accepted, np.asarray(values), fill)
+        return pd.Series(res, index=index, dtype=dtype)
+
+    return pd.DataFrame({
+        "s_region": column(_stcs(polygons, accepted, digits), None),
+        "c1min": column(c1min, np.nan, float),
+        "c1max": column(c1max, np.nan, float),
+        "c2min": column(c2min, np.nan, float),
+        "c2max": column(c2max, np.nan, float),
+        "geom_flag": column(_flags(accepted, changes, seam), None),
+        "area_ratio": column(_area_ratio(records, live, polygons, changes.area_px), np.nan,
+                             float),
+        "n_vertices": column(polygons.hpc.counts, 0, np.int64),
+        "simplify_change": column(budget.change, np.nan, float),
+        "rule": pd.Series(rule, index=index, dtype=object),
+        "reason": pd.Series(reason, index=index, dtype=object),
+        "geom_note": column(_notes(accepted, changes, limb_snap_px, simplify_tol_px), None),
+    }, index=index)
+
+
+def _ring_min_max(values: np.ndarray, offsets: np.ndarray):
+    """Smallest and largest value of each ring (NaN for an empty ring)."""
+    m = len(offsets) - 1
+    nonempty = np.diff(offsets) > 0
+    lo = np.full(m, np.nan)
+    hi = np.full(m, np.nan)
+    lo[nonempty] = np.minimum.reduceat(values, offsets[:-1][nonempty])
+    hi[nonempty] = np.maximum.reduceat(values, offsets[:-1][nonempty])
+    return lo, hi
+
+
+def _area_ratio(records: pd.DataFrame, live: np.ndarray, polygons: _Polygons,
+                area_px: np.ndarray) -> np.ndarray:
+    """Outline area after clipping / FEAT_AREA_PIX; where no pixel count is given,
+    spherical area / FEAT_AREA_DEG2."""
+    m = len(live)
+    counts = polygons.hpc.counts
     feat_pix = _col(records, "FEAT_AREA_PIX")[live]
     feat_deg2 = _col(records, "FEAT_AREA_DEG2")[live]
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(feat_pix > 0, np.abs(area_px) / feat_pix, np.nan)
-        need = np.flatnonzero(~(feat_pix > 0) & (feat_deg2 > 0) & ne)
-        if len(need):  # spherical area only where no pixel count is given
-            keep = _member(hid, need, m)
-            sub = np.zeros(len(need) + 1, dtype=np.int64)
-            np.cumsum(counts[need], out=sub[1:])
-            ratio[need] = sregion.spherical_area(ulon[keep], lat[keep], sub) / feat_deg2[need]
+        need = np.flatnonzero(~(feat_pix > 0) & (feat_deg2 > 0) & (counts > 0))
+        if len(need):
+            keep = _member(ragged_ids(polygons.offsets), need, m)
+            ratio[need] = sregion.spherical_area(polygons.lon[keep], polygons.lat[keep],
+                                                 _sub_offsets(counts[need])) / feat_deg2[need]
+    return ratio
 
-    # flags: one of 16 combinations, looked up (no per-row Python)
-    names = ("limb_clipped", "repaired", "seam", "simplified")
-    table = np.array(["+".join(nm for j, nm in enumerate(names) if c >> j & 1) or "ok"
-                      for c in range(16)], dtype=object)
-    code = (clipped.astype(int) | multi.astype(int) << 1 | seam.astype(int) << 2
-            | simplified.astype(int) << 3)
-    flags = np.where(acc, table[code], None)
-    notes = np.full(m, None, dtype=object)
-    for k in np.flatnonzero(acc & (clipped | multi | simplified | unsmoothed)):
+
+#: ``geom_flag`` of each combination of (limb_clipped, repaired, seam, simplified),
+#: indexed by the bits 1, 2, 4, 8.
+_FLAG_NAMES = ("limb_clipped", "repaired", "seam", "simplified")
+_FLAGS = np.array(["+".join(nm for j, nm in enumerate(_FLAG_NAMES) if c >> j & 1) or "ok"
+                   for c in range(16)], dtype=object)
+
+
+def _flags(accepted: np.ndarray, changes: _Changes, seam: np.ndarray) -> np.ndarray:
+    """``geom_flag`` per ring, looked up (no per-row Python); None where refused."""
+    code = (changes.clipped.astype(int) | changes.multi.astype(int) << 1
+            | seam.astype(int) << 2 | changes.simplified.astype(int) << 3)
+    return np.where(accepted, _FLAGS[code], None)
+
+
+def _notes(accepted: np.ndarray, changes: _Changes, limb_snap_px: float,
+           simplify_tol_px: float) -> np.ndarray:
+    """``geom_note`` per ring: a sentence per step that changed the outline."""
+    notes = np.full(len(accepted), None, dtype=object)
+    c = changes
+    for k in np.flatnonzero(accepted & (c.clipped | c.multi | c.simplified | c.unsmoothed)):
         note = []
-        if smoothed[k]:
+        if c.smoothed[k]:
+            change = 100 * (abs(c.area_px[k] / c.pixel_area[k]) - 1)
             note.append(f"clipped at the limb: follows the limb where the outline came within "
-                        f"{limb_snap_px:g} px of it (area {100 * (abs(area_px[k] / area_px0[k]) - 1):+.1f} % "
+                        f"{limb_snap_px:g} px of it (area {change:+.1f} % "
                         "against the pixel outline)")
-        elif clipped[k]:
-            note.append(f"clipped at the limb: {100 * (1 - kept[k]):.1f} % of the outline's "
-                        "area lay beyond")
-        if unsmoothed[k]:
+        elif c.clipped[k]:
+            note.append(f"clipped at the limb: {100 * (1 - c.kept_fraction[k]):.1f} % of the "
+                        "outline's area lay beyond")
+        if c.unsmoothed[k]:
             note.append("not smoothed along the limb (the outline runs within "
                         f"{limb_snap_px:g} px of the limb all round, or following the limb "
                         "would make it cross itself): clipped pixel corner by corner")
-        if multi[k]:
+        if c.multi[k]:
             note.append("the limb cut the region in parts: the largest part is kept")
-        if simplified[k]:
+        if c.simplified[k]:
             note.append(f"simplified within {simplify_tol_px} px to stay within "
-                        f"{sregion.MAX_VERTICES} vertices: area change {100 * area_change[k]:+.2f} %")
+                        f"{sregion.MAX_VERTICES} vertices: area change "
+                        f"{100 * c.simplify_change[k]:+.2f} %")
         notes[k] = "; ".join(note)
+    return notes
 
-    stcs = np.full(m, None, dtype=object)
-    if acc.any():
-        sel = np.flatnonzero(acc)
-        keep = _member(hid, sel, m)
-        sub = np.zeros(len(sel) + 1, dtype=np.int64)
-        np.cumsum(counts[sel], out=sub[1:])
-        stcs[sel] = sregion.to_stcs(ulon[keep], lat[keep], sub, digits=digits)
 
-    idx = records.index
-
-    def col(vals, fill, dtype=object):
-        res = np.full(n, fill, dtype=dtype)
-        if len(live):
-            res[live] = np.where(acc, np.asarray(vals), fill)
-        return pd.Series(res, index=idx, dtype=dtype)
-
-    out = pd.DataFrame({
-        "s_region": col(stcs, None),
-        "c1min": col(c1min, np.nan, float),
-        "c1max": col(c1max, np.nan, float),
-        "c2min": col(c2min, np.nan, float),
-        "c2max": col(c2max, np.nan, float),
-        "geom_flag": col(flags, None),
-        "area_ratio": col(ratio, np.nan, float),
-        "n_vertices": col(counts, 0, np.int64),
-        "simplify_change": col(change, np.nan, float),
-        "rule": pd.Series(rule, index=idx, dtype=object),
-        "reason": pd.Series(reason, index=idx, dtype=object),
-        "geom_note": col(notes, None),
-    }, index=idx)
-    if not _parts:
-        return out, None
-    parts = GeometryParts(rows=live, chain=chain, outline=outline, outline_beyond_limb=beyond,
-                          outline_bridge=bridge, hpc=hpc, lon=ulon, lat=lat)
-    return out, parts
+def _stcs(polygons: _Polygons, accepted: np.ndarray, digits: int) -> np.ndarray:
+    """STC-S text of the accepted rings, None for the others."""
+    stcs = np.full(len(accepted), None, dtype=object)
+    if accepted.any():
+        rows = np.flatnonzero(accepted)
+        keep = _member(ragged_ids(polygons.offsets), rows, len(accepted))
+        stcs[rows] = sregion.to_stcs(polygons.lon[keep], polygons.lat[keep],
+                                     _sub_offsets(polygons.hpc.counts[rows]), digits=digits)
+    return stcs
 
 
 def _sub_offsets(counts: np.ndarray) -> np.ndarray:
@@ -489,12 +763,13 @@ def _sub_offsets(counts: np.ndarray) -> np.ndarray:
     return off
 
 
-def _keep_vertices(keep, hpc: Ragged, lon, lat, xyz):
-    """The rings with only their ``keep`` vertices."""
+def _keep_vertices(keep: np.ndarray, polygons: _Polygons) -> _Polygons:
+    """The polygons with only their ``keep`` vertices."""
+    hpc = polygons.hpc
     counts = np.bincount(ragged_ids(hpc.offsets), weights=keep,
                          minlength=len(hpc)).astype(np.int64)
-    return Ragged(hpc.x[keep], hpc.y[keep], _sub_offsets(counts)), lon[keep], lat[keep], \
-        xyz[keep]
+    return _Polygons(Ragged(hpc.x[keep], hpc.y[keep], _sub_offsets(counts)),
+                     polygons.lon[keep], polygons.lat[keep], polygons.xyz[keep])
 
 
 def _subset_digits(digits, rows):

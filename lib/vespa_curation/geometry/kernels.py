@@ -9,6 +9,11 @@ arithmetic (no fast-math), so the results are those of the array formulas they
 replaced, bit for bit. ``cache=True`` keeps the machine code beside this file: a new
 process (a worker, a papermill kernel) loads it instead of compiling again.
 
+The helpers a kernel calls (``_walk_counter_clockwise`` … for :func:`outline_rings`)
+are compiled functions too, and stay in this file: numba drops a cached kernel when
+its own source file changes, but not when a function it calls from another file
+does ("Notes on Caching", cache limitations, in numba's developer documentation).
+
 The public functions are in :mod:`.chaincode` and :mod:`.sregion`; these take and
 return plain arrays.
 """
@@ -194,77 +199,112 @@ def outline_rings(digits, doff, vx, vy, voff, tcount, tstart, tx, ty, tpx, tpy, 
     n = len(doff) - 1
     X = np.empty(max_per * len(digits) + 4 * n)
     Y = np.empty(len(X))
-    tab = np.empty(len(X), dtype=np.int64)    # table row of each point emitted
+    table_row = np.empty(len(X), dtype=np.int64)    # table row of each point emitted
     off = np.zeros(n + 1, dtype=np.int64)
     orient = np.zeros(n, dtype=np.int64)
     cap = (np.max(np.diff(doff)) if n else 0) + 1
-    d2 = np.empty(cap, dtype=np.int64)
-    wx = np.empty(cap, dtype=np.int64)
-    wy = np.empty(cap, dtype=np.int64)
+    ccw_digits = np.empty(cap, dtype=np.int64)      # the chain walked counter-clockwise
+    ccw_x = np.empty(cap, dtype=np.int64)
+    ccw_y = np.empty(cap, dtype=np.int64)
     m = 0
     for r in range(n):
-        a = doff[r]
-        L = doff[r + 1] - a
-        v = voff[r]
-        if L == 0:   # a one-pixel region: the four corners of its pixel
-            x0, y0 = vx[v], vy[v]
-            X[m], Y[m] = x0 + 0.5, y0 - 0.5
-            X[m + 1], Y[m + 1] = x0 + 0.5, y0 + 0.5
-            X[m + 2], Y[m + 2] = x0 - 0.5, y0 + 0.5
-            X[m + 3], Y[m + 3] = x0 - 0.5, y0 - 0.5
-            m += 4
+        n_steps = doff[r + 1] - doff[r]
+        if n_steps == 0:   # a one-pixel region: the four corners of its pixel
+            m = _pixel_corners(vx[voff[r]], vy[voff[r]], X, Y, m)
             off[r + 1] = m
             continue
-        area2 = 0.0
-        for k in range(L):
-            k1 = k + 1 if k < L - 1 else 0
-            area2 += float(vx[v + k]) * vy[v + k1] - float(vx[v + k1]) * vy[v + k]
-        o = 1 if area2 > 0 else (-1 if area2 < 0 else 0)
-        orient[r] = o
-        if o < 0:   # clockwise: walk it backwards, each digit turned by 180°
-            for k in range(L):
-                d2[k] = (digits[a + L - 1 - k] + 4) % 8
-                j = (L - k) % L
-                wx[k], wy[k] = vx[v + j], vy[v + j]
-        else:
-            for k in range(L):
-                d2[k] = digits[a + k]
-                wx[k], wy[k] = vx[v + k], vy[v + k]
+        orient[r] = _walk_counter_clockwise(digits, doff[r], n_steps, vx, vy, voff[r],
+                                            ccw_digits, ccw_x, ccw_y)
         start = m
-        nb = 0
-        for k in range(L):
-            key = d2[k - 1 if k > 0 else L - 1] * 8 + d2[k]
-            t0 = tstart[key]
-            for j in range(tcount[key]):
-                X[m] = wx[k] + tx[t0 + j]
-                Y[m] = wy[k] + ty[t0 + j]
-                tab[m] = t0 + j
-                if tpx[t0 + j] != 0.0:
-                    nb += 1
-                m += 1
+        m, n_bridge = _emit_outline(ccw_digits, ccw_x, ccw_y, n_steps, tcount, tstart, tx, ty,
+                                    tpx, X, Y, table_row, m)
         off[r + 1] = m
-        # pinches: a corner the outline passes twice (pixels touching only at a
-        # corner); only bridge points (emitted for a diagonal step) can repeat
-        if nb > 1:
-            cand = np.empty(nb, dtype=np.int64)
-            keys = np.empty(nb, dtype=np.int64)
-            c = 0
-            for p in range(start, m):
-                if tpx[tab[p]] != 0.0:
-                    cand[c] = p
-                    keys[c] = int(2 * X[p]) * 1_000_003 + int(2 * Y[p])
-                    c += 1
-            order = np.argsort(keys)
-            dup = np.zeros(nb, dtype=np.bool_)
-            for c in range(1, nb):
-                if keys[order[c]] == keys[order[c - 1]] \
-                        and X[cand[order[c]]] == X[cand[order[c - 1]]] \
-                        and Y[cand[order[c]]] == Y[cand[order[c - 1]]]:
-                    dup[order[c]] = True
-                    dup[order[c - 1]] = True
-            for c in range(nb):
-                if dup[c]:
-                    p = cand[c]
-                    X[p] += tpx[tab[p]]
-                    Y[p] += tpy[tab[p]]
+        if n_bridge > 1:
+            _push_pinches(X, Y, table_row, start, m, n_bridge, tpx, tpy)
     return X[:m], Y[:m], off, orient
+
+
+@njit(cache=True, nogil=True)
+def _pixel_corners(x0, y0, X, Y, m):
+    """The four corners of pixel ``(x0, y0)``, counter-clockwise, written from ``X[m]``;
+    returns the next free position."""
+    X[m], Y[m] = x0 + 0.5, y0 - 0.5
+    X[m + 1], Y[m + 1] = x0 + 0.5, y0 + 0.5
+    X[m + 2], Y[m + 2] = x0 - 0.5, y0 + 0.5
+    X[m + 3], Y[m + 3] = x0 - 0.5, y0 - 0.5
+    return m + 4
+
+
+@njit(cache=True, nogil=True)
+def _walk_counter_clockwise(digits, a, n_steps, vx, vy, v, ccw_digits, ccw_x, ccw_y):
+    """One chain (digits from ``a``, vertices from ``v``) in counter-clockwise order.
+
+    Writes its digits and vertices into ``ccw_digits, ccw_x, ccw_y``: as they are
+    when the chain is counter-clockwise (or has no area), else walked backwards with
+    each digit turned by 180°.  Returns the orientation: +1, -1 (clockwise) or 0.
+    """
+    area2 = 0.0
+    for k in range(n_steps):
+        k1 = k + 1 if k < n_steps - 1 else 0
+        area2 += float(vx[v + k]) * vy[v + k1] - float(vx[v + k1]) * vy[v + k]
+    orientation = 1 if area2 > 0 else (-1 if area2 < 0 else 0)
+    if orientation < 0:
+        for k in range(n_steps):
+            ccw_digits[k] = (digits[a + n_steps - 1 - k] + 4) % 8
+            j = (n_steps - k) % n_steps
+            ccw_x[k], ccw_y[k] = vx[v + j], vy[v + j]
+    else:
+        for k in range(n_steps):
+            ccw_digits[k] = digits[a + k]
+            ccw_x[k], ccw_y[k] = vx[v + k], vy[v + k]
+    return orientation
+
+
+@njit(cache=True, nogil=True)
+def _emit_outline(ccw_digits, ccw_x, ccw_y, n_steps, tcount, tstart, tx, ty, tpx,
+                  X, Y, table_row, m):
+    """The outline points of one counter-clockwise chain, written from ``X[m]``: at each
+    vertex the table's points for its (incoming, outgoing) digits.
+
+    Returns the next free position and the number of bridge points emitted.
+    """
+    n_bridge = 0
+    for k in range(n_steps):
+        key = ccw_digits[k - 1 if k > 0 else n_steps - 1] * 8 + ccw_digits[k]
+        t0 = tstart[key]
+        for j in range(tcount[key]):
+            X[m] = ccw_x[k] + tx[t0 + j]
+            Y[m] = ccw_y[k] + ty[t0 + j]
+            table_row[m] = t0 + j
+            if tpx[t0 + j] != 0.0:
+                n_bridge += 1
+            m += 1
+    return m, n_bridge
+
+
+@njit(cache=True, nogil=True)
+def _push_pinches(X, Y, table_row, start, end, n_bridge, tpx, tpy):
+    """Pinches of the ring ``X[start:end]``: a corner the outline passes twice (pixels
+    touching only at a corner).  Only bridge points (emitted for a diagonal step) can
+    repeat; each repeated one is pushed off the corner by its table row's push."""
+    cand = np.empty(n_bridge, dtype=np.int64)
+    keys = np.empty(n_bridge, dtype=np.int64)
+    c = 0
+    for p in range(start, end):
+        if tpx[table_row[p]] != 0.0:
+            cand[c] = p
+            keys[c] = int(2 * X[p]) * 1_000_003 + int(2 * Y[p])
+            c += 1
+    order = np.argsort(keys)
+    dup = np.zeros(n_bridge, dtype=np.bool_)
+    for c in range(1, n_bridge):
+        if keys[order[c]] == keys[order[c - 1]] \
+                and X[cand[order[c]]] == X[cand[order[c - 1]]] \
+                and Y[cand[order[c]]] == Y[cand[order[c - 1]]]:
+            dup[order[c]] = True
+            dup[order[c - 1]] = True
+    for c in range(n_bridge):
+        if dup[c]:
+            p = cand[c]
+            X[p] += tpx[table_row[p]]
+            Y[p] += tpy[table_row[p]]

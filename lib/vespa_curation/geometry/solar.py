@@ -297,6 +297,9 @@ def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M, return_xyz: bool =
     xyz : numpy.ndarray
         Only with ``return_xyz``.
     """
+    # Thompson (2006)'s symbols: lam, phi the helioprojective angles, D the observer's
+    # distance from the Sun's centre, d the distance along the line of sight to the
+    # point where it meets the sphere (the nearer root of the quadratic, ``disc``)
     lam = np.deg2rad(np.asarray(tx, float) / 3600.0)
     phi = np.deg2rad(np.asarray(ty, float) / 3600.0)
     b0r = np.deg2rad(np.asarray(b0, float))

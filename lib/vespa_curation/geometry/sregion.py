@@ -31,7 +31,7 @@ import numpy as np
 import shapely
 
 from . import kernels
-from .chaincode import Ragged, _member, ragged_ids
+from .chaincode import Ragged, _member, _refuse, ragged_ids
 
 __all__ = [
     "MAX_VERTICES",
@@ -165,14 +165,34 @@ def clip_to_disk(r: Ragged, radius: np.ndarray, n_circle: int = 2048):
         return r, touched, multi, empty, frac
     polys = _to_polygons(r, which)
     polys = shapely.make_valid(polys)
-    # clip with the sector of the disk spanning the ring's position angles (a few
-    # dozen arc vertices instead of the whole circle); whole circle when wider than π
-    # sectors, built for all clipped rings at once
+    inter = shapely.intersection(polys, _clip_sectors(r, which, radius[which], n_circle))
+    area0 = shapely.area(polys)
+    out = []
+    for k, (g, i) in enumerate(zip(inter, which)):
+        if g.is_empty or g.area == 0:
+            empty[i] = True
+            out.append(shapely.Polygon())
+            continue
+        parts = [p for p in getattr(g, "geoms", [g])
+                 if isinstance(p, shapely.Polygon) and p.area > 0]
+        if len(parts) > 1:
+            multi[i] = True
+        best = max(parts, key=lambda p: p.area)
+        frac[i] = best.area / area0[k] if area0[k] > 0 else 0.0
+        out.append(shapely.Polygon(best.exterior))
+    return _replace(r, which, _from_geoms(out)), touched, multi, empty, frac
+
+
+def _clip_sectors(r: Ragged, which: np.ndarray, radius: np.ndarray, n_circle: int):
+    """The clip shape of each ring ``which``: the sector of its circle spanning the
+    ring's position angles (a few dozen arc vertices instead of the whole circle),
+    the whole circle when that is wider than π.  Shapely polygons, built for all the
+    rings at once; arc vertices ``2π / n_circle`` apart."""
     step = 2 * np.pi / n_circle
-    sub_ids = ragged_ids(r.offsets)
-    selv = _member(sub_ids, which, n)
-    k_of = np.searchsorted(which, sub_ids[selv])
-    ang = np.arctan2(r.y[selv], r.x[selv])
+    ring = ragged_ids(r.offsets)
+    selected = _member(ring, which, len(r))
+    k_of = np.searchsorted(which, ring[selected])   # index into which, per vertex
+    ang = np.arctan2(r.y[selected], r.x[selected])
     m = len(which)
     mid = np.arctan2(np.bincount(k_of, np.sin(ang), m), np.bincount(k_of, np.cos(ang), m))
     rel = (ang - mid[k_of] + np.pi) % (2 * np.pi) - np.pi
@@ -187,35 +207,19 @@ def clip_to_disk(r: Ragged, radius: np.ndarray, n_circle: int = 2048):
     first = np.repeat(np.cumsum(npts) - npts, npts)
     u = (np.arange(owner.size) - first) / (npts[owner] - 1)   # 0..1 along each arc
     t = mid[owner] + a0[owner] + u * (a1 - a0)[owner]
-    cx = np.cos(t) * radius[which][owner]
-    cy = np.sin(t) * radius[which][owner]
+    cx = np.cos(t) * radius[owner]
+    cy = np.sin(t) * radius[owner]
     # a sector has the centre as an extra vertex (not for a whole circle)
     centre = ~full
-    cnt = npts + centre
     off = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(cnt, out=off[1:])
+    np.cumsum(npts + centre, out=off[1:])
     X = np.zeros(off[-1])
     Y = np.zeros(off[-1])
     slot = np.ones(off[-1], dtype=bool)
     slot[off[:-1][centre]] = False  # centre first (0, 0)
     X[slot] = cx
     Y[slot] = cy
-    circles = shapely.polygons(shapely.linearrings(np.c_[X, Y], indices=ragged_ids(off)))
-    inter = shapely.intersection(polys, circles)
-    area0 = shapely.area(polys)
-    out = []
-    for k, (g, i) in enumerate(zip(inter, which)):
-        if g.is_empty or g.area == 0:
-            empty[i] = True
-            out.append(shapely.Polygon())
-            continue
-        parts = [p for p in getattr(g, "geoms", [g]) if isinstance(p, shapely.Polygon) and p.area > 0]
-        if len(parts) > 1:
-            multi[i] = True
-        best = max(parts, key=lambda p: p.area)
-        frac[i] = best.area / area0[k] if area0[k] > 0 else 0.0
-        out.append(shapely.Polygon(best.exterior))
-    return _replace(r, which, _from_geoms(out)), touched, multi, empty, frac
+    return shapely.polygons(shapely.linearrings(np.c_[X, Y], indices=ragged_ids(off)))
 
 
 def simplify_over(r: Ragged, limit: int, tolerance) -> tuple[Ragged, np.ndarray, np.ndarray]:
@@ -439,69 +443,81 @@ def check_polygons(lon, lat, offsets, require_ccw: bool = True, xyz=None, plane=
     n = len(offsets) - 1
     rule = np.full(n, None, dtype=object)
     reason = np.full(n, None, dtype=object)
-
-    def put(mask, code, fmt):
-        for i in np.flatnonzero(mask & (rule == None)):  # noqa: E711
-            rule[i] = code
-            reason[i] = fmt(i)
-
     counts = np.diff(offsets)
-    ids = ragged_ids(offsets)
-    badv = ~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lat) > 90)
-    nbad = np.bincount(ids, weights=badv, minlength=n)
-    put(nbad > 0, "pgsphere.bad_value",
-        lambda i: f"{int(nbad[i])} vertex coordinate(s) not finite or beyond ±90° latitude")
-    if xyz is None or badv.any():
-        lon = np.where(badv, 0.0, lon)
-        lat = np.where(badv, 0.0, lat)
+    ring = ragged_ids(offsets)
+    bad_value = ~np.isfinite(lon) | ~np.isfinite(lat) | (np.abs(lat) > 90)
+    n_bad = np.bincount(ring, weights=bad_value, minlength=n)
+    _refuse(rule, reason, n_bad > 0, "pgsphere.bad_value",
+            lambda i: f"{int(n_bad[i])} vertex coordinate(s) not finite or beyond ±90° latitude")
+    if xyz is None or bad_value.any():
+        lon = np.where(bad_value, 0.0, lon)
+        lat = np.where(bad_value, 0.0, lat)
         v = _unit(lon, lat)
     else:
         v = np.asarray(xyz, dtype=float)
-    nxt = _next_index(offsets)
-    dots = np.einsum("ij,ij->i", v, v[nxt]) if len(lon) else np.zeros(0)
+    # cosine of each edge's angle
+    dots = np.einsum("ij,ij->i", v, v[_next_index(offsets)]) if len(lon) else np.zeros(0)
     dup = dots > 1 - 1e-15  # pgSphere drops consecutive duplicates
-    distinct = counts - np.bincount(ids, weights=dup, minlength=n).astype(np.int64)
-    put(distinct < 3, "pgsphere.vertices",
-        lambda i: f"polygon has {distinct[i]} distinct vertices (pgSphere needs at least 3)")
-    put(distinct > MAX_VERTICES, "pgsphere.vertices",
-        lambda i: f"polygon has {distinct[i]} vertices (pgSphere accepts at most {MAX_VERTICES})")
-    if plane is None or badv.any():
-        x, y, cv = gnomonic(lon, lat, offsets, v=v)
+    distinct = counts - np.bincount(ring, weights=dup, minlength=n).astype(np.int64)
+    _refuse(rule, reason, distinct < 3, "pgsphere.vertices",
+            lambda i: f"polygon has {distinct[i]} distinct vertices (pgSphere needs at least 3)")
+    _refuse(rule, reason, distinct > MAX_VERTICES, "pgsphere.vertices",
+            lambda i: f"polygon has {distinct[i]} vertices (pgSphere accepts at most "
+                      f"{MAX_VERTICES})")
+    if plane is None or bad_value.any():
+        x, y, cosd = gnomonic(lon, lat, offsets, v=v)
     else:
-        x, y, cv = plane
-    mincv = np.full(n, np.inf)
-    ne = counts > 0
-    if ne.any():
-        mincv[ne] = np.minimum.reduceat(cv, offsets[:-1][ne])
-    put(mincv <= 1e-9, "pgsphere.too_large",
-        lambda i: "polygon does not fit inside a hemisphere (a vertex lies "
-                  f"{np.degrees(np.arccos(np.clip(mincv[i], -1, 1))):.1f}° from its centre)")
-    anti = np.bincount(ids, weights=dots < -1 + 1e-12, minlength=n)
-    put(anti > 0, "pgsphere.edge_180", lambda i: "polygon has an edge of 180°")
+        x, y, cosd = plane
+    _check_hemisphere(cosd, dots, offsets, rule, reason)
     todo = np.flatnonzero(rule == None)  # noqa: E711
     if len(todo):
-        keep = _member(ids, todo, n) & ~dup
-        rank = np.zeros(n, dtype=np.int64)
-        rank[todo] = np.arange(len(todo))
-        sub_ids = rank[ids[keep]]
-        rings = shapely.linearrings(np.c_[x[keep], y[keep]], indices=sub_ids)
-        simple = shapely.is_simple(rings)
-        bad = np.zeros(n, dtype=bool)
-        bad[todo] = ~simple
-        put(bad, "pgsphere.self_intersection",
+        _check_crossings(x, y, offsets, todo, ~dup, require_ccw, rule, reason)
+    return rule, reason
+
+
+def _check_hemisphere(cosd, dots, offsets, rule, reason) -> None:
+    """``pgsphere.too_large`` (a vertex 90° or more from the ring's centre) and
+    ``pgsphere.edge_180`` (an edge between antipodes) of :func:`check_polygons`."""
+    n = len(offsets) - 1
+    min_cosd = np.full(n, np.inf)
+    nonempty = np.diff(offsets) > 0
+    if nonempty.any():
+        min_cosd[nonempty] = np.minimum.reduceat(cosd, offsets[:-1][nonempty])
+    _refuse(rule, reason, min_cosd <= 1e-9, "pgsphere.too_large",
+            lambda i: "polygon does not fit inside a hemisphere (a vertex lies "
+                      f"{np.degrees(np.arccos(np.clip(min_cosd[i], -1, 1))):.1f}° from its "
+                      "centre)")
+    antipodal = np.bincount(ragged_ids(offsets), weights=dots < -1 + 1e-12, minlength=n)
+    _refuse(rule, reason, antipodal > 0, "pgsphere.edge_180",
+            lambda i: "polygon has an edge of 180°")
+
+
+def _check_crossings(x, y, offsets, todo, not_duplicate, require_ccw, rule, reason) -> None:
+    """``pgsphere.self_intersection`` and ``epn.orientation`` of :func:`check_polygons`
+    for the rings ``todo``, in the gnomonic plane ``x, y`` (where the edges are
+    straight), consecutive duplicates left out (``not_duplicate``: per vertex)."""
+    n = len(offsets) - 1
+    ring = ragged_ids(offsets)
+    keep = _member(ring, todo, n) & not_duplicate
+    rank = np.zeros(n, dtype=np.int64)
+    rank[todo] = np.arange(len(todo))
+    sub_ids = rank[ring[keep]]
+    rings = shapely.linearrings(np.c_[x[keep], y[keep]], indices=sub_ids)
+    crossing = np.zeros(n, dtype=bool)
+    crossing[todo] = ~shapely.is_simple(rings)
+    _refuse(rule, reason, crossing, "pgsphere.self_intersection",
             lambda i: "polygon edges cross or overlap (" +
             shapely.is_valid_reason(shapely.Polygon(np.c_[x[offsets[i]:offsets[i + 1]],
                                                           y[offsets[i]:offsets[i + 1]]])) + ")")
-        if require_ccw:
-            # counter-clockwise seen from outside the sphere = positive area in the
-            # gnomonic plane (its x axis is east-ward, y north-ward)
-            area = np.zeros(n)
-            sub = np.zeros(len(todo) + 1, dtype=np.int64)
-            np.cumsum(np.bincount(sub_ids, minlength=len(todo)), out=sub[1:])
-            area[todo] = signed_area(x[keep], y[keep], sub)
-            put(area <= 0, "epn.orientation",
+    if require_ccw:
+        # counter-clockwise seen from outside the sphere = positive area in the
+        # gnomonic plane (its x axis is east-ward, y north-ward)
+        area = np.zeros(n)
+        sub = np.zeros(len(todo) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(sub_ids, minlength=len(todo)), out=sub[1:])
+        area[todo] = signed_area(x[keep], y[keep], sub)
+        _refuse(rule, reason, area <= 0, "epn.orientation",
                 lambda i: "polygon is clockwise; EPN-TAP wants counter-clockwise")
-    return rule, reason
 
 
 def check_polygon(lon, lat, require_ccw: bool = True):
@@ -656,87 +672,109 @@ def follow_limb(r: Ragged, rsun, tol, radius, step):
     n = len(r)
     rsun, tol, radius, step = (np.broadcast_to(np.asarray(a, float), (n,))
                                for a in (rsun, tol, radius, step))
-    ids = ragged_ids(r.offsets)
-    rv = np.hypot(r.x, r.y)
-    near = rv > (rsun - tol)[ids]
-    # a staircase's inner corners can sit a little deeper than tol: one or two
-    # vertices within 2 tol of the limb between near ones belong to the run too
-    if near.any():
-        nxt = _next_index(r.offsets)
-        prv = np.empty_like(nxt)
-        prv[nxt] = np.arange(len(nxt))
-        close = ~near & (rv > (rsun - 2 * tol)[ids])
-        gap1 = close & near[prv] & near[nxt]
-        gap2 = close & close[nxt] & near[prv] & near[nxt[nxt]]
-        near = near | gap1 | gap2
-        near[nxt[gap2]] = True
+    ring = ragged_ids(r.offsets)
+    near = _near_limb(r, ring, rsun, tol)
     smoothed = np.zeros(n, dtype=bool)
     fallback = np.zeros(n, dtype=bool)
     counts = r.counts
-    n_near = np.bincount(ids, weights=near, minlength=n)
+    n_near = np.bincount(ring, weights=near, minlength=n)
     fallback[(n_near > 0) & (n_near >= counts)] = True  # sliver: all near
     todo = np.flatnonzero((n_near > 0) & (n_near < counts))
     if len(todo) == 0:
         return r, smoothed, fallback, near
-    # the rings to change, each rotated to start at its first vertex not near the limb
-    sel = np.flatnonzero(_member(ids, todo, n))
-    sid = np.searchsorted(todo, ids[sel])  # 0..len(todo)-1
-    m = len(todo)
-    soff = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(counts[todo], out=soff[1:])
-    nn = ~near[sel]
-    first_far = np.full(m, np.iinfo(np.int64).max)
-    np.minimum.at(first_far, sid[nn], np.flatnonzero(nn) - soff[sid[nn]])
-    pos = np.arange(len(sel)) - soff[sid]
-    cnt = counts[todo][sid]
-    src = r.offsets[todo][sid] + (pos + first_far[sid]) % cnt
-    x, y, nr = r.x[src], r.y[src], near[src]
-    # runs: contiguous now (a ring starts with a far vertex)
-    prev_near = np.r_[False, nr[:-1]]
-    prev_near[soff[:-1]] = False
-    start = nr & ~prev_near
-    run = np.cumsum(start) - 1  # run label of each near vertex
-    th = np.arctan2(y, x)
-    dth = np.r_[0.0, np.diff(th)]
-    dth = (dth + np.pi) % (2 * np.pi) - np.pi
-    dth[start | ~nr] = 0.0
-    n_run = int(start.sum())
-    sweep = np.bincount(run[nr], weights=dth[nr], minlength=n_run)
-    th0 = th[start]
-    rid = sid[start]  # ring (index into todo) of each run
-    rad = radius[todo][rid]
-    k = np.maximum(np.ceil(np.abs(sweep) * rad / step[todo][rid]).astype(np.int64), 1)
-    # output count per vertex: far → 1, run start → k + 1 arc vertices, rest of run → 0
-    emit = np.where(nr, 0, 1)
-    emit[start] = k + 1
-    owner = np.repeat(np.arange(len(x)), emit)
-    ox = x[owner]
-    oy = y[owner]
-    is_arc = nr[owner]
-    if is_arc.any():
-        ar = run[owner[is_arc]]
-        first = np.repeat(np.cumsum(k + 1) - (k + 1), k + 1)
-        j = np.arange(len(ar)) - first
-        t = th0[ar] + sweep[ar] * j / k[ar]
-        ox[is_arc] = rad[ar] * np.cos(t)
-        oy[is_arc] = rad[ar] * np.sin(t)
-    new_counts = np.bincount(sid, weights=emit, minlength=m).astype(np.int64)
-    noff = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(new_counts, out=noff[1:])
-    new = Ragged(ox, oy, noff)
+    rotated, rotated_near = _start_away_from_limb(r, ring, near, todo)
+    new = _arcs_for_runs(rotated, rotated_near, radius[todo], step[todo])
     # keep only the rings that stay simple and keep an area
-    rings = shapely.linearrings(np.c_[ox, oy], indices=ragged_ids(noff))
-    ok = shapely.is_simple(rings) & (new_counts >= 3)
+    rings = shapely.linearrings(np.c_[new.x, new.y], indices=ragged_ids(new.offsets))
+    ok = shapely.is_simple(rings) & (new.counts >= 3)
     # same orientation as before, with an area (not folded onto the arc)
-    a_old = signed_area(x, y, soff)
-    ok &= signed_area(ox, oy, noff) * np.sign(a_old) > 0
+    old_area = signed_area(rotated.x, rotated.y, rotated.offsets)
+    ok &= signed_area(new.x, new.y, new.offsets) * np.sign(old_area) > 0
     smoothed[todo[ok]] = True
     fallback[todo[~ok]] = True
     if not ok.any():
         return r, smoothed, fallback, near
-    keep_items = np.flatnonzero(ok)
-    kept = Ragged(*_take(new, keep_items))
+    kept = Ragged(*_take(new, np.flatnonzero(ok)))
     return _replace(r, todo[ok], kept), smoothed, fallback, near
+
+
+def _near_limb(r: Ragged, ring: np.ndarray, rsun: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """Per vertex: closer than ``tol`` to the limb ``rsun`` of its ring (or beyond it).
+
+    A staircase's inner corners can sit a little deeper than ``tol``: one or two
+    vertices within ``2 tol`` of the limb between near ones belong to the run too.
+    """
+    dist = np.hypot(r.x, r.y)
+    near = dist > (rsun - tol)[ring]
+    if near.any():
+        nxt = _next_index(r.offsets)
+        prv = np.empty_like(nxt)
+        prv[nxt] = np.arange(len(nxt))
+        close = ~near & (dist > (rsun - 2 * tol)[ring])
+        gap1 = close & near[prv] & near[nxt]
+        gap2 = close & close[nxt] & near[prv] & near[nxt[nxt]]
+        near = near | gap1 | gap2
+        near[nxt[gap2]] = True
+    return near
+
+
+def _start_away_from_limb(r: Ragged, ring: np.ndarray, near: np.ndarray,
+                          todo: np.ndarray) -> tuple[Ragged, np.ndarray]:
+    """Rings ``todo`` of ``r``, each rotated to start at its first vertex not near the
+    limb (so that every run of near vertices is contiguous), and ``near`` for them."""
+    counts = r.counts
+    sel = np.flatnonzero(_member(ring, todo, len(r)))
+    sid = np.searchsorted(todo, ring[sel])  # 0..len(todo)-1
+    m = len(todo)
+    offsets = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(counts[todo], out=offsets[1:])
+    far = ~near[sel]
+    first_far = np.full(m, np.iinfo(np.int64).max)
+    np.minimum.at(first_far, sid[far], np.flatnonzero(far) - offsets[sid[far]])
+    pos = np.arange(len(sel)) - offsets[sid]
+    src = r.offsets[todo][sid] + (pos + first_far[sid]) % counts[todo][sid]
+    return Ragged(r.x[src], r.y[src], offsets), near[src]
+
+
+def _arcs_for_runs(r: Ragged, near: np.ndarray, radius: np.ndarray,
+                   step: np.ndarray) -> Ragged:
+    """Rings ``r`` (each starting away from the limb) with every run of ``near``
+    vertices replaced by an arc of the circle ``radius`` (per ring), from the position
+    angle of the run's first vertex to that of its last (sweeping as the run does),
+    arc vertices at most ``step`` apart."""
+    x, y, offsets = r
+    m = len(r)
+    ring = ragged_ids(offsets)
+    prev_near = np.r_[False, near[:-1]]
+    prev_near[offsets[:-1]] = False
+    start = near & ~prev_near
+    run = np.cumsum(start) - 1  # run label of each near vertex
+    th = np.arctan2(y, x)
+    dth = np.r_[0.0, np.diff(th)]
+    dth = (dth + np.pi) % (2 * np.pi) - np.pi
+    dth[start | ~near] = 0.0
+    sweep = np.bincount(run[near], weights=dth[near], minlength=int(start.sum()))
+    th0 = th[start]
+    rad = radius[ring[start]]   # per run
+    k = np.maximum(np.ceil(np.abs(sweep) * rad / step[ring[start]]).astype(np.int64), 1)
+    # output count per vertex: far → 1, run start → k + 1 arc vertices, rest of run → 0
+    emit = np.where(near, 0, 1)
+    emit[start] = k + 1
+    owner = np.repeat(np.arange(len(x)), emit)
+    ox = x[owner]
+    oy = y[owner]
+    is_arc = near[owner]
+    if is_arc.any():
+        arc_run = run[owner[is_arc]]
+        first = np.repeat(np.cumsum(k + 1) - (k + 1), k + 1)
+        j = np.arange(len(arc_run)) - first
+        t = th0[arc_run] + sweep[arc_run] * j / k[arc_run]
+        ox[is_arc] = rad[arc_run] * np.cos(t)
+        oy[is_arc] = rad[arc_run] * np.sin(t)
+    new_offsets = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ring, weights=emit, minlength=m).astype(np.int64),
+              out=new_offsets[1:])
+    return Ragged(ox, oy, new_offsets)
 
 
 def _take(r: Ragged, items: np.ndarray):
@@ -812,5 +850,5 @@ def disk_edge_length(x, y, rsun, tol, floor, ceil):
     rho = np.minimum(np.hypot(x, y) / rsun, 0.999999)
     c = 2 * rho / (8 * rsun * (1 - rho**2))
     with np.errstate(divide="ignore"):
-        L = np.sqrt(tol / c)
-    return np.clip(L, floor, ceil)
+        length = np.sqrt(tol / c)
+    return np.clip(length, floor, ceil)

@@ -84,7 +84,7 @@ def time_import(rows: pd.DataFrame, label: str, fmt: str = "tabledata",
     """Seconds of a full ``dachs imp`` of ``rows`` (epn_core, hfc1ar-like) as the table of
     a throw-away schema (``vcbench``, dropped before and after) in a DaCHS whose
     inputsDir is a temporary folder."""
-    service = dataclasses.replace(get_service("hfc1ar"), name=SCHEMA, rd_extras=None)
+    service = dataclasses.replace(get_service("hfc1ar"), name=SCHEMA)
     rows = rows.copy()
     rows["service_title"] = SCHEMA
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,7 +143,7 @@ def main() -> None:
         pgsphere_costs([int(x) for x in args.pgsphere.split(",")])
         print()
     sizes = [int(x) for x in args.rows.split(",")]
-    service = dataclasses.replace(get_service("hfc1ar"), name=SCHEMA, rd_extras=None)
+    service = dataclasses.replace(get_service("hfc1ar"), name=SCHEMA)
     with tempfile.TemporaryDirectory() as tmp:
         inputs, env = scratch_dachs(Path(tmp))
         print(f"dachs imp of {SCHEMA}.epn_core (full import, table dropped first)")

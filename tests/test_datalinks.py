@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from vespa_curation import datalinks
+from vespa_curation.export.rd import datalink_fragment
 from vespa_curation.times import jd
 
 
@@ -47,14 +48,14 @@ def test_link_rows_and_checks():
 
 
 def test_rd_fragment():
-    frag = datalinks.rd_fragment("hfc1t3", static_dir="tfcat")
+    frag = datalink_fragment("hfc1t3", static_dir="tfcat")
     r = frag["resource"]
     assert 'procDef="//datalink#fromtable"' in r
     assert '"hfc1t3.epn_core"' in r and "FROM hfc1t3.links" in r
     assert 'allowed="dlget,dlmeta,static"' in r and ">tfcat</property>" in r
     assert 'pattern="links/*.vot"' in r and "ignoreSources" in r
     assert "_associatedDatalinkService" in frag["table"]
-    assert "static" not in datalinks.rd_fragment("nrh")["resource"].split("allowed=")[1][:20]
+    assert "static" not in datalink_fragment("nrh")["resource"].split("allowed=")[1][:20]
 
 
 @pytest.fixture(scope="module")

@@ -153,26 +153,25 @@ def test_rd_declares_epn_core_as_designed(hfc1ar_service, hfc1ar_rows):
     assert root.find("data[@id='retract']/sources").get("pattern") == "retract/*.txt"
 
 
-def test_rd_fragments_extend_without_touching_the_writer(hfc1ar_service):
+def test_declared_links_bring_the_datalink_service_and_fragments_extend_the_rd(
+        hfc1ar_service):
     import dataclasses
-    seen = {}
-
-    def extras(service, ctx):
-        seen["ctx"] = ctx
-        return {"table": '<meta name="_associatedDatalinkService">'
-                         '<meta name="serviceId">dl</meta></meta>',
-                "resource": '<service id="dl" allowed="dlget,dlmeta"/>'}
-    svc = dataclasses.replace(hfc1ar_service, rd_extras=extras)
-    text = render_rd(svc, ["granule_uid", "s_region"], creation_date="2026-01-01",
-                     server_url="http://dachs.example:8080/", has_links=True,
-                     fragments='<table id="links" onDisk="True"/>')
+    with_links = dataclasses.replace(hfc1ar_service, links=lambda rows, params: rows,
+                                     served_files="tfcat")
+    text = render_rd(with_links, ["granule_uid", "s_region"], creation_date="2026-01-01",
+                     fragments={"meta": '<meta name="referenceURL">http://x</meta>'})
     root = ET.fromstring(text.encode())
     assert root.find("table[@id='epn_core']/meta").get("name") == \
         "_associatedDatalinkService"
-    assert root.find("service[@id='dl']") is not None
+    assert root.find("service[@id='dl']").get("allowed") == "dlget,dlmeta,static"
+    assert root.find("service[@id='dl']/property[@name='staticData']").text == "tfcat"
     assert root.find("table[@id='links']") is not None
-    assert seen["ctx"].server_url == "http://dachs.example:8080"
-    assert seen["ctx"].has_links and seen["ctx"].schema == "hfc1ar"
+    assert root.find("data[@id='import_links']/sources").get("pattern") == "links/*.vot"
+    assert root.find("meta[@name='referenceURL']").text == "http://x"
+    plain = ET.fromstring(render_rd(hfc1ar_service, ["granule_uid"],
+                                    creation_date="x").encode())
+    assert plain.find("service[@id='dl']") is None and plain.find("table[@id='links']") \
+        is None
     with pytest.raises(ValueError, match="slot"):
         render_rd(hfc1ar_service, ["granule_uid"], creation_date="x",
                   fragments={"nowhere": "<x/>"})

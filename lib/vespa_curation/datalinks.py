@@ -11,12 +11,13 @@ per link of a granule::
     description     a short text for humans
     content_length  bytes, when known (NULL otherwise)
 
-The export writes it as ``links/<run-id>.vot`` beside the epn_core data; the RD fragment
-of :func:`rd_fragment` declares the links table (not ADQL-queryable), imports those files,
-and serves them through a DaCHS datalink service (``//datalink#fromtable`` descriptor
-generator on epn_core's granule_uid, plus a metaMaker yielding one link per links row);
-``_associatedDatalinkService`` ties the service to epn_core, and the epn_core column
-``datalink_url`` points at ``dlmeta`` for each granule (:func:`datalink_urls`).
+The export writes it as ``links/<run-id>.vot`` beside the epn_core data; the RD
+(:func:`vespa_curation.export.rd.datalink_fragment`) declares the links table (not
+ADQL-queryable), imports those files, and serves them through a DaCHS datalink service
+(``//datalink#fromtable`` descriptor generator on epn_core's granule_uid, plus a
+metaMaker yielding one link per links row); ``_associatedDatalinkService`` ties the
+service to epn_core, and the epn_core column ``datalink_url`` points at ``dlmeta`` for
+each granule (:func:`datalink_urls`).
 
 Data-access link forms:
 
@@ -70,6 +71,14 @@ def link_rows(uids, urls, semantics, content_type, description,
                                                        errors="coerce").astype("Int64")})
     keep = df["access_url"].notna() & (df["access_url"].astype(str).str.strip() != "")
     return df[keep].reset_index(drop=True)
+
+
+def file_link(rows: pd.DataFrame, description: str) -> pd.DataFrame:
+    """The ``#this`` link of each granule: its file (``access_url``, ``access_format``,
+    ``access_estsize`` in kB → content_length in bytes)."""
+    size = pd.to_numeric(rows["access_estsize"], errors="coerce") * 1024
+    return link_rows(rows["granule_uid"].to_numpy(dtype=object), rows["access_url"],
+                     "#this", rows["access_format"], description, size)
 
 
 def concat_links(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
@@ -158,7 +167,8 @@ def datalink_urls(server_url: str, schema: str, uids) -> np.ndarray:
 
 
 def static_url(server_url: str, schema: str, relpath: str) -> str:
-    """URL of a file under the datalink service's static folder (see rd_fragment)."""
+    """URL of a file of the import area's folder the datalink service serves
+    (``Service.served_files``, e.g. hfc1t3's TFCat files)."""
     return f"{server_url.rstrip('/')}/{schema}/q/dl/static/{relpath}"
 
 
@@ -203,110 +213,6 @@ def access_links(rows: pd.DataFrame, params, what: str) -> list[pd.DataFrame]:
 
 # -- the RD fragment --------------------------------------------------------------------
 
-#: ``sourceDone`` script of the links import: a granule exported again (its content
-#: changed) comes with all its links, so the links an earlier file gave it and this file
-#: does not (a changed URL, a link dropped) are deleted — rows of the granules of this
-#: file read from other files. Same transaction as the rows (a killed import leaves
-#: both). Retractions delete links in :data:`vespa_curation.export.rd.RETRACT_DATA`.
-REPLACE_LINKS = '''      <script type="sourceDone" lang="python" name="drop superseded links">
-        feeder.flush()   # this file's rows, still in the feeder's batch
-        src = utils.getRelativePath(sourceToken, base.getConfig("inputsDir"),
-          liberalChars=True)
-        table.connection.execute(
-          "DELETE FROM "+table.tableDef.getQName()+" WHERE source_file != %(s)s"
-          " AND granule_uid IN (SELECT granule_uid FROM "+table.tableDef.getQName()
-          +" WHERE source_file = %(s)s)", {"s": src})
-      </script>
-'''
-
-
-def rd_fragment(schema: str, *, static_dir: str | None = None,
-                title: str | None = None) -> dict[str, str]:
-    """RD XML (slots of :func:`vespa_curation.export.rd.render_rd`): the links table,
-    its import from ``links/*.vot`` (a nightly import reads only new files, as the
-    epn_core import does) and the datalink service ``dl``.
-
-    Parameters
-    ----------
-    schema : str
-        The service's schema.
-    static_dir : str, optional
-        A resdir-relative folder the ``dl`` service also serves with DaCHS's static
-        renderer (``<server_url>/<schema>/q/dl/static/<file>``), e.g. ``tfcat``.
-    """
-    from .export.rd import IGNORE_IMPORTED as ignore, REMEMBER_IMPORTED as remember
-    allowed = "dlget,dlmeta" + (",static" if static_dir else "")
-    static = (f'    <property name="staticData">{static_dir}</property>\n'
-              if static_dir else "")
-    resource = f'''
-  <table id="links" onDisk="True" primary="granule_uid,access_url,semantics" dupePolicy="dropOld">
-    <meta name="description">Datalinks of the epn_core granules, one row per link;
-      served by the dl service (not queryable through TAP).</meta>
-    <column name="granule_uid" type="text" description="granule_uid of the epn_core row"/>
-    <column name="access_url" type="text" description="URL of the linked resource"/>
-    <column name="semantics" type="text" description="IVOA datalink semantics"/>
-    <column name="content_type" type="text" description="MIME type of the resource"/>
-    <column name="description" type="text" description="What the link gives"/>
-    <column name="content_length" type="bigint" unit="byte"
-      description="Size of the resource, when known"/>
-    <column name="source_file" type="text"
-      description="The links file of the import area this row was read from"/>
-    <index columns="granule_uid"/>
-    <index columns="source_file"/>
-  </table>
-
-  <data id="import_links" updating="True">
-    <sources pattern="links/*.vot">
-      {ignore}
-    </sources>
-    <voTableGrammar/>
-    <make table="links">
-      <rowmaker idmaps="*">
-        <map key="source_file">\\inputRelativePath</map>
-      </rowmaker>
-{REPLACE_LINKS}{remember}    </make>
-  </data>
-
-  <service id="dl" allowed="{allowed}">
-    <meta name="title">{(title or schema)} datalinks</meta>
-    <meta name="description">Links (previews, files, data services, documentation)
-      of each granule of {schema}.epn_core.</meta>
-{static}    <datalinkCore>
-      <descriptorGenerator procDef="//datalink#fromtable">
-        <bind key="tableName">"{schema}.epn_core"</bind>
-        <bind key="idColumn">"granule_uid"</bind>
-      </descriptorGenerator>
-      <metaMaker semantics="#this">
-        <code>
-          with base.getTableConn() as conn:
-            rows = list(conn.queryToDicts(
-              "SELECT access_url, semantics, content_type, description, content_length"
-              " FROM {schema}.links WHERE granule_uid=%(uid)s"
-              " ORDER BY semantics, access_url", {{"uid": descriptor.pubDID}}))
-          for r in rows:
-            yield descriptor.makeLink(r["access_url"], semantics=r["semantics"],
-              contentType=r["content_type"], description=r["description"],
-              contentLength=r["content_length"])
-        </code>
-      </metaMaker>
-    </datalinkCore>
-  </service>
-'''
-    table = '''    <meta name="_associatedDatalinkService">
-      <meta name="serviceId">dl</meta>
-      <meta name="idColumn">granule_uid</meta>
-    </meta>
-'''
-    return {"resource": resource, "table": table}
-
-
-def rd_extras_for(static_dir: str | None = None):
-    """A ``Service.rd_extras`` function adding :func:`rd_fragment` to the RD."""
-    def rd_extras(service, ctx) -> dict[str, str]:
-        return rd_fragment(service.name, static_dir=static_dir, title=service.title)
-    return rd_extras
-
-
 def semantics_of(links: pd.DataFrame, uid: str) -> list[str]:
     """The semantics of one granule's links, sorted (for tests and QA)."""
     return sorted(links.loc[links["granule_uid"] == uid, "semantics"])
@@ -314,4 +220,4 @@ def semantics_of(links: pd.DataFrame, uid: str) -> list[str]:
 
 __all__ = ["LINK_COLUMNS", "SEMANTICS", "empty_links", "link_rows", "concat_links",
            "check_links", "hapi_urls", "das2_urls", "hapi_window", "datalink_urls",
-           "static_url", "rd_fragment", "rd_extras_for", "access_params", "access_links"]
+           "static_url", "access_params", "access_links"]

@@ -5,10 +5,10 @@ version.
 - :func:`write_run` (:mod:`.writer`) — one run's rows added to an import area;
 - :mod:`.votable`, :mod:`.rd` — the files' content.
 """
-from .rd import RDContext, render_rd
+from .rd import render_rd
 from .stage import run
 from .votable import ExportError, read_votable, write_epn_votable, write_table_votable
 from .writer import RunExport, write_run
 
-__all__ = ["run", "write_run", "RunExport", "render_rd", "RDContext", "ExportError",
+__all__ = ["run", "write_run", "RunExport", "render_rd", "ExportError",
            "write_epn_votable", "write_table_votable", "read_votable"]

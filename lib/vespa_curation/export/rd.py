@@ -11,19 +11,17 @@ Retractions: a last data element reads ``retract/*.txt`` (one granule_uid per li
 and deletes those granules (from epn_core and from the extras' tables keyed by
 granule_uid, e.g. the datalinks) when each file is processed.
 
-Extension points (no need to touch this writer):
+Datalinks: a service that declares ``links`` gets a links table, its import and a DaCHS
+datalink service (:func:`datalink_fragment`), which also serves the import area's
+``Service.served_files`` folder (hfc1t3's TFCat files) with DaCHS's static renderer.
 
-- ``Service.rd_extras(service, context) -> str | dict``: XML added to the RD. A string goes
-  inside ``<resource>`` after the import data elements (a links table, its data
-  element, a datalink service, a static TFCat service); a dict may give
-  ``{"resource": xml, "table": xml, "meta": xml}`` where ``table`` goes inside the
-  epn_core ``<table>`` (e.g. ``_associatedDatalinkService`` meta) and ``meta`` at the top.
-  ``context`` is an :class:`RDContext`.
-- ``fragments`` argument of :func:`render_rd`: the same dict, for callers.
+Extension point: the ``fragments`` argument of :func:`render_rd` adds XML to the RD; a
+string goes inside ``<resource>`` after the import data elements; a dict may give
+``{"resource": xml, "table": xml, "meta": xml}`` where ``table`` goes inside the
+epn_core ``<table>`` and ``meta`` at the top.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 from xml.sax.saxutils import escape, quoteattr
 
@@ -31,19 +29,6 @@ from .. import epncore
 
 #: RD fragment slots.
 SLOTS = ("meta", "table", "resource")
-
-
-@dataclass(frozen=True)
-class RDContext:
-    """What an RD fragment may depend on."""
-
-    schema: str
-    frame: str
-    columns: Sequence[str]
-    server_url: str
-    has_links: bool = False
-    has_retract: bool = False
-    extra_files: Sequence[str] = field(default_factory=tuple)
 
 
 def _meta(name: str, value) -> str:
@@ -66,8 +51,7 @@ def _merge(into: dict[str, list[str]], extra) -> None:
 
 
 def render_rd(service, columns: Sequence[str], *, creation_date: str,
-              server_url: str = "http://localhost:8080", has_links: bool = False,
-              has_retract: bool = True, extra_files: Sequence[str] = (),
+              has_retract: bool = True,
               fragments: Mapping[str, str] | str | None = None) -> str:
     """The text of ``q.rd`` for ``service`` exporting ``columns``.
 
@@ -75,7 +59,7 @@ def render_rd(service, columns: Sequence[str], *, creation_date: str,
     ----------
     service : vespa_curation.services.Service
         Gives name (= schema), title, description, subjects, creator,
-        spatial_frame_type, meta and, optionally, rd_extras.
+        spatial_frame_type, meta, and whether it declares datalinks.
     columns : sequence of str
         The epn_core columns the export writes (optional ones become the mixin's
         ``optional_columns``).
@@ -89,13 +73,10 @@ def render_rd(service, columns: Sequence[str], *, creation_date: str,
     for c in columns:
         epncore.column(c)
     optional = epncore.optional_columns(columns)
-    ctx = RDContext(schema=schema, frame=frame, columns=tuple(columns),
-                    server_url=server_url.rstrip("/"), has_links=has_links,
-                    has_retract=has_retract, extra_files=tuple(extra_files))
     parts: dict[str, list[str]] = {s: [] for s in SLOTS}
-    extras = getattr(service, "rd_extras", None)
-    if extras is not None:
-        _merge(parts, extras(service, ctx))
+    if service.links is not None:
+        _merge(parts, datalink_fragment(schema, static_dir=service.served_files,
+                                        title=service.title))
     _merge(parts, fragments)
 
     subjects = list(getattr(service, "subjects", ()) or ())
@@ -208,3 +189,102 @@ REMEMBER_IMPORTED = '''      <script type="sourceDone" lang="python" name="remem
             liberalChars=True)})
       </script>
 '''
+
+
+# -- the datalink service of a service that declares links --------------------------------
+
+#: ``sourceDone`` script of the links import: a granule exported again (its content
+#: changed) comes with all its links, so the links an earlier file gave it and this file
+#: does not (a changed URL, a link dropped) are deleted — rows of the granules of this
+#: file read from other files. Same transaction as the rows (a killed import leaves
+#: both). Retractions delete links in :data:`RETRACT_DATA`.
+REPLACE_LINKS = '''      <script type="sourceDone" lang="python" name="drop superseded links">
+        feeder.flush()   # this file's rows, still in the feeder's batch
+        src = utils.getRelativePath(sourceToken, base.getConfig("inputsDir"),
+          liberalChars=True)
+        table.connection.execute(
+          "DELETE FROM "+table.tableDef.getQName()+" WHERE source_file != %(s)s"
+          " AND granule_uid IN (SELECT granule_uid FROM "+table.tableDef.getQName()
+          +" WHERE source_file = %(s)s)", {"s": src})
+      </script>
+'''
+
+
+def datalink_fragment(schema: str, *, static_dir: str | None = None,
+                      title: str | None = None) -> dict[str, str]:
+    """RD XML (slots of :func:`render_rd`) of a service that declares datalinks: the
+    links table, its import from ``links/*.vot`` (a nightly import reads only new files,
+    as the epn_core import does) and the datalink service ``dl``.
+
+    Parameters
+    ----------
+    schema : str
+        The service's schema.
+    static_dir : str, optional
+        A resdir-relative folder the ``dl`` service also serves with DaCHS's static
+        renderer (``<server_url>/<schema>/q/dl/static/<file>``), e.g. ``tfcat``.
+    """
+    ignore, remember = IGNORE_IMPORTED, REMEMBER_IMPORTED
+    allowed = "dlget,dlmeta" + (",static" if static_dir else "")
+    static = (f'    <property name="staticData">{static_dir}</property>\n'
+              if static_dir else "")
+    resource = f'''
+  <table id="links" onDisk="True" primary="granule_uid,access_url,semantics" dupePolicy="dropOld">
+    <meta name="description">Datalinks of the epn_core granules, one row per link;
+      served by the dl service (not queryable through TAP).</meta>
+    <column name="granule_uid" type="text" description="granule_uid of the epn_core row"/>
+    <column name="access_url" type="text" description="URL of the linked resource"/>
+    <column name="semantics" type="text" description="IVOA datalink semantics"/>
+    <column name="content_type" type="text" description="MIME type of the resource"/>
+    <column name="description" type="text" description="What the link gives"/>
+    <column name="content_length" type="bigint" unit="byte"
+      description="Size of the resource, when known"/>
+    <column name="source_file" type="text"
+      description="The links file of the import area this row was read from"/>
+    <index columns="granule_uid"/>
+    <index columns="source_file"/>
+  </table>
+
+  <data id="import_links" updating="True">
+    <sources pattern="links/*.vot">
+      {ignore}
+    </sources>
+    <voTableGrammar/>
+    <make table="links">
+      <rowmaker idmaps="*">
+        <map key="source_file">\\inputRelativePath</map>
+      </rowmaker>
+{REPLACE_LINKS}{remember}    </make>
+  </data>
+
+  <service id="dl" allowed="{allowed}">
+    <meta name="title">{(title or schema)} datalinks</meta>
+    <meta name="description">Links (previews, files, data services, documentation)
+      of each granule of {schema}.epn_core.</meta>
+{static}    <datalinkCore>
+      <descriptorGenerator procDef="//datalink#fromtable">
+        <bind key="tableName">"{schema}.epn_core"</bind>
+        <bind key="idColumn">"granule_uid"</bind>
+      </descriptorGenerator>
+      <metaMaker semantics="#this">
+        <code>
+          with base.getTableConn() as conn:
+            rows = list(conn.queryToDicts(
+              "SELECT access_url, semantics, content_type, description, content_length"
+              " FROM {schema}.links WHERE granule_uid=%(uid)s"
+              " ORDER BY semantics, access_url", {{"uid": descriptor.pubDID}}))
+          for r in rows:
+            yield descriptor.makeLink(r["access_url"], semantics=r["semantics"],
+              contentType=r["content_type"], description=r["description"],
+              contentLength=r["content_length"])
+        </code>
+      </metaMaker>
+    </datalinkCore>
+  </service>
+'''
+    table = '''    <meta name="_associatedDatalinkService">
+      <meta name="serviceId">dl</meta>
+      <meta name="idColumn">granule_uid</meta>
+    </meta>
+'''
+    return {"resource": resource, "table": table}

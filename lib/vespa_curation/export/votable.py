@@ -235,6 +235,16 @@ def _is_number(word: str) -> bool:
     return True
 
 
+def _new_table(name: str):
+    """A VOTable 1.4 document holding one empty TABLE ``name``: (document, table)."""
+    votable = VOTableFile(version="1.4")
+    resource = Resource()
+    votable.resources.append(resource)
+    table = TableElement(votable, name=name)
+    resource.tables.append(table)
+    return votable, table
+
+
 def write_epn_votable(rows: pd.DataFrame, path: str | os.PathLike, frame: str, *,
                       name: str = "epn_core", fmt: str = "binary2",
                       region: str = "stcs") -> Path:
@@ -262,11 +272,7 @@ def write_epn_votable(rows: pd.DataFrame, path: str | os.PathLike, frame: str, *
         ``path``.
     """
     names = epn_columns(rows)
-    votable = VOTableFile(version="1.4")
-    resource = Resource()
-    votable.resources.append(resource)
-    table = TableElement(votable, name=name)
-    resource.tables.append(table)
+    votable, table = _new_table(name)
     columns = []
     for n in names:
         col = epncore.COLUMNS[n]
@@ -291,11 +297,7 @@ def write_epn_votable(rows: pd.DataFrame, path: str | os.PathLike, frame: str, *
 def write_table_votable(frame: pd.DataFrame, path: str | os.PathLike, *, name: str,
                         fmt: str = "binary2") -> Path:
     """Write a side table (e.g. datalink rows) as a VOTable typed from pandas dtypes."""
-    votable = VOTableFile(version="1.4")
-    resource = Resource()
-    votable.resources.append(resource)
-    table = TableElement(votable, name=name)
-    resource.tables.append(table)
+    votable, table = _new_table(name)
     columns = []
     for n in frame.columns:
         field, data, mask = _generic_field(votable, str(n), frame[n])

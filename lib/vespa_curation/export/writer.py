@@ -112,9 +112,7 @@ def write_run(area: ImportArea, service, run: RunExport, *,
         all_columns = epncore.ordered(
             set(columns) | set((stage.manifest or {}).get("columns", [])))
         creation = (stage.manifest or {}).get("creation_date") or _now_iso()
-        has_links = run.links is not None or any(r.startswith(A.LINKS + "/") for r in files)
-        rd = render_rd(service, all_columns, creation_date=creation, server_url=server_url,
-                       has_links=has_links, has_retract=True, extra_files=sorted(extra))
+        rd = render_rd(service, all_columns, creation_date=creation)
         A.write_durable(stage.folder / A.RD, rd)
         for rel in [*data_rels, A.RD, A.GRANULES, *extra]:
             files[rel] = {"run_id": run_id}

@@ -4,7 +4,10 @@
 - :mod:`.tfcat` — TFCat time–frequency catalogues (writing hfc1t3's features, reading
   catalogues of a collection).
 
-Importing this package registers each format's reader with
-:data:`vespa_curation.sources.files.READERS` (``Files(reader="fits")``).
+Importing this package registers each format's reader in
+:data:`.registry.READERS` (``Files(reader="fits")``).
 """
 from . import fits, tfcat  # noqa: F401 — each registers its reader
+from .registry import READERS, Reader, register_reader
+
+__all__ = ["READERS", "Reader", "register_reader"]

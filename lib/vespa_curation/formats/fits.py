@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..sources.files import register_reader
+from .registry import register_reader
 
 #: Header keywords that are commentary, not values.
 _SKIP = frozenset({"COMMENT", "HISTORY", ""})

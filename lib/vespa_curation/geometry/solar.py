@@ -90,7 +90,7 @@ SMART_NOMINAL = PixelConvention("SMART nominal ((pix−512)×1.984)", scale=1.98
 #: more than a pixel is quarantined); ``geometry`` places the region on the Sun.
 #:
 #: SMART — measured on the 76 real records of 2005-04-02
-#: (``../shared/data/hfc-smart-20050402``, 16 MDI images, R_SUN 488.8 px,
+#: (``tests/data/hfc-smart-20050402``, 16 MDI images, R_SUN 488.8 px,
 #: CENTER 512.74/512.47, CDELT 1.98581″; ``tests/test_solar.py`` prints these):
 #:
 #: * check: ``(pix − 512) × 1.984`` reproduces every stored chain-start arcsec

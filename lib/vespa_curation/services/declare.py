@@ -69,8 +69,9 @@ class Service:
         sample); ``parameters/<service>.yaml`` may set a site's own.
     sample : callable, optional
         Builds the embedded sample ``f(outdir, seed) -> {name: path}``.
-    rd_extras : callable, optional
-        ``f(service, context) -> str | dict`` RD fragments (datalink service, ...).
+    served_files : str, optional
+        A folder of the import area (written by ``files``) that the service's datalink
+        service serves as static files (e.g. hfc1t3's ``tfcat``).
     """
 
     name: str
@@ -92,7 +93,7 @@ class Service:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     sample: SampleBuilder | None = None
     meta: Mapping[str, str] = field(default_factory=dict)
-    rd_extras: Callable[..., Any] | None = None
+    served_files: str | None = None
 
     def __post_init__(self):
         for col in list(self.fields) + list(self.constants) + list(self.computed):

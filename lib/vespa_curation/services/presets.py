@@ -11,6 +11,12 @@ SOLAR: Mapping[str, Any] = {
     "publisher": "PADC",
 }
 
+#: The radio instruments of the Nançay observatory (NRH, ORFEES, NDA).
+NANCAY_RADIO: Mapping[str, Any] = {
+    "messenger": "Radio",
+    "instrument_host_name": "Nancay Radio Observatory",
+}
+
 #: A service whose coordinates are Carrington longitude and latitude on the Sun
 #: (``spatial_frame_type = body``).
 CARRINGTON: Mapping[str, Any] = {

@@ -71,6 +71,24 @@ class Mark:
                 marks[key] = max(marks.get(key, v), v)
 
 
+class Source:
+    """Base of the sources (what a ``source`` URL opens): a ``kind`` (``"sql"``,
+    ``"documents"``, ``"files"``: which harvesters can read it), a ``label`` naming it in
+    messages (never its credentials), and a context manager closing it."""
+
+    kind: ClassVar[str] = ""
+    label: str = ""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class Harvester:
     """Base of the declared harvesters (see the module docstring).
 

@@ -32,7 +32,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
-from .base import Harvester, Mark, limited
+from .base import Harvester, Mark, Source, limited
 from .errors import SourceError
 from .schemes import scheme
 
@@ -60,7 +60,7 @@ def hits_to_frame(hits: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame.from_records(recs)
 
 
-class DocumentSource:
+class DocumentSource(Source):
     """Base of the sources that give Elasticsearch-style hits.
 
     Subclasses implement :meth:`hits`; ``label`` names the source in messages (never
@@ -102,15 +102,6 @@ class DocumentSource:
             if missing:
                 raise SourceError(f"source {self.label} (index {index or self.index}) "
                                   "lacks field(s) " + ", ".join(missing))
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 # -- a small query-DSL evaluator (the subset the services use) -------------------------
@@ -279,14 +270,17 @@ def random_id(rng) -> str:
 
 
 def write_dump(hits: Iterable[Mapping[str, Any]], path: str | os.PathLike) -> Path:
-    """Write hits as an NDJSON dump (one ``{"_index", "_id", "_source"}`` per line)."""
+    """Write hits as an NDJSON dump (one ``{"_index", "_id", "_source"}`` per line),
+    under a temporary name renamed at the end (a reader never sees half a dump)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     opener = gzip.open if p.suffix == ".gz" else open
-    with opener(p, "wt", encoding="utf-8") as fh:
+    with opener(tmp, "wt", encoding="utf-8") as fh:
         for h in hits:
             fh.write(json.dumps({"_index": h.get("_index"), "_id": h["_id"],
                                  "_source": h["_source"]}, sort_keys=True) + "\n")
+    os.replace(tmp, p)
     return p
 
 

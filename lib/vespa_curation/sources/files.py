@@ -7,8 +7,8 @@ file, what the file system knows (``PATH`` relative to the folder, ``NAME``, ``S
 in bytes, ``MTIME``, the ``PRODUCT`` — the stem without its version suffix — and its
 ``VERSION``) plus the fields its *reader* returns: a function of the file's path that
 reads headers, attributes and axes (never a whole data array) and returns a dict of
-upper-case record fields. Readers are registered by format name in :data:`READERS` by
-the modules that own each format (:mod:`vespa_curation.formats`).
+upper-case record fields. Readers are registered by format name by the modules that own
+each format (:mod:`vespa_curation.formats`).
 
 Versions: when a folder holds several versions of one product (``_V12`` / ``_v1.1`` /
 ``_v01`` before the extension), only the highest is read; the others are reported in
@@ -27,31 +27,20 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .base import Harvester, Mark
+from ..formats import READERS, Reader
+from .base import Harvester, Mark, Source
 from .errors import SourceError
 from .schemes import scheme
 
-#: Reader of one file format: ``reader(path) -> {FIELD: value}``.
-Reader = Callable[[Path], Mapping[str, Any]]
-#: Format name → reader (filled by the modules owning each format).
-READERS: dict[str, Reader] = {}
 #: ``..._V12.cdf``, ``..._v1.1.fits``, ``..._v01.cdf``: the version suffix of a stem.
 VERSION = re.compile(r"_[vV](\d+(?:\.\d+)*)$")
 #: Record field set on a file its reader could not read (the reason).
 READ_ERROR = "READ_ERROR"
-
-
-def register_reader(name: str):
-    """Decorator registering ``reader(path) -> dict`` for format ``name``."""
-    def deco(f: Reader) -> Reader:
-        READERS[name] = f
-        return f
-    return deco
 
 
 def product_and_version(stem: str) -> tuple[str, tuple[int, ...]]:
@@ -68,7 +57,7 @@ def file_stem(name: str) -> str:
     return re.sub(r"(\.[A-Za-z][A-Za-z0-9]{0,4})+$", "", name)
 
 
-class FileTree:
+class FileTree(Source):
     """A folder of files (the ``files:DIR`` source)."""
 
     kind = "files"
@@ -96,14 +85,6 @@ class FileTree:
             "PRODUCT": pd.Series([p for p, _ in pv], dtype=object),
             "VERSION": pd.Series([v for _, v in pv], dtype=object)})
 
-    def close(self) -> None:
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 @scheme("files:", "files:DIR", "a folder of files, searched recursively with the "
@@ -126,7 +107,7 @@ class Files(Harvester):
     patterns : sequence of str
         Globs relative to the source folder (``**/srn_nda_routine_*_edr_*.cdf``).
     reader : str or callable
-        A format of :data:`READERS` (``"cdf"``, ``"fits"``, ``"tfcat"``, ...) or a
+        A registered format (``"fits"``, ...; :mod:`vespa_curation.formats`) or a
         function ``reader(path) -> dict`` of the service's own.
     retract_missing : bool
         Retract a published product whose file has disappeared (default: report it
@@ -144,10 +125,8 @@ class Files(Harvester):
         if not self.patterns:
             raise ValueError("Files: at least one file pattern is needed")
         if isinstance(self.reader, str) and self.reader not in READERS:
-            from .. import formats  # noqa: F401 — the format modules register readers
-            if self.reader not in READERS:
-                raise ValueError(f"Files: no reader for format {self.reader!r}; known: "
-                                 + ", ".join(sorted(READERS)))
+            raise ValueError(f"Files: no reader for format {self.reader!r}; known: "
+                             + ", ".join(sorted(READERS)))
 
     def describe(self) -> str:
         return f"files {' '.join(self.patterns)} read as {self._reader_name()}"

@@ -18,12 +18,12 @@ from typing import Any, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .base import Harvester, Mark
+from .base import Harvester, Mark, Source
 from .errors import SourceError
 from .schemes import scheme
 
 
-class SqlSource:
+class SqlSource(Source):
     """A relational source read through a DB-API connection.
 
     Parameters
@@ -59,12 +59,6 @@ class SqlSource:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # -- reading --------------------------------------------------------------------
     def query(self, sql: str, params: Sequence = (), chunksize: int = 50_000

@@ -30,33 +30,10 @@ from ..columns import access_format, as_float, constant, datalink_url, jd_of, \
 from ..declare import Service
 from ..presets import CARRINGTON, SOLAR
 from ..rowmaker import UID
+from .layout import LAYOUT, TABLE
 from .sample import build_sample
 
 SCHEMA = "bass2000"
-#: The source table.
-TABLE = "IMAGES"
-#: Source layout: logical field (used below) ← column of :data:`TABLE` in the BASS2000
-#: database. Edit the right-hand side to match the real database.
-LAYOUT = {
-    "ID": "ID_IMAGE",                 # integer key (incremental mark)
-    "FILENAME": "FILENAME",           # e.g. mh20050419.083000.fits (granule_uid: stem)
-    "DATE_OBS": "DATE_OBS",           # start of exposure, UTC
-    "DATE_END": "DATE_END",           # end of exposure, UTC (may be NULL)
-    "OBSERVATORY": "OBSERVATORY",     # e.g. Meudon
-    "INSTRUMENT": "INSTRUMENT",       # e.g. Spectroheliograph
-    "FILTER": "FILTER",               # e.g. H-alpha, CaII K3, CaII K1v
-    "WAVELENGTH_NM": "WAVELNTH",      # central wavelength, nm
-    "BANDWIDTH_NM": "BANDWDTH",       # pass band, nm
-    "EXPTIME": "EXPTIME",             # s
-    "NAXIS1": "NAXIS1",
-    "NAXIS2": "NAXIS2",
-    "CDELT1": "CDELT1",               # arcsec per pixel
-    "FILE_URL": "URL",                # public URL of the FITS file
-    "FILE_SIZE": "FILESIZE",          # bytes
-    "FILE_FORMAT": "FORMAT",          # MIME type, e.g. application/fits
-    "THUMBNAIL_URL": "THUMBNAIL_URL",  # small JPEG/PNG of the image
-    "MODIFIED": "MODIFIED",           # last change of the row, UTC (incremental mark)
-}
 #: Processing level of the archive's files (CODMAC; calibrated images).
 PROCESSING_LEVEL = 3
 
@@ -155,10 +132,8 @@ def _pixel_deg(r, p):
 def links(rows: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """The FITS file (#this), its thumbnail (#thumbnail) and BASS2000's documentation."""
     uid = rows["granule_uid"].to_numpy(dtype=object)
-    size = pd.to_numeric(rows.get("access_estsize"), errors="coerce") * 1024
     parts = [
-        datalinks.link_rows(uid, rows["access_url"], "#this", rows["access_format"],
-                            "Image file (FITS)", None if size is None else size.round()),
+        datalinks.file_link(rows, "Image file (FITS)"),
         datalinks.link_rows(uid, rows["thumbnail_url"], "#thumbnail", "image/jpeg",
                             "Thumbnail of the image"),
         datalinks.link_rows(uid, params.get("documentation_url"), "#documentation",
@@ -220,5 +195,4 @@ SERVICE = Service(
     sample=build_sample,
     meta={"referenceURL": "https://bass2000.obspm.fr/",
           "source": "BASS2000 solar archive database"},
-    rd_extras=datalinks.rd_extras_for(),
 )

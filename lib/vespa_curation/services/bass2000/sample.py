@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ...times import iso_ms
+from .layout import LAYOUT, TABLE
 
 BASS_FILTERS = (("Halpha", "H-alpha", 656.28, 0.025), ("K3", "CaII K3", 393.37, 0.015),
                 ("K1v", "CaII K1v", 393.23, 0.015))
@@ -48,7 +49,6 @@ def bass2000_rows(seed: int) -> list[dict]:
 
 def build_sample(outdir: Path, seed: int) -> dict[str, Path]:
     """``bass2000.sqlite``: table IMAGES in the declared layout (atomic replace)."""
-    from . import LAYOUT, TABLE
     path = Path(outdir) / "bass2000.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

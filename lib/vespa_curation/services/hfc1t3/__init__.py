@@ -290,6 +290,6 @@ SERVICE = Service(
     sample=hfc_sample.build,
     meta={"referenceURL": "http://hfc.helio-vo.eu",
           "source": "Heliophysics Feature Catalogue, hfc1 database (TYPE_III)"},
-    rd_extras=datalinks.rd_extras_for(static_dir=TFCAT_DIR),
+    served_files=TFCAT_DIR,
     files=files,
 )

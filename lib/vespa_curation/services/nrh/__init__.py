@@ -27,24 +27,11 @@ from ..checks import Refusals, time_order
 from ..columns import access_format, datalink_url, file_stem, jd_end, jd_of, number, \
     size_kb, text, uid_from
 from ..declare import Service
-from ..presets import SOLAR
+from ..presets import NANCAY_RADIO, SOLAR
+from .layout import LAYOUT, NRH_FREQUENCIES_MHZ  # noqa: F401 — part of the service's API
 from .sample import build_sample
 
 SCHEMA = "nrh"
-#: Source layout: logical field ← ``_source`` field of the index's documents.
-LAYOUT = {
-    "DATE_OBS": "date_obs",              # session start, UTC ISO 8601
-    "DATE_END": "date_end",              # session end, UTC ISO 8601
-    "FILENAME": "file_name",             # e.g. nrh2_0000_h80_20120111_080500c06_b.fts
-    "FILE_URL": "file_url",              # public URL of the data file
-    "FILE_SIZE": "file_size",            # bytes
-    "FILE_FORMAT": "file_format",        # MIME type (default application/fits)
-    "FREQUENCIES": "frequencies",        # list of observed frequencies, MHz
-    "INTEGRATION": "integration_time",   # s
-    "OBS_MODE": "obs_mode",              # e.g. "2D images"
-}
-#: NRH observing frequencies (MHz; Hamini et al. 2021, JSWSC 11, 57).
-NRH_FREQUENCIES_MHZ = (150.9, 173.2, 228.0, 270.6, 327.0, 408.0, 432.0, 445.0)
 
 
 def _check_freqs(value: str) -> str | None:
@@ -137,9 +124,7 @@ def links(rows: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """FITS file (#this), GIF quicklook per non-noisy frequency (#preview), thumbnail
     (#thumbnail), HAPI/das2 (#coderived), documentation."""
     uid = rows["granule_uid"].to_numpy(dtype=object)
-    size = pd.to_numeric(rows["access_estsize"], errors="coerce") * 1024
-    parts = [datalinks.link_rows(uid, rows["access_url"], "#this", rows["access_format"],
-                                 "NRH data file of the session", size)]
+    parts = [datalinks.file_link(rows, "NRH data file of the session")]
     t = jd_to_datetime(rows["time_min"])
     qu, qd, qi = [], [], []
     for u, d, ql in zip(uid, t, rows["qa_ql_freqs"]):
@@ -170,12 +155,10 @@ SERVICE = Service(
         "access_url": "FILE_URL",
     },
     constants={
-        **SOLAR,
+        **SOLAR, **NANCAY_RADIO,
         "dataproduct_type": "im",
         "processing_level": 2,
         "target_region": "solar-corona",
-        "messenger": "Radio",
-        "instrument_host_name": "Nancay Radio Observatory",
         "instrument_name": "NRH",
     },
     computed={
@@ -201,5 +184,4 @@ SERVICE = Service(
     sample=build_sample,
     meta={"referenceURL": "https://rsdb.obs-nancay.fr/",
           "source": "Nancay Elasticsearch index nrh"},
-    rd_extras=datalinks.rd_extras_for(),
 )

@@ -3,7 +3,6 @@
 starts (refused, ``source.time_order``)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +10,10 @@ import pandas as pd
 
 from ...sources.documents import random_id, write_dump
 from ...times import iso_ms
+from .layout import LAYOUT, NRH_FREQUENCIES_MHZ
 
 def nrh_hits(seed: int) -> list[dict]:
     """Documents of the sample's ``nrh`` index (layout of services.nrh.LAYOUT)."""
-    from . import LAYOUT, NRH_FREQUENCIES_MHZ
     rng = np.random.default_rng(seed + 30)
     hits = []
     for k, day in enumerate(pd.date_range("2012-01-09", periods=5, freq="D")):
@@ -40,7 +39,5 @@ def nrh_hits(seed: int) -> list[dict]:
 
 
 def build_sample(outdir: Path, seed: int) -> dict[str, Path]:
-    path = Path(outdir) / "nrh.ndjson"
-    tmp = write_dump(nrh_hits(seed), path.with_name(path.name + ".tmp"))
-    os.replace(tmp, path)
-    return {"nrh": path}
+    """``nrh.ndjson``: the sample's dump."""
+    return {"nrh": write_dump(nrh_hits(seed), Path(outdir) / "nrh.ndjson")}

@@ -23,23 +23,11 @@ from ..checks import Refusals, time_order
 from ..columns import access_format, datalink_url, file_stem, jd_end, jd_of, number, \
     size_kb, text, uid_from
 from ..declare import Service
-from ..presets import SOLAR
+from ..presets import NANCAY_RADIO, SOLAR
+from .layout import LAYOUT
 from .sample import build_sample
 
 SCHEMA = "orfees"
-#: Source layout: logical field ← ``_source`` field of the index's documents.
-LAYOUT = {
-    "DATE_OBS": "date_obs",              # start of the spectrum, UTC ISO 8601
-    "DATE_END": "date_end",              # end, UTC ISO 8601
-    "FILENAME": "file_name",             # e.g. int_orf20120111_075959_0.1.fts
-    "FILE_URL": "file_url",              # public URL of the data file
-    "FILE_SIZE": "file_size",            # bytes
-    "FILE_FORMAT": "file_format",        # MIME type (default application/fits)
-    "FREQ_MIN": "freq_min",              # MHz
-    "FREQ_MAX": "freq_max",              # MHz
-    "TIME_RES": "time_resolution",       # s
-    "QUICKLOOK_URL": "quicklook_url",    # PNG quicklook of the spectrum
-}
 #: ORFEES band (MHz; Hamini et al. 2021, JSWSC 11, 57), used when a document has none.
 ORFEES_BAND_MHZ = (144.0, 1004.0)
 
@@ -68,9 +56,7 @@ def links(rows: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """FITS file (#this), PNG quicklook (#preview), HAPI/das2 (#coderived),
     documentation."""
     uid = rows["granule_uid"].to_numpy(dtype=object)
-    size = pd.to_numeric(rows["access_estsize"], errors="coerce") * 1024
-    parts = [datalinks.link_rows(uid, rows["access_url"], "#this", rows["access_format"],
-                                 "ORFEES dynamic spectrum file", size),
+    parts = [datalinks.file_link(rows, "ORFEES dynamic spectrum file"),
              datalinks.link_rows(uid, rows["thumbnail_url"], "#preview", "image/png",
                                  "Quicklook of the dynamic spectrum (PNG)")]
     parts += datalinks.access_links(rows, params, "ORFEES dynamic spectrum")
@@ -94,12 +80,10 @@ SERVICE = Service(
         "thumbnail_url": "QUICKLOOK_URL",
     },
     constants={
-        **SOLAR,
+        **SOLAR, **NANCAY_RADIO,
         "dataproduct_type": "ds",
         "processing_level": 2,
         "target_region": "solar-radio-emission",
-        "messenger": "Radio",
-        "instrument_host_name": "Nancay Radio Observatory",
         "instrument_name": "ORFEES",
     },
     computed={
@@ -124,5 +108,4 @@ SERVICE = Service(
     sample=build_sample,
     meta={"referenceURL": "https://rsdb.obs-nancay.fr/",
           "source": "Nancay Elasticsearch index orfees"},
-    rd_extras=datalinks.rd_extras_for(),
 )

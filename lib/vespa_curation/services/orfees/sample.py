@@ -3,7 +3,6 @@
 starts (refused, ``source.time_order``)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +10,10 @@ import pandas as pd
 
 from ...sources.documents import random_id, write_dump
 from ...times import iso_ms
+from .layout import LAYOUT
 
 def orfees_hits(seed: int) -> list[dict]:
     """Documents of the sample's ``orfees`` index (layout of services.orfees.LAYOUT)."""
-    from . import LAYOUT
     rng = np.random.default_rng(seed + 40)
     hits = []
     for day in pd.date_range("2012-01-09", periods=4, freq="D"):
@@ -38,7 +37,5 @@ def orfees_hits(seed: int) -> list[dict]:
 
 
 def build_sample(outdir: Path, seed: int) -> dict[str, Path]:
-    path = Path(outdir) / "orfees.ndjson"
-    tmp = write_dump(orfees_hits(seed), path.with_name(path.name + ".tmp"))
-    os.replace(tmp, path)
-    return {"orfees": path}
+    """``orfees.ndjson``: the sample's dump."""
+    return {"orfees": write_dump(orfees_hits(seed), Path(outdir) / "orfees.ndjson")}

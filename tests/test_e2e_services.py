@@ -63,7 +63,7 @@ def harvest_all(name, samples, server_url):
         rows.append(normalize(acc))
         quar += [q, q2]
         if svc.links is not None:
-            links.append(svc.links(acc, rec, p))
+            links.append(svc.links(acc, p))
     rows = pd.concat(rows, ignore_index=True)
     links = datalinks.concat_links(links)
     files = svc.files(rows, p) if svc.files is not None else {}

@@ -159,7 +159,7 @@ def test_declared_links_bring_the_datalink_service_and_fragments_extend_the_rd(
     with_links = dataclasses.replace(hfc1ar_service, links=lambda rows, params: rows,
                                      served_files="tfcat")
     text = render_rd(with_links, ["granule_uid", "s_region"], creation_date="2026-01-01",
-                     fragments={"meta": '<meta name="referenceURL">http://x</meta>'})
+                     fragments={"meta": '<meta name="howtoCite">Cite x</meta>'})
     root = ET.fromstring(text.encode())
     assert root.find("table[@id='epn_core']/meta").get("name") == \
         "_associatedDatalinkService"
@@ -167,7 +167,7 @@ def test_declared_links_bring_the_datalink_service_and_fragments_extend_the_rd(
     assert root.find("service[@id='dl']/property[@name='staticData']").text == "tfcat"
     assert root.find("table[@id='links']") is not None
     assert root.find("data[@id='import_links']/sources").get("pattern") == "links/*.vot"
-    assert root.find("meta[@name='referenceURL']").text == "http://x"
+    assert root.find("meta[@name='howtoCite']").text == "Cite x"
     plain = ET.fromstring(render_rd(hfc1ar_service, ["granule_uid"],
                                     creation_date="x").encode())
     assert plain.find("service[@id='dl']") is None and plain.find("table[@id='links']") \

@@ -64,7 +64,7 @@ elif kill == "export_after_swap":      # the new version is current, old not cle
 
 def stage(name: str, params: dict, folder: Path, kill: str = "none") -> int:
     folder.mkdir(parents=True, exist_ok=True)
-    p = subprocess.run([sys.executable, "-c", DRIVER, name, json.dumps(params),
+    p = subprocess.run([sys.executable, "-c", DRIVER, name, json.dumps(dict(params)),
                         str(folder), kill], capture_output=True, text=True, timeout=900,
                        stdin=subprocess.DEVNULL)
     if kill == "none":

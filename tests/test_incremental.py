@@ -22,6 +22,7 @@ from vespa_curation import incremental, export, harvest, runfolder
 from vespa_curation.config import load_config
 from vespa_curation.services import get_service
 from conftest import manifest
+from vespa_curation.area import ImportArea
 
 
 
@@ -112,7 +113,7 @@ def area_rows(params: dict) -> pd.DataFrame:
     holds it (what a fresh `dachs imp` would load)."""
     from vespa_curation.export import read_votable
     area = Path(params["dachs_inputs"]) / "hfc1ar"
-    st = incremental.read_state(area)
+    st = ImportArea.at(area).state()
     parts = []
     for run_id, uids in st.groupby("run_id")["granule_uid"]:
         t = read_votable(area / "data" / f"{run_id}.vot")
@@ -159,7 +160,7 @@ def test_changed_row_keeps_creation_date_and_gets_new_modification_date(hfc_samp
     db = writable_copy(hfc_sample, tmp_path / "src.sqlite")
     p = make_params(db, tmp_path)
     run_once(p, "20260101T000000Z")
-    st1 = incremental.read_state(tmp_path / "dachs/hfc1ar").set_index("granule_uid")
+    st1 = ImportArea.at(tmp_path / "dachs/hfc1ar").state().set_index("granule_uid")
     # an old region re-processed at the source: new NOAA number, later RUN_DATE
     execute(db, "UPDATE ACTIVEREGIONS SET HELIO_AR_NUMBER = 12345, "
                 "RUN_DATE = '2026-03-01T00:00:00.000' WHERE ID_AR = 4")
@@ -170,7 +171,7 @@ def test_changed_row_keeps_creation_date_and_gets_new_modification_date(hfc_samp
     uid = [u for u in rows.index if rows.loc[u, "feature_name"] == "HFC AR 12345"]
     assert len(uid) == 1
     uid = uid[0]
-    st2 = incremental.read_state(tmp_path / "dachs/hfc1ar").set_index("granule_uid")
+    st2 = ImportArea.at(tmp_path / "dachs/hfc1ar").state().set_index("granule_uid")
     assert st2.loc[uid, "creation_date"] == st1.loc[uid, "creation_date"]
     assert st2.loc[uid, "modification_date"] > st1.loc[uid, "modification_date"]
     assert pd.Timestamp(st2.loc[uid, "modification_date"]) == pd.Timestamp(
@@ -231,7 +232,7 @@ def test_harvest_query_uses_bound_parameters_only(hfc_sample):
     assert list(args[-2:]) == [2, 7]
     # a source id that is not a number never reaches the SQL text
     with pytest.raises((ValueError, TypeError)):
-        SOURCE.query(src, {"retry": ["1) OR (1=1"]})
+        SOURCE.query(src, {"time": pd.Timestamp("2005-04-20"), "retry": ["1) OR (1=1"]})
 
 
 def test_content_hash_ignores_dates_types_and_last_bits(hfc1ar_rows, hfc1ar_service):
@@ -375,7 +376,7 @@ def test_mark_read_from_dachs_database(dachs, hfc_sample, tmp_path, pg, monkeypa
     run_once(p, "20260102T000000Z")
     man = manifest(Path(p["dachs_inputs"]) / "hfc1ar")
     assert man["mark"]["time_jd"] > served_max
-    mark = incremental.read_mark(svc, p)
+    mark = incremental.read_mark(p)
     assert mark["time_jd"] == pytest.approx(served_max)
     # the same through ODBC
     odbc = tmp_path / "dachs_db.odbc"

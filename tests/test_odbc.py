@@ -139,7 +139,7 @@ def test_hfc1ar_harvest_and_rows_agree(routes):
     now = pd.Timestamp("2026-01-01T00:00:00")
     rows = {}
     for name, src in (("sqlite", a), ("odbc", b)):
-        recs = pd.concat(list(service.harvest(src, params, None)), ignore_index=True)
+        recs = pd.concat(list(service.source.records(src, params, None)), ignore_index=True)
         r, q = map_chunk(service, recs, params, now=now)
         rows[name] = r.sort_values("granule_uid").reset_index(drop=True)
     ra, rb = rows["sqlite"], rows["odbc"]
@@ -155,7 +155,7 @@ def test_hfc1ar_harvest_and_rows_agree(routes):
     mark = {"time": pd.Timestamp(t - 2440587.5, unit="D")}
     got = {}
     for name, src in (("sqlite", a), ("odbc", b)):
-        recs = pd.concat(list(service.harvest(src, params, mark)), ignore_index=True)
+        recs = pd.concat(list(service.source.records(src, params, mark)), ignore_index=True)
         got[name] = sorted(recs["ID_AR"].astype(int))
     assert got["sqlite"] == got["odbc"]
     assert 0 < len(got["odbc"]) < len(ra)

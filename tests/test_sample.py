@@ -82,8 +82,8 @@ def test_type_iii_table_is_optional(tmp_path):
 
 def test_every_service_builds_its_sample(built):
     paths, *_ = built
-    assert {"hfc", "hfc_truth", "bass2000", "nrh", "orfees"} <= set(paths)
-    assert all(p.is_file() for p in paths.values())
+    assert {"hfc", "hfc_truth", "bass2000", "nrh", "orfees", "nda", "expres"} <= set(paths)
+    assert all(p.exists() for p in paths.values())
 
 
 def test_observations_look_like_soho_mdi(built):

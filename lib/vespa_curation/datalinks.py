@@ -27,6 +27,7 @@ Data-access link forms:
 """
 from __future__ import annotations
 
+import re
 from typing import Iterable
 from urllib.parse import quote, urlencode
 
@@ -132,11 +133,11 @@ def hapi_urls(server: str, dataset: str, time_min_jd, time_max_jd,
     start, stop = hapi_window(time_min_jd, time_max_jd)
     base = server.rstrip("/") + "/data?"
     out = []
-    for a, b in zip(start, stop):
+    for a, b, ds in zip(start, stop, _each(dataset, len(start))):
         if not isinstance(a, str) or not isinstance(b, str):
             out.append(None)
             continue
-        q = {"dataset": dataset, "start": a, "stop": b}
+        q = {"dataset": ds, "start": a, "stop": b}
         if parameters:
             q["parameters"] = parameters
         out.append(base + urlencode(q, safe=":,"))
@@ -149,15 +150,20 @@ def das2_urls(server: str, dataset: str, time_min_jd, time_max_jd,
     (start floored, end ceiled to the second: das2's end_time is exclusive too)."""
     start, stop = hapi_window(time_min_jd, time_max_jd)
     out = []
-    for a, b in zip(start, stop):
+    for a, b, ds in zip(start, stop, _each(dataset, len(start))):
         if not isinstance(a, str) or not isinstance(b, str):
             out.append(None)
             continue
-        q = {"server": "dataset", "dataset": dataset, "start_time": a, "end_time": b}
+        q = {"server": "dataset", "dataset": ds, "start_time": a, "end_time": b}
         if resolution:
             q["resolution"] = f"{resolution:g}"
         out.append(server + "?" + urlencode(q, safe=":/"))
     return pd.Series(out, dtype=object)
+
+
+def _each(value, n: int):
+    """A scalar repeated ``n`` times, or the sequence itself."""
+    return [value] * n if isinstance(value, str) else list(value)
 
 
 def datalink_urls(server_url: str, schema: str, uids) -> np.ndarray:
@@ -190,20 +196,31 @@ def access_params(hapi_dataset: str, das2_dataset: str,
     )
 
 
+def per_row(template: str, rows: pd.DataFrame):
+    """``template`` itself, or — when it names fields (``"{logical_source}"``) — one text
+    per row filled from the rows' columns (``qa_<name>`` or ``<name>``)."""
+    names = re.findall(r"{(\w+)}", template)
+    if not names:
+        return template
+    cols = {n: rows[f"qa_{n}"] if f"qa_{n}" in rows else rows[n] for n in names}
+    return [template.format(**{n: cols[n].iat[i] for n in names}) for i in range(len(rows))]
+
+
 def access_links(rows: pd.DataFrame, params, what: str) -> list[pd.DataFrame]:
     """HAPI 3 and das2 links over each granule's time window (#coderived, when their
-    servers are configured) and the documentation link (see :func:`access_params`)."""
+    servers are configured) and the documentation link (see :func:`access_params`;
+    dataset ids may name row fields, e.g. ``{logical_source}``)."""
     uid = rows["granule_uid"].to_numpy(dtype=object)
     parts = []
     if params.get("hapi_server"):
         parts.append(link_rows(
-            uid, hapi_urls(params["hapi_server"], params["hapi_dataset"], rows["time_min"],
-                           rows["time_max"]),
+            uid, hapi_urls(params["hapi_server"], per_row(params["hapi_dataset"], rows),
+                           rows["time_min"], rows["time_max"]),
             "#coderived", HAPI_CSV, f"{what} over the granule's time range (HAPI 3, CSV)"))
     if params.get("das2_server"):
         parts.append(link_rows(
-            uid, das2_urls(params["das2_server"], params["das2_dataset"], rows["time_min"],
-                           rows["time_max"]),
+            uid, das2_urls(params["das2_server"], per_row(params["das2_dataset"], rows),
+                           rows["time_min"], rows["time_max"]),
             "#coderived", DAS2_STREAM, f"{what} over the granule's time range "
             "(das2 stream)"))
     parts.append(link_rows(uid, params.get("documentation_url"), "#documentation",

@@ -44,6 +44,7 @@ def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, 
     foresaw cannot stop a nightly run.
     """
     service = get_service(service_name)
+    records = service.source.expand(records)
     try:
         rows, q_map = map_chunk(service, records, params, now=now)
     except Exception as exc:  # noqa: BLE001 — isolated and reported, never swallowed

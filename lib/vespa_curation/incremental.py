@@ -61,6 +61,8 @@ def read_mark(cfg) -> dict | None:
     it and the manifest's, so an export not yet published is harvested again and
     deduplicated); RUN_DATE, id and the retry list come from the manifest.
     """
+    from .config import as_config
+    cfg = as_config(cfg)
     mark = cfg.area.stored_mark() or {}
     if cfg.get("dachs_db"):
         db_time = dachs_max_time(cfg.service, cfg["dachs_db"])

@@ -59,9 +59,14 @@ _RULES = (
     Rule("source.missing_file", "harvest", "A file published earlier is no longer in the "
          "collection's folder."),
     Rule("source.bad_file", "map", "A file of the collection cannot be read by its "
-         "declared reader (not the format, truncated, attributes missing)."),
-    Rule("source.older_version", "map", "A higher version of the same product is in the "
-         "collection; only the highest version is published."),
+         "declared reader (not the format, truncated, a table or variable missing, "
+         "unreadable)."),
+    Rule("source.no_time", "map", "The file's time axis holds no record."),
+    Rule("source.time_not_increasing", "map", "The file's times do not increase from "
+         "record to record."),
+    Rule("source.no_unit", "map", "The file's frequency axis has no unit."),
+    Rule("source.wrong_product", "map", "The file's name says one product (kind, "
+         "target) and its content another."),
     # -- chain codes and the feature's contour ------------------------------------------
     Rule("chaincode.bad_digit", "map", "The chain code holds a character other than the "
          "digits 0-7."),

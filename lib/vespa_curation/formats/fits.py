@@ -5,6 +5,7 @@ so reading a header costs the header's bytes, whatever the file's size.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +29,25 @@ def header_fields(header, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def column_ends(hdu, name: str) -> tuple[Any, Any, int]:
-    """(first, last, count) of a table column, reading only what it needs from a
-    memory-mapped table (two rows for a column of scalars)."""
-    data = hdu.data
-    n = len(data)
-    if not n:
-        return None, None, 0
-    col = data.field(name)
-    return col[0], col[n - 1], n
+def column_rows(path: Path, hdu, name: str, rows) -> np.ndarray:
+    """Values of a binary-table column at ``rows``, read from the file by offset (one
+    ``pread`` per row): the table's other columns — a spectrum per row — are never read.
+    astropy's own column access converts the whole column, which touches every row's
+    pages. ``TSCAL``/``TZERO`` are applied."""
+    rows = np.asarray(rows, dtype=np.int64)
+    dtype, offset = hdu.columns.dtype.fields[name][:2]
+    row_bytes = int(hdu.header["NAXIS1"])
+    start = int(hdu.fileinfo()["datLoc"])
+    with open(path, "rb") as fh:
+        fd = fh.fileno()
+        raw = b"".join(os.pread(fd, dtype.itemsize, start + int(r) * row_bytes + offset)
+                       for r in rows)
+    stored = dtype.newbyteorder(">")            # FITS tables are big-endian on disk
+    values = np.frombuffer(raw, dtype=stored).astype(stored.newbyteorder("="))
+    col = hdu.columns[name]
+    scale = col.bscale if col.bscale not in (None, "") else 1
+    zero = col.bzero if col.bzero not in (None, "") else 0
+    return values * scale + zero if (scale != 1 or zero != 0) else values
 
 
 def column_range(hdu, name: str) -> tuple[float, float, float | None, str | None]:

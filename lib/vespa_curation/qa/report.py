@@ -37,7 +37,6 @@ log = logging.getLogger("vespa_curation.qa")
 PRIORITY = ("limb_clipped", "repaired", "seam", "simplified")
 #: Rows of the quarantine table shown in report.html (all are in quarantine.csv).
 MAX_QUARANTINE_ROWS = 500
-_SUMMARY = ("flags", "area_ratio", "residuals", "quarantine")
 
 
 def gallery_order(rows: pd.DataFrame) -> np.ndarray:
@@ -123,11 +122,14 @@ def build_report(params: Mapping, run_dir) -> dict:
         report["figures"].append(f"figures/{name}.png")
     n_gal = int(params.get("qa_gallery", 24) or 0)
     rec_path = run_dir / RF.RECORDS
-    if n_gal and len(rows) and rec_path.is_file() and "s_region" in rows:
-        records = pd.read_parquet(rec_path)
-        if {"CC", "CC_X_PIX", "CC_Y_PIX", "R_SUN", "CENTER_X"} <= set(records.columns):
-            report["gallery"] = _gallery(rows, records, service, figdir, n_gal,
-                                         params.get("qa_images"))
+    records = pd.read_parquet(rec_path) if n_gal and len(rows) and rec_path.is_file() \
+        else pd.DataFrame()
+    if {"CC", "CC_X_PIX", "CC_Y_PIX", "R_SUN", "CENTER_X"} <= set(records.columns) and \
+            "s_region" in rows:
+        report["gallery"] = _gallery(rows, records, service, figdir, n_gal,
+                                     params.get("qa_images"))
+    elif n_gal and len(rows) and "qa_path" in rows:
+        report["gallery"] = _spectra_gallery(params, rows, figdir, n_gal)
     (run_dir / "report.json").write_text(json.dumps(report, indent=2, default=str),
                                          encoding="utf-8")
     write_html(run_dir, report, q)
@@ -156,12 +158,51 @@ def _counts(service: str, run_dir: Path, rows: pd.DataFrame, q: pd.DataFrame) ->
         "rule_texts": {r: rules.text(r) for d in per_rule.values() for r in d}
         | {f: rules.text(f) for f in flag_counts},
         "geom_flags": flag_counts,
+        "attribute_findings": _attribute_findings(rows),
         "harvest": harvest,
         "figures": [], "gallery": [],
     }
     if "counts" in harvest and isinstance(harvest["counts"], Mapping):
         report["counts"]["harvest"] = harvest["counts"]
     return report
+
+
+def _attribute_findings(rows: pd.DataFrame) -> list[dict]:
+    """The rows whose file attributes disagree with their data (the data were kept)."""
+    if "qa_attr_mismatch" not in rows:
+        return []
+    m = rows["qa_attr_mismatch"].notna().to_numpy()
+    return [{"granule_uid": u, "finding": t} for u, t in
+            zip(rows.loc[m, "granule_uid"], rows.loc[m, "qa_attr_mismatch"])]
+
+
+def _spectra_gallery(params, rows: pd.DataFrame, figdir: Path, n_gal: int) -> list[dict]:
+    """For a file collection declaring ``spectrum``: each drawn granule's sampled data
+    beside its published box, granules with attribute findings first."""
+    from ..services import get_service
+    from ..sources import open_source
+    from . import spectra
+    svc = get_service(params["service"])
+    if svc.spectrum is None:
+        return []
+    root = open_source(params["source"]).root
+    order = np.argsort(rows.get("qa_attr_mismatch", pd.Series(index=rows.index))
+                       .isna().to_numpy(), kind="stable")[:n_gal]
+    out = []
+    for i in order:
+        row = rows.iloc[i].to_dict()
+        try:
+            t, f, v = svc.spectrum(root / row["qa_path"])
+        except Exception as exc:  # noqa: BLE001 — a figure that cannot be drawn says so
+            log.warning("%s: no spectrum of %s: %s", svc.name, row["qa_path"], exc)
+            continue
+        name = f"spectrum_{len(out):03d}_{_safe(row['granule_uid'])}.png"
+        F.save(spectra.spectrum_figure(t, f, v, row), figdir / name)
+        out.append({"granule_uid": row["granule_uid"],
+                    "flag": "attribute ≠ data" if isinstance(row.get("qa_attr_mismatch"),
+                                                             str) else "ok",
+                    "png": f"figures/{name}"})
+    return out
 
 
 def _flags(rows: pd.DataFrame) -> pd.Series:
@@ -190,6 +231,9 @@ def _summary_figures(report: dict, rows: pd.DataFrame, q: pd.DataFrame) -> dict:
         summary["area_ratio"] = F.area_ratio_figure(rows["qa_area_ratio"])
     if len(r_ok):
         summary["residuals"] = F.residuals_figure(res)
+    if len(rows) and {"time_min", "time_max"} <= set(rows.columns):
+        from .spectra import coverage_figure
+        summary["coverage"] = coverage_figure(rows)
     summary["quarantine"] = F.quarantine_figure(q)
     return summary
 
@@ -268,6 +312,18 @@ def write_html(run_dir: Path, report: Mapping, q: pd.DataFrame) -> Path:
         parts.append(_table(["flag", "regions", "what it means"],
                             [(f, n, texts.get(f, "")) for f, n in
                              report["geom_flags"].items()]))
+    if report.get("attribute_findings"):
+        parts.append("<h2>File attributes that disagree with the data (the data were "
+                     "published)</h2>")
+        parts.append(_table(["granule_uid", "finding"],
+                            [(a["granule_uid"], a["finding"])
+                             for a in report["attribute_findings"]]))
+    for key, title in (("superseded", "Older versions not published"),
+                       ("missing", "Published products whose file is gone")):
+        if report.get("harvest", {}).get(key):
+            parts.append(f"<h2>{title}</h2>")
+            parts.append(_table(["file or product"],
+                                [(p,) for p in report["harvest"][key]]))
     if "residuals" in report:
         parts.append("<h2>Centroid residuals (s_region − catalogue)</h2>")
         parts.append(_table(["statistic", "deg"], [(k, f"{v:.4f}" if isinstance(v, float)
@@ -276,10 +332,12 @@ def write_html(run_dir: Path, report: Mapping, q: pd.DataFrame) -> Path:
     parts.append("<h2>Summary plots</h2><div class='grid'>")
     parts += [_img(run_dir, f, f) for f in report["figures"]]
     parts.append("</div>")
-    parts.append(f"<h2>Gallery ({len(report['gallery'])} regions; limb-crossing and "
-                 "repaired first)</h2>")
+    spectra = any(str(g["png"]).startswith("figures/spectrum_") for g in report["gallery"])
+    parts.append(f"<h2>Gallery ({len(report['gallery'])} " + (
+        "files: the data beside the published box; attribute findings first"
+        if spectra else "regions; limb-crossing and repaired first") + ")</h2>")
     if not report["gallery"]:
-        parts.append("<p>No region drawn (no chain codes in this service, or "
+        parts.append("<p>Nothing drawn (no chain codes or spectra in this service, or "
                      "qa_gallery=0).</p>")
     for g in report["gallery"]:
         parts.append(f"<div class='region'><p><b>{e(g['granule_uid'])}</b> "

@@ -69,6 +69,10 @@ class Service:
         sample); ``parameters/<service>.yaml`` may set a site's own.
     sample : callable, optional
         Builds the embedded sample ``f(outdir, seed) -> {name: path}``.
+    spectrum : callable, optional
+        QA of a time–frequency service: ``f(path) -> (times, frequencies in Hz,
+        values[time, frequency])``, a sampled dynamic spectrum of a record's file, drawn
+        beside the row's published box.
     served_files : str, optional
         A folder of the import area (written by ``files``) that the service's datalink
         service serves as static files (e.g. hfc1t3's ``tfcat``).
@@ -93,6 +97,7 @@ class Service:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     sample: SampleBuilder | None = None
     meta: Mapping[str, str] = field(default_factory=dict)
+    spectrum: Callable[[Path], tuple] | None = None
     served_files: str | None = None
 
     def __post_init__(self):

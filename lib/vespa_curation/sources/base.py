@@ -123,6 +123,12 @@ class Harvester:
         fills with what the harvest summary should say (superseded or missing files)."""
         raise NotImplementedError
 
+    def expand(self, records: pd.DataFrame) -> pd.DataFrame:
+        """Complete a chunk of records where it is mapped (a worker process): a file
+        collection reads its files here, so that they are read in parallel. The records
+        as they are by default."""
+        return records
+
     def describe(self) -> str:
         """One line naming what the harvester reads (docs, ``vespa-curate list``)."""
         return type(self).__name__

@@ -15,14 +15,15 @@ Versions: when a folder holds several versions of one product (``_V12`` / ``_v1.
 the harvest summary (``superseded``), never published beside it.
 
 The incremental mark: the files modified after the stored mark's ``run_date`` (the
-newest modification time exported), those whose product is not published yet (a file
-copied with its old modification time), and those quarantined earlier are read; the
-others are not opened. A published product whose file is gone is reported
+newest modification time exported, to the millisecond), those whose product is not
+published yet (a file copied with its old modification time), and those quarantined
+earlier are read; the others are not opened. A published product whose file is gone is reported
 (``missing``); the export retracts it only when the harvester declares
 ``retract_missing``.
 """
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from .schemes import scheme
 VERSION = re.compile(r"_[vV](\d+(?:\.\d+)*)$")
 #: Record field set on a file its reader could not read (the reason).
 READ_ERROR = "READ_ERROR"
+#: Record field holding the file's absolute path until it is read (:meth:`Files.expand`).
+FILE = "_FILE"
 
 
 def product_and_version(stem: str) -> tuple[str, tuple[int, ...]]:
@@ -66,25 +69,59 @@ class FileTree(Source):
         self.root = Path(root)
         self.label = f"files:{self.root}"
 
-    def listing(self, patterns: Sequence[str]) -> pd.DataFrame:
-        """Every file matching one of ``patterns`` (globs relative to the folder,
-        ``**`` for any depth): PATH, NAME, SIZE, MTIME (Unix seconds), PRODUCT, VERSION,
-        sorted by PATH."""
-        seen: dict[str, os.stat_result] = {}
-        for pat in patterns:
-            for p in self.root.glob(pat):
-                if p.is_file():
-                    seen.setdefault(p.relative_to(self.root).as_posix(), p.stat())
-        paths = sorted(seen)
+    def walk(self) -> dict[str, os.stat_result]:
+        """Every file under the folder (relative POSIX path → its stat; a dangling
+        link is listed with its own stat, so that reading it fails by name instead of
+        the file silently missing)."""
+        out: dict[str, os.stat_result] = {}
+        for folder, dirs, names in os.walk(self.root):
+            dirs.sort()
+            base = Path(folder)
+            for n in names:
+                p = base / n
+                try:
+                    st = p.stat()
+                except OSError:
+                    st = p.lstat()
+                out[p.relative_to(self.root).as_posix()] = st
+        return out
+
+    def listing(self, patterns: Sequence[str], files: Mapping[str, os.stat_result] | None
+                = None) -> pd.DataFrame:
+        """Every file whose name matches one of ``patterns`` (file-name globs, matched
+        at any depth): PATH, NAME, SIZE, MTIME (Unix seconds), PRODUCT, VERSION, sorted
+        by PATH."""
+        files = self.walk() if files is None else files
+        paths = sorted(p for p in files
+                       if any(fnmatch.fnmatchcase(PurePosixPath(p).name, pat)
+                              for pat in patterns))
         names = [PurePosixPath(p).name for p in paths]
         pv = [product_and_version(file_stem(n)) for n in names]
         return pd.DataFrame({
             "PATH": pd.Series(paths, dtype=object), "NAME": pd.Series(names, dtype=object),
-            "SIZE": np.array([seen[p].st_size for p in paths], dtype=np.int64),
-            "MTIME": np.array([seen[p].st_mtime for p in paths], dtype=float),
+            "SIZE": np.array([files[p].st_size for p in paths], dtype=np.int64),
+            "MTIME": np.array([files[p].st_mtime for p in paths], dtype=float),
             "PRODUCT": pd.Series([p for p, _ in pv], dtype=object),
             "VERSION": pd.Series([v for _, v in pv], dtype=object)})
 
+
+def companions(listing: pd.DataFrame, files: Mapping[str, os.stat_result],
+               templates: Mapping[str, str]) -> dict[str, list]:
+    """Files that go with each listed file, found by name anywhere under the folder:
+    field → the relative path of ``template.format(product=, stem=, name=)`` (the one in
+    the file's own folder when there are several), None when there is none."""
+    by_name: dict[str, list[str]] = {}
+    for p in files:
+        by_name.setdefault(PurePosixPath(p).name, []).append(p)
+    out: dict[str, list] = {f: [] for f in templates}
+    for path, name, product in zip(listing["PATH"], listing["NAME"], listing["PRODUCT"]):
+        folder = str(PurePosixPath(path).parent)
+        for field_name, template in templates.items():
+            hits = sorted(by_name.get(template.format(product=product, stem=file_stem(name),
+                                                      name=name), []))
+            near = [h for h in hits if str(PurePosixPath(h).parent) == folder]
+            out[field_name].append((near or hits or [None])[0])
+    return out
 
 
 @scheme("files:", "files:DIR", "a folder of files, searched recursively with the "
@@ -105,10 +142,15 @@ class Files(Harvester):
     Attributes
     ----------
     patterns : sequence of str
-        Globs relative to the source folder (``**/srn_nda_routine_*_edr_*.cdf``).
+        File-name globs, matched at any depth under the source folder
+        (``srn_nda_routine_*_edr_*.cdf``).
     reader : str or callable
         A registered format (``"fits"``, ...; :mod:`vespa_curation.formats`) or a
         function ``reader(path) -> dict`` of the service's own.
+    companions : mapping
+        Record field → the name of a file that goes with each file (``T_{product}.png``,
+        ``{stem}.json``; ``{product}``, ``{stem}``, ``{name}`` filled in), found anywhere
+        under the folder: the field holds its relative path, or None.
     retract_missing : bool
         Retract a published product whose file has disappeared (default: report it
         only, a curator decides).
@@ -117,6 +159,7 @@ class Files(Harvester):
     reads = "files"
     patterns: Sequence[str] = ()
     reader: str | Reader = ""
+    companions: Mapping[str, str] = field(default_factory=dict)
     retract_missing: bool = False
     mark: Mark = field(default_factory=lambda: Mark(changed="MTIME"))
     key: str = "PATH"
@@ -155,11 +198,10 @@ class Files(Harvester):
         if mark:
             since = mark.get("run_date")
             retry = {str(r) for r in (mark.get("retry") or [])}
-            keep = newest["PATH"].isin(retry).to_numpy()
-            if since is not None:
-                t = pd.Timestamp(since).timestamp() if not isinstance(since, (int, float)) \
-                    else float(since)
-                keep |= newest["MTIME"].to_numpy() >= t - 1.0
+            keep = newest["PATH"].isin(retry).to_numpy().copy()
+            if since is not None:   # modified after the newest file exported (ms, as kept)
+                mtime = pd.to_datetime(newest["MTIME"], unit="s").dt.round("ms")
+                keep |= (mtime > pd.Timestamp(since)).to_numpy()
             if published is not None:
                 keep |= ~newest["PRODUCT"].isin(published).to_numpy()
             newest = newest[keep]
@@ -167,23 +209,33 @@ class Files(Harvester):
 
     def records(self, source, params, mark=None, *, published=None, report=None
                 ) -> Iterator[pd.DataFrame]:
-        files, found = self.select(source.listing(self.patterns), mark,
+        tree = source.walk()
+        files, found = self.select(source.listing(self.patterns, tree), mark,
                                    published() if callable(published) else published)
+        if self.companions:
+            files = files.assign(**companions(files, tree, self.companions))
         if report is not None:
             report.update(found)
         if params.get("limit"):
             files = files.iloc[:int(params["limit"])]
-        read = self._read()
         step = int(params["chunk_size"])
+        files = files.assign(
+            **{FILE: [str(source.root / p) for p in files["PATH"]]},
+            MTIME=pd.to_datetime(files["MTIME"], unit="s").dt.round("ms"),
+            VERSION=files["VERSION"].map(lambda v: ".".join(map(str, v)) or None))
         for a in range(0, len(files), step):
-            chunk = files.iloc[a:a + step].reset_index(drop=True)
-            fields = [_read_one(read, source.root / p) for p in chunk["PATH"]]
-            extra = pd.DataFrame.from_records(fields, index=chunk.index)
-            chunk = chunk.assign(MTIME=pd.to_datetime(chunk["MTIME"], unit="s").dt.round("ms"),
-                                 VERSION=chunk["VERSION"].map(
-                                     lambda v: ".".join(map(str, v)) or None))
-            yield pd.concat([chunk, extra.drop(columns=[c for c in extra.columns
-                                                        if c in chunk.columns])], axis=1)
+            yield files.iloc[a:a + step].reset_index(drop=True)
+
+    def expand(self, records: pd.DataFrame) -> pd.DataFrame:
+        """The records with their reader's fields (run where the chunk is mapped: in
+        the worker processes, so files are read in parallel)."""
+        if FILE not in records or not len(records):
+            return records
+        read = self._read()
+        extra = pd.DataFrame.from_records([_read_one(read, Path(p)) for p in records[FILE]],
+                                          index=records.index)
+        extra = extra.drop(columns=[c for c in extra.columns if c in records.columns])
+        return pd.concat([records.drop(columns=[FILE]), extra], axis=1)
 
 
 def _read_one(read: Reader, path: Path) -> dict:

@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import make_hfc1ar_rows  # noqa: E402
-from vespa_curation.export import write_import_area  # noqa: E402
+from vespa_curation.area import ImportArea  # noqa: E402
+from vespa_curation.export import RunExport, write_run  # noqa: E402
 from vespa_curation.services import get_service  # noqa: E402
 
 SCHEMA = "vcbench"
@@ -89,8 +90,8 @@ def time_import(rows: pd.DataFrame, label: str, fmt: str = "tabledata",
     rows["service_title"] = SCHEMA
     with tempfile.TemporaryDirectory() as tmp:
         inputs, env = scratch_dachs(Path(tmp))
-        write_import_area(service, rows, dachs_inputs=inputs, run_id=label, fmt=fmt,
-                          region=region)
+        write_run(ImportArea(inputs, service.name), service,
+                  RunExport(run_id=label, rows=rows), fmt=fmt, region=region)
         dachs(env, "drop", f"{SCHEMA}/q")
         try:
             return dachs(env, "imp", f"{SCHEMA}/q")
@@ -161,8 +162,8 @@ def main() -> None:
                         area.unlink()
                     shutil.rmtree(inputs / f".{SCHEMA}.versions", ignore_errors=True)
                     t0 = time.perf_counter()
-                    write_import_area(service, rows, dachs_inputs=inputs, run_id=run,
-                                      fmt=fmt, region=region)
+                    write_run(ImportArea(inputs, service.name), service,
+                              RunExport(run_id=run, rows=rows), fmt=fmt, region=region)
                     t_write = time.perf_counter() - t0
                     size = sum(p.stat().st_size
                                for p in (area / "data").glob("*.vot")) / 1e6

@@ -1,7 +1,7 @@
 """hfc1ar at real scale: harvest → geometry → validate → export of 1.15 million regions.
 
-Runs the project's own stage functions (``vespa_curation.pipeline.harvest`` and
-``export``, the ones the notebooks call) on the synthetic HFC database of
+Runs the project's own stage functions (``vespa_curation.harvest.run`` and
+``export.run``, the ones the notebooks call) on the synthetic HFC database of
 ``benchmarks/make_bench_db.py`` (built first when missing) with 2 worker processes, and
 prints:
 
@@ -145,8 +145,8 @@ def main(argv=None):
 
     from astropy.utils import iers
     iers.conf.auto_download = False
-    from vespa_curation import pipeline
-    from vespa_curation.params import load_params
+    from vespa_curation import export, harvest
+    from vespa_curation.config import load_config
 
     db = ensure_db(args.rows)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
@@ -154,8 +154,8 @@ def main(argv=None):
     inputs = BENCH / "dachs"
     decisions = BENCH / "decisions-none.csv"
     if args.chunk is None:
-        args.chunk = int(load_params("hfc1ar")["chunk_size"])
-    params = load_params("hfc1ar", overrides={
+        args.chunk = int(load_config("hfc1ar")["chunk_size"])
+    params = load_config("hfc1ar", overrides={
         "source": f"sqlite:///{db}", "workers": args.workers, "chunk_size": args.chunk,
         "full": True, "dachs_inputs": str(inputs), "outputs": str(BENCH / "runs"),
         "decisions": str(decisions), "limit": args.limit})
@@ -177,10 +177,10 @@ def main(argv=None):
 
     with PeakRSS() as mem:
         t0, c0 = time.perf_counter(), cpu()
-        h = pipeline.harvest(params, run_dir)
+        h = harvest.run(params, run_dir)
         t_h, c_h = time.perf_counter() - t0, cpu() - c0
         t1, c1 = time.perf_counter(), cpu()
-        e = pipeline.export(params, run_dir)
+        e = export.run(params, run_dir)
         t_e, c_e = time.perf_counter() - t1, cpu() - c1
     total = t_h + t_e
     n = h["counts"]["source_records"]

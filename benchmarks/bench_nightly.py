@@ -99,23 +99,24 @@ def synth_baseline(db: Path, inputs: Path, work: Path, total: int, workers: int)
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import make_hfc1ar_rows
 
-    from vespa_curation import incremental, pipeline
-    from vespa_curation.export import write_import_area
-    from vespa_curation.params import load_params
+    from vespa_curation import export, harvest, incremental, runfolder
+    from vespa_curation.area import ImportArea
+    from vespa_curation.export import RunExport, write_run
+    from vespa_curation.config import load_config
     from vespa_curation.services import get_service
     svc = get_service("hfc1ar")
     con = sqlite3.connect(db)
     last = pd.Timestamp(con.execute("SELECT max(DATE_OBS) FROM OBSERVATIONS").fetchone()[0])
     con.close()
-    params = load_params("hfc1ar", overrides={
+    params = load_config("hfc1ar", overrides={
         "source": f"sqlite:///{db}", "workers": workers, "dachs_inputs": str(inputs),
         "outputs": str(work / "baseline_runs"), "decisions": str(work / "none.csv")})
     t0 = time.perf_counter()
     run_dir = work / "baseline_runs" / "20291231T000000Z" / "hfc1ar"
     start = last.normalize() - pd.Timedelta(days=2)
     jd = start.to_julian_date()
-    h = pipeline.harvest(params, run_dir, mark={"time": start, "time_jd": jd})
-    real = pipeline.read_rows(run_dir)
+    h = harvest.run(params, run_dir, mark={"time": start, "time_jd": jd})
+    real = runfolder.read_rows(run_dir)
     n = max(total - len(real), 0)
     tmpl = make_hfc1ar_rows(1)
     rows = tmpl.iloc[np.arange(n) % len(tmpl)].reset_index(drop=True)
@@ -129,9 +130,9 @@ def synth_baseline(db: Path, inputs: Path, work: Path, total: int, workers: int)
                           "content_hash": incremental.content_hash(rows, svc.columns),
                           "creation_date": now.isoformat(), "release_date": now.isoformat(),
                           "modification_date": now.isoformat()})
-    write_import_area(svc, rows, dachs_inputs=inputs, run_id="19960101T000000Z",
-                      mark=None, granule_state=state)
-    pipeline.export(params, run_dir)
+    write_run(ImportArea(inputs, svc.name), svc,
+              RunExport(run_id="19960101T000000Z", rows=rows, granule_state=state))
+    export.run(params, run_dir)
     say(f"setup: synthetic baseline ({n:,} synthetic + {len(real):,} real rows of the last "
         f"3 days, {h['counts']['source_records']} read) in {time.perf_counter() - t0:.0f} s")
     return inputs / "hfc1ar"
@@ -189,7 +190,7 @@ def papermill_startup(n: int = 3) -> list[float]:
     nb.metadata["language_info"] = {"name": "python"}
     cell = nbformat.v4.new_code_cell("service = 'hfc1ar'")
     cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell, nbformat.v4.new_code_cell("import vespa_curation.pipeline")]
+    nb.cells = [cell, nbformat.v4.new_code_cell("import vespa_curation.harvest")]
     out = []
     with tempfile.TemporaryDirectory() as d:
         src = Path(d) / "in.ipynb"
@@ -414,9 +415,8 @@ def main(argv=None) -> int:
 
     from astropy.utils import iers
     iers.conf.auto_download = False
-    from vespa_curation import incremental, pipeline
-    from vespa_curation.params import load_params
-    from vespa_curation.services import get_service
+    from vespa_curation import export, harvest, incremental, qa
+    from vespa_curation.config import load_config
 
     work = Path(args.work)
     if work.exists():
@@ -440,20 +440,19 @@ def main(argv=None) -> int:
     say(f"setup: one new day added to the source: {n_img} images, {n_reg} regions "
         f"({time.perf_counter() - t0:.1f} s)")
 
-    params = load_params("hfc1ar", overrides={
+    params = load_config("hfc1ar", overrides={
         "source": f"sqlite:///{db}", "workers": args.workers, "dachs_inputs": str(inputs),
         "outputs": str(work / "runs"), "decisions": str(work / "decisions-none.csv")})
-    svc = get_service("hfc1ar")
     results: dict = {"existing_rows": man["total_rows"], "new_regions": n_reg}
 
     def night(stamp: str) -> dict:
         run_dir = work / "runs" / stamp / "hfc1ar"
         t0 = time.perf_counter()
-        mark = incremental.read_mark(svc, params)
+        mark = incremental.read_mark(params)
         t1 = time.perf_counter()
-        h = pipeline.harvest(params, run_dir, mark=mark)
+        h = harvest.run(params, run_dir, mark=mark)
         t2 = time.perf_counter()
-        e = pipeline.export(params, run_dir)
+        e = export.run(params, run_dir)
         t3 = time.perf_counter()
         return {"mark_s": t1 - t0, "harvest_s": t2 - t1, "export_s": t3 - t2,
                 "library_s": t3 - t0, "read": h["counts"]["source_records"],
@@ -481,7 +480,7 @@ def main(argv=None) -> int:
     results.update(night=r1, again=r2)
 
     t0 = time.perf_counter()
-    pipeline.qa(dict(params), r1["run_dir"])
+    qa.run(params, r1["run_dir"])
     t_qa = time.perf_counter() - t0
     say(f"QA report of the night (figures, report.html): {t_qa:.1f} s")
     results["qa_s"] = t_qa

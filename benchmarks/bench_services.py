@@ -45,7 +45,7 @@ def _nrh_hits(n, rng):
 def main(n: int = 20000) -> None:
     from astropy.utils import iers
     iers.conf.auto_download = False
-    from vespa_curation.params import load_params
+    from vespa_curation.config import load_config
     from vespa_curation.services import get_service, map_chunk
     from vespa_curation.sources import open_source
     from vespa_curation.sources.dump import write_dump
@@ -82,8 +82,8 @@ def main(n: int = 20000) -> None:
     server.shutdown()
 
     svc = get_service("nrh")
-    p = load_params("nrh", overrides={"source": f"ndjson:{dump}", "chunk_size": n})
-    rec = next(svc.harvest(src, p, None))
+    p = load_config("nrh", overrides={"source": f"ndjson:{dump}", "chunk_size": n})
+    rec = next(svc.source.records(src, p, None))
     t = time.perf_counter()
     rows, qq = map_chunk(svc, rec, p)
     acc, q2 = validate(rows, svc)
@@ -95,8 +95,8 @@ def main(n: int = 20000) -> None:
     from vespa_curation.samples import build_samples
     s = build_samples(tmp / "samples")
     svc = get_service("hfc1t3")
-    p = load_params("hfc1t3", overrides={"source": f"sqlite:///{s['hfc']}"})
-    rec = next(svc.harvest(open_source(p["source"]), p, None))
+    p = load_config("hfc1t3", overrides={"source": f"sqlite:///{s['hfc']}"})
+    rec = next(svc.source.records(open_source(p["source"]), p, None))
     rec = rec.iloc[:-1]                              # the sample's refused burst
     reps = max(1, n // len(rec))
     big = pd.concat([rec] * reps, ignore_index=True)

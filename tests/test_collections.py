@@ -273,3 +273,24 @@ def test_the_reader_reads_little(tmp_path):
     used = rchar() - before
     assert fields["N_TIMES"] == 4000
     assert used < 0.02 * p.stat().st_size, (used, p.stat().st_size)
+
+
+def test_a_service_declaring_it_retracts_products_whose_file_is_gone(built, tmp_path,
+                                                                      monkeypatch):
+    import dataclasses
+    from vespa_curation import services
+    svc = get_service("nda")
+    monkeypatch.setitem(services._LOADED, "nda", dataclasses.replace(
+        svc, source=dataclasses.replace(svc.source, retract_missing=True)))
+    folder = tmp_path / "archive"
+    shutil.copytree(built / "nda", folder)
+    cfg = config("nda", folder, tmp_path)
+    _, d1, _, _ = run(cfg, tmp_path, "r1")
+    export.run(cfg, d1)
+    next(folder.rglob("*sun_edr*.cdf")).unlink()
+    h2, d2, _, _ = run(cfg, tmp_path, "r2")
+    e2 = export.run(cfg, d2)
+    assert e2["retracted"] == 1
+    area = cfg.area
+    assert "srn_nda_routine_sun_edr_201801020800_201801021600" in area.retracted_uids()
+    assert "srn_nda_routine_sun_edr_201801020800_201801021600" not in area.published_uids()

@@ -14,7 +14,7 @@ import pytest
 from vespa_curation import decisions as D
 from vespa_curation import runs
 from vespa_curation.config import load_config
-from vespa_curation.services import service_names
+from vespa_curation.services import get_service, service_names
 
 from test_cli import ROOT, curate
 
@@ -59,15 +59,16 @@ def test_parameters_cell_then_load_params(name):
 # -- execution on the samples -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def samples(tmp_path_factory):
+def samples(tmp_path_factory) -> Path:
     from vespa_curation.samples import build_samples
-    return build_samples(tmp_path_factory.mktemp("samples"))
+    out = tmp_path_factory.mktemp("samples")
+    build_samples(out)
+    return out
 
 
-def _source(name, samples) -> str:
-    return {"hfc1ar": f"sqlite:///{samples['hfc']}", "hfc1t3": f"sqlite:///{samples['hfc']}",
-            "bass2000": f"sqlite:///{samples['bass2000']}",
-            "nrh": f"ndjson:{samples['nrh']}", "orfees": f"ndjson:{samples['orfees']}"}[name]
+def _source(name, samples: Path) -> str:
+    """The service's declared default source (its embedded sample), in ``samples``."""
+    return get_service(name).defaults["source"].replace("outputs/samples", str(samples))
 
 
 def _errors(nb_path: Path) -> list[str]:

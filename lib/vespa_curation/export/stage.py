@@ -65,6 +65,11 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
     staged = RF.ParquetStream(run_dir / RF.EXPORT_ROWS)
     parts = _read_parts(cfg, service, rows_path, n_in, batch, single, staged,
                         retry_candidates(harvest_report), harvest_report.get("time"))
+    if getattr(service.source, "retract_missing", False):
+        # products whose file is gone, when the service declares that it retracts them
+        gone = set(harvest_report.get("missing") or []) - set(
+            np.concatenate(parts.uids) if parts.uids else [])
+        parts.retract = sorted(set(parts.retract) | gone)
     rejected = pd.concat(parts.rejected, ignore_index=True) if parts.rejected else None
     if rejected is not None and len(rejected):
         q = pd.concat([RF.read_quarantine(run_dir), rejected], ignore_index=True)

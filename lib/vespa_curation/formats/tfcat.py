@@ -49,6 +49,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ..times import jd_to_datetime
+
 #: Coordinate reference system of the files written here.
 CRS = {
     "type": "local",
@@ -94,7 +96,7 @@ def cc_x_utc_to_datetime(values, date_obs) -> pd.Series:
     jdm = np.isfinite(v) & (v > 2_000_000) & (v < 3_500_000)
     unix = np.isfinite(v) & (v >= 1e8)
     out[hours] = day[hours] + (v[hours] * 3600e9).astype("int64").astype("timedelta64[ns]")
-    out[jdm] = ((v[jdm] - 2440587.5) * 86400e9).astype("int64").astype("datetime64[ns]")
+    out[jdm] = jd_to_datetime(v[jdm]).to_numpy(dtype="datetime64[ns]")
     out[unix] = (v[unix] * 1e9).astype("int64").astype("datetime64[ns]")
     return pd.Series(out)
 

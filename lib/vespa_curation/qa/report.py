@@ -373,6 +373,12 @@ def show(run_dir, gallery: int | None = 8) -> None:
                  "</code></p>"))
     for f in rep.get("figures", []):
         display(Image(filename=str(run_dir / f)))
+    if rep.get("attribute_findings"):
+        display(HTML("<p><b>File attributes that disagree with the data</b> (the data "
+                     "were published):</p>" + _table(
+                         ["granule_uid", "finding"],
+                         [(a["granule_uid"], a["finding"])
+                          for a in rep["attribute_findings"]])))
     for g in rep.get("gallery", [])[:gallery]:
         display(HTML(f"<b>{html.escape(g['granule_uid'])}</b> — {html.escape(g['flag'])}"))
         display(Image(filename=str(run_dir / g["png"])))

@@ -56,8 +56,6 @@ _RULES = (
          "hold (text in a number, an infinite number, an id that is not an id)."),
     Rule("source.bad_record", "harvest", "The source gave a record that cannot be read "
          "at all (a truncated line, a document without _id)."),
-    Rule("source.missing_file", "harvest", "A file published earlier is no longer in the "
-         "collection's folder."),
     Rule("source.bad_file", "map", "A file of the collection cannot be read by its "
          "declared reader (not the format, truncated, a table or variable missing, "
          "unreadable)."),

@@ -15,7 +15,7 @@ convention below, so that these checks and columns serve every such service:
 from __future__ import annotations
 
 import posixpath
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd

@@ -7,7 +7,8 @@ reads it: :class:`SqlTable`, :class:`Documents` or :class:`Files`.
 """
 from __future__ import annotations
 
-from . import documents, elastic, files, sql   # noqa: F401 — each registers its schemes
+# each module registers its schemes; this order is the order messages list them
+from . import sql, documents, elastic, files  # noqa: F401,I001
 from .base import Harvester, Mark
 from .documents import Documents
 from .errors import SourceError

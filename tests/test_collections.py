@@ -294,3 +294,15 @@ def test_a_service_declaring_it_retracts_products_whose_file_is_gone(built, tmp_
     area = cfg.area
     assert "srn_nda_routine_sun_edr_201801020800_201801021600" in area.retracted_uids()
     assert "srn_nda_routine_sun_edr_201801020800_201801021600" not in area.published_uids()
+
+
+def test_vespa_attributes_are_converted_to_the_columns_units():
+    from vespa_curation.services.collections import attribute_value
+    r = pd.DataFrame({"VESPA_SPECTRAL_RANGE_MIN": [20, 1e6, 5],
+                      "VESPA_SPECTRAL_RANGE_MIN_UNIT": ["kHz", None, "m"],
+                      "VESPA_TIME_SAMPLING_STEP": [2, 3, 4],
+                      "VESPA_TIME_SAMPLING_STEP_UNIT": ["min", "s", None]})
+    hz = attribute_value(r, "spectral_range_min")
+    assert hz[:2].tolist() == [20e3, 1e6] and np.isnan(hz[2])   # metres are no frequency
+    assert attribute_value(r, "time_sampling_step").tolist() == [120.0, 3.0, 4.0]
+    assert np.isnan(attribute_value(r, "spectral_range_max")).all()

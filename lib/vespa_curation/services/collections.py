@@ -20,7 +20,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import datalinks
+from .. import datalinks, epncore
 from ..parameter import Param
 from ..sources.files import READ_ERROR
 from ..times import to_datetime
@@ -132,22 +132,29 @@ def to_hz(values, units) -> np.ndarray:
     return out
 
 
-def attribute_value(records: pd.DataFrame, name: str, unit_default: str | None = None
-                    ) -> np.ndarray:
-    """A VESPA attribute as a number in EPN-TAP's unit: ``VESPA_<NAME>`` converted from
-    ``VESPA_<NAME>_UNIT`` (or ``unit_default``) when one is given; NaN when absent."""
+def attribute_value(records: pd.DataFrame, name: str) -> np.ndarray:
+    """The attribute ``VESPA_<name>`` as a number in its EPN-TAP column's unit: converted
+    with astropy units from ``VESPA_<name>_unit`` when the file gives one (``kHz`` →
+    Hz, ``min`` → s); NaN where absent or not a number. ``name`` is an epn_core column,
+    or the stem of a ``_min``/``_max`` pair (``time_sampling_step``)."""
+    import astropy.units as u
     key = f"VESPA_{name.upper()}"
     if key not in records:
         return np.full(len(records), np.nan)
     v = pd.to_numeric(records[key], errors="coerce").to_numpy(dtype=float)
     unit_key = f"{key}_UNIT"
-    if unit_key in records or unit_default:
-        units = records[unit_key] if unit_key in records else \
-            pd.Series([unit_default] * len(records), index=records.index)
-        units = units.where(units.notna(), unit_default)
-        conv = to_hz(v, units) if name.startswith("spectral") else v
-        return conv
-    return v
+    if unit_key not in records:
+        return v
+    col = epncore.COLUMNS.get(name) or epncore.COLUMNS[f"{name}_min"]
+    out = v.copy()
+    units = records[unit_key].astype(object).to_numpy()
+    for un in pd.unique(units[pd.notna(units)]):
+        m = units == un
+        try:
+            out[m] = (v[m] * u.Unit(str(un).strip())).to_value(u.Unit(col.unit))
+        except (ValueError, u.UnitConversionError):
+            out[m] = np.nan     # a unit that is no unit of the column: no comparison
+    return out
 
 
 class Disagreements:

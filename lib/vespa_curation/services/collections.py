@@ -23,7 +23,7 @@ import pandas as pd
 from .. import datalinks, epncore
 from ..parameter import Param
 from ..sources.files import READ_ERROR
-from ..times import to_datetime
+from ..times import jd, to_datetime
 from .checks import Refusals
 
 #: MIME types of the files a collection publishes, by extension.
@@ -201,3 +201,68 @@ def quicklook_links(rows: pd.DataFrame, base: str, fields: Mapping[str, tuple[st
             parts.append(datalinks.link_rows(uid, file_url(base, rows[col]), "#preview",
                                              mime, text))
     return parts
+
+
+def check_file(records: pd.DataFrame, read_fields=(), start_attribute: str = "ATTR_START"
+               ) -> tuple[Refusals, pd.DataFrame]:
+    """What every file collection's ``prepare`` starts with: the records wrapped for
+    refusals (named by their path), every axis and reader field present, the axes checked
+    (:func:`check_axes`), the frequencies in Hz (``FMIN_HZ``, ``FMAX_HZ``, ``FSTEP_HZ``),
+    and ``ATTR_MISMATCH``: the VESPA spectral range, time step and the attribute start
+    time (field ``start_attribute``) compared with the data."""
+    r = Refusals(records, lambda f: [f"file {p}" for p in f["PATH"]])
+    f = ensure_fields(r.records, (*AXIS_FIELDS, *read_fields, start_attribute))
+    check_axes(r)
+    for col, src in (("FMIN_HZ", "FREQ_MIN"), ("FMAX_HZ", "FREQ_MAX"),
+                     ("FSTEP_HZ", "FREQ_STEP")):
+        f[col] = to_hz(f[src], f["FREQ_UNIT"])
+    d = Disagreements(len(f))
+    for col, name in (("FMIN_HZ", "spectral_range_min"), ("FMAX_HZ", "spectral_range_max")):
+        d.numbers(name, attribute_value(f, name), f[col], "Hz")
+    d.numbers("time_sampling_step", attribute_value(f, "time_sampling_step"),
+              f["TIME_STEP_S"], "s")
+    d.time("start time", f[start_attribute], f["TIME_FIRST"], f["TIME_LAST"])
+    f["ATTR_MISMATCH"] = d.texts
+    return r, f
+
+
+def vespa(name: str, default=None, short: bool = False, lower: bool = False):
+    """Computed column: the attribute ``VESPA_<name>`` (its short form of ``SHORT>Long``
+    with ``short``; lower case with ``lower``), ``default`` where the file has none."""
+    from ..formats.cdf import short_form
+    key = f"VESPA_{name.upper()}"
+
+    def f(r, p):
+        v = r[key] if key in r else pd.Series([None] * len(r), index=r.index)
+        v = v.map(short_form) if short else v
+        v = v.astype("string").str.lower().astype(object) if lower else v
+        return v.astype(object).where(v.notna(), default).to_numpy()
+    f.__name__ = f"vespa_{name}"
+    return f
+
+
+def _field(name: str):
+    f = lambda r, p: pd.to_numeric(r[name], errors="coerce").to_numpy(dtype=float)  # noqa
+    f.__name__ = f"field_{name.lower()}"
+    return f
+
+
+#: The epn_core columns every time–frequency file gives from its axes.
+AXIS_COLUMNS = {
+    "time_min": lambda r, p: jd(r["TIME_FIRST"]),
+    "time_max": lambda r, p: jd(r["TIME_LAST"]),
+    "time_sampling_step_min": _field("TIME_STEP_S"),
+    "time_sampling_step_max": _field("TIME_STEP_S"),
+    "spectral_range_min": _field("FMIN_HZ"),
+    "spectral_range_max": _field("FMAX_HZ"),
+    "spectral_sampling_step_min": _field("FSTEP_HZ"),
+    "spectral_sampling_step_max": _field("FSTEP_HZ"),
+}
+
+#: The access columns of a published file (``archive_url`` + its path).
+FILE_COLUMNS = {
+    "access_url": lambda r, p: file_url(p["archive_url"], r["PATH"]),
+    "access_format": lambda r, p: mime_of(r["PATH"]),
+    "access_estsize": lambda r, p: pd.array(np.ceil(pd.to_numeric(r["SIZE"]).to_numpy(
+        dtype=float) / 1024.0), dtype="Float64").astype("Int64"),
+}

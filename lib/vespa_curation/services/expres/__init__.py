@@ -19,14 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ... import datalinks
-from ...formats.cdf import short_form
 from ...parameter import Param
 from ...sources import Files
-from ...times import jd
-from ..checks import Refusals
-from ..collections import AXIS_FIELDS, Disagreements, archive_param, attribute_value, \
-    check_axes, ensure_fields, file_url, mime_of, to_hz
-from ..columns import datalink_url, size_kb
+from ..collections import AXIS_COLUMNS, FILE_COLUMNS, archive_param, check_file, \
+    file_url, vespa
+from ..columns import datalink_url
 from ..declare import Service
 from .reader import NAME, read_expres, spectrum
 from .sample import build_sample
@@ -39,7 +36,7 @@ PARAMS = (
     Param("documentation_url", str, "https://maser.obspm.fr/support/expres/",
           "documentation page linked from every granule (#documentation)"),
 )
-READ_FIELDS = ("LOGICAL_SOURCE", "ATTR_START", "ATTR_STOP", "OBJECT", "SRP", "CONFIG_JSON",
+READ_FIELDS = ("LOGICAL_SOURCE", "ATTR_STOP", "OBJECT", "SRP", "CONFIG_JSON",
                "VESPA_TARGET_NAME", "VESPA_TARGET_CLASS", "VESPA_INSTRUMENT_HOST_NAME",
                "VESPA_DATAPRODUCT_TYPE", "VESPA_BIB_REFERENCE", "VESPA_PUBLISHER")
 
@@ -47,9 +44,7 @@ READ_FIELDS = ("LOGICAL_SOURCE", "ATTR_START", "ATTR_STOP", "OBJECT", "SRP", "CO
 def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """Refuse unreadable files, broken axes and files whose Logical_source is another
     run than their name; compare the VESPA attributes with the data."""
-    r = Refusals(records, lambda f: [f"file {p}" for p in f["PATH"]])
-    f = ensure_fields(r.records, (*AXIS_FIELDS, *READ_FIELDS))
-    check_axes(r)
+    r, f = check_file(records, READ_FIELDS)
     names = [NAME.match(str(n)) for n in f["NAME"]]
     want = np.array([f"expres_{m['observer']}_{m['body']}_{m['source']}" if m else None
                      for m in names], dtype=object)
@@ -58,25 +53,6 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
              "source.wrong_product",
              lambda i: f"the name says {want[i] or 'no ExPRES run'}, the file's "
                        f"Logical_source {got[i]!r}")
-    f["FMIN_HZ"] = to_hz(f["FREQ_MIN"], f["FREQ_UNIT"])
-    f["FMAX_HZ"] = to_hz(f["FREQ_MAX"], f["FREQ_UNIT"])
-    f["FSTEP_HZ"] = to_hz(f["FREQ_STEP"], f["FREQ_UNIT"])
-    d = Disagreements(len(f))
-    for col, name in (("FMIN_HZ", "spectral_range_min"), ("FMAX_HZ", "spectral_range_max")):
-        d.numbers(name, attribute_value(f, name), f[col], "Hz")
-    d.numbers("time_sampling_step", attribute_value(f, "time_sampling_step"),
-              f["TIME_STEP_S"], "s")
-    d.time("PDS_start_time", f["ATTR_START"], f["TIME_FIRST"], f["TIME_LAST"])
-    f["ATTR_MISMATCH"] = d.texts
-    return f
-
-
-def _attr(key: str, default=None, short: bool = False, lower: bool = False):
-    def f(r, p):
-        v = r[key].map(short_form) if short else r[key]
-        v = v.astype("string").str.lower() if lower else v
-        return v.astype(object).where(v.notna(), default).to_numpy()
-    f.__name__ = f"attr_{key.lower()}"
     return f
 
 
@@ -96,10 +72,6 @@ def links(rows: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
                             "text/html", "ExPRES documentation")])
 
 
-def _column(name: str):
-    return lambda r, p: r[name].to_numpy(dtype=float)
-
-
 SERVICE = Service(
     name=SCHEMA,
     title="ExPRES simulated radio dynamic spectra",
@@ -116,23 +88,13 @@ SERVICE = Service(
     constants={"processing_level": 5, "instrument_name": "ExPRES", "messenger": "Radio",
                "time_scale": "UTC", "target_region": "magnetosphere"},
     computed={
-        "dataproduct_type": _attr("VESPA_DATAPRODUCT_TYPE", "ds", short=True, lower=True),
-        "target_name": _attr("VESPA_TARGET_NAME", "Jupiter"),
-        "target_class": _attr("VESPA_TARGET_CLASS", "planet"),
-        "instrument_host_name": _attr("VESPA_INSTRUMENT_HOST_NAME", short=True),
-        "bib_reference": _attr("VESPA_BIB_REFERENCE"),
-        "publisher": _attr("VESPA_PUBLISHER", "PADC"),
-        "time_min": lambda r, p: jd(r["TIME_FIRST"]),
-        "time_max": lambda r, p: jd(r["TIME_LAST"]),
-        "time_sampling_step_min": _column("TIME_STEP_S"),
-        "time_sampling_step_max": _column("TIME_STEP_S"),
-        "spectral_range_min": _column("FMIN_HZ"),
-        "spectral_range_max": _column("FMAX_HZ"),
-        "spectral_sampling_step_min": _column("FSTEP_HZ"),
-        "spectral_sampling_step_max": _column("FSTEP_HZ"),
-        "access_url": lambda r, p: file_url(p["archive_url"], r["PATH"]),
-        "access_format": lambda r, p: mime_of(r["PATH"]),
-        "access_estsize": size_kb("SIZE"),
+        **AXIS_COLUMNS, **FILE_COLUMNS,
+        "dataproduct_type": vespa("dataproduct_type", "ds", short=True, lower=True),
+        "target_name": vespa("target_name", "Jupiter"),
+        "target_class": vespa("target_class", "planet"),
+        "instrument_host_name": vespa("instrument_host_name", short=True),
+        "bib_reference": vespa("bib_reference"),
+        "publisher": vespa("publisher", "PADC"),
         "datalink_url": datalink_url(SCHEMA),
     },
     uid=lambda r: r["PRODUCT"].astype(object),

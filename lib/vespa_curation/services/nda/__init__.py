@@ -25,14 +25,12 @@ import numpy as np
 import pandas as pd
 
 from ... import datalinks
-from ...formats.cdf import short_form
 from ...parameter import Param
 from ...sources import Files
-from ...times import jd
 from ..checks import Refusals
-from ..collections import AXIS_FIELDS, Disagreements, archive_param, attribute_value, \
-    check_axes, ensure_fields, file_url, mime_of, quicklook_links, to_hz
-from ..columns import datalink_url, size_kb
+from ..collections import AXIS_COLUMNS, FILE_COLUMNS, archive_param, check_file, \
+    file_url, quicklook_links, vespa
+from ..columns import datalink_url
 from ..declare import Service
 from ..presets import NANCAY_RADIO
 from .reader import NAME, TARGETS, read_nda, spectrum
@@ -42,8 +40,8 @@ SCHEMA = "nda"
 #: Receiver short names of the product kinds (when the file names none).
 RECEIVERS = {"routine": "Routine", "newroutine": "NewRoutine", "mefisto": "Mefisto"}
 #: Fields the reader gives besides the axes (:mod:`.reader`).
-READ_FIELDS = ("FORMAT", "LOGICAL_SOURCE", "CONTENT_KIND", "OBJECT", "PARENT", "ATTR_START",
-               "ATTR_STOP", "QL_PNG", "QL_PDF")
+READ_FIELDS = ("FORMAT", "LOGICAL_SOURCE", "CONTENT_KIND", "OBJECT", "PARENT", "ATTR_STOP",
+               "QL_PNG", "QL_PDF")
 #: What a file with no such attribute publishes (the FITS products have none).
 DEFAULTS = {"instrument_name": "NDA", "bib_reference": "2000GMS...119..321L",
             "measurement_type": "phys.flux.density;em.radio"}
@@ -66,26 +64,10 @@ PARAMS = (
 def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     """Refuse unreadable files and broken axes, and files whose content is another
     product than their name says; compare the VESPA attributes with the data."""
-    r = Refusals(records, lambda f: [f"file {p}" for p in f["PATH"]])
-    f = ensure_fields(r.records, (*AXIS_FIELDS, *READ_FIELDS))
-    check_axes(r)
+    r, f = check_file(records, READ_FIELDS)
     _refuse_other_products(r)
     f["TARGET"] = f["OBJECT"].map(lambda v: {"jup": "Jupiter", "jupiter": "Jupiter",
                                              "sun": "Sun"}.get(str(v).strip().lower()))
-    f["FMIN_HZ"] = to_hz(f["FREQ_MIN"], f["FREQ_UNIT"])
-    f["FMAX_HZ"] = to_hz(f["FREQ_MAX"], f["FREQ_UNIT"])
-    f["FSTEP_HZ"] = to_hz(f["FREQ_STEP"], f["FREQ_UNIT"])
-    d = Disagreements(len(f))
-    d.numbers("spectral_range_min", attribute_value(f, "spectral_range_min"), f["FMIN_HZ"],
-              "Hz")
-    d.numbers("spectral_range_max", attribute_value(f, "spectral_range_max"), f["FMAX_HZ"],
-              "Hz")
-    d.numbers("time_sampling_step", attribute_value(f, "time_sampling_step"),
-              f["TIME_STEP_S"] if "TIME_STEP_S" in f else np.nan, "s")
-    if "ATTR_START" in f:
-        d.time("PDS_Observation_start_time", f["ATTR_START"], f["TIME_FIRST"],
-               f["TIME_LAST"])
-    f["ATTR_MISMATCH"] = d.texts
     return f
 
 
@@ -111,21 +93,9 @@ def _refuse_other_products(r: Refusals) -> None:
 
 # -- computed columns -------------------------------------------------------------------
 
-def _vespa(name: str, default=None, short: bool = False):
-    """The attribute ``VESPA_<name>`` (its short form), ``default`` where absent."""
-    key = f"VESPA_{name.upper()}"
-
-    def f(r, p):
-        v = r[key] if key in r else pd.Series([None] * len(r), index=r.index)
-        v = v.map(short_form) if short else v
-        return v.astype(object).where(v.notna(), default).to_numpy()
-    f.__name__ = f"vespa_{name}"
-    return f
-
-
 def _instrument(r, p):
-    base = _vespa("instrument_name", DEFAULTS["instrument_name"], short=True)(r, p)
-    receiver = _vespa("receiver_name", None, short=True)(r, p)
+    base = vespa("instrument_name", DEFAULTS["instrument_name"], short=True)(r, p)
+    receiver = vespa("receiver_name", None, short=True)(r, p)
     kind = r["CONTENT_KIND"].map(RECEIVERS).astype(object).to_numpy()
     sub = np.where(pd.isna(receiver), kind, receiver)
     return np.array([b if s is None or pd.isna(s) else f"{b}#{s}"
@@ -134,10 +104,6 @@ def _instrument(r, p):
 
 def _target_class(r, p):
     return np.where(r["TARGET"] == "Sun", "star", "planet").astype(object)
-
-
-def _access_url(r, p):
-    return file_url(p["archive_url"], r["PATH"])
 
 
 def _thumbnail(r, p):
@@ -185,22 +151,12 @@ SERVICE = Service(
     },
     computed={
         "target_class": _target_class,
-        "time_min": lambda r, p: jd(r["TIME_FIRST"]),
-        "time_max": lambda r, p: jd(r["TIME_LAST"]),
-        "time_sampling_step_min": lambda r, p: r["TIME_STEP_S"].to_numpy(dtype=float),
-        "time_sampling_step_max": lambda r, p: r["TIME_STEP_S"].to_numpy(dtype=float),
-        "spectral_range_min": lambda r, p: r["FMIN_HZ"].to_numpy(dtype=float),
-        "spectral_range_max": lambda r, p: r["FMAX_HZ"].to_numpy(dtype=float),
-        "spectral_sampling_step_min": lambda r, p: r["FSTEP_HZ"].to_numpy(dtype=float),
-        "spectral_sampling_step_max": lambda r, p: r["FSTEP_HZ"].to_numpy(dtype=float),
-        "instrument_host_name": _vespa("instrument_host_name",
-                                       NANCAY_RADIO["instrument_host_name"], short=True),
+        **AXIS_COLUMNS, **FILE_COLUMNS,
+        "instrument_host_name": vespa("instrument_host_name",
+                                      NANCAY_RADIO["instrument_host_name"], short=True),
         "instrument_name": _instrument,
-        "bib_reference": _vespa("bib_reference", DEFAULTS["bib_reference"]),
-        "measurement_type": _vespa("measurement_type", DEFAULTS["measurement_type"]),
-        "access_url": _access_url,
-        "access_format": lambda r, p: mime_of(r["PATH"]),
-        "access_estsize": size_kb("SIZE"),
+        "bib_reference": vespa("bib_reference", DEFAULTS["bib_reference"]),
+        "measurement_type": vespa("measurement_type", DEFAULTS["measurement_type"]),
         "thumbnail_url": _thumbnail,
         "datalink_url": datalink_url(SCHEMA),
     },

@@ -306,3 +306,22 @@ def test_vespa_attributes_are_converted_to_the_columns_units():
     assert hz[:2].tolist() == [20e3, 1e6] and np.isnan(hz[2])   # metres are no frequency
     assert attribute_value(r, "time_sampling_step").tolist() == [120.0, 3.0, 4.0]
     assert np.isnan(attribute_value(r, "spectral_range_max")).all()
+
+
+def test_an_attribute_start_time_outside_the_time_axis_is_a_finding(tmp_path):
+    from vespa_curation.formats import cdf as C
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    t0, t1 = pd.Timestamp("2019-05-01T00:00"), pd.Timestamp("2019-05-01T08:00")
+    p = nda_sample.write_routine_cdf(
+        folder / f"{nda_sample.product('routine', 'jup', t0, t1)}_V12.cdf",
+        np.random.default_rng(5), "jup", t0, t1)
+    c = C.open_cdf(p)
+    attrs = {**C.global_attributes(c), "PDS_Observation_start_time": "2019-04-30T20:00:00Z"}
+    freq, unit = C.axis(c, "Frequency")
+    C.write_cdf(p, attrs, [("Epoch", C.time_axis(c), "CDF_TIME_TT2000", {}, True),
+                           ("Frequency", freq.astype(np.float32), "CDF_FLOAT",
+                            {"UNITS": unit}, False)])
+    _, _, rows, _ = run(config("nda", folder, tmp_path), tmp_path, "r1")
+    assert rows["qa_attr_mismatch"].iloc[0].startswith("start time: attribute 2019-04-30 20:00")
+    assert rows["time_min"].iloc[0] == t0.to_julian_date()          # the data win

@@ -289,7 +289,32 @@ def optional_columns(names) -> list[str]:
     return [n for n in COLUMNS if n in set(names) and not COLUMNS[n].mandatory]
 
 
-def ordered(names) -> list[str]:
-    """``names`` restricted to EPN-TAP columns, in the standard's order."""
+def ordered(names, columns: Mapping[str, Column] | None = None) -> list[str]:
+    """``names`` restricted to the columns of ``columns`` (default: EPN-TAP's), in their
+    order."""
     s = set(names)
-    return [n for n in COLUMNS if n in s]
+    return [n for n in (columns if columns is not None else COLUMNS) if n in s]
+
+
+def with_extra(extra=()) -> Mapping[str, Column]:
+    """EPN-TAP's columns followed by a service's extra columns (``Column`` objects of
+    ``section="extra"``, documented in the RD); ValueError when one repeats a name."""
+    if not extra:
+        return COLUMNS
+    out = dict(COLUMNS)
+    for c in extra:
+        if c.name in out:
+            raise ValueError(f"extra column {c.name!r} is already a column")
+        if c.type not in TYPES:
+            raise ValueError(f"extra column {c.name!r}: type {c.type!r} is not one of "
+                             + ", ".join(TYPES))
+        out[c.name] = c
+    return out
+
+
+def extra_column(name: str, type: str, description: str, unit: str = "",
+                 ucd: str = "") -> Column:
+    """A service's own column beside EPN-TAP's (EPN-TAP allows them; the RD declares it
+    with its description)."""
+    return Column(name=name, section="extra", type=type, unit=unit, ucd=ucd,
+                  value_required=False, description=description)

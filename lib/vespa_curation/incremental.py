@@ -223,7 +223,7 @@ def _quantize(x: np.ndarray) -> np.ndarray:
     return np.ldexp(np.round(m * 4294967296.0) / 4294967296.0, e)
 
 
-def content_hash(rows: pd.DataFrame, columns: Iterable[str]) -> np.ndarray:
+def content_hash(rows: pd.DataFrame, columns: Iterable[str], facts=None) -> np.ndarray:
     """One 64-bit hash (as 16 hex digits) per row over ``columns`` except the dates.
 
     Values are first cast to their epncore type, so a column stored as object in one
@@ -234,8 +234,8 @@ def content_hash(rows: pd.DataFrame, columns: Iterable[str]) -> np.ndarray:
     parts = {}
     for c in cols:
         s = rows[c] if c in rows else pd.Series([None] * n, index=rows.index)
-        v = epncore.COLUMNS[c].cast(s) if c in epncore.COLUMNS else \
-            epncore.TYPES["Text"].cast(s)
+        facts = epncore.COLUMNS if facts is None else facts
+        v = facts[c].cast(s) if c in facts else epncore.TYPES["Text"].cast(s)
         if v.dtype.kind == "M":
             parts[c] = v.astype("int64").where(v.notna(), -1).to_numpy()
         elif v.dtype.kind in "fiu" or str(v.dtype) == "Int64":
@@ -271,7 +271,7 @@ def changed_rows(service, rows: pd.DataFrame, area: ImportArea,
         ``harvested, new, changed, unchanged``.
     """
     rows = rows.reset_index(drop=True)
-    h = content_hash(rows, service.columns)
+    h = content_hash(rows, service.columns, service.column_facts)
     uid = rows["granule_uid"].astype(str)
     old = area.state(uids=uid).drop_duplicates("granule_uid", keep="last") \
         .set_index("granule_uid")

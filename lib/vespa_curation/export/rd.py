@@ -31,6 +31,17 @@ from .. import epncore
 SLOTS = ("meta", "table", "resource")
 
 
+def _extra_column(col) -> str:
+    """A column of the service's own beside the mixin's (its facts from the service)."""
+    attrs = {"name": col.name, "type": col.dachs_type, "description": col.description}
+    if col.unit:
+        attrs["unit"] = col.unit
+    if col.ucd:
+        attrs["ucd"] = col.ucd
+    return "    <column " + " ".join(f"{k}={quoteattr(str(v))}" for k, v in attrs.items()) \
+        + "/>\n"
+
+
 def _meta(name: str, value) -> str:
     return f'  <meta name="{name}">{escape(str(value))}</meta>\n'
 
@@ -70,9 +81,12 @@ def render_rd(service, columns: Sequence[str], *, creation_date: str,
     """
     schema = service.name
     frame = service.spatial_frame_type
+    facts = getattr(service, "column_facts", epncore.COLUMNS)
     for c in columns:
-        epncore.column(c)
+        if c not in facts:
+            raise KeyError(f"{c!r} is not a column of {schema}")
     optional = epncore.optional_columns(columns)
+    extra = [facts[c] for c in columns if c not in epncore.COLUMNS]
     parts: dict[str, list[str]] = {s: [] for s in SLOTS}
     if service.links is not None:
         _merge(parts, datalink_fragment(schema, static_dir=service.served_files,
@@ -105,6 +119,7 @@ def render_rd(service, columns: Sequence[str], *, creation_date: str,
         f'      optional_columns={quoteattr(opt)}>//epntap2#table-2_0</mixin>\n'
         f'    <index columns="s_region" method="GIST"/>\n'
         f'    <index columns="time_min"/>\n')
+    out += [_extra_column(c) for c in extra]
     out += parts["table"]
     out.append('  </table>\n\n')
     out.append(IMPORTED_TABLE)

@@ -32,7 +32,7 @@ class ExportError(ValueError):
     """Rows cannot be exported; the message names the column or row and the reason."""
 
 
-def epn_columns(rows: pd.DataFrame) -> list[str]:
+def epn_columns(rows: pd.DataFrame, columns=None) -> list[str]:
     """The epn_core columns of ``rows`` in the standard's order (``qa_*`` dropped).
 
     Raises
@@ -40,12 +40,13 @@ def epn_columns(rows: pd.DataFrame) -> list[str]:
     ExportError
         When ``rows`` holds a column that is neither EPN-TAP 2.0 nor ``qa_*``.
     """
+    columns = epncore.COLUMNS if columns is None else columns
     names = [c for c in rows.columns if not str(c).startswith("qa_")]
-    unknown = [c for c in names if c not in epncore.COLUMNS]
+    unknown = [c for c in names if c not in columns]
     if unknown:
         raise ExportError(f"columns {', '.join(map(str, unknown))} are not EPN-TAP 2.0 "
                           "columns (prefix QA-only columns with qa_)")
-    return epncore.ordered(names)
+    return epncore.ordered(names, columns)
 
 
 def _iso(values: pd.Series, name: str) -> np.ndarray:
@@ -247,7 +248,7 @@ def _new_table(name: str):
 
 def write_epn_votable(rows: pd.DataFrame, path: str | os.PathLike, frame: str, *,
                       name: str = "epn_core", fmt: str = "binary2",
-                      region: str = "stcs") -> Path:
+                      region: str = "stcs", columns=None) -> Path:
     """Write ``rows`` (epn_core columns; ``qa_*`` ignored) as a typed VOTable.
 
     Parameters
@@ -271,11 +272,12 @@ def write_epn_votable(rows: pd.DataFrame, path: str | os.PathLike, frame: str, *
     pathlib.Path
         ``path``.
     """
-    names = epn_columns(rows)
+    facts = epncore.COLUMNS if columns is None else columns
+    names = epn_columns(rows, facts)
     votable, table = _new_table(name)
     columns = []
     for n in names:
-        col = epncore.COLUMNS[n]
+        col = facts[n]
         extra = dict(col.votable_extra)
         datatype = col.votable_datatype
         if n == "s_region" and region == "dali":

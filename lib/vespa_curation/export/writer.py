@@ -103,14 +103,16 @@ def write_run(area: ImportArea, service, run: RunExport, *,
     with area.new_version(run_id) as stage:
         files = _carry_immutable(stage)
         data_rels, new_uids, columns = _write_data(stage, parts, single, run_id,
-                                                   service.spatial_frame_type, fmt, region)
+                                                   service.spatial_frame_type, fmt, region,
+                                                   service.column_facts)
         n_links = _write_links(stage, run.links, run_id, fmt, files)
         granules, replaced, n_retracted = _write_state(stage, new_uids, retract,
                                                        run.granule_state, run_id)
         _write_retractions(stage, new_uids, retract, run_id, files)
         _write_extra(stage, extra, files)
         all_columns = epncore.ordered(
-            set(columns) | set((stage.manifest or {}).get("columns", [])))
+            set(columns) | set((stage.manifest or {}).get("columns", [])),
+            service.column_facts)
         creation = (stage.manifest or {}).get("creation_date") or _now_iso()
         rd = render_rd(service, all_columns, creation_date=creation)
         A.write_durable(stage.folder / A.RD, rd)
@@ -157,15 +159,16 @@ def _carry_immutable(stage: Staging) -> dict[str, dict]:
 
 
 def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fmt: str,
-                region: str) -> tuple[list[str], pd.Series, set]:
+                region: str, facts) -> tuple[list[str], pd.Series, set]:
     """This run's epn_core VOTables, part by part; (files, granule_uids, columns)."""
     data_rels, uid_parts, column_set = [], [], set()
     for k, rows in enumerate(parts):
-        column_set.update(epn_columns(rows))
+        column_set.update(epn_columns(rows, facts))
         uid_parts.append(np.asarray(rows["granule_uid"].astype(str).to_numpy(), dtype=str))
         if len(rows):  # DaCHS's voTableGrammar fails on a table without rows
             rel = A.data_file(run_id, None if single else k + 1)
-            write_epn_votable(rows, stage.folder / rel, frame, fmt=fmt, region=region)
+            write_epn_votable(rows, stage.folder / rel, frame, fmt=fmt, region=region,
+                              columns=facts)
             data_rels.append(rel)
         del rows
     uids = pd.Series(np.concatenate(uid_parts) if uid_parts else np.array([], dtype=str),

@@ -73,6 +73,9 @@ class Service:
         QA of a time–frequency service: ``f(path) -> (times, frequencies in Hz,
         values[time, frequency])``, a sampled dynamic spectrum of a record's file, drawn
         beside the row's published box.
+    extra_columns : sequence of Column
+        The service's own columns beside EPN-TAP's (:func:`vespa_curation.epncore.
+        extra_column`): declared in the RD with their description, filled like any other.
     served_files : str, optional
         A folder of the import area (written by ``files``) that the service's datalink
         service serves as static files (e.g. hfc1t3's ``tfcat``).
@@ -99,10 +102,14 @@ class Service:
     meta: Mapping[str, str] = field(default_factory=dict)
     spectrum: Callable[[Path], tuple] | None = None
     served_files: str | None = None
+    extra_columns: Sequence[epncore.Column] = ()
 
     def __post_init__(self):
+        facts = self.column_facts   # ValueError names a bad extra column
         for col in list(self.fields) + list(self.constants) + list(self.computed):
-            epncore.column(col)   # KeyError names a column that is not EPN-TAP
+            if col not in facts:
+                raise KeyError(f"{self.name}: {col!r} is neither an EPN-TAP 2.0 column nor "
+                               "one of the service's extra_columns")
         if self.spatial_frame_type not in epncore.VOCABULARIES["spatial_frame_type"]:
             raise ValueError(f"{self.name}: bad spatial_frame_type {self.spatial_frame_type}")
         if not isinstance(self.source, Harvester):
@@ -115,11 +122,17 @@ class Service:
         return self.source.key
 
     @property
+    def column_facts(self):
+        """The columns this service may fill: EPN-TAP's and its extra ones."""
+        return epncore.with_extra(self.extra_columns)
+
+    @property
     def columns(self) -> list[str]:
-        """The epn_core columns this service fills, in the standard's order."""
+        """The epn_core columns this service fills, in the standard's order (its extra
+        columns last)."""
         names = set(self.fields) | set(self.constants) | set(self.computed)
         names |= set(epncore.MANDATORY)
-        return epncore.ordered(names)
+        return epncore.ordered(names, self.column_facts)
 
     @property
     def kept_fields(self) -> list[str]:

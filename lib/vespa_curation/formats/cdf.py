@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from .axes import frequency_fields, time_fields
+from .registry import register_reader
+
 #: Names of the time variable in the files of the collections (ISTP).
 TIME_VARIABLES = ("Epoch", "EPOCH", "epoch", "Time", "TIME")
 
@@ -99,17 +102,54 @@ def to_utc(raw: np.ndarray, kind: str) -> np.ndarray:
 
 
 def axis(cdf, name: str) -> tuple[np.ndarray, str | None]:
-    """A small axis variable (e.g. ``Frequency``) as floats, and its ``UNITS``
-    attribute (None when absent). CdfError when the variable is missing."""
+    """A small axis variable (e.g. ``Frequency``) as floats (single-precision values
+    as their shortest decimal), and its ``UNITS`` attribute (None when absent). CdfError when the variable is missing."""
     if name not in variables(cdf):
         raise CdfError(f"no variable {name!r}")
-    values = np.asarray(cdf.varget(name), dtype=float)
+    raw = np.asarray(cdf.varget(name))
+    # single precision: the shortest decimal that round-trips (0.05 MHz, not
+    # 0.0500000007), which is what the file's writer meant
+    values = raw.astype(str).astype(float) if raw.dtype == np.float32 else \
+        raw.astype(float)
     if values.ndim > 1:       # a record-varying axis: its first record
         values = values[0]
     attrs = cdf.varattsget(name) or {}
     unit = attrs.get("UNITS") or attrs.get("units")
     unit = str(unit).strip() if unit is not None else None
     return values.ravel(), (unit or None)
+
+
+_TIME_TYPES = ("CDF_TIME_TT2000", "CDF_EPOCH", "CDF_EPOCH16")
+
+
+def guess_layout(cdf) -> dict[str, str | None]:
+    """The variables a dynamic-spectrum CDF's reader needs, guessed (``collection
+    new``): ``time`` (the first variable of a CDF time type), ``frequency`` (the data
+    variable's ``DEPEND_1``, else the first variable whose ``UNITS`` is a frequency),
+    ``data`` (the record-varying variable of most values per record). None where
+    nothing fits."""
+    import astropy.units as u
+    names = variables(cdf)
+    info = {n: cdf.varinq(n) for n in names}
+    attrs = {n: cdf.varattsget(n) or {} for n in names}
+    time = next((n for n in names if info[n].Data_Type_Description in _TIME_TYPES), None)
+
+    def per_record(n):
+        return int(np.prod(info[n].Dim_Sizes or [1]))
+    varying = [n for n in names if n != time and str(info[n].Rec_Vary).lower() in (
+        "true", "1", "t", "y") and info[n].Data_Type_Description not in _TIME_TYPES]
+    data = max(varying, key=per_record, default=None)
+
+    def is_frequency(n):
+        try:
+            return u.Unit(str(attrs[n].get("UNITS", "")).strip()).physical_type == \
+                "frequency"
+        except ValueError:
+            return False
+    dep = attrs.get(data, {}).get("DEPEND_1") if data else None
+    frequency = dep if dep in names else next(
+        (n for n in names if n not in (time, data) and is_frequency(n)), None)
+    return {"time": time, "frequency": frequency, "data": data}
 
 
 def sampled_records(cdf, name: str, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
@@ -165,3 +205,24 @@ def write_cdf(path: Path, attributes: dict[str, Any],
     finally:
         c.close()
     return path
+
+
+def cdf_axes(cdf, frequency: str = "Frequency", time: str | None = None) -> dict[str, Any]:
+    """The axis fields (:mod:`.axes`) of a CDF: its time variable (``Epoch`` by default)
+    and the ``frequency`` variable with its ``UNITS``."""
+    return {**time_fields(time_axis(cdf, time)), **frequency_fields(*axis(cdf, frequency))}
+
+
+@register_reader("vespa-cdf")
+def read_vespa_cdf(path: Path, frequency: str = "Frequency", time: str | None = None
+                   ) -> dict[str, Any]:
+    """A CDF prepared for VESPA: every global attribute as a field (upper case:
+    ``VESPA_SPECTRAL_RANGE_MIN``, ``VESPA_SPECTRAL_RANGE_MIN_UNIT``, ``LOGICAL_SOURCE``,
+    ``DOI``; several entries joined by ``#``, EPN-TAP's list form), and the axis fields
+    of :mod:`.axes` from the time variable and the ``frequency`` variable."""
+    cdf = open_cdf(path)
+    out = {}
+    for k, v in global_attributes(cdf).items():
+        out[k.upper()] = "#".join(map(str, v)) if isinstance(v, list) else v
+    out.update(cdf_axes(cdf, frequency, time))
+    return out

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ..times import jd_to_datetime
+from .registry import register_reader
 
 #: Coordinate reference system of the files written here.
 CRS = {
@@ -213,12 +214,14 @@ def feature(fid, geometry: Mapping[str, Any], properties: Mapping[str, Any]) -> 
 
 def feature_collection(features: Sequence[Mapping[str, Any]],
                        fields: Mapping[str, Mapping[str, str]] = T3_FIELDS,
-                       properties: Mapping[str, Any] | None = None) -> dict:
-    """A TFCat FeatureCollection (crs: unix seconds, MHz) with its fields and a bbox."""
+                       properties: Mapping[str, Any] | None = None,
+                       crs: Mapping[str, Any] = CRS) -> dict:
+    """A TFCat FeatureCollection (crs: unix seconds and MHz by default) with its fields
+    and a bbox."""
     fc: dict[str, Any] = {"type": "FeatureCollection"}
     if properties:
         fc["properties"] = dict(properties)
-    fc["crs"] = CRS
+    fc["crs"] = dict(crs)
     fc["fields"] = {k: dict(v) for k, v in fields.items()}
     pts = [p for f in features for ring in f["geometry"]["coordinates"] for p in ring]
     if pts:
@@ -261,3 +264,115 @@ def validate_file(path: str | os.PathLike) -> tuple[bool, str]:
     p = subprocess.run(cmd + [str(path)], capture_output=True, text=True, timeout=300)
     text = (p.stdout + p.stderr).strip()
     return p.returncode == 0 and not text, text
+
+
+# -- reading a catalogue (file collections) -------------------------------------------------
+
+#: TFCat time coordinates by ``time_coords_id``: (unit, origin, scale).
+TIME_COORDS = {
+    "unix": ("s", "1970-01-01T00:00:00", "UTC"),
+    "jd": ("d", "-4712-01-01T12:00:00", "UTC"),
+    "mjd": ("d", "1858-11-17T00:00:00", "UTC"),
+    "mjd_cnes": ("d", "1950-01-01T00:00:00", "UTC"),
+    "mjd_nasa": ("d", "1968-05-24T00:00:00", "UTC"),
+    "cdf_tt2000": ("ns", "2000-01-01T11:58:55.816", "UTC"),
+}
+#: Plausible times of a catalogue's features (outside: the coordinates are not in the
+#: CRS the catalogue declares).
+PLAUSIBLE = (np.datetime64("1900-01-01"), np.datetime64("2100-01-01"))
+
+
+def to_utc(values, crs: Mapping[str, Any]) -> np.ndarray:
+    """Time coordinates of a TFCat CRS → UTC ``datetime64[ns]`` (a ``time_coords_id`` of
+    :data:`TIME_COORDS`, or ``time_coords`` {``unit``, ``time_origin``})."""
+    import astropy.units as u
+    props = crs.get("properties", crs)
+    if "time_coords_id" in props:
+        if props["time_coords_id"] not in TIME_COORDS:
+            raise ValueError(f"time_coords_id {props['time_coords_id']!r} is not one of "
+                             + ", ".join(TIME_COORDS))
+        unit, origin, _ = TIME_COORDS[props["time_coords_id"]]
+    else:
+        tc = props.get("time_coords") or {}
+        unit, origin = tc.get("unit"), tc.get("time_origin")
+        if not unit or not origin:
+            raise ValueError("the CRS declares neither time_coords_id nor time_coords "
+                             "{unit, time_origin}")
+    v = np.asarray(values, dtype=float)
+    if props.get("time_coords_id") == "jd":
+        return jd_to_datetime(v).to_numpy(dtype="datetime64[ns]")
+    ns = np.round((v * u.Unit(unit)).to_value(u.ns))
+    return np.datetime64(origin, "ns") + ns.astype("int64").astype("timedelta64[ns]")
+
+
+def spectral_unit(crs: Mapping[str, Any]) -> str:
+    """The unit of the catalogue's spectral axis (ValueError when it declares none)."""
+    props = crs.get("properties", crs)
+    sc = props.get("spectral_coords") or {}
+    if not sc.get("unit"):
+        raise ValueError("the CRS declares no spectral_coords unit")
+    return str(sc["unit"])
+
+
+def _positions(doc: Mapping[str, Any]) -> np.ndarray:
+    """Every [time, spectral] position of every feature's geometry, as an (n, 2) array."""
+    pts = []
+
+    def walk(c):
+        if isinstance(c, (list, tuple)) and len(c) == 2 and all(
+                isinstance(x, (int, float)) for x in c):
+            pts.append(c)
+        elif isinstance(c, (list, tuple)):
+            for x in c:
+                walk(x)
+    for f in doc.get("features") or []:
+        walk((f.get("geometry") or {}).get("coordinates"))
+    return np.asarray(pts, dtype=float).reshape(-1, 2)
+
+
+def read_catalogue(path: Path, validate: bool = True) -> dict[str, Any]:
+    """A TFCat catalogue as a file collection's record fields: ``N_FEATURES``, the axis
+    fields (:mod:`.axes`: the features' time extent in UTC, their spectral extent in the
+    CRS's unit), ``TITLE``, ``TFCAT_OUTSIDE`` (why positions fall outside the declared
+    CRS, or None), ``TFCAT_VALID`` and ``TFCAT_REPORT`` (the Starlink validator's
+    verdict and message; None and "not validated: ..." when it is not installed, which
+    the QA report shows)."""
+    from .axes import frequency_fields, time_fields
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    if doc.get("type") != "FeatureCollection":
+        raise ValueError("not a TFCat FeatureCollection")
+    crs = doc.get("crs") or {}
+    pts = _positions(doc)
+    t = to_utc(pts[:, 0], crs) if len(pts) else np.array([], dtype="datetime64[ns]")
+    out = {"N_FEATURES": len(doc.get("features") or []),
+           "TITLE": (doc.get("properties") or {}).get("title")}
+    out.update(time_fields(np.sort(t[~np.isnat(t)])))
+    # a catalogue has no sampling step, and its positions are in no time order
+    out["TIME_STEP_S"], out["TIME_INCREASING"] = np.nan, True
+    out["N_TIMES"] = len(t)          # positions, readable or not (TFCAT_OUTSIDE says)
+    if len(pts):
+        out.update(frequency_fields(pts[:, 1], spectral_unit(crs)))
+    bad = []
+    props = crs.get("properties", crs)
+    coords = props.get("time_coords_id") or props.get("time_coords")
+    if np.isnat(t).any():
+        raw = pts[np.isnat(t), 0]
+        bad.append(f"{len(raw)} time coordinate(s), {raw.min():g} to {raw.max():g}, are no "
+                   f"date in the declared time coordinates ({coords})")
+    elif len(t) and ((t < PLAUSIBLE[0]).any() or (t > PLAUSIBLE[1]).any()):
+        bad.append(f"times from {t.min()} to {t.max()}, outside {PLAUSIBLE[0]}..."
+                   f"{PLAUSIBLE[1]} in the declared time coordinates ({coords})")
+    if len(pts) and (pts[:, 1] <= 0).any():
+        bad.append("spectral coordinates not positive")
+    out["TFCAT_OUTSIDE"] = "; ".join(bad) or None
+    if validate and validator_command() is not None:
+        ok, report = validate_file(path)
+        out["TFCAT_VALID"], out["TFCAT_REPORT"] = ok, report or None
+    elif validate:
+        out["TFCAT_VALID"], out["TFCAT_REPORT"] = None, ("not validated: the Starlink "
+                                                         "TFCat validator (stilts) is "
+                                                         "not installed")
+    return out
+
+
+register_reader("tfcat")(read_catalogue)

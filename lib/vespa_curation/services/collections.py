@@ -15,13 +15,14 @@ convention below, so that these checks and columns serve every such service:
 from __future__ import annotations
 
 import posixpath
-from typing import Any, Callable, Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from .. import datalinks, epncore
 from ..parameter import Param
+from ..formats.axes import AXIS_FIELDS
 from ..sources.files import READ_ERROR
 from ..times import jd, to_datetime
 from .checks import Refusals
@@ -50,37 +51,6 @@ def mime_of(paths) -> np.ndarray:
     """MIME type of each file by its extension (``application/octet-stream`` otherwise)."""
     return np.array([MIME.get(posixpath.splitext(str(p))[1].lower(),
                               "application/octet-stream") for p in paths], dtype=object)
-
-
-def time_fields(t: np.ndarray) -> dict[str, Any]:
-    """N_TIMES, TIME_FIRST, TIME_LAST, TIME_STEP_S (median step), TIME_INCREASING."""
-    t = np.asarray(t, dtype="datetime64[ns]")
-    if not len(t):
-        return {"N_TIMES": 0}
-    d = np.diff(t).astype("int64") / 1e9
-    return {"N_TIMES": len(t), "TIME_FIRST": t[0], "TIME_LAST": t[-1],
-            "TIME_STEP_S": float(np.median(d)) if len(d) else np.nan,
-            "TIME_INCREASING": bool((d > 0).all())}
-
-
-def frequency_fields(f: np.ndarray, unit: str | None) -> dict[str, Any]:
-    """FREQ_MIN, FREQ_MAX, FREQ_STEP (median step), N_FREQ in the axis' own unit."""
-    f = np.sort(np.asarray(f, dtype=float))
-    return {"FREQ_MIN": float(f[0]), "FREQ_MAX": float(f[-1]), "N_FREQ": len(f),
-            "FREQ_STEP": float(np.median(np.diff(f))) if len(f) > 1 else np.nan,
-            "FREQ_UNIT": unit}
-
-
-def cdf_axes(cdf, frequency: str = "Frequency") -> dict[str, Any]:
-    """The time and frequency fields of a CDF (its ``Epoch`` and ``frequency``
-    variable with its ``UNITS``)."""
-    from ..formats import cdf as C
-    return {**time_fields(C.time_axis(cdf)), **frequency_fields(*C.axis(cdf, frequency))}
-
-
-#: The fields of the convention above (present, maybe NULL, after :func:`ensure_fields`).
-AXIS_FIELDS = ("TIME_FIRST", "TIME_LAST", "N_TIMES", "TIME_STEP_S", "TIME_INCREASING",
-               "FREQ_MIN", "FREQ_MAX", "FREQ_STEP", "FREQ_UNIT")
 
 
 def ensure_fields(records: pd.DataFrame, names) -> pd.DataFrame:

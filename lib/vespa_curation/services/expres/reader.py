@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...formats import cdf as C
-from ..collections import cdf_axes
+from ...formats.cdf import cdf_axes
 
 #: ``expres_<observer>_<body>_<source>_<model>_<source properties>_<YYYYMMDD>_v<VV>``.
 NAME = re.compile(r"^expres_(?P<observer>[a-z0-9-]+)_(?P<body>[a-z]+)_(?P<source>[a-z0-9-]+)_")

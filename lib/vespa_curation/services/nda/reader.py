@@ -17,7 +17,8 @@ import numpy as np
 from ...formats import cdf as C
 from ...formats.fits import column_rows, header_fields
 from ...times import jd_to_datetime
-from ..collections import cdf_axes, frequency_fields, time_fields
+from ...formats.axes import frequency_fields, time_fields
+from ...formats.cdf import cdf_axes
 
 #: ``srn_nda_routine_jup_edr_201801010000_201801010800_V12`` and FITS names.
 NAME = re.compile(r"^(?P<lab>srn|orn)_nda_(?P<kind>routine|newroutine|mefisto)_"

@@ -11,14 +11,13 @@ synthetic (``VESPA_*``/``COMMENT``).
 """
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ...formats.cdf import write_cdf
+from ...formats.png import write_grey_png
 
 #: Sweeps per synthetic night, channels (Routine: 400 between 10 and 40 MHz for
 #: Jupiter, 10 and 80 MHz for the Sun).
@@ -104,19 +103,6 @@ def write_newroutine_fits(path: Path, rng, target: str, t0, t1, kind: str = "new
     return path
 
 
-def _png(path: Path, rng, width: int = 48, height: int = 24) -> None:
-    """A small grey PNG (the quicklook's stand-in), written without an image library."""
-    rows = (rng.integers(0, 255, (height, width))).astype(np.uint8)
-    raw = b"".join(b"\x00" + r.tobytes() for r in rows)
-
-    def chunk(tag, data):
-        return struct.pack(">I", len(data)) + tag + data + \
-            struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(
-        ">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw, 9))
-        + chunk(b"IEND", b""))
-
-
 def build_sample(outdir: Path, seed: int) -> dict[str, Path]:
     """``nda/``: the sample collection (module docstring)."""
     rng = np.random.default_rng(seed + 50)
@@ -133,7 +119,7 @@ def build_sample(outdir: Path, seed: int) -> dict[str, Path]:
             write_routine_cdf(folder / f"{name}_V11.cdf", rng, target, t0, t1)
             ql = root / "ql_routine_jupiter" / "B-W" / f"{t0:%Y}" / f"{t0:%m}"
             ql.mkdir(parents=True, exist_ok=True)
-            _png(ql / f"T_{name}.png", rng)
+            write_grey_png(ql / f"T_{name}.png", rng.integers(0, 255, (24, 48)))
             (ql / f"{name}.pdf").write_bytes(b"%PDF-1.4\n% synthetic quicklook\n%%EOF\n")
     t0, t1 = pd.Timestamp("2018-01-03T00:00"), pd.Timestamp("2018-01-03T08:00")
     fdir = root / "newroutine" / "2018" / "01"

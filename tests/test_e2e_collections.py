@@ -1,4 +1,5 @@
-"""nda and expres through the real DaCHS: the stages export the embedded samples into
+"""nda, expres and the collections declared in YAML (wind_waves, juno_waves, tfcat_akr)
+through the real DaCHS: the stages export the embedded samples into
 DaCHS's inputs folder, ``dachs imp`` and ``dachs val`` take them, TAP answers queries by
 time and by spectral range, and DaCHS's datalink service resolves each granule's links
 (file, progenitor, quicklooks, run configuration, HAPI 3 and das2 access)."""
@@ -24,7 +25,7 @@ HAPI, DAS2 = "https://hapi.example.org/hapi", "https://das2.example.org/das2/ser
 @pytest.fixture(scope="module")
 def samples(tmp_path_factory):
     out = tmp_path_factory.mktemp("collections")
-    for name in ("nda", "expres"):
+    for name in ("nda", "expres", "wind_waves", "juno_waves", "tfcat_akr"):
         get_service(name).sample(out, 2005)
     return out
 
@@ -100,3 +101,76 @@ def test_expres_round_trip(samples, dachs, tmp_path):
     aux = links[links["semantics"].astype(str) == "#auxiliary"]
     assert str(aux["access_url"].iloc[0]).endswith("_v01.json")
     assert "Name=Io" in str(aux["description"].iloc[0])
+
+
+def test_wind_waves_round_trip(samples, dachs, tmp_path):
+    cfg, rep = publish("wind_waves", samples, dachs, tmp_path)
+    assert rep["exported"] == 2
+    tap = dachs.tap()
+    day2 = pd.Timestamp("2000-01-02T12:00").to_julian_date()
+    t = tap.search(f"SELECT granule_uid, instrument_name, feature_name, bib_reference "
+                   f"FROM wind_waves.epn_core WHERE time_min <= {day2} AND "
+                   f"time_max >= {day2}").to_table()
+    assert [str(u) for u in t["granule_uid"]] == ["wi_wa_rad1_l3-akr_20000102"]
+    assert str(t["instrument_name"][0]) == "Waves#RAD1"
+    assert str(t["feature_name"][0]) == "Auroral Kilometric Radiation"
+    assert str(t["bib_reference"][0]) == "10.1029/2021JA029425"
+    band = tap.search("SELECT COUNT(*) AS n FROM wind_waves.epn_core WHERE "
+                      "spectral_range_min <= 100e3 AND spectral_range_max >= 1e6"
+                      ).to_table()
+    assert int(band["n"][0]) == 2
+    none = tap.search("SELECT COUNT(*) AS n FROM wind_waves.epn_core WHERE "
+                      "spectral_range_min > 2e6").to_table()
+    assert int(none["n"][0]) == 0
+    links = dlmeta(dachs, "wind_waves", "wi_wa_rad1_l3-akr_20000101")
+    sem = dict(zip(links["access_url"].astype(str), links["semantics"].astype(str)))
+    base = "https://maser.obspm.fr/repository/wind/waves/rad1_l3_akr/"
+    assert sem[base + "2000/wi_wa_rad1_l3-akr_20000101_v01.cdf"] == "#this"
+    assert sem[base + "2000/wi_wa_rad1_l3-akr_20000101_v01.png"] == "#preview"
+    assert sem[base + "README.txt"] == "#documentation"
+    assert sem["https://doi.org/10.25935/wxv0-vr90"] == "#documentation"      # dataset
+    assert sem["https://doi.org/10.1029/2021JA029425"] == "#documentation"    # article
+    rd = (dachs.inputs / "wind_waves" / "q.rd").read_text()
+    assert '<meta name="doi">10.25935/wxv0-vr90</meta>' in rd
+
+
+def test_juno_waves_round_trip(samples, dachs, tmp_path):
+    cfg, rep = publish("juno_waves", samples, dachs, tmp_path)
+    assert rep["exported"] == 2
+    tap = dachs.tap()
+    t = tap.search("SELECT granule_uid, spectral_range_min, spectral_range_max, "
+                   "target_name FROM juno_waves.epn_core WHERE spectral_range_max >= 40e6 "
+                   "ORDER BY time_min").to_table()
+    assert [str(u) for u in t["granule_uid"]] == ["jno_wav_cdr_lesia_20170101",
+                                                  "jno_wav_cdr_lesia_20170102"]
+    assert float(t["spectral_range_min"][0]) == 50e3
+    jan2 = pd.Timestamp("2017-01-02T06:00").to_julian_date()
+    one = tap.search(f"SELECT granule_uid FROM juno_waves.epn_core WHERE time_min <= {jan2}"
+                     f" AND time_max >= {jan2}").to_table()
+    assert [str(u) for u in one["granule_uid"]] == ["jno_wav_cdr_lesia_20170102"]
+    links = dlmeta(dachs, "juno_waves", "jno_wav_cdr_lesia_20170101")
+    assert set(links["semantics"].astype(str)) == {"#this", "#documentation"}
+
+
+def test_tfcat_catalogues_round_trip(samples, dachs, tmp_path):
+    cfg, rep = publish("tfcat_akr", samples, dachs, tmp_path)
+    assert rep["exported"] == 2
+    tap = dachs.tap()
+    jan2 = pd.Timestamp("2000-01-02T03:20").to_julian_date()
+    t = tap.search(f"SELECT granule_uid, feature_count, dataproduct_type FROM "
+                   f"tfcat_akr.epn_core WHERE time_min <= {jan2} AND time_max >= {jan2}"
+                   ).to_table()
+    assert [str(u) for u in t["granule_uid"]] == ["akr_bursts_2000-01"]
+    assert int(t["feature_count"][0]) == 3 and str(t["dataproduct_type"][0]) == "ca"
+    hi = tap.search("SELECT granule_uid FROM tfcat_akr.epn_core WHERE "
+                    "spectral_range_max >= 600e3 ORDER BY granule_uid").to_table()
+    assert [str(u) for u in hi["granule_uid"]] == ["akr_bursts_2000-01",
+                                                   "akr_bursts_2000-02"]
+    cols = tap.search("SELECT column_name, ucd, description FROM tap_schema.columns WHERE "
+                      "table_name = 'tfcat_akr.epn_core' AND column_name = "
+                      "'feature_count'").to_table()
+    assert str(cols["ucd"][0]) == "meta.number"
+    links = dlmeta(dachs, "tfcat_akr", "akr_bursts_2000-02")
+    this = links[links["semantics"].astype(str) == "#this"]
+    assert str(this["access_url"].iloc[0]).endswith("/akr_bursts_2000-02.tfcat.json")
+    assert str(this["content_type"].iloc[0]) == "application/json"

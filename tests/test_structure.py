@@ -149,11 +149,14 @@ def test_functions_are_short():
     assert not long
 
 
-def test_services_are_discovered_from_their_folders():
+def test_services_are_discovered_from_their_folders_and_declarations():
     folders = sorted(p.name for p in (LIB / "services").iterdir()
                      if (p / "__init__.py").is_file())
-    assert list(service_names()) == folders
-    for name in folders:
+    declared = sorted(p.stem for p in (ROOT / "parameters" / "collections").glob("*.yaml"))
+    assert {"wind_waves", "juno_waves", "tfcat_akr"} <= set(declared)
+    assert not set(folders) & set(declared)
+    assert list(service_names()) == sorted(folders + declared)
+    for name in service_names():
         svc = get_service(name)
         assert svc.name == name and svc.source.key
 

@@ -1,5 +1,5 @@
 """The ``vespa-curate`` console script: run, publish, schedule, sample, params, rules,
-list."""
+collection new, list."""
 from __future__ import annotations
 
 import argparse
@@ -45,10 +45,21 @@ def _services(name: str) -> list[str]:
     return [name]
 
 
-def _load_all(service: str, file, overrides) -> list:
-    """Checked configurations of every service named (all before any work)."""
+def _load_all(service: str, file, overrides, preflight: bool = False) -> list:
+    """Checked configurations of every service named (all before any work); with
+    ``preflight``, file collections' folders and patterns too."""
     from .config import load_config
-    return [load_config(s, file, overrides) for s in _services(service)]
+    from .parameter import ParameterError
+    from .sources import SourceError
+    plist = [load_config(s, file, overrides) for s in _services(service)]
+    if preflight:
+        from .harvest import preflight as check
+        for p in plist:
+            try:
+                check(p)
+            except SourceError as e:
+                raise ParameterError(f"{p['service']}: {e}") from None
+    return plist
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -57,7 +68,7 @@ def cmd_run(args) -> int:
     from . import runs
     from .parameter import ParameterError
     try:
-        plist = _load_all(args.service, args.file, args.param)
+        plist = _load_all(args.service, args.file, args.param, preflight=True)
     except ParameterError as e:
         print(f"vespa-curate run: {e}", file=sys.stderr)
         return USAGE
@@ -227,6 +238,60 @@ def cmd_rules(args) -> int:
     return OK
 
 
+def cmd_collection_new(args) -> int:
+    """Propose a YAML declaration from a folder of files, write it, dry-run it."""
+    from .parameter import ParameterError
+    from . import scaffold
+    from .services import service_names
+    from .services.from_yaml import folder
+    name, root = args.name, Path(args.files).expanduser().resolve()
+    if name in service_names() and not (folder() / f"{name}.yaml").exists():
+        print(f"vespa-curate collection new: {name!r} is a service declared in Python "
+              "(lib/vespa_curation/services/); choose another name", file=sys.stderr)
+        return USAGE
+    if name in service_names() and not args.force:
+        print(f"vespa-curate collection new: {name!r} is already a service (use --force "
+              "to replace a YAML collection's declaration)", file=sys.stderr)
+        return USAGE
+    try:
+        sets = dict(_key_value(kv) for kv in args.set)
+        decl, found = scaffold.propose(name, root, doi=args.doi, bib=args.bib, sets=sets)
+    except (ValueError, OSError) as e:
+        print(f"vespa-curate collection new: {e}", file=sys.stderr)
+        return USAGE
+    if found["missing"]:
+        print(scaffold.render(name, decl))
+        print(scaffold.summary(found))
+        print(f"vespa-curate collection new: not written: give the required column(s) "
+              f"{', '.join(found['missing'])} with --set column=value", file=sys.stderr)
+        return USAGE
+    try:
+        path = scaffold.write(name, decl, overwrite=args.force)
+    except (FileExistsError, ParameterError) as e:
+        print(f"vespa-curate collection new: {e}", file=sys.stderr)
+        return USAGE
+    print(f"wrote {path}")
+    from .sources import SourceError
+    try:
+        rows, quarantine = scaffold.dry_run(name, n=args.first)
+    except (SourceError, ParameterError) as e:
+        print(scaffold.summary(found))
+        print(f"vespa-curate collection new: the dry run stopped: {e}", file=sys.stderr)
+        return USAGE
+    print(scaffold.summary(found, rows, quarantine))
+    print(f"next: edit {path} (title, description, creator, subjects), then "
+          f"`vespa-curate run {name}` and `vespa-curate publish {name}`")
+    return OK
+
+
+def _key_value(item: str) -> tuple[str, str]:
+    from .parameter import ParameterError
+    key, eq, value = item.partition("=")
+    if not eq or not key.strip():
+        raise ParameterError(f"--set {item!r}: expected column=value")
+    return key.strip(), value.strip()
+
+
 def cmd_list(args) -> int:
     from .services import all_services
     for svc in all_services():
@@ -235,6 +300,31 @@ def cmd_list(args) -> int:
 
 
 # -- parser -----------------------------------------------------------------------------
+
+def _add_collection(sub, fmt) -> None:
+    """``vespa-curate collection new``."""
+    co = sub.add_parser("collection", help="publish a folder of files without Python "
+                        "(`collection new`)")
+    cs = co.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cn = cs.add_parser("new", formatter_class=fmt, epilog=EXIT_CODES,
+                       help="propose parameters/collections/NAME.yaml from a folder",
+                       description="Scan a folder of files prepared for VESPA (CDF with "
+                       "VESPA_* attributes, TFCat catalogues, FITS), propose the "
+                       "declaration (patterns, reader, the columns the attributes fill, "
+                       "the required columns that need a constant), write it and "
+                       "dry-run the first files: what a row will look like, what is "
+                       "missing, what is refused.")
+    cn.add_argument("name", metavar="NAME", help="the schema name (lower-case, digits, _)")
+    cn.add_argument("--files", required=True, metavar="DIR", help="the folder of files")
+    cn.add_argument("--doi", help="the dataset's DOI")
+    cn.add_argument("--bib", help="the article: DOI or bibcode (bib_reference)")
+    cn.add_argument("--set", action="append", default=[], metavar="COLUMN=VALUE",
+                    help="a constant for a column the files do not fill (repeatable)")
+    cn.add_argument("--first", type=int, default=5, metavar="N",
+                    help="files read by the dry run (default 5)")
+    cn.add_argument("--force", action="store_true", help="replace the declaration")
+    cn.set_defaults(func=cmd_collection_new)
+
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
@@ -300,8 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "it means")
     ru.set_defaults(func=cmd_rules)
 
+    _add_collection(sub, fmt)
+
     ls = sub.add_parser("list", help="list the services (discovered from "
-                        "lib/vespa_curation/services/) and what each reads")
+                        "lib/vespa_curation/services/ and parameters/collections/) and "
+                        "what each reads")
     ls.set_defaults(func=cmd_list)
     return p
 

@@ -30,6 +30,24 @@ from .validate import validate
 log = logging.getLogger("vespa_curation.harvest")
 
 
+def preflight(params: Mapping[str, Any]) -> None:
+    """Check, before any run folder is written, what is cheap to check: a file
+    collection's folder exists and its patterns match files (SourceError naming the
+    source and the patterns). Database and search-engine sources are checked when the
+    harvest opens them, so that an unreachable server fails that service's stage (with
+    its log) and not the whole night's run."""
+    cfg = as_config(params)
+    service = get_service(cfg.service)
+    if service.source.reads != "files":
+        return
+    source = open_source(cfg["source"])
+    try:
+        service.source.accept(source, service.name)
+        service.source.check(source)
+    finally:
+        source.close()
+
+
 # -- worker side ------------------------------------------------------------------------
 
 def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, Any],
@@ -61,7 +79,7 @@ def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, 
     accepted, q_val = validate(rows, service)
     q = pd.concat([q_map, q_val], ignore_index=True)
     keep = records_for_qa(service, records, accepted, q, int(params.get("qa_gallery", 24)))
-    return normalize(accepted), q, keep
+    return normalize(accepted, service.column_facts), q, keep
 
 
 def _isolated(service, records: pd.DataFrame, exc: Exception):
@@ -91,14 +109,16 @@ def records_for_qa(service, records: pd.DataFrame, accepted: pd.DataFrame,
     return records[rid.isin(ids)].reset_index(drop=True)
 
 
-def normalize(rows: pd.DataFrame) -> pd.DataFrame:
-    """epn_core columns cast to their type (:meth:`vespa_curation.epncore.EpnType.cast`,
-    so every chunk has one schema); ``qa_*`` columns to float when numeric, else text."""
+def normalize(rows: pd.DataFrame, columns=None) -> pd.DataFrame:
+    """epn_core columns (``columns``: a service's column facts, EPN-TAP's by default)
+    cast to their type (:meth:`vespa_curation.epncore.EpnType.cast`, so every chunk has
+    one schema); ``qa_*`` columns to float when numeric, else text."""
+    columns = epncore.COLUMNS if columns is None else columns
     out = {}
     for name in rows.columns:
         s = rows[name]
-        if name in epncore.COLUMNS:
-            s = epncore.COLUMNS[name].cast(s)
+        if name in columns:
+            s = columns[name].cast(s)
         elif s.dtype == object:
             num = pd.to_numeric(s, errors="coerce")
             if s.notna().any() and num.notna().sum() == s.notna().sum():

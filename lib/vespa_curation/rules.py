@@ -63,6 +63,8 @@ _RULES = (
     Rule("source.time_not_increasing", "map", "The file's times do not increase from "
          "record to record."),
     Rule("source.no_unit", "map", "The file's frequency axis has no unit."),
+    Rule("source.bad_unit", "map", "A VESPA_<column>_unit attribute is not a unit astropy "
+         "can read."),
     Rule("source.wrong_product", "map", "The file's name says one product (kind, "
          "target) and its content another."),
     # -- chain codes and the feature's contour ------------------------------------------
@@ -85,6 +87,8 @@ _RULES = (
          "detection code's convention, is not where the record's CC_X/Y_ARCSEC put it."),
     Rule("geometry.off_disk", "map", "No part of the region lies on the visible solar "
          "disk."),
+    Rule("tfcat.invalid", "map", "The TFCat catalogue is not valid: the Starlink validator "
+         "refuses it, or its positions lie outside the coordinates it declares."),
     Rule("tfcat.scale_mismatch", "map", "The chain's start pixel, converted with the "
          "dynamic spectrum's time and frequency scale, is not where the record's "
          "CC_X_UTC/CC_Y_MHZ put it."),

@@ -167,13 +167,24 @@ def _counts(service: str, run_dir: Path, rows: pd.DataFrame, q: pd.DataFrame) ->
     return report
 
 
+#: Findings of file collections on published rows: QA column → what it says.
+FINDINGS = {"qa_attr_mismatch": "attribute ≠ data (the data were published)",
+            "qa_unknown_attributes": "VESPA_* attributes naming no epn_core column",
+            "qa_tfcat_report": "TFCat validator"}
+
+
 def _attribute_findings(rows: pd.DataFrame) -> list[dict]:
-    """The rows whose file attributes disagree with their data (the data were kept)."""
-    if "qa_attr_mismatch" not in rows:
-        return []
-    m = rows["qa_attr_mismatch"].notna().to_numpy()
-    return [{"granule_uid": u, "finding": t} for u, t in
-            zip(rows.loc[m, "granule_uid"], rows.loc[m, "qa_attr_mismatch"])]
+    """The rows whose files say something the published row does not show: attributes
+    disagreeing with the data, attributes no column takes, the TFCat validator's
+    remarks (or that it could not run)."""
+    out = []
+    for col, what in FINDINGS.items():
+        if col not in rows:
+            continue
+        m = rows[col].notna().to_numpy()
+        out += [{"granule_uid": u, "finding": f"{what}: {t}"} for u, t in
+                zip(rows.loc[m, "granule_uid"], rows.loc[m, col])]
+    return out
 
 
 def _spectra_gallery(params, rows: pd.DataFrame, figdir: Path, n_gal: int) -> list[dict]:

@@ -181,8 +181,13 @@ class Files(Harvester):
         return READERS[self.reader] if isinstance(self.reader, str) else self.reader
 
     def check(self, source) -> None:
+        """The folder exists and at least one file matches the patterns (a pattern
+        matching nothing is a declaration error, refused by name before any work)."""
         if not source.root.is_dir():
             raise SourceError(f"{source.label}: not a folder")
+        if not len(source.listing(self.patterns)):
+            raise SourceError(f"{source.label}: no file matches the pattern(s) "
+                              + ", ".join(self.patterns))
 
     def select(self, listing: pd.DataFrame, mark: Mapping[str, Any] | None,
                published: set[str] | None) -> tuple[pd.DataFrame, dict]:

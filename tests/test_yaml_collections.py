@@ -136,6 +136,24 @@ def test_a_frequency_range_in_reverse_is_refused(built, tmp_path):
         "VESPA_spectral_range_min 2e+06 Hz is above VESPA_spectral_range_max 1.04e+06 Hz")
 
 
+def test_attribute_times_disagreeing_with_the_epoch_variable(built, tmp_path):
+    folder = tmp_path / "wind"
+    shutil.copytree(built / "wind_waves", folder)
+    p = folder / "2000" / "wi_wa_rad1_l3-akr_20000102_v01.cdf"
+    c = C.open_cdf(p)
+    attrs = {**C.global_attributes(c), "VESPA_time_min": "2000-01-02T02:00:00Z"}
+    freq, unit = C.axis(c, "FREQ")
+    C.write_cdf(p, attrs, [("Epoch", C.time_axis(c), "CDF_TIME_TT2000", {}, True),
+                           ("FREQ", freq.astype(np.float32), "CDF_FLOAT", {"UNITS": unit},
+                            False)])
+    _, _, rows, _ = run(config("wind_waves", folder, tmp_path), tmp_path)
+    r = rows.loc["wi_wa_rad1_l3-akr_20000102"]
+    assert r["time_min"] == jd("2000-01-02T00:00")                    # the data win
+    assert r["qa_attr_mismatch"] == \
+        "time_min: attribute 2000-01-02 02:00:00, data 2000-01-02 00:00:00"
+    assert pd.isna(rows.loc["wi_wa_rad1_l3-akr_20000101", "qa_attr_mismatch"])
+
+
 def test_tfcat_catalogues_as_granules(built, tmp_path):
     need(tfcat.validator_command() is not None,
          "the Starlink TFCat validator (Debian stilts + java) is not installed")

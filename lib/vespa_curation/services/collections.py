@@ -160,6 +160,16 @@ class Disagreements:
                                  f"{t1.iat[i]}")
 
 
+    def instant(self, name: str, attr, data, step_s) -> None:
+        """An attribute time further from the data's than one sampling step (at least
+        one second)."""
+        a, t = to_datetime(attr), to_datetime(data)
+        tol = pd.to_timedelta(np.fmax(np.nan_to_num(np.asarray(step_s, dtype=float)), 1.0),
+                              unit="s")
+        off = (a.notna() & t.notna() & ((a - t).abs() > tol)).to_numpy()
+        self._add(off, lambda i: f"{name}: attribute {a.iat[i]}, data {t.iat[i]}")
+
+
 def quicklook_links(rows: pd.DataFrame, base: str, fields: Mapping[str, tuple[str, str]]
                     ) -> list[pd.DataFrame]:
     """``#preview`` links of the quicklooks found beside each file: ``fields`` maps a
@@ -178,8 +188,8 @@ def check_file(records: pd.DataFrame, read_fields=(), start_attribute: str = "AT
     """What every file collection's ``prepare`` starts with: the records wrapped for
     refusals (named by their path), every axis and reader field present, the axes checked
     (:func:`check_axes`), the frequencies in Hz (``FMIN_HZ``, ``FMAX_HZ``, ``FSTEP_HZ``),
-    and ``ATTR_MISMATCH``: the VESPA spectral range, time step and the attribute start
-    time (field ``start_attribute``) compared with the data."""
+    and ``ATTR_MISMATCH``: the VESPA spectral range, time step, time_min and time_max
+    and the attribute start time (field ``start_attribute``) compared with the data."""
     r = Refusals(records, lambda f: [f"file {p}" for p in f["PATH"]])
     f = ensure_fields(r.records, (*AXIS_FIELDS, *read_fields, start_attribute))
     check_axes(r)
@@ -192,6 +202,9 @@ def check_file(records: pd.DataFrame, read_fields=(), start_attribute: str = "AT
     d.numbers("time_sampling_step", attribute_value(f, "time_sampling_step"),
               f["TIME_STEP_S"], "s")
     d.time("start time", f[start_attribute], f["TIME_FIRST"], f["TIME_LAST"])
+    for name, data in (("time_min", "TIME_FIRST"), ("time_max", "TIME_LAST")):
+        if f"VESPA_{name.upper()}" in f:
+            d.instant(name, f[f"VESPA_{name.upper()}"], f[data], f["TIME_STEP_S"])
     f["ATTR_MISMATCH"] = d.texts
     return r, f
 

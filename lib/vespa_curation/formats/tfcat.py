@@ -330,6 +330,19 @@ def _positions(doc: Mapping[str, Any]) -> np.ndarray:
     return np.asarray(pts, dtype=float).reshape(-1, 2)
 
 
+def rings(path: Path) -> tuple[list[np.ndarray], dict]:
+    """The outer ring of every polygon feature of a catalogue ((n, 2) arrays of [time,
+    spectral] in its own coordinates) and its CRS (QA drawings)."""
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    out = []
+    for f in doc.get("features") or []:
+        g = f.get("geometry") or {}
+        polys = {"Polygon": [g.get("coordinates")],
+                 "MultiPolygon": g.get("coordinates")}.get(g.get("type"), [])
+        out += [np.asarray(p[0], dtype=float) for p in polys if p]
+    return out, doc.get("crs") or {}
+
+
 def read_catalogue(path: Path, validate: bool = True) -> dict[str, Any]:
     """A TFCat catalogue as a file collection's record fields: ``N_FEATURES``, the axis
     fields (:mod:`.axes`: the features' time extent in UTC, their spectral extent in the

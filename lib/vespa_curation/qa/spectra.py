@@ -18,20 +18,28 @@ from ..times import jd_to_datetime
 from .figures import new_figure
 
 
-def spectrum_figure(times: np.ndarray, freqs_hz: np.ndarray, values: np.ndarray,
-                    row: Mapping) -> "object":
-    """Left: the sampled dynamic spectrum (time × MHz); right: the published box over
-    the data's extent."""
+def spectrum_figure(times: np.ndarray, freqs_hz: np.ndarray, values, row: Mapping
+                    ) -> "object":
+    """Left: the sampled dynamic spectrum (time × MHz) — or, when ``values`` is a list
+    of rings ``(times, Hz)``, a catalogue's features outlined; right: the published box
+    over the data's extent."""
     fig = new_figure(9, 3.2)
     ax_s, ax_b = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     t = pd.to_datetime(np.asarray(times))
     f = np.asarray(freqs_hz, dtype=float) / 1e6
-    v = np.asarray(values, dtype=float)
-    if v.ndim == 2 and len(t) and len(f):
-        lo, hi = np.nanpercentile(v, [2, 98]) if np.isfinite(v).any() else (0, 1)
-        ax_s.pcolormesh(t, f, v.T, shading="nearest", vmin=lo, vmax=hi, cmap="viridis")
+    what = "the file's data (sampled)"
+    if isinstance(values, list):
+        for k, (rt, rf) in enumerate(values):
+            ax_s.fill(pd.to_datetime(np.asarray(rt)), np.asarray(rf, dtype=float) / 1e6,
+                      facecolor=f"C{k % 10}", alpha=0.35, edgecolor=f"C{k % 10}")
+        what = f"the catalogue's {len(values)} feature(s)"
+    else:
+        v = np.asarray(values, dtype=float)
+        if v.ndim == 2 and len(t) and len(f):
+            lo, hi = np.nanpercentile(v, [2, 98]) if np.isfinite(v).any() else (0, 1)
+            ax_s.pcolormesh(t, f, v.T, shading="nearest", vmin=lo, vmax=hi, cmap="viridis")
     ax_s.set_ylabel("frequency (MHz)")
-    ax_s.set_title(f"{row.get('granule_uid')}: the file's data (sampled)", fontsize=8)
+    ax_s.set_title(f"{row.get('granule_uid')}: {what}", fontsize=8)
     ax_s.tick_params(labelsize=7)
     fig.autofmt_xdate()
     t0, t1 = jd_to_datetime([row.get("time_min"), row.get("time_max")])

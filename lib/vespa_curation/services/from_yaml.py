@@ -293,7 +293,10 @@ def links(rows: pd.DataFrame, params, declared=(), doi: str | None = None) -> pd
 
 
 def _spectrum(files: Mapping):
-    """QA: the sampled ``spectrum_variable`` of a CDF (None when not declared)."""
+    """QA: the sampled ``spectrum_variable`` of a CDF, or a catalogue's features (None
+    when there is nothing to draw)."""
+    if files.get("reader") == "tfcat":
+        return _features
     var = files.get("spectrum_variable")
     if not var or files.get("reader") != "vespa-cdf":
         return None
@@ -307,3 +310,15 @@ def _spectrum(files: Mapping):
         freq, unit = C.axis(c, freq_var)
         return C.time_axis(c, time_var)[idx], to_hz(freq, [unit] * len(freq)), values
     return spectrum
+
+
+def _features(path: Path):
+    """A TFCat catalogue's features as rings (UTC times, Hz), for the QA gallery."""
+    from ..formats import tfcat as T
+    from .collections import to_hz
+    rings, crs = T.rings(path)
+    unit = T.spectral_unit(crs)
+    out = [(T.to_utc(r[:, 0], crs), to_hz(r[:, 1], [unit] * len(r))) for r in rings]
+    t = np.concatenate([a for a, _ in out]) if out else np.array([], "datetime64[ns]")
+    f = np.concatenate([b for _, b in out]) if out else np.array([])
+    return t, f, out

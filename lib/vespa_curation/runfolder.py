@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .quarantine import QUARANTINE_COLUMNS
+from .sources.values import text_of
 
 ROWS = "rows.parquet"
 RECORDS = "records.parquet"
@@ -97,7 +98,13 @@ def row_batches(path: Path, batch: int) -> Iterator[pd.DataFrame]:
 class ParquetStream:
     """Append DataFrames to one Parquet file, written under a temporary name and
     renamed on :meth:`close`; later chunks are cast to the first's schema (a column that
-    is all NULL in one chunk takes the type it has elsewhere)."""
+    is all NULL in one chunk takes the type it has elsewhere).
+
+    A column Arrow cannot hold as one type (a source field holding numbers and text,
+    bytes, lists beside scalars: the values of refused records QA keeps) is written as
+    text in the first chunk; in later chunks a value the column's type cannot hold is
+    written as text in a text column and as NULL otherwise, so one record never stops
+    the writer."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -110,7 +117,7 @@ class ParquetStream:
         if df is None or not len(df.columns):
             return
         if self.schema is None:
-            table = pa.Table.from_pandas(df, preserve_index=False)
+            table = _first_table(df)
             table = table.cast(pa.schema([
                 pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
                 for f in table.schema]))
@@ -123,17 +130,7 @@ class ParquetStream:
 
     def _conform(self, df: pd.DataFrame) -> pa.Table:
         df = df.reindex(columns=self.schema.names)
-        arrays = []
-        for f in self.schema:
-            col = df[f.name]
-            try:
-                arrays.append(pa.array(col, type=f.type, from_pandas=True))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                if pa.types.is_string(f.type):
-                    arrays.append(pa.array(col.astype("string"), type=pa.string()))
-                else:
-                    arrays.append(pa.array(pd.to_numeric(col, errors="coerce"),
-                                           type=f.type, from_pandas=True))
+        arrays = [_fit(df[f.name], f.type) for f in self.schema]
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     def close(self, empty_columns: list[str]) -> None:
@@ -150,3 +147,60 @@ class ParquetStream:
             self.writer.close()
             self.writer = None
         self.tmp.unlink(missing_ok=True)
+
+
+def _missing(v) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v)
+
+
+def as_text(col: pd.Series) -> pd.Series:
+    """Every value of ``col`` as text (bytes decoded, NULL kept): how a column of mixed
+    values is written."""
+    return col.astype(object).map(lambda v: None if _missing(v) else text_of(v))
+
+
+#: What Arrow raises on values it cannot convert to a column's type.
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
+                 OverflowError, ValueError, TypeError)
+
+
+def _first_table(df: pd.DataFrame) -> pa.Table:
+    """The first chunk as an Arrow table; columns Arrow cannot hold as one type as
+    text."""
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except _ARROW_ERRORS:
+        pass
+    fixed = df.copy()
+    for name in df.columns:
+        if df[name].dtype == object:
+            try:
+                pa.array(df[name], from_pandas=True)
+            except _ARROW_ERRORS:
+                fixed[name] = as_text(df[name])
+    return pa.Table.from_pandas(fixed, preserve_index=False)
+
+
+def _fit(col: pd.Series, type_: pa.DataType) -> pa.Array:
+    """``col`` as an Arrow array of ``type_``: text for a text column, numbers (NULL
+    where not one) for a numeric one, and value by value (NULL where a value does not
+    fit) as a last resort."""
+    try:
+        return pa.array(col, type=type_, from_pandas=True)
+    except _ARROW_ERRORS:
+        pass
+    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+        return pa.array(as_text(col), type=type_, from_pandas=True)
+    try:
+        return pa.array(pd.to_numeric(col, errors="coerce"), type=type_, from_pandas=True)
+    except _ARROW_ERRORS:
+        pass
+    out = []
+    for v in col.astype(object):
+        try:
+            pa.array([v], type=type_, from_pandas=True)
+            out.append(v)
+        except _ARROW_ERRORS:
+            out.append(None)
+    return pa.array(out, type=type_, from_pandas=True)
+

@@ -81,6 +81,11 @@ def cdf_axes(cdf, frequency: str = "Frequency") -> dict[str, Any]:
 #: The fields of the convention above (present, maybe NULL, after :func:`ensure_fields`).
 AXIS_FIELDS = ("TIME_FIRST", "TIME_LAST", "N_TIMES", "TIME_STEP_S", "TIME_INCREASING",
                "FREQ_MIN", "FREQ_MAX", "FREQ_STEP", "FREQ_UNIT")
+#: What the fields of the convention may hold (a collection's ``Files(kinds=...)``).
+AXIS_KINDS = {"TIME_FIRST": "date", "TIME_LAST": "date", "N_TIMES": "int",
+              "TIME_STEP_S": "float", "TIME_INCREASING": "bool", "FREQ_MIN": "float",
+              "FREQ_MAX": "float", "FREQ_STEP": "float", "N_FREQ": "int",
+              "FREQ_UNIT": "text"}
 
 
 def ensure_fields(records: pd.DataFrame, names) -> pd.DataFrame:

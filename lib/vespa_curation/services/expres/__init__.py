@@ -24,15 +24,15 @@ from ...parameter import Param
 from ...sources import Files
 from ...times import jd
 from ..checks import Refusals
-from ..collections import AXIS_FIELDS, Disagreements, archive_param, attribute_value, \
-    check_axes, ensure_fields, file_url, mime_of, to_hz
+from ..collections import AXIS_FIELDS, AXIS_KINDS, Disagreements, archive_param, \
+    attribute_value, check_axes, ensure_fields, file_url, mime_of, to_hz
 from ..columns import datalink_url, size_kb
 from ..declare import Service
 from .reader import NAME, read_expres, spectrum
 from .sample import build_sample
 
 SCHEMA = "expres"
-SOURCE = Files(patterns=("expres_*_v*.cdf",), reader=read_expres,
+SOURCE = Files(patterns=("expres_*_v*.cdf",), reader=read_expres, kinds=AXIS_KINDS,
                companions={"CONFIG_JSON": "{stem}.json"})
 PARAMS = (
     archive_param("https://maser.obspm.fr/repository/expres"),

@@ -30,8 +30,8 @@ from ...parameter import Param
 from ...sources import Files
 from ...times import jd
 from ..checks import Refusals
-from ..collections import AXIS_FIELDS, Disagreements, archive_param, attribute_value, \
-    check_axes, ensure_fields, file_url, mime_of, quicklook_links, to_hz
+from ..collections import AXIS_FIELDS, AXIS_KINDS, Disagreements, archive_param, \
+    attribute_value, check_axes, ensure_fields, file_url, mime_of, quicklook_links, to_hz
 from ..columns import datalink_url, size_kb
 from ..declare import Service
 from ..presets import NANCAY_RADIO
@@ -51,7 +51,7 @@ DEFAULTS = {"instrument_name": "NDA", "bib_reference": "2000GMS...119..321L",
 SOURCE = Files(
     patterns=("srn_nda_routine_*_edr_*.cdf", "orn_nda_newroutine_*_edr_*.fits",
               "orn_nda_mefisto_*_edr_*.fits"),
-    reader=read_nda,
+    reader=read_nda, kinds=AXIS_KINDS,
     companions={"QL_PNG": "T_{product}.png", "QL_PDF": "{product}.pdf"})
 
 PARAMS = (

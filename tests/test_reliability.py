@@ -1,0 +1,372 @@
+"""Reliability (issue 16): one bad record never stops a run, a future date never poisons
+the incremental mark, a killed run leaves no process and no scratch behind, secrets and
+odd characters in parameters and paths are handled before any work.
+
+Bad values are planted in copies of the embedded samples (the HFC database as
+tests/test_bad_records.py plants its battery, the nrh NDJSON dump line by line) and run
+through the stage functions the notebooks call; every value of every field of every
+service's sample is also spoiled one at a time and mapped (:func:`harvest.map_validate`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vespa_curation import export, harvest, incremental, runfolder
+from vespa_curation.config import load_config
+from vespa_curation.services import get_service
+from vespa_curation.sources import open_source
+from vespa_curation.times import utc_now
+
+from test_bad_records import _new_image
+from test_incremental import drop_ar_primary_key, hfc_sample, make_params, run_once, \
+    writable_copy  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    from vespa_curation.samples import build_samples
+    return build_samples(tmp_path_factory.mktemp("samples"))
+
+
+def text_of(v) -> str:
+    """A source id as quarantine.csv names it (bytes decoded)."""
+    return bytes(v).decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _lines_of(q: pd.DataFrame, sid) -> pd.DataFrame:
+    return q[q["source_id"].astype(str) == str(sid)]
+
+
+# -- class 1: one bad record never stops a run --------------------------------------------
+
+#: planted HFC record → (rule, words its reason must hold)
+HFC_PLANTS = {
+    "feat_x_huge": ("source.bad_value", ["FEAT_X_PIX", "1e+300"]),
+    "feat_y_inf": ("source.bad_value", ["FEAT_Y_PIX", "inf"]),
+    "area_text": ("source.bad_value", ["FEAT_AREA_PIX", "'many'"]),
+    "qa_field_text": ("source.bad_value", ["FEAT_CARR_LONG_DEG", "'east'"]),
+    "ar_number_huge": ("source.bad_value", ["HELIO_AR_NUMBER", "1e+300"]),
+    "chain_blob": ("source.bad_value", ["CC", "bytes"]),
+    "run_date_text": ("source.bad_date", ["RUN_DATE", "'last tuesday'"]),
+    "id_text": ("source.bad_value", ["ID_AR", "'AR-7'"]),
+    "exp_time_text": ("source.bad_value", ["EXP_TIME", "'long'"]),
+    "naxis_huge": ("source.bad_value", ["NAXIS1", "1e+300"]),
+    "unit_unknown": ("source.bad_value", ["WAVEUNIT", "'furlong'"]),
+}
+
+
+def plant_bad_values(db: Path, good_ids: list[int]) -> dict[str, object]:
+    """One bad value per planted region (a region of its own image for an image-level
+    field); returns planted name → its ID_AR (and ``id_text_was``, the ID_AR that
+    became 'AR-7')."""
+    con = sqlite3.connect(db)
+    drop_ar_primary_key(con)
+    obs = pd.read_sql_query("SELECT * FROM OBSERVATIONS", con)
+    ar = pd.read_sql_query("SELECT * FROM ACTIVEREGIONS", con)
+    g = iter(good_ids)
+    out: dict[str, object] = {}
+    for name, sql in (("feat_x_huge", "FEAT_X_PIX = 1e300"),
+                      ("feat_y_inf", "FEAT_Y_PIX = 9e999"),          # SQLite: +Inf
+                      ("area_text", "FEAT_AREA_PIX = 'many'"),
+                      ("qa_field_text", "FEAT_CARR_LONG_DEG = 'east'"),
+                      ("ar_number_huge", "HELIO_AR_NUMBER = 1e300"),
+                      ("chain_blob", "CC = X'3031323334'"),           # a BLOB, not text
+                      ("run_date_text", "RUN_DATE = 'last tuesday'")):
+        out[name] = next(g)
+        con.execute(f"UPDATE ACTIVEREGIONS SET {sql} WHERE ID_AR = ?", (out[name],))
+    i = next(g)
+    con.execute("UPDATE ACTIVEREGIONS SET ID_AR = 'AR-7' WHERE ID_AR = ?", (i,))
+    out["id_text"], out["id_text_was"] = "AR-7", i
+    t = next(g)
+    out["exp_time_text"] = _new_image(con, obs, ar, t, minutes=21, EXP_TIME="long")
+    out["naxis_huge"] = _new_image(con, obs, ar, t, minutes=24, NAXIS1=1e300)
+    out["unit_unknown"] = _new_image(con, obs, ar, t, minutes=27)
+    con.execute("INSERT INTO OBSERVATORY SELECT ID_OBSERVATORY + 1000, OBSERVAT, INSTRUME, "
+                "TELESCOP, UNITS, WAVEMIN, WAVEMAX, WAVENAME, 'furlong', SPECTRAL_NAME, "
+                "OBS_TYPE, COMMENT FROM OBSERVATORY")
+    con.execute("UPDATE OBSERVATIONS SET OBSERVATORY_ID = OBSERVATORY_ID + 1000 WHERE "
+                "ID_OBSERVATIONS = (SELECT OBSERVATIONS_ID FROM ACTIVEREGIONS WHERE ID_AR = ?)",
+                (out["unit_unknown"],))
+    con.commit()
+    con.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def hfc_battery(hfc_sample, tmp_path_factory):
+    base = tmp_path_factory.mktemp("values")
+    clean = make_params(writable_copy(hfc_sample, base / "clean.sqlite"), base / "clean")
+    run_once(clean, "20260101T000000Z")
+    clean_rows = runfolder.read_rows(base / "clean/runs/20260101T000000Z/hfc1ar")
+    good = sorted(int(i) for i in clean_rows["qa_source_id"])
+    bad_db = writable_copy(hfc_sample, base / "bad.sqlite")
+    planted = plant_bad_values(bad_db, good[2::5][:10])
+    params = make_params(bad_db, base / "bad", chunk_size=10)
+    h, e = run_once(params, "20260101T000000Z")
+    return dict(planted=planted, clean_rows=clean_rows, harvest=h, export=e, params=params,
+                folder=base / "bad/runs/20260101T000000Z/hfc1ar", db=bad_db)
+
+
+def test_each_bad_hfc_value_is_quarantined_by_name(hfc_battery):
+    q = runfolder.read_quarantine(hfc_battery["folder"])
+    assert "internal.error" not in set(q["rule"]), q[q["rule"] == "internal.error"]
+    for name, (rule, words) in HFC_PLANTS.items():
+        sid = hfc_battery["planted"][name]
+        lines = _lines_of(q, sid)
+        assert rule in set(lines["rule"]), f"{name} (ID_AR={sid}): {lines.to_dict('records')}"
+        reason = " ".join(lines.loc[lines["rule"] == rule, "reason"])
+        assert f"ID_AR={sid}" in reason, reason
+        for w in words:
+            assert w in reason, f"{name}: {w!r} not in {reason!r}"
+
+
+def test_every_other_hfc_record_is_exported(hfc_battery):
+    planted = {str(v) for v in hfc_battery["planted"].values()}
+    rows = runfolder.read_rows(hfc_battery["folder"])
+    clean_ids = set(hfc_battery["clean_rows"]["qa_source_id"].astype(str))
+    assert set(rows["qa_source_id"].astype(str)) == clean_ids - planted
+    assert hfc_battery["export"]["exported"] == len(rows)
+    # the QA copies of the source records, the refused ones among them, were written
+    # ('AR-7' as NULL: its chunk came after chunks of numbers)
+    recs = pd.read_parquet(hfc_battery["folder"] / runfolder.RECORDS)
+    ids = pd.to_numeric(recs["ID_AR"], errors="coerce")
+    assert {int(v) for k, v in hfc_battery["planted"].items() if k not in (
+        "id_text", "id_text_was")} <= set(ids.dropna().astype(int))
+    assert ids.isna().sum() == 1
+
+
+def test_the_next_run_reads_the_bad_records_again_without_failing(hfc_battery):
+    """The mark's retry list now names 'AR-7' (a key that is no number): the next
+    incremental harvest reads it again by that text and refuses it again."""
+    mark = json.loads((Path(hfc_battery["params"]["dachs_inputs"]) / "hfc1ar" /
+                       "manifest.json").read_text())["mark"]
+    assert "AR-7" in [str(i) for i in mark["retry"]]
+    h, e = run_once(hfc_battery["params"], "20260102T000000Z")
+    q = runfolder.read_quarantine(Path(hfc_battery["params"]["outputs"]) /
+                                  "20260102T000000Z/hfc1ar")
+    assert "source.bad_value" in set(_lines_of(q, "AR-7")["rule"])
+    assert "internal.error" not in set(q["rule"])
+
+
+def _nrh_doc(template: dict, _id: str, **source) -> str:
+    return json.dumps({"_id": _id, "_index": "nrh",
+                       "_source": {**template["_source"], **source}})
+
+
+#: planted nrh document (its _id, or the dump's line for unreadable ones) → rule
+NRH_PLANTS = {
+    "nrh.ndjson:1": "source.bad_record",            # a truncated line
+    "nrh.ndjson:3": "source.bad_record",            # a hit without _id
+    "nrh.ndjson:4": "source.bad_record",            # _source is no object
+    "badFrequencyText00001": "source.bad_value",     # a string in the frequency list
+    "badFileSize0000000001": "source.bad_value",     # text in a number field
+    "badIntegrationInf0001": "source.bad_value",     # Infinity (JSON extension)
+    "futureDateObs00000001": "source.bad_date",      # observed in 2200
+}
+
+
+@pytest.fixture(scope="module")
+def nrh_battery(samples, tmp_path_factory):
+    base = tmp_path_factory.mktemp("nrh")
+    lines = Path(samples["nrh"]).read_text(encoding="utf-8").splitlines()
+    good = json.loads(lines[0])
+    planted = [
+        lines[1][:len(lines[1]) // 2],                                   # line 1
+        lines[0],                                                        # line 2: good
+        json.dumps({"_index": "nrh", "_source": good["_source"]}),       # line 3
+        json.dumps({"_id": "notAnObject000000001", "_source": [1, 2]}),  # line 4
+        _nrh_doc(good, "badFrequencyText00001", frequencies=[150.9, "bad"]),
+        _nrh_doc(good, "badFileSize0000000001", file_size="big"),
+        _nrh_doc(good, "badIntegrationInf0001", integration_time=float("inf")),
+        _nrh_doc(good, "futureDateObs00000001", date_obs="2200-01-01T08:00:00.000Z",
+                 date_end="2200-01-01T15:00:00.000Z"),
+    ]
+    dump = base / "nrh.ndjson"
+    dump.write_text("\n".join(planted + lines[1:]) + "\n", encoding="utf-8")
+    over = {"dachs_inputs": str(base / "dachs"), "outputs": str(base / "runs"),
+            "workers": 1, "decisions": str(base / "decisions.csv")}
+    clean = load_config("nrh", overrides={**over, "source": f"ndjson:{samples['nrh']}",
+                                          "dachs_inputs": str(base / "clean")})
+    hc = harvest.run(clean, base / "runs/clean/nrh")
+    params = load_config("nrh", overrides={**over, "source": f"ndjson:{dump}"})
+    folder = base / "runs/20260101T000000Z/nrh"
+    h = harvest.run(params, folder)
+    e = export.run(params, folder)
+    return dict(clean=hc, clean_rows=runfolder.read_rows(base / "runs/clean/nrh"),
+                harvest=h, export=e, folder=folder)
+
+
+def test_each_bad_nrh_document_is_quarantined_by_name(nrh_battery):
+    q = runfolder.read_quarantine(nrh_battery["folder"])
+    assert "internal.error" not in set(q["rule"])
+    for sid, rule in NRH_PLANTS.items():
+        lines = _lines_of(q, sid)
+        assert rule in set(lines["rule"]), f"{sid}: {lines.to_dict('records')}"
+        assert lines["reason"].str.contains(sid, regex=False).all(), lines["reason"]
+    reasons = " ".join(q["reason"])
+    for words in ("'bad'", "FILE_SIZE holds 'big'", "INTEGRATION holds inf",
+                  "DATE_OBS '2200-01-01T08:00:00.000Z' is after this run's time",
+                  "not JSON", "without an _id"):
+        assert words in reasons, words
+
+
+def test_every_other_nrh_document_is_exported(nrh_battery):
+    rows = runfolder.read_rows(nrh_battery["folder"])
+    clean = set(nrh_battery["clean_rows"]["qa_source_id"])
+    assert set(rows["qa_source_id"]) == clean
+    assert nrh_battery["export"]["exported"] == len(clean)
+    # the future document did not move the mark past the run's time
+    mark = nrh_battery["harvest"]["mark"]
+    assert mark["time_jd"] < incremental.jd(pd.Series([utc_now()]))[0]
+
+
+#: Values planted in each field in turn: a huge number, an infinite one, text, bytes,
+#: a boolean and a list.
+SPOILERS = [1e300, math.inf, "x!", b"\xff\xfe", True, [1.0, "a"]]
+
+
+def _sample_records(name, samples, n=8):
+    src = {"hfc1ar": f"sqlite:///{samples['hfc']}", "hfc1t3": f"sqlite:///{samples['hfc']}",
+           "bass2000": f"sqlite:///{samples['bass2000']}", "nrh": f"ndjson:{samples['nrh']}",
+           "orfees": f"ndjson:{samples['orfees']}"}.get(name)
+    if src is None:
+        src = f"files:{Path(samples['hfc']).parent / name}"
+    svc = get_service(name)
+    p = load_config(name, overrides={"source": src, "workers": 1, "qa_gallery": 0})
+    recs = pd.concat(list(svc.source.records(open_source(src), p, None)), ignore_index=True)
+    return svc, p, svc.source.expand(recs).head(n).reset_index(drop=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["hfc1ar", "hfc1t3", "bass2000", "nrh", "orfees", "nda",
+                                  "expres"])
+def test_no_value_of_any_field_stops_the_mapping(name, samples, tmp_path):
+    """Each field holds each spoiler in turn (the first records of the sample hold one
+    spoiler each, the last one or two none): nothing raises (mapping, validation, the QA copy's
+    Parquet file, the mark), no record is refused as ``internal.error``, an infinite
+    number or bytes refuse their record, and the untouched records are accepted as
+    before."""
+    svc, p, recs = _sample_records(name, samples)
+    now = utc_now()
+    acc, _, _ = harvest.map_validate(name, recs, p, now)
+    ids = recs[svc.source_id].map(text_of).to_numpy()
+    n_controls = 2 if len(recs) >= 4 else 1
+    controls = set(ids[-n_controls:]) & set(acc["qa_source_id"].astype(str))
+    slots = len(recs) - n_controls
+    failures = []
+    for col in recs.columns:
+        for start in range(0, len(SPOILERS), slots):
+            r = recs.copy()
+            r[col] = r[col].astype(object)
+            spoiled = list(enumerate(SPOILERS[start:start + slots]))
+            for i, v in spoiled:
+                r.at[i, col] = v
+            acc2, q2, keep = harvest.map_validate(name, r, p, now)
+            out = runfolder.ParquetStream(tmp_path / "records.parquet")
+            out.write(keep)
+            out.close([])
+            marks: dict = {}
+            svc.source.mark.observe(marks, acc2, now)
+            incremental.merge_marks(None, marks, now)
+            if len(q2) and "internal.error" in set(q2["rule"]):
+                failures.append(f"{col}: internal.error {list(q2['reason'])}")
+            accepted = set(acc2["qa_source_id"].astype(str)) if len(acc2) else set()
+            if controls - accepted:
+                failures.append(f"{col}: lost {controls - accepted}")
+            for i, v in spoiled:
+                sid = text_of(r.at[i, svc.source_id])
+                if (v is math.inf or isinstance(v, bytes)) and sid in accepted:
+                    failures.append(f"{col}={v!r}: accepted")
+    assert not failures, "\n".join(failures[:30])
+
+
+def test_declared_kinds_refuse_text_in_numbers_and_numbers_beyond_integers(samples):
+    svc, p, recs = _sample_records("bass2000", samples)
+    now = utc_now()
+    for col, v, words in (("EXPTIME", "x!", "EXPTIME holds 'x!', text, not a number"),
+                          ("NAXIS1", 1e300, "NAXIS1 holds 1e+300, beyond"),
+                          ("NAXIS1", 12.5, "NAXIS1 holds 12.5, not a whole number"),
+                          ("FILTER", 7, "FILTER holds 7, a int, not text")):
+        r = recs.copy()
+        r[col] = r[col].astype(object)
+        r.at[0, col] = v
+        _, q, _ = harvest.map_validate("bass2000", r, p, now)
+        lines = _lines_of(q, r.at[0, "ID"])
+        assert list(lines["rule"]) == ["source.bad_value"], (col, v, lines)
+        assert words in lines["reason"].iloc[0], lines["reason"].iloc[0]
+
+
+def test_parquet_stream_writes_columns_of_mixed_values(tmp_path):
+    s = runfolder.ParquetStream(tmp_path / "r.parquet")
+    s.write(pd.DataFrame({"A": [1.5, "x", None], "B": [b"\xff", "ok", None],
+                          "C": [[1.0], "x", None], "D": [1, 2, 3]}))
+    s.write(pd.DataFrame({"A": ["y", 2.0, None], "B": [1, "z", None],
+                          "C": [[2.0], None, None], "D": ["w", 5, None]}))
+    s.close([])
+    t = pd.read_parquet(tmp_path / "r.parquet")
+    assert len(t) == 6
+    assert [None if pd.isna(v) else v for v in t["A"]] == ["1.5", "x", None, "y", "2.0",
+                                                             None]
+    assert t["D"].iloc[3] is None or pd.isna(t["D"].iloc[3])
+
+
+# -- class 4: a record from the future never moves the mark ------------------------------
+
+def test_a_future_run_date_neither_moves_the_mark_nor_hides_later_changes(hfc_sample,
+                                                                          tmp_path):
+    from test_incremental import area_rows
+    db = writable_copy(hfc_sample, tmp_path / "hfc.sqlite")
+    con = sqlite3.connect(db)
+    ids = [r[0] for r in con.execute("SELECT ID_AR FROM ACTIVEREGIONS ORDER BY ID_AR")]
+    soon, far, later = ids[3], ids[7], ids[1]
+    con.execute("UPDATE ACTIVEREGIONS SET RUN_DATE = '2200-01-01T00:00:00.000' "
+                "WHERE ID_AR = ?", (soon,))
+    con.execute("UPDATE ACTIVEREGIONS SET RUN_DATE = '2999-01-01T00:00:00.000' "
+                "WHERE ID_AR = ?", (far,))
+    con.commit()
+    params = make_params(db, tmp_path)
+    h, e = run_once(params, "20260101T000000Z")
+    q = runfolder.read_quarantine(tmp_path / "runs/20260101T000000Z/hfc1ar")
+    for sid, words in ((soon, "RUN_DATE '2200-01-01T00:00:00.000' is after this run's"),
+                       (far, "RUN_DATE '2999-01-01T00:00:00.000'")):
+        lines = _lines_of(q, sid)
+        assert list(lines["rule"]) == ["source.bad_date"], lines
+        assert words in lines["reason"].iloc[0] and f"ID_AR={sid}" in lines["reason"].iloc[0]
+    now = utc_now()
+    assert h["mark"]["run_date"] <= now.isoformat()
+    stored = json.loads((Path(params["dachs_inputs"]) / "hfc1ar/manifest.json").read_text())
+    assert stored["mark"]["run_date"] <= now.isoformat()
+    # a region re-processed in place after that run is read again and re-published
+    stamp = (now - pd.Timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S.000")
+    con.execute("UPDATE ACTIVEREGIONS SET RUN_DATE = ?, HELIO_AR_NUMBER = 9999 "
+                "WHERE ID_AR = ?", (stamp, later))
+    con.commit()
+    con.close()
+    h2, e2 = run_once(params, "20260102T000000Z")
+    assert e2["changed"] == 1, e2
+    rows = area_rows(params)
+    assert "HFC AR 9999" in set(rows.loc[rows["granule_uid"].notna(), "feature_name"])
+
+
+def test_observe_ignores_times_after_the_run():
+    from vespa_curation.sources import Mark
+    now = pd.Timestamp("2026-01-02T00:00:00")
+    rows = pd.DataFrame({"time_min": [2461000.5, 2500000.5],
+                         "qa_run_date": ["2026-01-01T00:00:00.000", "2200-01-01T00:00:00"],
+                         "qa_id": [3, 4]})
+    marks: dict = {}
+    Mark(time="T", changed="RUN_DATE", id="ID").observe(marks, rows, now)
+    assert marks["time_jd"] == 2461000.5
+    assert pd.Timestamp(marks["run_date"]) == pd.Timestamp("2026-01-01")
+    # a stored mark written before this fix, from the future or no date, is dropped
+    assert incremental.merge_marks({"run_date": "2999-01-01T00:00:00.000"},
+                                   {"run_date": "2026-01-01T00:00:00.000"},
+                                   now) == {"run_date": "2026-01-01T00:00:00.000"}
+    assert incremental.merge_marks({"run_date": "garbage"}, {}, now) == {}

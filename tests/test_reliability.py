@@ -370,3 +370,169 @@ def test_observe_ignores_times_after_the_run():
                                    {"run_date": "2026-01-01T00:00:00.000"},
                                    now) == {"run_date": "2026-01-01T00:00:00.000"}
     assert incremental.merge_marks({"run_date": "garbage"}, {}, now) == {}
+
+
+# -- class 2: a killed run leaves no process and no scratch behind ------------------------
+
+import os          # noqa: E402
+import signal      # noqa: E402
+import subprocess  # noqa: E402
+import sys         # noqa: E402
+import time        # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "lib")] + [
+        p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
+
+
+@pytest.fixture(scope="module")
+def big_hfc(tmp_path_factory) -> Path:
+    """A synthetic HFC database of 10 000 regions (benchmarks/make_bench_db.py): a
+    harvest of it on two workers takes a while."""
+    out = tmp_path_factory.mktemp("big") / "hfc_bench.sqlite"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks/make_bench_db.py"),
+                        "--rows", "10000", "--out", str(out)], env=_env(),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out
+
+
+def _alive(pids) -> list[int]:
+    import psutil
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def _wait_for(what, timeout: float, step: float = 0.2):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = what()
+        if got:
+            return got
+        time.sleep(step)
+    return None
+
+
+def _workers_of(proc):
+    """Processes of ``proc``'s tree that have two map workers: (pid of the harvest,
+    [worker pids]), or None."""
+    import psutil
+    try:
+        tree = [proc] + proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return None
+    for p in tree:
+        try:
+            kids = p.children()
+        except psutil.NoSuchProcess:
+            continue
+        if len(kids) >= 2 and all("python" in (k.name() or "") for k in kids[:2]):
+            return p.pid, [k.pid for k in kids]
+    return None
+
+
+def _kill_leftovers(pids) -> None:
+    for pid in _alive(pids):    # only processes this test started
+        os.kill(pid, signal.SIGKILL)
+
+
+DRIVER = r"""
+import sys
+from vespa_curation import harvest
+from vespa_curation.config import load_config
+p = load_config("hfc1ar", overrides={"source": "sqlite:///" + sys.argv[1], "workers": 2,
+                "chunk_size": 500, "outputs": sys.argv[2], "dachs_inputs": sys.argv[3],
+                "decisions": sys.argv[4], "full": True})
+harvest.run(p, sys.argv[2] + "/20260101T000000Z/hfc1ar")
+"""
+
+
+@pytest.mark.slow
+def test_map_workers_die_when_their_parent_is_killed(big_hfc, tmp_path):
+    import psutil
+    child = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, str(big_hfc), str(tmp_path / "runs"),
+         str(tmp_path / "dachs"), str(tmp_path / "decisions.csv")],
+        env=_env(), start_new_session=True, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        found = _wait_for(lambda: _workers_of(psutil.Process(child.pid)), 180)
+        assert found, "the harvest never started its workers"
+        workers = found[1]
+        os.kill(child.pid, signal.SIGKILL)      # the parent only, not its group
+        child.wait(timeout=30)
+        time.sleep(5)
+        assert _alive(workers) == [], "map workers survived their parent"
+    finally:
+        child.kill()
+        _kill_leftovers(workers)
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_run_leaves_no_process_and_the_next_run_clears_its_scratch(
+        big_hfc, tmp_path, monkeypatch):
+    """``vespa-curate run`` (papermill; the kernel in a session of its own) killed with
+    SIGKILL to its process group during the harvest: after 5 s no process of the run is
+    left; the next run, holding the lock, removes the half-written Parquet file."""
+    import psutil
+    from vespa_curation import runs
+    exe = Path(sys.executable).parent / "vespa-curate"
+    outputs = tmp_path / "runs"
+    args = ["-p", f"source=sqlite:///{big_hfc}", "-p", "workers=2", "-p", "chunk_size=500",
+            "-p", f"outputs={outputs}", "-p", f"dachs_inputs={tmp_path / 'dachs'}",
+            "-p", f"decisions={tmp_path / 'decisions.csv'}"]
+    leader = subprocess.Popen([str(exe), "run", "hfc1ar", *args], env=_env(), cwd=ROOT,
+                              start_new_session=True, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tree: list[int] = []
+    try:
+        proc = psutil.Process(leader.pid)
+        found = _wait_for(lambda: _workers_of(proc) and list(
+            outputs.glob("*/hfc1ar/*.parquet.part")), 300)
+        assert found, "the run never reached its map workers"
+        tree = [leader.pid] + [p.pid for p in proc.children(recursive=True)]
+        assert len(tree) >= 4            # the command, the kernel, two workers
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait(timeout=30)
+        time.sleep(5)
+        assert _alive(tree) == [], f"processes of the killed run survive: {_alive(tree)}"
+    finally:
+        leader.kill()
+        _kill_leftovers(tree)
+    part = list(outputs.glob("*/hfc1ar/*.parquet.part"))
+    assert part, "the killed harvest left no half-written file to clear"
+    params = load_config("hfc1ar", overrides={"source": f"sqlite:///{big_hfc}",
+                                              "outputs": str(outputs)})
+    monkeypatch.setattr(runs, "run_service", lambda p, stamp, *a, **k:
+                        runs.RunResult(p["service"], runs.run_dir(p, stamp)))
+    runs.run([params], progress=False)
+    assert not any(p.exists() for p in part)
+    assert not list(outputs.glob("*/*/*.parquet.part"))
+
+
+def test_remove_scratch_keeps_what_a_live_writer_holds(tmp_path):
+    folder = tmp_path / "20260101T000000Z" / "hfc1ar"
+    folder.mkdir(parents=True)
+    (folder / runfolder.EXPORT_ROWS).write_bytes(b"x" * 100)
+    (folder / "rows.parquet.part").write_bytes(b"x")
+    (folder / "rows.parquet").write_bytes(b"kept")
+    live = runfolder.ParquetStream(tmp_path / "20260102T000000Z" / "nrh" / "rows.parquet")
+    live.path.parent.mkdir(parents=True)
+    live.write(pd.DataFrame({"a": [1]}))
+    removed = runfolder.remove_scratch(tmp_path)
+    assert sorted(p.name for p in removed) == [runfolder.EXPORT_ROWS, "rows.parquet.part"]
+    assert (folder / "rows.parquet").exists() and live.tmp.exists()
+    live.close([])
+    assert live.path.exists()

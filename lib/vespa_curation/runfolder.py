@@ -18,9 +18,13 @@ file                   written by                          read by
 ``figures/``,          qa                                  the curator
 ``report.*``
 =====================  ==================================  =============================
+
+A stage killed midway leaves scratch files (:data:`SCRATCH`); the next run, holding the
+run lock, removes them (:func:`remove_scratch`).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -104,7 +108,8 @@ class ParquetStream:
     bytes, lists beside scalars: the values of refused records QA keeps) is written as
     text in the first chunk; in later chunks a value the column's type cannot hold is
     written as text in a text column and as NULL otherwise, so one record never stops
-    the writer."""
+    the writer. While open, the temporary file is locked (``flock``), so that a run
+    clearing what killed runs left (:func:`remove_scratch`) never takes it."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -112,6 +117,7 @@ class ParquetStream:
         self.writer = None
         self.schema = None
         self.rows = 0
+        self._lock = None
 
     def write(self, df: pd.DataFrame) -> None:
         if df is None or not len(df.columns):
@@ -122,6 +128,7 @@ class ParquetStream:
                 pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
                 for f in table.schema]))
             self.schema = table.schema
+            self._lock = _locked(self.tmp)
             self.writer = pq.ParquetWriter(self.tmp, self.schema)
         else:
             table = self._conform(df)
@@ -140,6 +147,7 @@ class ParquetStream:
             self.writer.close()
             self.writer = None
         os.replace(self.tmp, self.path)
+        self._unlock()
 
     def discard(self) -> None:
         """Close and remove what was written (a failed stage leaves no half file)."""
@@ -147,6 +155,12 @@ class ParquetStream:
             self.writer.close()
             self.writer = None
         self.tmp.unlink(missing_ok=True)
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
 
 def _missing(v) -> bool:
@@ -204,3 +218,45 @@ def _fit(col: pd.Series, type_: pa.DataType) -> pa.Array:
             out.append(None)
     return pa.array(out, type=type_, from_pandas=True)
 
+
+def _locked(path: Path):
+    """An open handle holding an exclusive ``flock`` on ``path`` (created empty)."""
+    fh = open(path, "ab")
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    return fh
+
+
+#: Files a stage writes for a while and then renames or removes: all a killed run leaves
+#: behind in its run folder (the staged export rows, Parquet files being written).
+SCRATCH = (EXPORT_ROWS, "*.parquet.part", "*.parquet.tmp", "*.json.tmp")
+
+
+def remove_scratch(outputs: str | os.PathLike) -> list[Path]:
+    """Remove the scratch files (:data:`SCRATCH`) of the run folders under ``outputs``
+    (``<stamp>/<service>/``): a run holding the run lock calls it, so they are what
+    killed runs left. A file a live writer still holds locked is kept. Returns the
+    files removed."""
+    removed = []
+    root = Path(outputs)
+    if not root.is_dir():
+        return removed
+    for folder in root.glob("*/*/"):
+        for pattern in SCRATCH:
+            for p in folder.glob(pattern):
+                if p.is_file() and not _in_use(p):
+                    p.unlink(missing_ok=True)
+                    removed.append(p)
+    return removed
+
+
+def _in_use(path: Path) -> bool:
+    """Whether a live writer holds ``path`` locked (:class:`ParquetStream`)."""
+    try:
+        with open(path, "rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False

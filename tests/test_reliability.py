@@ -536,3 +536,18 @@ def test_remove_scratch_keeps_what_a_live_writer_holds(tmp_path):
     assert (folder / "rows.parquet").exists() and live.tmp.exists()
     live.close([])
     assert live.path.exists()
+
+
+# -- class 5: SQLite paths holding URI characters ------------------------------------------
+
+@pytest.mark.parametrize("folder", ["we?ird", "hash #2", "100%25 sure", "all?#%20 three"])
+def test_sqlite_path_with_uri_characters_opens_that_file_read_only(hfc_sample, tmp_path,
+                                                                   folder):
+    db = writable_copy(hfc_sample, tmp_path / folder / "hfc.sqlite")
+    before = set(tmp_path.rglob("*"))
+    src = open_source(f"sqlite:///{db}")
+    assert "ACTIVEREGIONS" in src.tables()
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        src.conn.execute("CREATE TABLE X (A)")
+    src.close()
+    assert set(tmp_path.rglob("*")) == before    # no other file opened or created

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -176,14 +177,17 @@ def _open_odbc(rest: str) -> SqlSource:
 
 
 def sqlite_source(path: str | os.PathLike) -> SqlSource:
+    """The SQLite database at ``path``, opened read-only (a ``file:`` URI whose path is
+    percent-quoted, so that ``?``, ``#`` or ``%`` in a folder name open that file and
+    not another one, read-write)."""
     p = Path(path)
     if not p.is_file():
         raise SourceError(f"source database {p} does not exist (run `vespa-curate sample` "
                           "to build the embedded samples)")
+    uri = f"file:{urllib.parse.quote(str(p.absolute()))}?mode=ro"
 
     def connect():
-        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False,
-                               detect_types=0)
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, detect_types=0)
         # text that is not UTF-8 (a legacy Latin-1 value) must not stop the harvest:
         # undecodable bytes become U+FFFD, which the validator refuses (epn.string) in
         # that record only

@@ -551,3 +551,26 @@ def test_sqlite_path_with_uri_characters_opens_that_file_read_only(hfc_sample, t
         src.conn.execute("CREATE TABLE X (A)")
     src.close()
     assert set(tmp_path.rglob("*")) == before    # no other file opened or created
+
+
+from vespa_curation.parameter import ParameterError  # noqa: E402
+
+
+# -- class 3: credentials never pass the parameter check --------------------------------------
+
+@pytest.mark.parametrize("key, value", [
+    ("source", "odbc:DRIVER={PostgreSQL Unicode};SERVER=db;UID=hfc;PWD=S3cret-pw;"),
+    ("source", "odbc:Driver=x;Server=db;User=hfc;Password = S3cret-pw"),
+    ("source", "es:https://vespa:S3cret-pw@es.example.org:9200"),
+    ("dachs_db", "host=db dbname=gavo user=gavo password=S3cret-pw"),
+    ("dachs_db", "postgresql://gavo:S3cret-pw@db/gavo"),
+    ("server_url", "https://admin:S3cret-pw@voparis.example.org"),
+    ("hapi_server", "https://u:S3cret-pw@hapi.example.org/hapi"),
+])
+def test_a_credential_in_a_parameter_is_refused_naming_the_key_only(key, value):
+    service = "nrh" if key == "hapi_server" else "hfc1ar"
+    with pytest.raises(ParameterError) as err:
+        load_config(service, overrides={key: value})
+    msg = str(err.value)
+    assert f"'{key}'" in msg and "S3cret-pw" not in msg
+    assert "environment variable" in msg and "file" in msg

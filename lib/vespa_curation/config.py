@@ -20,7 +20,7 @@ import yaml
 
 from . import paths
 from .area import ImportArea
-from .parameter import Param, ParameterError
+from .parameter import Param, ParameterError, looks_like_credential
 from .services import get_service, service_names
 from .sources import SCHEMES, forms
 
@@ -208,6 +208,7 @@ def _read_yaml(f: Path) -> dict:
 
 def _checked(service: str, values: Mapping[str, Any]) -> RunConfig:
     sch = schema(service)
+    _refuse_credentials(values)
     unknown = sorted(set(values) - set(sch) - {"service"})
     if unknown:
         raise ParameterError(
@@ -221,6 +222,19 @@ def _checked(service: str, values: Mapping[str, Any]) -> RunConfig:
             out[name] = str(paths.resolve(out[name]))
     out["service"] = service
     return RunConfig(out)
+
+
+def _refuse_credentials(values: Mapping[str, Any]) -> None:
+    """ParameterError naming (never quoting) a parameter whose value holds a password:
+    parameters are written into run logs and executed notebooks."""
+    for key, value in values.items():
+        if value is not None and looks_like_credential(value):
+            raise ParameterError(
+                f"parameter {key!r} holds a credential (a password in a connection string "
+                "or a URL), and parameters are written into run logs and executed "
+                "notebooks: put it in a file named by the parameter (source=odbc:FILE, "
+                "source=es:FILE, dachs_db=file:PATH) or in an environment variable "
+                "(source=odbc:env:NAME, dachs_db=env:NAME)")
 
 
 def describe(service: str) -> str:

@@ -37,6 +37,7 @@ import pandas as pd
 
 from . import epncore, paths, quarantine as Q
 from .area import ImportArea
+from .parameter import looks_like_credential
 from .times import jd, jd_to_timestamp, to_datetime
 
 log = logging.getLogger("vespa_curation.incremental")
@@ -172,7 +173,7 @@ def dsn_text(spec: str) -> tuple[str, str]:
         if not text:
             raise MarkError(f"environment variable {var} (dachs_db DSN) is not set")
         return text, f"dachs_db from ${var}"
-    if re.search(r"(?i)\b(password|pwd)\s*=", spec) or re.search(r"://[^/@:]+:[^/@]+@", spec):
+    if looks_like_credential(spec):
         raise MarkError("dachs_db holds a password: parameters are written into executed "
                         "notebooks, so put the DSN in a file (dachs_db=file:PATH) or an "
                         "environment variable (dachs_db=env:NAME)")

@@ -6,12 +6,26 @@ values against them before any work starts.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 
 class ParameterError(ValueError):
     """A parameter is unknown, missing or of a wrong value; the message names it."""
+
+
+#: A password in a connection string (``PWD=``, ``password=``) or in a URL
+#: (``scheme://user:password@host``).
+_CREDENTIAL = re.compile(r"(?i)\b(pwd|passwd|password)\s*=\s*[^\s;]"
+                         r"|[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
+
+
+def looks_like_credential(text: str) -> bool:
+    """Whether ``text`` holds a password (a connection string's ``PWD=``/``password=``,
+    a URL's ``user:password@``): such a value must never be a parameter, since
+    parameters are written into run logs and executed notebooks."""
+    return bool(_CREDENTIAL.search(str(text)))
 
 
 @dataclass(frozen=True)

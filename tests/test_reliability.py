@@ -553,7 +553,61 @@ def test_sqlite_path_with_uri_characters_opens_that_file_read_only(hfc_sample, t
     assert set(tmp_path.rglob("*")) == before    # no other file opened or created
 
 
+# -- class 6: -p values by their parameter's type; folders and files checked first ---------
+
 from vespa_curation.parameter import ParameterError  # noqa: E402
+
+
+def test_override_values_are_taken_by_their_parameter_type(tmp_path):
+    cfg = load_config("hfc1ar", overrides=[
+        f"outputs={tmp_path}/runs #2", f"dachs_inputs={tmp_path}/yes",
+        f"decisions={tmp_path}/2026-01-01", f"qa_images={tmp_path}/@x",
+        "workers=1", "full=yes", "limit=", "chunk_size= 500"])
+    assert cfg["outputs"] == f"{tmp_path}/runs #2"            # a comment for YAML
+    assert cfg["dachs_inputs"] == f"{tmp_path}/yes"           # a boolean for YAML
+    assert cfg["decisions"] == f"{tmp_path}/2026-01-01"       # a date for YAML
+    assert cfg["qa_images"] == f"{tmp_path}/@x"               # a YAML error
+    assert cfg["full"] is True and cfg["limit"] is None and cfg["chunk_size"] == 500
+    odd = load_config("hfc1ar", overrides=["outputs=!!python/object/apply:os.system"])
+    assert odd["outputs"].endswith("!!python/object/apply:os.system")
+
+
+@pytest.mark.parametrize("override, words", [
+    ("limit=0", "'limit'"), ("limit=-5", "'limit'"), ("dachs_inputs=", "'dachs_inputs'"),
+    ("outputs=", "'outputs'"), ("workers=", "'workers'"), ("source=@x", "'source'"),
+    ("workers=!!python/object/apply:os.system", "'workers'"),
+])
+def test_refused_overrides_name_their_parameter(override, words):
+    with pytest.raises(ParameterError, match=words):
+        load_config("hfc1ar", overrides=[override])
+
+
+def test_a_folder_parameter_naming_a_file_is_refused(tmp_path):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    for key in ("dachs_inputs", "outputs"):
+        with pytest.raises(ParameterError, match=f"'{key}'.*not a folder"):
+            load_config("hfc1ar", overrides=[f"{key}={f}"])
+
+
+@pytest.mark.parametrize("content, line", [
+    (b"workers: 1\nlimit: [1, 2\nfull: true\n", 3),          # an unclosed list
+    (b"workers: 1\n  limit: 2\n", 2),                          # bad indentation
+    (b"workers: 1\noutputs: caf\xe9\n", 2),                    # Latin-1, not UTF-8
+])
+def test_a_broken_parameters_file_is_refused_naming_file_and_line(tmp_path, content, line):
+    f = tmp_path / "site.yaml"
+    f.write_bytes(content)
+    with pytest.raises(ParameterError, match=rf"site\.yaml.* line {line}\b"):
+        load_config("hfc1ar", f)
+
+
+def test_cli_refuses_a_zero_limit_before_any_notebook(tmp_path):
+    from test_cli import curate
+    out = tmp_path / "runs"
+    p = curate("run", "hfc1ar", "-p", f"outputs={out}", "-p", "limit=0", env=_env())
+    assert p.returncode == 2 and "'limit'" in p.stderr, p.stderr
+    assert not out.exists()
 
 
 # -- class 3: credentials never pass the parameter check --------------------------------------

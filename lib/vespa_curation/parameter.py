@@ -41,9 +41,15 @@ class Param:
     check: Callable[[Any], str | None] | None = None  # returns an error text or None
 
     def coerce(self, value: Any) -> Any:
+        """``value`` (text from ``-p key=value``, or a value of a YAML file) converted
+        to the declared type and checked; None (an empty ``-p key=``) is refused for a
+        required parameter and for a number or flag that has a default."""
         if value is None:
             if self.required:
                 raise ParameterError(f"parameter {self.name!r} is required: {self.doc}")
+            if self.default is not None and self.type is not str:
+                raise ParameterError(f"parameter {self.name!r} needs a value (an empty "
+                                     f"value means none; default {self.default!r})")
             return None
         try:
             if self.type is bool and isinstance(value, str):

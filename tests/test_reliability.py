@@ -293,7 +293,7 @@ def test_declared_kinds_refuse_text_in_numbers_and_numbers_beyond_integers(sampl
     for col, v, words in (("EXPTIME", "x!", "EXPTIME holds 'x!', text, not a number"),
                           ("NAXIS1", 1e300, "NAXIS1 holds 1e+300, beyond"),
                           ("NAXIS1", 12.5, "NAXIS1 holds 12.5, not a whole number"),
-                          ("FILTER", 7, "FILTER holds 7, a int, not text")):
+                          ("FILTER", 7, "FILTER holds 7, an int, not text")):
         r = recs.copy()
         r[col] = r[col].astype(object)
         r.at[0, col] = v

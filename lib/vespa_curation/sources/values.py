@@ -88,6 +88,12 @@ def text_of(v) -> str:
     return str(v)
 
 
+def _a(v) -> str:
+    """``a float``, ``an int``: the type of ``v`` in a reason."""
+    name = type(v).__name__
+    return ("an " if name[:1] in "aeiou" else "a ") + name
+
+
 def _missing(v) -> bool:
     if v is None or v is pd.NA or v is pd.NaT:
         return True
@@ -106,15 +112,15 @@ def value_fault(v, kind: str | None) -> str | None:
         number = isinstance(v, (float, np.floating)) and not isinstance(v, bool)
         return "an infinite number" if number and math.isinf(v) else None
     if kind == "text":
-        return None if isinstance(v, str) else f"a {type(v).__name__}, not text"
+        return None if isinstance(v, str) else f"{_a(v)}, not text"
     if kind == "date":
         ok = isinstance(v, _DATE) and not isinstance(v, bool)
-        return None if ok else f"a {type(v).__name__}, not a date"
+        return None if ok else f"{_a(v)}, not a date"
     if kind == "bool":
         ok = isinstance(v, (bool, np.bool_)) or (isinstance(v, _NUMBER) and v in (0, 1))
-        return None if ok else f"a {type(v).__name__}, not true or false"
+        return None if ok else f"{_a(v)}, not true or false"
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, _NUMBER + (str,)):
-        return f"a {type(v).__name__}, not {_WANTED[kind]}"
+        return f"{_a(v)}, not {_WANTED[kind]}"
     try:
         x = float(v.strip()) if isinstance(v, str) else float(v)
     except (ValueError, OverflowError):

@@ -94,7 +94,7 @@ def cc_x_utc_to_datetime(values, date_obs) -> pd.Series:
     out = np.full(len(v), np.datetime64("NaT"), dtype="datetime64[ns]")
     hours = np.isfinite(v) & (v < 48)
     jdm = np.isfinite(v) & (v > 2_000_000) & (v < 3_500_000)
-    unix = np.isfinite(v) & (v >= 1e8)
+    unix = np.isfinite(v) & (v >= 1e8) & (v < 9.2e9)   # (datetime64[ns] ends in 2262)
     out[hours] = day[hours] + (v[hours] * 3600e9).astype("int64").astype("timedelta64[ns]")
     out[jdm] = jd_to_datetime(v[jdm]).to_numpy(dtype="datetime64[ns]")
     out[unix] = (v[unix] * 1e9).astype("int64").astype("datetime64[ns]")

@@ -221,12 +221,14 @@ def test_dump_round_trip_and_query(tmp_path):
         src.require({"nrh": ["DATE_OBS", "FILE_URL"]})
 
 
-def test_dump_refuses_bad_lines_and_unknown_queries(tmp_path):
+def test_dump_gives_bad_lines_as_unreadable_and_refuses_unknown_queries(tmp_path):
+    from vespa_curation.sources.documents import BAD_HIT
     p = tmp_path / "d.ndjson"
     p.write_text(json.dumps(_docs(n=1)[0]) + "\n{oops\n")
     src = open_source(f"ndjson:{p}")
-    with pytest.raises(SourceError, match="line 2"):
-        list(src.hits())
+    good, bad = list(src.hits())        # one bad line never stops a harvest
+    assert BAD_HIT not in good
+    assert bad["_id"] == "d.ndjson:2" and "not JSON" in bad[BAD_HIT]
     p.write_text(json.dumps(_docs(n=1)[0]) + "\n")
     with pytest.raises(SourceError, match="wildcard"):
         list(src.hits(query={"query": {"wildcard": {"x": "a*"}}}))

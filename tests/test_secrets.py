@@ -184,3 +184,41 @@ def test_elasticsearch_credentials_never_leak(samples, tmp_path):
     found = leaks(forms(secret) + [token.encode()], [out],
                   {"stdout": r.stdout, "stderr": r.stderr})
     assert not found, "credentials leaked:\n" + "\n".join(found[:20])
+
+
+#: A credential written inline in a parameter (connection strings, DSNs, URLs).
+INLINE = [
+    ("source", "odbc:DRIVER={{PostgreSQL Unicode}};SERVER=localhost;DATABASE=hfc;"
+               "UID=reader;PWD={secret};"),
+    ("source", "odbc:Driver=x;Server=db;User=reader;Password = {secret}"),
+    ("source", "es:https://vespa:{secret}@es.example.org:9200"),
+    ("dachs_db", "host=localhost dbname=gavo user=gavo password={secret}"),
+    ("dachs_db", "postgresql://gavo:{secret}@localhost/gavo"),
+    ("server_url", "https://admin:{secret}@voparis.example.org"),
+]
+
+
+@pytest.mark.parametrize("key, template", INLINE)
+def test_inline_credentials_are_refused_before_anything_is_written(tmp_path, key,
+                                                                   template):
+    """``-p source=odbc:DRIVER=...;PWD=...`` (or a DSN, a URL with user:password@) is
+    refused by the parameter check, naming the key and where credentials go: no run
+    folder, log or notebook is written, and the command's output never quotes it."""
+    secret = "Inl1ne-" + secrets.token_hex(12)
+    out = tmp_path / "out"
+    r = cli("run", "hfc1ar", "-p", f"{key}={template.format(secret=secret)}",
+            "-p", f"dachs_inputs={out / 'dachs'}", "-p", f"outputs={out / 'runs'}",
+            "-p", "workers=1", "-p", f"decisions={tmp_path / 'decisions.csv'}",
+            timeout=300)
+    assert r.returncode == 2, r.stdout[-2000:] + r.stderr[-3000:]
+    assert f"parameter '{key}'" in r.stderr and "environment variable" in r.stderr
+    files = [p for p in out.rglob("*") if p.is_file()] if out.exists() else []
+    assert files == [], f"a refused run wrote {files}"
+    logs = ROOT / "outputs" / "logs"
+    notebooks = [p for p in (ROOT / "outputs").rglob("*.ipynb")] \
+        if (ROOT / "outputs").is_dir() else []
+    found = [f"{p}" for p in notebooks + (list(logs.rglob("*")) if logs.is_dir() else [])
+             if p.is_file() and any(f in p.read_bytes() for f in forms(secret))]
+    found += [name for name, text in (("stdout", r.stdout), ("stderr", r.stderr))
+              if any(f in text.encode() for f in forms(secret))]
+    assert not found, "credentials leaked:\n" + "\n".join(found)

@@ -4,10 +4,12 @@ Every service accepts the :data:`COMMON` parameters; a service declares more
 (``Service.params``) and its defaults (``Service.defaults``: the embedded sample as
 ``source``, ...). :func:`load_config` merges, in order: the declared defaults,
 ``parameters/<service>.yaml`` (a site's own defaults, optional), a ``-f`` file and
-``-p key=value`` overrides; it checks the result against the schema — an unknown key, a
-value of the wrong type or outside the accepted values raises :class:`ParameterError`
-naming the key and what is accepted — and returns a frozen :class:`RunConfig` with the
-paths resolved (import area, outputs, decisions file).
+``-p key=value`` overrides (text, converted by each parameter's declared type, never
+parsed as YAML); it checks the result against the schema — an unknown key, a value of
+the wrong type or outside the accepted values, a value holding a credential, an empty
+or file-naming output folder raise :class:`ParameterError` naming the key and what is
+accepted — and returns a frozen :class:`RunConfig` with the paths resolved (import
+area, outputs, decisions file).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import yaml
 
 from . import paths
 from .area import ImportArea
-from .parameter import Param, ParameterError
+from .parameter import Param, ParameterError, looks_like_credential
 from .services import get_service, service_names
 from .sources import SCHEMES, forms
 
@@ -58,7 +60,8 @@ COMMON: tuple[Param, ...] = (
           check=lambda v: None if v >= 1 else "must be at least 1"),
     Param("dask_scheduler", str, None, "address of a Dask scheduler (tcp://host:port) to "
           "map chunks on a cluster instead of local processes"),
-    Param("limit", int, None, "harvest at most this many source records (tests, trials)"),
+    Param("limit", int, None, "harvest at most this many source records (tests, trials)",
+          check=lambda v: None if v > 0 else "must be positive (no value: no limit)"),
     Param("full", bool, False, "ignore the incremental mark and harvest everything"),
     Param("qa_gallery", int, 24, "regions drawn in the QA gallery",
           check=lambda v: None if v >= 0 else "must be >= 0"),
@@ -71,6 +74,8 @@ COMMON: tuple[Param, ...] = (
 )
 #: Parameters whose value is a path, resolved against the project root.
 PATH_PARAMS = ("dachs_inputs", "outputs", "decisions", "qa_images")
+#: Path parameters naming a folder the run writes into (never empty, never a file).
+FOLDER_PARAMS = ("dachs_inputs", "outputs")
 
 
 def schema(service) -> dict[str, Param]:
@@ -91,13 +96,15 @@ def _service(name: str):
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
-    """``["key=value", ...]`` → dict; values parsed as YAML scalars."""
+    """``["key=value", ...]`` → dict of the values as given (text; an empty value is
+    None): each is converted by its parameter's declared type (:meth:`Param.coerce`),
+    never parsed as YAML, so a path keeps ``#`` and ``yes`` or a date stays text."""
     out = {}
     for item in items or ():
         if "=" not in item:
             raise ParameterError(f"override {item!r} is not of the form key=value")
         key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value) if value != "" else None
+        out[key.strip()] = value if value != "" else None
     return out
 
 
@@ -198,9 +205,21 @@ def as_config(params: Mapping[str, Any]) -> RunConfig:
 
 
 def _read_yaml(f: Path) -> dict:
+    """A parameters file's mapping; ParameterError naming the file and the line of a
+    YAML or encoding error (never quoting the line: it may hold anything)."""
     if not f.is_file():
         raise ParameterError(f"parameters file {f} does not exist")
-    loaded = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+    data = f.read_bytes()
+    try:
+        loaded = yaml.safe_load(data.decode("utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ParameterError(f"parameters file {f}: not UTF-8 text at line {line}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ParameterError(f"parameters file {f}: not YAML{where} "
+                             f"({getattr(exc, 'problem', None) or 'syntax error'})") from None
     if not isinstance(loaded, dict):
         raise ParameterError(f"parameters file {f} is not a mapping of key: value")
     return loaded
@@ -208,6 +227,7 @@ def _read_yaml(f: Path) -> dict:
 
 def _checked(service: str, values: Mapping[str, Any]) -> RunConfig:
     sch = schema(service)
+    _refuse_credentials(values)
     unknown = sorted(set(values) - set(sch) - {"service"})
     if unknown:
         raise ParameterError(
@@ -216,11 +236,30 @@ def _checked(service: str, values: Mapping[str, Any]) -> RunConfig:
     out = {name: p.coerce(values.get(name, p.default)) for name, p in sch.items()}
     if out["decisions"] is None:
         out["decisions"] = f"parameters/decisions/{service}.csv"
+    for name in FOLDER_PARAMS:
+        if out[name] is None or not out[name].strip():
+            raise ParameterError(f"parameter {name!r} is empty: it names a folder")
     for name in PATH_PARAMS:
         if out[name] is not None:
             out[name] = str(paths.resolve(out[name]))
+    for name in FOLDER_PARAMS:
+        if Path(out[name]).exists() and not Path(out[name]).is_dir():
+            raise ParameterError(f"parameter {name!r}: {out[name]} is a file, not a folder")
     out["service"] = service
     return RunConfig(out)
+
+
+def _refuse_credentials(values: Mapping[str, Any]) -> None:
+    """ParameterError naming (never quoting) a parameter whose value holds a password:
+    parameters are written into run logs and executed notebooks."""
+    for key, value in values.items():
+        if value is not None and looks_like_credential(value):
+            raise ParameterError(
+                f"parameter {key!r} holds a credential (a password in a connection string "
+                "or a URL), and parameters are written into run logs and executed "
+                "notebooks: put it in a file named by the parameter (source=odbc:FILE, "
+                "source=es:FILE, dachs_db=file:PATH) or in an environment variable "
+                "(source=odbc:env:NAME, dachs_db=env:NAME)")
 
 
 def describe(service: str) -> str:

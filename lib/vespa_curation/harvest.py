@@ -24,6 +24,7 @@ from . import epncore, incremental, quarantine as Q, runfolder as RF
 from .config import as_config
 from .services import get_service, map_chunk
 from .sources import open_source
+from .sources.values import text_of
 from .times import utc_now
 from .validate import validate
 
@@ -55,16 +56,17 @@ def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, 
     """Map and validate one chunk (runs in a worker process or on a Dask worker).
 
     Returns accepted rows, quarantine lines, and the source records QA keeps (the
-    refused ones, the flagged ones and a few plain ones). When mapping raises on a
-    chunk, the chunk is bisected until the records that raise are isolated: they are
-    quarantined (rule ``internal.error``, the exception in the reason, for a developer
-    to fix) and every other record goes through, so one record no mapping rule
+    refused ones, the flagged ones and a few plain ones). When mapping or validating
+    raises on a chunk, the chunk is bisected until the records that raise are isolated:
+    they are quarantined (rule ``internal.error``, the exception in the reason, for a
+    developer to fix) and every other record goes through, so one record no rule
     foresaw cannot stop a nightly run.
     """
     service = get_service(service_name)
     records = service.source.expand(records)
     try:
         rows, q_map = map_chunk(service, records, params, now=now)
+        accepted, q_val = validate(rows, service)
     except Exception as exc:  # noqa: BLE001 — isolated and reported, never swallowed
         if len(records) == 1:
             return _isolated(service, records, exc)
@@ -76,7 +78,6 @@ def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, 
         return (pd.concat(acc, ignore_index=True) if acc else pd.DataFrame(),
                 pd.concat([p[1] for p in parts], ignore_index=True),
                 pd.concat([p[2] for p in parts], ignore_index=True))
-    accepted, q_val = validate(rows, service)
     q = pd.concat([q_map, q_val], ignore_index=True)
     keep = records_for_qa(service, records, accepted, q, int(params.get("qa_gallery", 24)))
     return normalize(accepted, service.column_facts), q, keep
@@ -84,7 +85,7 @@ def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, 
 
 def _isolated(service, records: pd.DataFrame, exc: Exception):
     """The quarantine line of the one record whose mapping raised."""
-    sid = records[service.source_id].iloc[0]
+    sid = text_of(records[service.source_id].iloc[0])
     try:
         uid = str(service.uid(records).iloc[0])
     except Exception:  # noqa: BLE001 — the uid itself may be what raised
@@ -105,7 +106,7 @@ def records_for_qa(service, records: pd.DataFrame, accepted: pd.DataFrame,
         flagged = accepted["qa_geom_flag"].astype(str) != "ok"
         ids |= set(accepted.loc[flagged, "qa_source_id"].astype(str))
     ids |= set(accepted["qa_source_id"].astype(str).head(n_plain))
-    rid = records[service.source_id].astype(str)
+    rid = records[service.source_id].map(text_of)
     return records[rid.isin(ids)].reset_index(drop=True)
 
 
@@ -147,8 +148,30 @@ def _executor(params):
                 return self.v
         return (lambda f, *a: _Done(f(*a))), (lambda: None), 1
     pool = ProcessPoolExecutor(max_workers=int(params["workers"]),
-                               mp_context=get_context("fork"))
+                               mp_context=get_context("fork"),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
     return pool.submit, pool.shutdown, 2 * int(params["workers"])
+
+
+#: ``prctl`` option asking the kernel to signal a process when its parent dies (Linux).
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """A map worker's first step: be killed (SIGKILL) when the process that forked it
+    dies, however it dies — a worker blocked on its task queue never notices a parent
+    killed with SIGKILL, and would stay forever (holding memory and the source's
+    connection). Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere, nothing. The
+    parent may have died between the fork and this call: then exit at once."""
+    import ctypes
+    import signal
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):   # not Linux: no such call
+        return
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
 
 def _progress(total=None, desc="harvest"):
@@ -163,8 +186,9 @@ class _Collector:
     """What the driver keeps of the chunks' results: rows and records streamed to
     Parquet, quarantine lines, counts and the running mark."""
 
-    def __init__(self, run_dir: Path, service):
+    def __init__(self, run_dir: Path, service, now: pd.Timestamp):
         self.service = service
+        self.now = now
         self.rows = RF.ParquetStream(run_dir / RF.ROWS)
         self.records = RF.ParquetStream(run_dir / RF.RECORDS)
         self.quarantine: list[pd.DataFrame] = []
@@ -178,7 +202,7 @@ class _Collector:
         self.quarantine.append(q)
         self.counts["accepted"] += len(acc)
         self.counts["quarantined"] += q["source_id"].nunique() if len(q) else 0
-        self.service.source.mark.observe(self.marks, acc)
+        self.service.source.mark.observe(self.marks, acc, self.now)
 
     def close(self) -> pd.DataFrame:
         self.rows.close(self.service.columns)
@@ -221,7 +245,7 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike,
     log.info("harvest %s from %s (mark %s)", service.name, source.label, mark or "none")
     now = utc_now()
     found: dict[str, Any] = {}
-    out = _Collector(run_dir, service)
+    out = _Collector(run_dir, service, now)
     try:
         chunks = harvester.records(source, cfg, mark, published=cfg.area.published_uids,
                                    report=found)
@@ -277,7 +301,7 @@ def _summary(service, source, mark, out: _Collector, quarantine: pd.DataFrame,
         "service": service.name,
         "source": source.label,
         "mark_in": RF.jsonable(mark),
-        "mark": RF.jsonable(incremental.merge_marks(mark, out.marks)),
+        "mark": RF.jsonable(incremental.merge_marks(mark, out.marks, now)),
         "counts": {
             "source_records": counts["source_records"],
             "accepted": counts["accepted"],

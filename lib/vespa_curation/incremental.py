@@ -37,7 +37,8 @@ import pandas as pd
 
 from . import epncore, paths, quarantine as Q
 from .area import ImportArea
-from .times import jd_to_timestamp
+from .parameter import looks_like_credential
+from .times import jd, jd_to_timestamp, run_time_bound, to_datetime
 
 log = logging.getLogger("vespa_curation.incremental")
 
@@ -117,16 +118,31 @@ def _as_id(v):
     return str(v)
 
 
-def merge_marks(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> dict:
+def merge_marks(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None,
+                now=None) -> dict:
     """The element-wise highest of two stored marks (a run that read only old records,
-    e.g. quarantined ones retried, never moves the mark back)."""
+    e.g. quarantined ones retried, never moves the mark back).
+
+    A time after ``now`` (the run's time; a mark written before records from the future
+    were refused) and a ``run_date`` that is no date are dropped with a warning: kept,
+    they would hide every later record from the next harvests or stop them."""
+    limit = None if now is None else run_time_bound(now)
     out: dict[str, Any] = {}
     for m in (old or {}, new or {}):
         if m.get("time_jd") is not None:
-            out["time_jd"] = max(out.get("time_jd", -np.inf), float(m["time_jd"]))
+            v = float(m["time_jd"])
+            if limit is not None and v > jd(pd.Series([limit]))[0]:
+                log.warning("mark time_jd %s is after the run's time: dropped", v)
+            else:
+                out["time_jd"] = max(out.get("time_jd", -np.inf), v)
         if m.get("run_date") is not None:
-            v = str(pd.Timestamp(m["run_date"]).isoformat(timespec="milliseconds"))
-            out["run_date"] = max(out.get("run_date", v), v)
+            t = to_datetime(pd.Series([m["run_date"]])).iloc[0]
+            if pd.isna(t) or (limit is not None and t > limit):
+                log.warning("mark run_date %r is no date or after the run's time: "
+                            "dropped", m["run_date"])
+            else:
+                v = t.isoformat(timespec="milliseconds")
+                out["run_date"] = max(out.get("run_date", v), v)
         if m.get("id") is not None:
             v = _as_id(m["id"])
             cur = out.get("id", v)
@@ -157,7 +173,7 @@ def dsn_text(spec: str) -> tuple[str, str]:
         if not text:
             raise MarkError(f"environment variable {var} (dachs_db DSN) is not set")
         return text, f"dachs_db from ${var}"
-    if re.search(r"(?i)\b(password|pwd)\s*=", spec) or re.search(r"://[^/@:]+:[^/@]+@", spec):
+    if looks_like_credential(spec):
         raise MarkError("dachs_db holds a password: parameters are written into executed "
                         "notebooks, so put the DSN in a file (dachs_db=file:PATH) or an "
                         "environment variable (dachs_db=env:NAME)")
@@ -327,7 +343,7 @@ def next_mark(harvest_report: Mapping[str, Any], seen: Iterable[str],
     ``seen``: source ids of this run's rows (only the retry candidates among them
     matter)."""
     mark_in = harvest_report.get("mark_in") or {}
-    mark = merge_marks(mark_in, harvest_report.get("mark") or {})
+    mark = merge_marks(mark_in, harvest_report.get("mark") or {}, harvest_report.get("time"))
     seen = {str(i) for i in seen}
     q = quarantine
     if len(q):

@@ -6,12 +6,26 @@ values against them before any work starts.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 
 class ParameterError(ValueError):
     """A parameter is unknown, missing or of a wrong value; the message names it."""
+
+
+#: A password in a connection string (``PWD=``, ``password=``) or in a URL
+#: (``scheme://user:password@host``).
+_CREDENTIAL = re.compile(r"(?i)\b(pwd|passwd|password)\s*=\s*[^\s;]"
+                         r"|[a-z][a-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@")
+
+
+def looks_like_credential(text: str) -> bool:
+    """Whether ``text`` holds a password (a connection string's ``PWD=``/``password=``,
+    a URL's ``user:password@``): such a value must never be a parameter, since
+    parameters are written into run logs and executed notebooks."""
+    return bool(_CREDENTIAL.search(str(text)))
 
 
 @dataclass(frozen=True)
@@ -27,9 +41,15 @@ class Param:
     check: Callable[[Any], str | None] | None = None  # returns an error text or None
 
     def coerce(self, value: Any) -> Any:
+        """``value`` (text from ``-p key=value``, or a value of a YAML file) converted
+        to the declared type and checked; None (an empty ``-p key=``) is refused for a
+        required parameter and for a number or flag that has a default."""
         if value is None:
             if self.required:
                 raise ParameterError(f"parameter {self.name!r} is required: {self.doc}")
+            if self.default is not None and self.type is not str:
+                raise ParameterError(f"parameter {self.name!r} needs a value (an empty "
+                                     f"value means none; default {self.default!r})")
             return None
         try:
             if self.type is bool and isinstance(value, str):

@@ -125,7 +125,7 @@ _RULES = (
     Rule("epn.timestamp", "validate", "A date column is not a timestamp, or creation "
          "follows modification."),
     Rule("epn.string", "validate", "A text value has leading or trailing blanks, control "
-         "characters, or is a malformed #-list."),
+         "characters, or is a malformed #-list; or a text column holds no text."),
     Rule("epn.orientation", "validate", "The polygon runs clockwise; EPN-TAP wants "
          "counter-clockwise."),
     # -- people and bugs ----------------------------------------------------------------

@@ -18,9 +18,13 @@ file                   written by                          read by
 ``figures/``,          qa                                  the curator
 ``report.*``
 =====================  ==================================  =============================
+
+A stage killed midway leaves scratch files (:data:`SCRATCH`); the next run, holding the
+run lock, removes them (:func:`remove_scratch`).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -31,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .quarantine import QUARANTINE_COLUMNS
+from .sources.values import text_of
 
 ROWS = "rows.parquet"
 RECORDS = "records.parquet"
@@ -97,7 +102,14 @@ def row_batches(path: Path, batch: int) -> Iterator[pd.DataFrame]:
 class ParquetStream:
     """Append DataFrames to one Parquet file, written under a temporary name and
     renamed on :meth:`close`; later chunks are cast to the first's schema (a column that
-    is all NULL in one chunk takes the type it has elsewhere)."""
+    is all NULL in one chunk takes the type it has elsewhere).
+
+    A column Arrow cannot hold as one type (a source field holding numbers and text,
+    bytes, lists beside scalars: the values of refused records QA keeps) is written as
+    text in the first chunk; in later chunks a value the column's type cannot hold is
+    written as text in a text column and as NULL otherwise, so one record never stops
+    the writer. While open, the temporary file is locked (``flock``), so that a run
+    clearing what killed runs left (:func:`remove_scratch`) never takes it."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -105,16 +117,18 @@ class ParquetStream:
         self.writer = None
         self.schema = None
         self.rows = 0
+        self._lock = None
 
     def write(self, df: pd.DataFrame) -> None:
         if df is None or not len(df.columns):
             return
         if self.schema is None:
-            table = pa.Table.from_pandas(df, preserve_index=False)
+            table = _first_table(df)
             table = table.cast(pa.schema([
                 pa.field(f.name, pa.string() if pa.types.is_null(f.type) else f.type)
                 for f in table.schema]))
             self.schema = table.schema
+            self._lock = _locked(self.tmp)
             self.writer = pq.ParquetWriter(self.tmp, self.schema)
         else:
             table = self._conform(df)
@@ -123,17 +137,7 @@ class ParquetStream:
 
     def _conform(self, df: pd.DataFrame) -> pa.Table:
         df = df.reindex(columns=self.schema.names)
-        arrays = []
-        for f in self.schema:
-            col = df[f.name]
-            try:
-                arrays.append(pa.array(col, type=f.type, from_pandas=True))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
-                if pa.types.is_string(f.type):
-                    arrays.append(pa.array(col.astype("string"), type=pa.string()))
-                else:
-                    arrays.append(pa.array(pd.to_numeric(col, errors="coerce"),
-                                           type=f.type, from_pandas=True))
+        arrays = [_fit(df[f.name], f.type) for f in self.schema]
         return pa.Table.from_arrays(arrays, schema=self.schema)
 
     def close(self, empty_columns: list[str]) -> None:
@@ -143,6 +147,7 @@ class ParquetStream:
             self.writer.close()
             self.writer = None
         os.replace(self.tmp, self.path)
+        self._unlock()
 
     def discard(self) -> None:
         """Close and remove what was written (a failed stage leaves no half file)."""
@@ -150,3 +155,108 @@ class ParquetStream:
             self.writer.close()
             self.writer = None
         self.tmp.unlink(missing_ok=True)
+        self._unlock()
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def _missing(v) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v)
+
+
+def as_text(col: pd.Series) -> pd.Series:
+    """Every value of ``col`` as text (bytes decoded, NULL kept): how a column of mixed
+    values is written."""
+    return col.astype(object).map(lambda v: None if _missing(v) else text_of(v))
+
+
+#: What Arrow raises on values it cannot convert to a column's type.
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError,
+                 OverflowError, ValueError, TypeError)
+
+
+def _first_table(df: pd.DataFrame) -> pa.Table:
+    """The first chunk as an Arrow table; columns Arrow cannot hold as one type as
+    text."""
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except _ARROW_ERRORS:
+        pass
+    fixed = df.copy()
+    for name in df.columns:
+        if df[name].dtype == object:
+            try:
+                pa.array(df[name], from_pandas=True)
+            except _ARROW_ERRORS:
+                fixed[name] = as_text(df[name])
+    return pa.Table.from_pandas(fixed, preserve_index=False)
+
+
+def _fit(col: pd.Series, type_: pa.DataType) -> pa.Array:
+    """``col`` as an Arrow array of ``type_``: text for a text column, numbers (NULL
+    where not one) for a numeric one, and value by value (NULL where a value does not
+    fit) as a last resort."""
+    try:
+        return pa.array(col, type=type_, from_pandas=True)
+    except _ARROW_ERRORS:
+        pass
+    if pa.types.is_string(type_) or pa.types.is_large_string(type_):
+        return pa.array(as_text(col), type=type_, from_pandas=True)
+    try:
+        return pa.array(pd.to_numeric(col, errors="coerce"), type=type_, from_pandas=True)
+    except _ARROW_ERRORS:
+        pass
+    out = []
+    for v in col.astype(object):
+        try:
+            pa.array([v], type=type_, from_pandas=True)
+            out.append(v)
+        except _ARROW_ERRORS:
+            out.append(None)
+    return pa.array(out, type=type_, from_pandas=True)
+
+
+def _locked(path: Path):
+    """An open handle holding an exclusive ``flock`` on ``path`` (created empty)."""
+    fh = open(path, "ab")
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    return fh
+
+
+#: Files a stage writes for a while and then renames or removes: all a killed run leaves
+#: behind in its run folder (the staged export rows, Parquet files being written).
+SCRATCH = (EXPORT_ROWS, "*.parquet.part", "*.parquet.tmp", "*.json.tmp")
+
+
+def remove_scratch(outputs: str | os.PathLike) -> list[Path]:
+    """Remove the scratch files (:data:`SCRATCH`) of the run folders under ``outputs``
+    (``<stamp>/<service>/``): a run holding the run lock calls it, so they are what
+    killed runs left. A file a live writer still holds locked is kept. Returns the
+    files removed."""
+    removed = []
+    root = Path(outputs)
+    if not root.is_dir():
+        return removed
+    for folder in root.glob("*/*/"):
+        for pattern in SCRATCH:
+            for p in folder.glob(pattern):
+                if p.is_file() and not _in_use(p):
+                    p.unlink(missing_ok=True)
+                    removed.append(p)
+    return removed
+
+
+def _in_use(path: Path) -> bool:
+    """Whether a live writer holds ``path`` locked (:class:`ParquetStream`)."""
+    try:
+        with open(path, "rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False

@@ -374,16 +374,22 @@ def run(services_params: Sequence[Mapping], params_file: str | None = None,
     """Run every service of ``services_params`` (checked parameters) under one lock.
 
     All services of one invocation share one UTC stamp. A failed service does not stop
-    the others.
+    the others. Holding the lock, it first removes what killed runs left in the run
+    folders (:func:`vespa_curation.runfolder.remove_scratch`: staged export rows,
+    Parquet files half written).
 
     Raises
     ------
     LockedError
         When another run holds the lock (nothing has been written).
     """
+    from .runfolder import remove_scratch
     results = []
     with MultiLock([outputs_dir(p) for p in services_params], wait=wait,
                    what=f"vespa-curate run {' '.join(p['service'] for p in services_params)}"):
+        for folder in sorted({outputs_dir(p) for p in services_params}):
+            for f in remove_scratch(folder):
+                log.info("removed %s, left by a run that was killed", f)
         if stamp is None:
             stamp = utc_stamp()
             # two runs within one second (the lock just passed): never share a folder

@@ -77,5 +77,12 @@ def utc_now() -> pd.Timestamp:
     return pd.Timestamp.now("UTC").tz_localize(None).floor("s")
 
 
-__all__ = ["JD_UNIX_EPOCH", "to_datetime", "jd", "jd_to_datetime", "jd_to_timestamp",
+def run_time_bound(now) -> pd.Timestamp:
+    """The latest time a record may carry to be "before" a run of time ``now``: a run's
+    time is floored to the second (:func:`utc_now`), so a file written during that
+    second, before the harvest started, is not from the future."""
+    return pd.Timestamp(str(now).rstrip("Z")) + pd.Timedelta(seconds=1)
+
+
+__all__ = ["run_time_bound", "JD_UNIX_EPOCH", "to_datetime", "jd", "jd_to_datetime", "jd_to_timestamp",
            "iso_ms", "iso_seconds", "utc_now"]

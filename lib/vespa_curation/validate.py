@@ -89,11 +89,11 @@ def _vocabularies(rows, cols) -> Iterator[Failure]:
     for name, vocab in epncore.VOCABULARIES.items():
         if name not in cols:
             continue
-        vals = rows[name].to_numpy(dtype=object)
+        vals, text, other = _texts(rows[name])
         hashed = name in epncore.HASH_LIST_VOCABULARIES
-        wrong = [v for v in pd.unique(rows[name].dropna())
+        wrong = [v for v in pd.unique(rows[name][text])
                  if any(it not in vocab for it in (str(v).split("#") if hashed else [str(v)]))]
-        bad = rows[name].isin(wrong).to_numpy()
+        bad = other | (text & rows[name].isin(wrong).to_numpy())
         yield ("epn.vocabulary", bad,
                lambda i, name=name, vals=vals, vocab=vocab:
                f"{name} {vals[i]!r} is not in the EPN-TAP vocabulary "
@@ -187,16 +187,26 @@ def _strings(rows) -> Iterator[Failure]:
         if epncore.COLUMNS[name].type != "Text":
             continue
         col = rows[name]
+        vals, text, other = _texts(col)
         problems = {}
-        for v in pd.unique(col.dropna()):
+        for v in pd.unique(col[text]):
             why = _text_problem(name, v)
             if why:
                 problems[v] = why
-        if not problems:
+        if not problems and not other.any():
             continue
-        vals = col.to_numpy(dtype=object)
-        bad = col.isin(list(problems)).to_numpy()
-        yield ("epn.string", bad, lambda i, vals=vals, problems=problems: problems[vals[i]])
+        bad = other | (text & col.isin(list(problems)).to_numpy())
+        yield ("epn.string", bad, lambda i, vals=vals, problems=problems, name=name:
+               problems[vals[i]] if isinstance(vals[i], str) else _text_problem(name, vals[i]))
+
+
+def _texts(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values, which are text, which are neither text nor NULL): a value that is no
+    text (a list a file's attribute held) is refused as it is, and texts are checked
+    once per distinct value."""
+    vals = col.to_numpy(dtype=object)
+    text = np.array([isinstance(v, str) for v in vals], dtype=bool)
+    return vals, text, ~text & ~pd.isna(vals)
 
 
 def _polygons(rows, cols) -> Iterator[Failure]:

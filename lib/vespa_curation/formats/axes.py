@@ -35,3 +35,8 @@ def frequency_fields(f: np.ndarray, unit: str | None) -> dict[str, Any]:
     return {"FREQ_MIN": float(f[0]), "FREQ_MAX": float(f[-1]), "N_FREQ": len(f),
             "FREQ_STEP": float(np.median(np.diff(f))) if len(f) > 1 else np.nan,
             "FREQ_UNIT": unit}
+#: What the fields of the convention may hold (a collection's ``Files(kinds=...)``).
+AXIS_KINDS = {"TIME_FIRST": "date", "TIME_LAST": "date", "N_TIMES": "int",
+              "TIME_STEP_S": "float", "TIME_INCREASING": "bool", "FREQ_MIN": "float",
+              "FREQ_MAX": "float", "FREQ_STEP": "float", "N_FREQ": "int",
+              "FREQ_UNIT": "text"}

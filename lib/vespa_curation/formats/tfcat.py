@@ -95,7 +95,7 @@ def cc_x_utc_to_datetime(values, date_obs) -> pd.Series:
     out = np.full(len(v), np.datetime64("NaT"), dtype="datetime64[ns]")
     hours = np.isfinite(v) & (v < 48)
     jdm = np.isfinite(v) & (v > 2_000_000) & (v < 3_500_000)
-    unix = np.isfinite(v) & (v >= 1e8)
+    unix = np.isfinite(v) & (v >= 1e8) & (v < 9.2e9)   # (datetime64[ns] ends in 2262)
     out[hours] = day[hours] + (v[hours] * 3600e9).astype("int64").astype("timedelta64[ns]")
     out[jdm] = jd_to_datetime(v[jdm]).to_numpy(dtype="datetime64[ns]")
     out[unix] = (v[unix] * 1e9).astype("int64").astype("datetime64[ns]")
@@ -150,16 +150,24 @@ def scale_check(records: pd.DataFrame, freq_step_unit: str = "kHz"
             continue
         parts = []
         if bad_t[i]:
-            parts.append(f"start pixel x={x[i]:g} maps to "
-                         f"{pd.Timestamp(t_pix[i], unit='s')} but CC_X_UTC="
-                         f"{records['CC_X_UTC'].iloc[i]!r} is "
-                         f"{pd.Timestamp(t_rec_s[i], unit='s') if np.isfinite(t_rec_s[i]) else 'unreadable'}"
+            parts.append(f"start pixel x={x[i]:g} maps to {_when(t_pix[i])} but "
+                         f"CC_X_UTC={records['CC_X_UTC'].iloc[i]!r} is "
+                         f"{_when(t_rec_s[i]) if np.isfinite(t_rec_s[i]) else 'unreadable'}"
                          f" ({dt_err[i]:.1f} s off, pixel {dt[i]:g} s)")
         if bad_f[i]:
             parts.append(f"start pixel y={y[i]:g} maps to {f_pix[i]:.4f} MHz but CC_Y_MHZ="
                          f"{f_rec[i]:.4f} ({df_err[i]:.4f} MHz off, channel {df[i]:g} MHz)")
         reason[i] = "; ".join(parts)
     return rule, reason
+
+
+def _when(seconds: float) -> str:
+    """Unix seconds as a time in a reason (as seconds when no timestamp holds them, e.g.
+    a time step of 1e300 s)."""
+    try:
+        return str(pd.Timestamp(seconds, unit="s"))
+    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        return f"{seconds:g} s after 1970"
 
 
 def contours(records: pd.DataFrame, freq_step_unit: str = "kHz"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+from typing import Mapping
 
 import numpy as np
 
@@ -64,6 +65,14 @@ _HFC_COLUMNS = {
 HFC_SCHEMA: dict[str, list[tuple[str, str]]] = {
     t: [tuple(c.split()) for c in s.split(", ")] for t, s in _HFC_COLUMNS.items()
 }
+#: Kind of a record field (:mod:`vespa_curation.sources.values`) of each MySQL type.
+_KIND = {"int": "int", "float": "float", "double": "float", "datetime": "date",
+         "varchar": "text", "text": "text"}
+#: HFC table → column → the kind of value it holds.
+HFC_KINDS: dict[str, dict[str, str]] = {
+    t: {c: _KIND[ty] for c, ty in cols} for t, cols in HFC_SCHEMA.items()}
+#: The tables :func:`observation_joins` joins to a feature table, by their alias there.
+JOINED = {"O": "OBSERVATIONS", "Y": "OBSERVATORY", "F": "FRC_INFO"}
 _KEYS = {"FRC_INFO": "ID_FRC_INFO", "OBSERVATORY": "ID_OBSERVATORY",
          "OBSERVATIONS": "ID_OBSERVATIONS", "ACTIVEREGIONS": "ID_AR",
          "TYPE_III": "ID_TYPE_III"}
@@ -126,6 +135,19 @@ def observation_joins(base: str) -> tuple[Join, ...]:
     return (Join("OBSERVATIONS", "O", f"{base}.OBSERVATIONS_ID = O.ID_OBSERVATIONS"),
             Join("OBSERVATORY", "Y", "O.OBSERVATORY_ID = Y.ID_OBSERVATORY"),
             Join("FRC_INFO", "F", f"{base}.FRC_INFO_ID = F.ID_FRC_INFO"))
+
+
+def kinds(record_columns: Mapping[str, str], table: str, alias: str) -> dict[str, str]:
+    """The kind of each record field of :func:`columns` (``alias.COLUMN``, the feature
+    ``table`` under ``alias`` joined by :func:`observation_joins`), from HFC's column
+    types: a SQLite copy of HFC stores any value in any column, and a value its type
+    cannot hold must refuse its record only."""
+    tables = {alias: table, **JOINED}
+    out = {}
+    for name, expr in record_columns.items():
+        a, col = expr.split(".", 1)
+        out[name] = HFC_KINDS[tables[a]][col]
+    return out
 
 
 def columns(**tables) -> dict[str, str]:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .. import datalinks, epncore
 from ..parameter import Param
-from ..formats.axes import AXIS_FIELDS
+from ..formats.axes import AXIS_FIELDS, AXIS_KINDS  # noqa: F401 — collections' API
 from ..sources.files import READ_ERROR
 from ..times import jd, to_datetime
 from .checks import Refusals

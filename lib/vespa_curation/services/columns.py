@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from ..sources.values import MAX_INT
 from ..times import jd
 from .declare import Computed
 
@@ -96,8 +97,23 @@ def datalink_url(schema: str) -> Computed:
     return _named(f, "datalink_url")
 
 
+def length_unit(name):
+    """The astropy unit of a wavelength unit's name (``nm``, ``Angstrom``/``A``/``Å``,
+    ``um``, ``m``; blank = nm), or None when ``name`` names no unit of length."""
+    import astropy.units as u
+    text = str(name).strip()
+    text = {"angstrom": "Angstrom", "a": "Angstrom", "å": "Angstrom"}.get(
+        text.lower(), text or "nm")
+    try:
+        unit = u.Unit(text)
+    except (ValueError, TypeError):
+        return None
+    return unit if unit.physical_type == "length" else None
+
+
 def wavelength_to_hz(values, unit: str | Sequence[str] = "nm") -> np.ndarray:
-    """Wavelengths in ``unit`` (nm, Angstrom, um, m; per value when a sequence) → Hz."""
+    """Wavelengths in ``unit`` (nm, Angstrom, um, m; per value when a sequence) → Hz;
+    NaN where the unit is no unit of length (a service refuses such records by name)."""
     import astropy.units as u
     v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
     if isinstance(unit, str):
@@ -107,9 +123,9 @@ def wavelength_to_hz(values, unit: str | Sequence[str] = "nm") -> np.ndarray:
     out = np.full(v.shape, np.nan)
     for un in pd.unique(units):
         m = units == un
-        name = {"angstrom": "Angstrom", "a": "Angstrom", "å": "Angstrom"}.get(
-            str(un).strip().lower(), str(un).strip() or "nm")
-        out[m] = (v[m] * u.Unit(name)).to_value(u.Hz, equivalencies=u.spectral())
+        length = length_unit(un)
+        if length is not None:
+            out[m] = (v[m] * length).to_value(u.Hz, equivalencies=u.spectral())
     return out
 
 
@@ -125,14 +141,24 @@ def messenger_from_wavelength(nm) -> np.ndarray:
     return out
 
 
+def whole(values, rounded: bool = False) -> pd.Series:
+    """Values as nullable integers (``Int64``), NA where not a number or beyond ±2**53
+    (where ``astype("Int64")`` would raise); rounded first when ``rounded``."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").astype(float)
+    if rounded:
+        v = v.round()
+    ok = np.isfinite(v) & (v.abs() <= MAX_INT) & (v == np.floor(v))
+    return v.where(ok).astype("Int64")
+
+
 def as_float(records: pd.DataFrame, name: str) -> np.ndarray:
     """Record field ``name`` as a float array (NaN where not a number)."""
     return pd.to_numeric(records[name], errors="coerce").to_numpy(dtype=float)
 
 
 __all__ = ["number", "constant", "text", "jd_of", "jd_end", "access_format", "size_kb",
-           "file_stem", "datalink_url", "wavelength_to_hz", "messenger_from_wavelength",
-           "as_float", "Any"]
+           "file_stem", "datalink_url", "length_unit", "wavelength_to_hz",
+           "messenger_from_wavelength", "whole", "as_float", "Any"]
 
 
 def uid_from(field: str):

@@ -37,7 +37,7 @@ from ..parameter import ParameterError
 from ..sources import Files
 from ..times import to_datetime
 from . import collection_sample
-from .collections import AXIS_COLUMNS, FILE_COLUMNS, archive_param, attribute_value, \
+from .collections import AXIS_COLUMNS, AXIS_KINDS, FILE_COLUMNS, archive_param, attribute_value, \
     check_file, file_url
 from .columns import datalink_url
 from .declare import Service
@@ -61,6 +61,10 @@ KEYS = {
 FILE_KEYS = {"patterns", "reader", "frequency", "time", "retract_missing",
              "spectrum_variable"}
 LINK_KEYS = {"semantics", "file", "url", "content_type", "description"}
+#: Kinds of the fields the readers compute (the VESPA_* attributes are the files'
+#: own: a number, a text or a list, checked where a column takes them).
+READER_KINDS = {**AXIS_KINDS, "N_FEATURES": "int", "TFCAT_VALID": "bool",
+                "TFCAT_OUTSIDE": "text", "TFCAT_REPORT": "text"}
 #: Columns whose value is a name: the short form of ``SHORT>Long``.
 NAME_COLUMNS = frozenset({"instrument_host_name", "instrument_name", "target_name",
                           "target_class", "dataproduct_type", "alt_target_name",
@@ -184,7 +188,7 @@ def _harvester(files: Mapping, links_decl, where: str) -> Files:
         if link["semantics"] not in datalinks.SEMANTICS:
             raise DeclarationError(f"{where}: links[{k}]: semantics {link['semantics']!r} "
                                    "is not a datalink term")
-    return Files(patterns=tuple(files["patterns"]), reader=reader,
+    return Files(patterns=tuple(files["patterns"]), reader=reader, kinds=READER_KINDS,
                  retract_missing=bool(files.get("retract_missing", False)),
                  companions={f"LINK_{k}": link["file"] for k, link in enumerate(links_decl)
                              if "file" in link})

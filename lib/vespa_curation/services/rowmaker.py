@@ -1,17 +1,22 @@
 """The rowmaker: one chunk of source records → epn_core rows, for any declared service.
 
 The same code maps every service (:class:`~.declare.Service` holds all that differs):
-granule ids first, then the service's ``prepare`` step (which may refuse records by
-rule), then each epn_core column from a field, a constant or a computed function, and
-the ``qa_*`` columns QA and the next incremental mark read.
+records the source could not read or holding values their declared kinds cannot hold
+are refused (:mod:`vespa_curation.sources.values`), then granule ids, the service's
+``prepare`` step (which may refuse records by rule), the dates, then each epn_core
+column from a field, a constant or a computed function, and the ``qa_*`` columns QA
+and the next incremental mark read.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
 from .. import quarantine as Q
+from ..sources import values as V
+from ..sources.values import UNREADABLE
 from ..times import utc_now
 from .declare import Service
 
@@ -25,6 +30,12 @@ def map_chunk(service: Service, records: pd.DataFrame, params: Mapping[str, Any]
               now: pd.Timestamp | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """epn_core rows of one chunk of source records, and the records refused on the way.
 
+    Records the source could not read, or holding a value their field's declared kind
+    cannot hold (:mod:`vespa_curation.sources.values`), are refused first, so that no
+    later step — granule ids included — sees such a value; then granule ids, the
+    service's ``prepare``, the dates (a declared date that does not read as one, a date
+    of the incremental mark after ``now``, the run's time), and the columns.
+
     Returns
     -------
     rows : DataFrame
@@ -34,12 +45,21 @@ def map_chunk(service: Service, records: pd.DataFrame, params: Mapping[str, Any]
         ``granule_uid, source_id, stage, rule, reason`` of the refused records.
     """
     now = now if now is not None else utc_now()
-    records = records.reset_index(drop=True)
+    records, q_values = refuse_unreadable(service, records.reset_index(drop=True))
     records = records.assign(**{UID: service.uid(records).astype(object).values})
-    refused = Q.empty()
+    q_prepare = Q.empty()
     if service.prepare is not None:
         records = service.prepare(records, params)
-        records, refused = split_refused(service, records)
+        records, q_prepare = split_refused(service, records)
+    records, q_dates = refuse_dates(service, records, now)
+    parts = [q for q in (q_values, q_prepare, q_dates) if len(q)]
+    refused = pd.concat(parts, ignore_index=True) if parts else Q.empty()
+    return _rows(service, records, params, now), refused
+
+
+def _rows(service: Service, records: pd.DataFrame, params: Mapping[str, Any],
+          now: pd.Timestamp) -> pd.DataFrame:
+    """The epn_core and ``qa_*`` columns of the accepted ``records``."""
     rows = pd.DataFrame(index=records.index)
     for col in service.columns:
         if col in service.fields:
@@ -60,7 +80,59 @@ def map_chunk(service: Service, records: pd.DataFrame, params: Mapping[str, Any]
         if name in records:
             rows["qa_" + name.lower()] = records[name].to_numpy()
     rows["qa_source_id"] = records[service.source_id].astype(str).to_numpy()
-    return rows, refused
+    return rows
+
+
+def refuse_unreadable(service: Service, records: pd.DataFrame
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the records every step can read, quarantine lines of the others): records the
+    harvester could not read (``source.bad_record``, stage ``harvest``) and records
+    holding a value their field cannot hold (``source.bad_value``: bytes, an infinite
+    number, text in a number, a number beyond the integers, ...)."""
+    harvester = service.source
+    unread = records[UNREADABLE].notna().to_numpy() if UNREADABLE in records \
+        else np.zeros(len(records), dtype=bool)
+    field, why = V.faults(records, harvester.field_kinds())
+    bad = np.not_equal(field, None) & ~unread
+    if not (unread | bad).any():
+        return records.drop(columns=[UNREADABLE], errors="ignore"), Q.empty()
+    sid = np.array([V.text_of(v) for v in records[service.source_id]], dtype=object)
+    lines = []
+    if unread.any():
+        lines.append(Q.quarantine_frame(
+            _uids(service, records[unread]), sid[unread], "harvest",
+            ["source.bad_record"] * int(unread.sum()), records.loc[unread, UNREADABLE]))
+    if bad.any():
+        lines.append(Q.quarantine_frame(
+            _uids(service, records[bad]), sid[bad], "map",
+            ["source.bad_value"] * int(bad.sum()),
+            [f"{service.source_id}={s}: {w}" for s, w in zip(sid[bad], why[bad])]))
+    keep = records[~(unread | bad)].drop(columns=[UNREADABLE], errors="ignore")
+    return keep.reset_index(drop=True), pd.concat(lines, ignore_index=True)
+
+
+def _uids(service: Service, records: pd.DataFrame) -> list:
+    """Granule ids of refused records for their quarantine lines ("" when a record's
+    values cannot even make one)."""
+    try:
+        return [str(u) if u is not None else "" for u in service.uid(records)]
+    except Exception:  # noqa: BLE001 — the values refused may be what the id is made of
+        return [""] * len(records)
+
+
+def refuse_dates(service: Service, records: pd.DataFrame, now: pd.Timestamp
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(records whose dates hold, quarantine lines of the others: ``source.bad_date``,
+    a declared date that does not read as one or a date of the mark after ``now``)."""
+    why = V.date_faults(records, service.source.field_kinds(), service.source.mark, now)
+    bad = np.not_equal(why, None)
+    if not bad.any():
+        return records, Q.empty()
+    b = records[bad]
+    sid = b[service.source_id].astype(str).to_numpy()
+    q = Q.quarantine_frame(b[UID], sid, "map", ["source.bad_date"] * len(b),
+                           [f"{service.source_id}={s}: {w}" for s, w in zip(sid, why[bad])])
+    return records[~bad].reset_index(drop=True), q
 
 
 def split_refused(service: Service, records: pd.DataFrame

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from ..times import jd, run_time_bound, to_datetime
 from .errors import SourceError
 
 
@@ -47,28 +48,41 @@ class Mark:
         """Record fields the rows must carry (as ``qa_<field>``) for the next mark."""
         return [f for f in (self.changed, self.id) if f]
 
-    def observe(self, marks: dict, rows: pd.DataFrame) -> None:
+    def observe(self, marks: dict, rows: pd.DataFrame,
+                now: pd.Timestamp | None = None) -> None:
         """Raise the running mark ``marks`` to the highest values of accepted ``rows``:
         ``time_jd`` from ``time_min``, ``run_date`` and ``id`` from the rows'
-        ``qa_<field>`` columns."""
+        ``qa_<field>`` columns.
+
+        Times after ``now`` (the run's time) are ignored: a record dated in the future
+        would move the mark past every record re-processed or observed later, which
+        the next harvests would then never read (the rowmaker refuses such records
+        beyond a day's slack; :mod:`vespa_curation.sources.values`)."""
         if not len(rows):
             return
+        now = None if now is None else run_time_bound(now)
         if "time_min" in rows:
-            v = pd.to_numeric(rows["time_min"], errors="coerce").max()
-            if pd.notna(v):
-                marks["time_jd"] = max(marks.get("time_jd", -np.inf), float(v))
-        for key, name in (("run_date", self.changed), ("id", self.id)):
-            col = "qa_" + name.lower() if name else None
-            if col is None or col not in rows:
-                continue
+            v = pd.to_numeric(rows["time_min"], errors="coerce")
+            if now is not None:
+                v = v[v <= jd(pd.Series([now]))[0]]
+            if v.notna().any():
+                marks["time_jd"] = max(marks.get("time_jd", -np.inf), float(v.max()))
+        if self.changed and "qa_" + self.changed.lower() in rows:
+            t = to_datetime(rows["qa_" + self.changed.lower()]).dropna()
+            if now is not None:
+                t = t[t <= now]
+            if len(t):
+                v = t.max()
+                marks["run_date"] = max(marks.get("run_date", v), v)
+        col = "qa_" + self.id.lower() if self.id else None
+        if col is not None and col in rows:
             s = rows[col].dropna()
-            if key == "id" and len(s):   # ids compare as numbers when they are
+            if len(s):   # ids compare as numbers when they are
                 num = pd.to_numeric(s, errors="coerce")
                 s = num.dropna().astype("int64") if num.notna().all() else s.astype(str)
-            if len(s):
                 v = s.max()
                 v = v.item() if hasattr(v, "item") else v
-                marks[key] = max(marks.get(key, v), v)
+                marks["id"] = max(marks.get("id", v), v)
 
 
 class Source:
@@ -94,13 +108,21 @@ class Harvester:
 
     Subclasses set :attr:`reads` (the source kind they accept: ``"sql"``,
     ``"documents"`` or ``"files"``), ``key`` (the record field naming each record in
-    messages and retries) and ``mark``, and implement :meth:`records` and
-    :meth:`check`.
+    messages and retries), ``mark`` and ``kinds`` (record field → ``int``, ``float``,
+    ``text`` or ``date``: what each field may hold, :mod:`~.values`), and implement
+    :meth:`records` and :meth:`check`.
     """
 
     reads: ClassVar[str] = ""
     key: str
     mark: Mark
+    kinds: Mapping[str, str]
+
+    def field_kinds(self) -> dict[str, str]:
+        """The kind of every record field whose kind is known: the declared ``kinds``
+        and those of the fields the harvester itself adds (a document's ``_ID``, a
+        file's ``SIZE``)."""
+        return dict(getattr(self, "kinds", None) or {})
 
     def accept(self, source, service: str) -> None:
         """Refuse a source of another kind, naming both."""

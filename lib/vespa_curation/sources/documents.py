@@ -19,7 +19,10 @@ A dump is one hit per line (``{"_index", "_id", "_source"}``, the form
 answers the subset of the query DSL the services use — ``match_all``, ``term``,
 ``terms``, ``range`` (``gte gt lte lt`` on numbers or ISO date text), ``exists`` and
 ``bool`` (``must filter should must_not``) — and refuses anything else by name, so a
-query never silently matches more than it says.
+query never silently matches more than it says. A line that holds no hit (truncated,
+not JSON, a document without ``_id``) is given as a stand-in hit
+(:func:`unreadable_hit`) that the harvest quarantines (``source.bad_record``) under the
+line's name: one bad line never stops a harvest.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ import pandas as pd
 from .base import Harvester, Mark, Source, limited
 from .errors import SourceError
 from .schemes import scheme
+from .values import UNREADABLE, check_kinds, show
 
 
 def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -49,13 +53,27 @@ def flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+#: Key of a stand-in hit (:func:`unreadable_hit`) holding why the record is unreadable.
+BAD_HIT = "_unreadable"
+
+
+def unreadable_hit(where: str, why: str) -> dict:
+    """A stand-in for a hit that cannot be read (a truncated line, a document without
+    ``_id``): ``where`` (e.g. ``nrh.ndjson:17``) becomes its ``_id``, so that it is
+    quarantined under that name (``source.bad_record``) while the harvest goes on."""
+    return {"_id": where, "_index": None, "_source": {}, BAD_HIT: f"{where}: {why}"}
+
+
 def hits_to_frame(hits: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """A DataFrame of flattened ``_source`` fields plus ``_ID`` and ``_INDEX``."""
+    """A DataFrame of flattened ``_source`` fields plus ``_ID`` and ``_INDEX`` (and
+    :data:`~.values.UNREADABLE` when a hit is a stand-in for an unreadable one)."""
     recs = []
     for h in hits:
         r = flatten(h.get("_source") or {})
         r["_ID"] = h.get("_id")
         r["_INDEX"] = h.get("_index")
+        if h.get(BAD_HIT):
+            r[UNREADABLE] = h[BAD_HIT]
         recs.append(r)
     return pd.DataFrame.from_records(recs)
 
@@ -94,11 +112,11 @@ class DocumentSource(Source):
         passes (nothing to harvest)."""
         for idx, fields in needs.items():
             index = None if idx in ("*", None) else idx
-            first = next(iter(self.frames(1, index=index, query={"query": {"match_all": {}}})),
-                         None)
+            hits = self.hits(index=index, query={"query": {"match_all": {}}})
+            first = next((h for h in hits if not h.get(BAD_HIT)), None)
             if first is None:
                 continue
-            missing = [f for f in fields if f.upper() not in first.columns]
+            missing = [f for f in fields if f.upper() not in hits_to_frame([first]).columns]
             if missing:
                 raise SourceError(f"source {self.label} (index {index or self.index}) "
                                   "lacks field(s) " + ", ".join(missing))
@@ -230,18 +248,29 @@ class DumpSource(DocumentSource):
             for n, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
-                try:
-                    hit = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise SourceError(f"{self.label} line {n}: not JSON ({exc.msg})") from None
-                if not isinstance(hit, dict) or "_id" not in hit or \
-                        not isinstance(hit.get("_source"), dict):
-                    raise SourceError(f"{self.label} line {n}: not a hit "
-                                      '{"_index", "_id", "_source": {...}}')
+                hit = self._hit(line, n)
                 if index and hit.get("_index") not in (index, None):
                     continue
-                if matches(hit["_source"], clause, hit["_id"]):
+                if hit.get(BAD_HIT) or matches(hit["_source"], clause, hit["_id"]):
                     yield hit
+
+    def _hit(self, line: str, n: int) -> dict:
+        """The hit of line ``n``, or a stand-in for a line that holds none (one bad
+        record never stops a harvest: it is quarantined by its line number)."""
+        where = f"{self.path.name}:{n}"
+        try:
+            hit = json.loads(line)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            return unreadable_hit(where, f"not JSON ({getattr(exc, 'msg', exc)})")
+        if not isinstance(hit, dict) or not isinstance(hit.get("_source"), dict):
+            return unreadable_hit(where, 'not a hit {"_index", "_id", "_source": {...}}')
+        hid = hit.get("_id")
+        if isinstance(hid, int) and not isinstance(hid, bool):
+            return {**hit, "_id": str(hid)}
+        if not isinstance(hid, str) or not hid.strip():
+            bad = unreadable_hit(where, f"a hit without an _id ({show(hid)})")
+            return {**bad, "_index": hit.get("_index")}
+        return hit
 
 
 @scheme("ndjson:", "ndjson:FILE", "an NDJSON dump of an Elasticsearch index, one hit "
@@ -318,7 +347,7 @@ def apply_layout(frame: pd.DataFrame, layout: Mapping[str, str]) -> pd.DataFrame
     for name, src in layout.items():
         key = src.upper()
         out[name] = frame[key] if key in frame else None
-    for k in ("_ID", "_INDEX"):
+    for k in ("_ID", "_INDEX", UNREADABLE):
         if k in frame:
             out[k] = frame[k]
     return out
@@ -342,6 +371,9 @@ class Documents(Harvester):
     mark : Mark
         ``time``: the record field compared with the mark's time (a ``range`` filter
         ``gte``); documents quarantined earlier are read again by ``_id``.
+    kinds : mapping
+        Record field → ``int``, ``float``, ``text`` or ``date``: what each field may
+        hold (:mod:`~vespa_curation.sources.values`; JSON holds any value anywhere).
     """
 
     reads = "documents"
@@ -349,14 +381,19 @@ class Documents(Harvester):
     required: Sequence[str] = ()
     mark: Mark = field(default_factory=Mark)
     key: str = "_ID"
+    kinds: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
+        check_kinds(self.kinds, list(self.layout), "Documents")
         for name in (*self.required, *(f for f in (self.mark.time,) if f)):
             if name not in self.layout:
                 raise ValueError(f"Documents: {name!r} is not a field of the layout")
 
     def describe(self) -> str:
         return "documents (" + ", ".join(self.layout.values()) + ")"
+
+    def field_kinds(self) -> dict[str, str]:
+        return {"_ID": "text", "_INDEX": "text", **self.kinds}
 
     def check(self, source) -> None:
         source.require({"*": [self.layout[k] for k in self.required]})

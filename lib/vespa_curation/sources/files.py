@@ -37,6 +37,7 @@ from ..formats import READERS, Reader
 from .base import Harvester, Mark, Source
 from .errors import SourceError
 from .schemes import scheme
+from .values import check_kinds
 
 #: ``..._V12.cdf``, ``..._v1.1.fits``, ``..._v01.cdf``: the version suffix of a stem.
 VERSION = re.compile(r"_[vV](\d+(?:\.\d+)*)$")
@@ -44,6 +45,9 @@ VERSION = re.compile(r"_[vV](\d+(?:\.\d+)*)$")
 READ_ERROR = "READ_ERROR"
 #: Record field holding the file's absolute path until it is read (:meth:`Files.expand`).
 FILE = "_FILE"
+#: Kinds of the fields the file system gives (:meth:`FileTree.listing`).
+LISTING_KINDS = {"PATH": "text", "NAME": "text", "SIZE": "int", "MTIME": "date",
+                 "PRODUCT": "text", "VERSION": "text", READ_ERROR: "text"}
 
 
 def product_and_version(stem: str) -> tuple[str, tuple[int, ...]]:
@@ -154,6 +158,9 @@ class Files(Harvester):
     retract_missing : bool
         Retract a published product whose file has disappeared (default: report it
         only, a curator decides).
+    kinds : mapping
+        Kinds of the reader's fields (:mod:`~vespa_curation.sources.values`); those
+        of the file system's fields (``PATH``, ``SIZE``, ``MTIME``, ...) are known.
     """
 
     reads = "files"
@@ -163,8 +170,10 @@ class Files(Harvester):
     retract_missing: bool = False
     mark: Mark = field(default_factory=lambda: Mark(changed="MTIME"))
     key: str = "PATH"
+    kinds: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
+        check_kinds(self.kinds, list(self.kinds), "Files")
         if not self.patterns:
             raise ValueError("Files: at least one file pattern is needed")
         if isinstance(self.reader, str) and self.reader not in READERS:
@@ -173,6 +182,9 @@ class Files(Harvester):
 
     def describe(self) -> str:
         return f"files {' '.join(self.patterns)} read as {self._reader_name()}"
+
+    def field_kinds(self) -> dict[str, str]:
+        return {**LISTING_KINDS, **{f: "text" for f in self.companions}, **self.kinds}
 
     def _reader_name(self) -> str:
         return self.reader if isinstance(self.reader, str) else self.reader.__name__

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ import pandas as pd
 from .base import Harvester, Mark, Source
 from .errors import SourceError
 from .schemes import scheme
+from .values import check_kinds
 
 
 class SqlSource(Source):
@@ -175,14 +177,17 @@ def _open_odbc(rest: str) -> SqlSource:
 
 
 def sqlite_source(path: str | os.PathLike) -> SqlSource:
+    """The SQLite database at ``path``, opened read-only (a ``file:`` URI whose path is
+    percent-quoted, so that ``?``, ``#`` or ``%`` in a folder name open that file and
+    not another one, read-write)."""
     p = Path(path)
     if not p.is_file():
         raise SourceError(f"source database {p} does not exist (run `vespa-curate sample` "
                           "to build the embedded samples)")
+    uri = f"file:{urllib.parse.quote(str(p.absolute()))}?mode=ro"
 
     def connect():
-        conn = sqlite3.connect(f"file:{p}?mode=ro", uri=True, check_same_thread=False,
-                               detect_types=0)
+        conn = sqlite3.connect(uri, uri=True, check_same_thread=False, detect_types=0)
         # text that is not UTF-8 (a legacy Latin-1 value) must not stop the harvest:
         # undecodable bytes become U+FFFD, which the validator refuses (epn.string) in
         # that record only
@@ -259,6 +264,11 @@ class SqlTable(Harvester):
     keep_together : str, optional
         A record field whose records never straddle two chunks (e.g. the regions of one
         image, for rules applied within an image); must be the first ``order_by`` field.
+    kinds : mapping
+        Record field → ``int``, ``float``, ``text`` or ``date``: what each field may hold
+        (the source's column types; :mod:`~vespa_curation.sources.values`). SQLite
+        stores any value in any column, so a value its column's type cannot hold
+        refuses its record only.
     """
 
     reads = "sql"
@@ -270,8 +280,10 @@ class SqlTable(Harvester):
     order_by: Sequence[str] = ()
     mark: Mark = field(default_factory=Mark)
     keep_together: str | None = None
+    kinds: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
+        check_kinds(self.kinds, list(self.columns), f"SqlTable {self.table}")
         aliases = {self.alias, *(j.alias for j in self.joins)}
         for name, expr in self.columns.items():
             if expr.split(".", 1)[0] not in aliases:
@@ -325,14 +337,15 @@ class SqlTable(Harvester):
             conds.append((self.mark.time, ">=", source.time_param(mark["time"])))
         if mark.get("run_date") is not None and self.mark.changed:
             conds.append((self.mark.changed, ">", source.time_param(mark["run_date"])))
-        if mark.get("id") is not None and self.mark.id:
-            conds.append((self.mark.id, ">", int(mark["id"])))
+        if isinstance(_bound_id(mark.get("id")), int) and self.mark.id:
+            conds.append((self.mark.id, ">", _bound_id(mark["id"])))
         subs, args = [], ()
         for name, op, value in conds:
             subs.append(f"SELECT {key} AS K FROM {self._path_to(name, t)} "
                         f"WHERE {self.columns[name]} {op} ?")
             args += (value,)
-        retry = [int(i) for i in (mark.get("retry") or [])] if subs else []
+        retry = [_bound_id(i) for i in (mark.get("retry") or [])] if subs else []
+        retry = [i for i in retry if i is not None]
         if retry:   # records quarantined earlier, read again by id
             subs.append(f"SELECT {key} AS K FROM {t[self.table]} {self.alias} WHERE {key} IN ("
                         + ", ".join("?" * len(retry)) + ")")
@@ -360,6 +373,21 @@ class SqlTable(Harvester):
         if self.keep_together:
             chunks = _kept_together(chunks, self.keep_together)
         yield from chunks
+
+
+def _bound_id(value):
+    """A source id of the mark as a bound parameter: an integer when it is one, else
+    its text (a record refused for a key that is no number is read again by that
+    text); None for none."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    try:
+        f = float(value)
+        if f.is_integer() and abs(f) <= 2 ** 53:
+            return int(f)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return str(value)
 
 
 def _kept_together(chunks: Iterator[pd.DataFrame], field_name: str

@@ -30,7 +30,7 @@ from ..columns import access_format, as_float, constant, datalink_url, jd_of, \
 from ..declare import Service
 from ..presets import CARRINGTON, SOLAR
 from ..rowmaker import UID
-from .layout import LAYOUT, TABLE
+from .layout import KINDS, LAYOUT, TABLE
 from .sample import build_sample
 
 SCHEMA = "bass2000"
@@ -45,7 +45,7 @@ PARAMS = (
 
 SOURCE = SqlTable(
     table=TABLE, alias="I", key="ID",
-    columns={name: f"I.{col}" for name, col in LAYOUT.items()},
+    columns={name: f"I.{col}" for name, col in LAYOUT.items()}, kinds=KINDS,
     order_by=("DATE_OBS", "ID"),
     mark=Mark(time="DATE_OBS", changed="MODIFIED", id="ID"))
 

@@ -27,3 +27,14 @@ LAYOUT = {
     "THUMBNAIL_URL": "THUMBNAIL_URL",  # small JPEG/PNG of the image
     "MODIFIED": "MODIFIED",           # last change of the row, UTC (incremental mark)
 }
+
+#: What each logical field may hold (:mod:`vespa_curation.sources.values`): a value its
+#: kind cannot hold refuses its image (``source.bad_value``), whatever the database
+#: stores.
+KINDS = {
+    "ID": "int", "FILENAME": "text", "DATE_OBS": "date", "DATE_END": "date",
+    "OBSERVATORY": "text", "INSTRUMENT": "text", "FILTER": "text",
+    "WAVELENGTH_NM": "float", "BANDWIDTH_NM": "float", "EXPTIME": "float",
+    "NAXIS1": "int", "NAXIS2": "int", "CDELT1": "float", "FILE_URL": "text",
+    "FILE_SIZE": "int", "FILE_FORMAT": "text", "THUMBNAIL_URL": "text", "MODIFIED": "date",
+}

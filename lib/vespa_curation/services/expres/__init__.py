@@ -21,15 +21,15 @@ import pandas as pd
 from ... import datalinks
 from ...parameter import Param
 from ...sources import Files
-from ..collections import AXIS_COLUMNS, FILE_COLUMNS, archive_param, check_file, \
-    file_url, vespa
+from ..collections import AXIS_COLUMNS, AXIS_KINDS, FILE_COLUMNS, archive_param, \
+    check_file, file_url, vespa
 from ..columns import datalink_url
 from ..declare import Service
 from .reader import NAME, read_expres, spectrum
 from .sample import build_sample
 
 SCHEMA = "expres"
-SOURCE = Files(patterns=("expres_*_v*.cdf",), reader=read_expres,
+SOURCE = Files(patterns=("expres_*_v*.cdf",), reader=read_expres, kinds=AXIS_KINDS,
                companions={"CONFIG_JSON": "{stem}.json"})
 PARAMS = (
     archive_param("https://maser.obspm.fr/repository/expres"),

@@ -17,27 +17,30 @@ import numpy as np
 import pandas as pd
 
 from ...hfc import sample as hfc_sample
-from ...hfc.schema import columns, observation_joins
+from ...hfc.schema import columns, kinds, observation_joins
 from ...sources import Mark, SqlTable
 from ...times import to_datetime
 from ..checks import Refusals
-from ..columns import jd_end, jd_of, messenger_from_wavelength, number, wavelength_to_hz
+from ..columns import jd_end, jd_of, length_unit, messenger_from_wavelength, number, \
+    wavelength_to_hz, whole
 from ..declare import Service
 from ..presets import CARRINGTON, SOLAR
 
+_COLUMNS = columns(
+    A=["ID_AR", "FRC_INFO_ID", "OBSERVATIONS_ID", "FEAT_X_PIX", "FEAT_Y_PIX",
+       "FEAT_CARR_LONG_DEG", "FEAT_CARR_LAT_DEG", "FEAT_AREA_PIX", "FEAT_AREA_DEG2",
+       "CC_X_PIX", "CC_Y_PIX", "CC_X_ARCSEC", "CC_Y_ARCSEC", "CC", "CC_LENGTH",
+       "HELIO_AR_NUMBER", "RUN_DATE"],
+    O=["ID_OBSERVATIONS", "OBSERVATORY_ID", "DATE_OBS", "DATE_END", "EXP_TIME", "R_SUN",
+       "CENTER_X", "CENTER_Y", "CDELT1", "CDELT2", "NAXIS1", "NAXIS2", "FILENAME", "URL",
+       "QCLK_URL"],
+    Y=["ID_OBSERVATORY", "OBSERVAT", "INSTRUME", "TELESCOP", "WAVEMIN", "WAVEMAX",
+       "WAVEUNIT", "OBS_TYPE"],
+    F=["ID_FRC_INFO", "CODE", "VERSION", "INSTITUT"])
+
 SOURCE = SqlTable(
-    table="ACTIVEREGIONS", alias="A", key="ID_AR",
-    columns=columns(
-        A=["ID_AR", "FRC_INFO_ID", "OBSERVATIONS_ID", "FEAT_X_PIX", "FEAT_Y_PIX",
-           "FEAT_CARR_LONG_DEG", "FEAT_CARR_LAT_DEG", "FEAT_AREA_PIX", "FEAT_AREA_DEG2",
-           "CC_X_PIX", "CC_Y_PIX", "CC_X_ARCSEC", "CC_Y_ARCSEC", "CC", "CC_LENGTH",
-           "HELIO_AR_NUMBER", "RUN_DATE"],
-        O=["ID_OBSERVATIONS", "OBSERVATORY_ID", "DATE_OBS", "DATE_END", "EXP_TIME", "R_SUN",
-           "CENTER_X", "CENTER_Y", "CDELT1", "CDELT2", "NAXIS1", "NAXIS2", "FILENAME", "URL",
-           "QCLK_URL"],
-        Y=["ID_OBSERVATORY", "OBSERVAT", "INSTRUME", "TELESCOP", "WAVEMIN", "WAVEMAX",
-           "WAVEUNIT", "OBS_TYPE"],
-        F=["ID_FRC_INFO", "CODE", "VERSION", "INSTITUT"]),
+    table="ACTIVEREGIONS", alias="A", key="ID_AR", columns=_COLUMNS,
+    kinds=kinds(_COLUMNS, "ACTIVEREGIONS", "A"),
     joins=observation_joins("A"),
     # grouped by image (an image's regions share a chunk for the uid collision rule); no
     # time order needed, so the database streams rows through its index on
@@ -56,8 +59,8 @@ def granule_uid(records: pd.DataFrame) -> pd.Series:
     ``_<ID_AR>`` appended."""
     t = to_datetime(records["DATE_OBS"])
     stamp = t.dt.strftime("%Y%m%d_%H%M%S").fillna("nodate")
-    x = pd.to_numeric(records["FEAT_X_PIX"], errors="coerce").round().astype("Int64")
-    y = pd.to_numeric(records["FEAT_Y_PIX"], errors="coerce").round().astype("Int64")
+    x = whole(records["FEAT_X_PIX"], rounded=True)
+    y = whole(records["FEAT_Y_PIX"], rounded=True)
     base = "ar_" + stamp + "_" + x.astype("string").fillna("na") + "_" + \
         y.astype("string").fillna("na")
     base = base.astype(object)
@@ -80,6 +83,10 @@ def prepare(records: pd.DataFrame, params) -> pd.DataFrame:
     r.refuse(f["ID_OBSERVATIONS"].isna().to_numpy(), "source.missing_observation",
              lambda i: f"OBSERVATIONS_ID={f['OBSERVATIONS_ID'].iat[i]} names no row of "
                        "OBSERVATIONS")
+    units = {u: length_unit(u) is not None for u in pd.unique(f["WAVEUNIT"].dropna())}
+    r.refuse(f["WAVEUNIT"].map(units).eq(False).to_numpy(), "source.bad_value",
+             lambda i: f"WAVEUNIT {f['WAVEUNIT'].iat[i]!r} of its observatory is not a "
+                       "unit of wavelength")
     t = to_datetime(f["DATE_OBS"])
     now = pd.Timestamp.now("UTC").tz_localize(None)
     r.refuse((t.isna() | (t > now + pd.Timedelta(days=1))).to_numpy(), "source.bad_date",
@@ -139,7 +146,7 @@ def _obs_id(r, p):
 
 
 def _feature_name(r, p):
-    n = pd.to_numeric(r["HELIO_AR_NUMBER"], errors="coerce").astype("Int64")
+    n = whole(r["HELIO_AR_NUMBER"])
     return ("HFC AR " + n.astype("string")).astype(object).where(n.notna(), None).to_numpy()
 
 

@@ -24,12 +24,12 @@ import pandas as pd
 from ... import datalinks
 from ...formats import tfcat
 from ...hfc import sample as hfc_sample
-from ...hfc.schema import columns, observation_joins
+from ...hfc.schema import columns, kinds, observation_joins
 from ...parameter import Param
 from ...sources import Mark, SqlTable
 from ...times import iso_ms, to_datetime
 from ..checks import Refusals
-from ..columns import datalink_url, jd_end, jd_of, number
+from ..columns import datalink_url, jd_end, jd_of, number, whole
 from ..declare import Service
 from ..presets import SOLAR
 from ..rowmaker import UID
@@ -45,18 +45,20 @@ PARAMS = (
 )
 
 
+_COLUMNS = columns(
+    T=["ID_TYPE_III", "FRC_INFO_ID", "OBSERVATIONS_ID", "CC_X_PIX", "CC_Y_PIX",
+       "CC_X_UTC", "CC_Y_MHZ", "CC", "CC_LENGTH", "TIME_START", "TIME_END",
+       "FEAT_MAX_INT", "DRIFT_START", "DRIFT_END", "LVL_TRUST", "HELIO_T3_NUMBER",
+       "RUN_DATE"],
+    O=["ID_OBSERVATIONS", "OBSERVATORY_ID", "DATE_OBS", "DATE_END", "NAXIS1", "NAXIS2",
+       "CDELT1", "CDELT2", "FILENAME", "URL", "QCLK_URL"],
+    Y=["ID_OBSERVATORY", "OBSERVAT", "INSTRUME", "TELESCOP", "WAVEMIN", "WAVEMAX",
+       "WAVEUNIT"],
+    F=["ID_FRC_INFO", "CODE", "VERSION", "INSTITUT", "REFERENCE"])
+
 SOURCE = SqlTable(
-    table="TYPE_III", alias="T", key="ID_TYPE_III",
-    columns=columns(
-        T=["ID_TYPE_III", "FRC_INFO_ID", "OBSERVATIONS_ID", "CC_X_PIX", "CC_Y_PIX",
-           "CC_X_UTC", "CC_Y_MHZ", "CC", "CC_LENGTH", "TIME_START", "TIME_END",
-           "FEAT_MAX_INT", "DRIFT_START", "DRIFT_END", "LVL_TRUST", "HELIO_T3_NUMBER",
-           "RUN_DATE"],
-        O=["ID_OBSERVATIONS", "OBSERVATORY_ID", "DATE_OBS", "DATE_END", "NAXIS1", "NAXIS2",
-           "CDELT1", "CDELT2", "FILENAME", "URL", "QCLK_URL"],
-        Y=["ID_OBSERVATORY", "OBSERVAT", "INSTRUME", "TELESCOP", "WAVEMIN", "WAVEMAX",
-           "WAVEUNIT"],
-        F=["ID_FRC_INFO", "CODE", "VERSION", "INSTITUT", "REFERENCE"]),
+    table="TYPE_III", alias="T", key="ID_TYPE_III", columns=_COLUMNS,
+    kinds=kinds(_COLUMNS, "TYPE_III", "T"),
     joins=observation_joins("T"),
     order_by=("TIME_START", "ID_TYPE_III"),
     mark=Mark(time="TIME_START", changed="RUN_DATE", id="ID_TYPE_III"))
@@ -65,7 +67,7 @@ SOURCE = SqlTable(
 def granule_uid(records: pd.DataFrame) -> pd.Series:
     """``t3_<YYYYMMDD_HHMMSS of TIME_START>_<ID_TYPE_III>``."""
     stamp = to_datetime(records["TIME_START"]).dt.strftime("%Y%m%d_%H%M%S").fillna("nodate")
-    ids = pd.to_numeric(records["ID_TYPE_III"], errors="coerce").astype("Int64")
+    ids = whole(records["ID_TYPE_III"])
     return ("t3_" + stamp + "_" + ids.astype("string").fillna("na")).astype(object)
 
 

@@ -28,8 +28,8 @@ from ... import datalinks
 from ...parameter import Param
 from ...sources import Files
 from ..checks import Refusals
-from ..collections import AXIS_COLUMNS, FILE_COLUMNS, archive_param, check_file, \
-    file_url, quicklook_links, vespa
+from ..collections import AXIS_COLUMNS, AXIS_KINDS, FILE_COLUMNS, archive_param, \
+    check_file, file_url, quicklook_links, vespa
 from ..columns import datalink_url
 from ..declare import Service
 from ..presets import NANCAY_RADIO
@@ -49,7 +49,7 @@ DEFAULTS = {"instrument_name": "NDA", "bib_reference": "2000GMS...119..321L",
 SOURCE = Files(
     patterns=("srn_nda_routine_*_edr_*.cdf", "orn_nda_newroutine_*_edr_*.fits",
               "orn_nda_mefisto_*_edr_*.fits"),
-    reader=read_nda,
+    reader=read_nda, kinds=AXIS_KINDS,
     companions={"QL_PNG": "T_{product}.png", "QL_PDF": "{product}.pdf"})
 
 PARAMS = (

@@ -22,13 +22,14 @@ import pandas as pd
 from ... import datalinks
 from ...parameter import Param
 from ...sources import Documents, Mark
+from ...sources.values import show
 from ...times import jd_to_datetime, to_datetime
 from ..checks import Refusals, time_order
 from ..columns import access_format, datalink_url, file_stem, jd_end, jd_of, number, \
     size_kb, text, uid_from
 from ..declare import Service
 from ..presets import NANCAY_RADIO, SOLAR
-from .layout import LAYOUT, NRH_FREQUENCIES_MHZ  # noqa: F401 — part of the service's API
+from .layout import KINDS, LAYOUT, NRH_FREQUENCIES_MHZ  # noqa: F401 — part of the service's API
 from .sample import build_sample
 
 SCHEMA = "nrh"
@@ -64,28 +65,24 @@ PARAMS = (
 
 
 SOURCE = Documents(
-    layout=LAYOUT, required=("DATE_OBS", "FILE_URL", "FREQUENCIES"),
+    layout=LAYOUT, required=("DATE_OBS", "FILE_URL", "FREQUENCIES"), kinds=KINDS,
     mark=Mark(time="DATE_OBS"))
 
 
 def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
-    """Check times; compute the frequency range and the quicklook frequencies."""
+    """Check times and the observed frequencies; compute the frequency range and the
+    quicklook frequencies."""
     r = Refusals(records, lambda f: [f"nrh document _id={i}" for i in f["_ID"]])
     time_order(r, "DATE_OBS", "DATE_END")
     records = r.records
     noisy = np.array(parse_frequencies(params.get("noisy_frequencies")), dtype=float)
     fmin, fmax, ql = [], [], []
     none = np.zeros(len(records), dtype=bool)
+    bad = np.full(len(records), None, dtype=object)
     for i, fr in enumerate(records["FREQUENCIES"]):
-        if isinstance(fr, str):      # "150.9,173.2" in some indices
-            try:
-                fr = parse_frequencies(fr)
-            except ValueError:
-                fr = []
-        f = np.array(sorted({float(x) for x in (fr if isinstance(fr, (list, tuple, np.ndarray))
-                                                   else [])}), dtype=float)
+        f, bad[i] = frequencies_of(fr)
         if not len(f):
-            none[i] = True
+            none[i] = bad[i] is None
             fmin.append(np.nan), fmax.append(np.nan), ql.append("")
             continue
         fmin.append(f.min())
@@ -93,11 +90,38 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
         keep = f[~np.isclose(f[:, None], noisy[None, :], atol=0.05).any(axis=1)] \
             if len(noisy) else f
         ql.append(",".join(f"{x:g}" for x in keep))
+    r.refuse(np.not_equal(bad, None), "source.bad_value", lambda i: bad[i])
     r.refuse(none, "source.no_frequencies", "no observed frequencies")
     records["FMIN_MHZ"] = fmin
     records["FMAX_MHZ"] = fmax
     records["QL_FREQS"] = ql
     return records
+
+
+def frequencies_of(value) -> tuple[np.ndarray, str | None]:
+    """(sorted distinct MHz, None) of a document's frequencies — a list of numbers or
+    ``"150.9,173.2"`` text, as indices hold them — or (empty, why) when one of them is
+    not a finite number."""
+    if isinstance(value, str):      # "150.9,173.2" in some indices
+        try:
+            value = parse_frequencies(value)
+        except ValueError as exc:
+            return np.array([]), f"frequencies {exc}"
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        return np.array([]), None
+    out = []
+    for x in value:
+        try:
+            if isinstance(x, (bool, np.bool_)):
+                raise ValueError(x)
+            v = float(x.strip() if isinstance(x, str) else x)
+        except (TypeError, ValueError):
+            v = np.nan
+        if not np.isfinite(v):
+            return np.array([]), (f"frequencies {show(list(value))} hold {show(x)}, not a "
+                                  "finite number of MHz")
+        out.append(v)
+    return np.array(sorted(set(out)), dtype=float), None
 
 
 # -- computed columns -------------------------------------------------------------------

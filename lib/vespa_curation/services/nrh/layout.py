@@ -15,5 +15,13 @@ LAYOUT = {
     "OBS_MODE": "obs_mode",              # e.g. "2D images"
 }
 
+#: What each logical field may hold (:mod:`vespa_curation.sources.values`): a value its
+#: kind cannot hold refuses its document (``source.bad_value``). FREQUENCIES, a list or
+#: a comma-separated text, is checked by the service.
+KINDS = {
+    "DATE_OBS": "date", "DATE_END": "date", "FILENAME": "text", "FILE_URL": "text",
+    "FILE_SIZE": "int", "FILE_FORMAT": "text", "INTEGRATION": "float", "OBS_MODE": "text",
+}
+
 #: NRH observing frequencies (MHz; Hamini et al. 2021, JSWSC 11, 57).
 NRH_FREQUENCIES_MHZ = (150.9, 173.2, 228.0, 270.6, 327.0, 408.0, 432.0, 445.0)

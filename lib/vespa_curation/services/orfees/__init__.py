@@ -24,7 +24,7 @@ from ..columns import access_format, datalink_url, file_stem, jd_end, jd_of, num
     size_kb, text, uid_from
 from ..declare import Service
 from ..presets import NANCAY_RADIO, SOLAR
-from .layout import LAYOUT
+from .layout import KINDS, LAYOUT
 from .sample import build_sample
 
 SCHEMA = "orfees"
@@ -34,7 +34,7 @@ ORFEES_BAND_MHZ = (144.0, 1004.0)
 PARAMS = datalinks.access_params("orfees_spectrum", "orfees")
 
 
-SOURCE = Documents(layout=LAYOUT, required=("DATE_OBS", "FILE_URL"),
+SOURCE = Documents(layout=LAYOUT, required=("DATE_OBS", "FILE_URL"), kinds=KINDS,
                    mark=Mark(time="DATE_OBS"))
 
 

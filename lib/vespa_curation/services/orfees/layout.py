@@ -15,3 +15,11 @@ LAYOUT = {
     "TIME_RES": "time_resolution",       # s
     "QUICKLOOK_URL": "quicklook_url",    # PNG quicklook of the spectrum
 }
+
+#: What each logical field may hold (:mod:`vespa_curation.sources.values`): a value its
+#: kind cannot hold refuses its document (``source.bad_value``).
+KINDS = {
+    "DATE_OBS": "date", "DATE_END": "date", "FILENAME": "text", "FILE_URL": "text",
+    "FILE_SIZE": "int", "FILE_FORMAT": "text", "FREQ_MIN": "float", "FREQ_MAX": "float",
+    "TIME_RES": "float", "QUICKLOOK_URL": "text",
+}

@@ -61,6 +61,7 @@ def run_dir(tmp_path_factory):
         "qa_geom_flag": geo["geom_flag"], "qa_area_ratio": geo["area_ratio"].astype(float),
         "qa_feat_carr_long_deg": rec["FEAT_CARR_LONG_DEG"],
         "qa_feat_carr_lat_deg": rec["FEAT_CARR_LAT_DEG"],
+        "qa_centroid_lon": geo["centroid_lon"], "qa_centroid_lat": geo["centroid_lat"],
         "qa_source_id": rec["ID_AR"].astype(float)})        # as the harvest normalizes
     d = tmp_path_factory.mktemp("runs") / "20260101T000000Z" / "hfc1ar"
     d.mkdir(parents=True)
@@ -75,6 +76,17 @@ def run_dir(tmp_path_factory):
                                                            "accepted": 22}}))
     report = build_report({"service": "hfc1ar", "qa_gallery": 6}, d)
     return d, report, rows, rec
+
+
+def test_the_gallery_drawn_by_two_workers_is_the_one_drawn_by_one(run_dir, tmp_path):
+    import shutil
+    d = run_dir[0]
+    other = tmp_path / "20260101T000000Z" / "hfc1ar"
+    shutil.copytree(d, other, ignore=shutil.ignore_patterns("figures", "report.*"))
+    two = build_report({"service": "hfc1ar", "qa_gallery": 6, "workers": 2}, other)
+    assert two["gallery"] == run_dir[1]["gallery"]
+    for g in two["gallery"]:
+        assert (other / g["png"]).read_bytes() == (d / g["png"]).read_bytes()
 
 
 def test_geometry_flags_of_the_fixture(run_dir):
@@ -141,6 +153,18 @@ def test_centroid_residuals_real_smart(run_dir):
     seam = res.set_index("granule_uid").loc["ar_9002"]
     assert abs(seam["dlon"]) < 1.0, "a 0/360 region must not show a 360° residual"
     assert report["residuals"]["n"] == 22
+
+
+def test_centroids_from_the_harvest_columns_equal_those_of_the_published_text(run_dir):
+    """The QA reads the centroids the harvest wrote (no STC-S parsing at 1.15 M rows):
+    they are those of the s_region text as published, to 1e-9 deg."""
+    d, report, rows, _ = run_dir
+    from_columns = F.centroid_residuals(rows)
+    from_text = F.centroid_residuals(rows.drop(columns=["qa_centroid_lon",
+                                                        "qa_centroid_lat"]))
+    assert rows["qa_centroid_lon"].notna().sum() == len(rows) > 20
+    np.testing.assert_allclose(from_columns["dlon"], from_text["dlon"], atol=1e-9)
+    np.testing.assert_allclose(from_columns["dlat"], from_text["dlat"], atol=1e-9)
 
 
 def test_pixel_projection_round_trip():
@@ -218,3 +242,26 @@ def test_region_drawn_over_its_own_image(run_dir, tmp_path):
     assert "observation image not available: pixel grid only" in \
         [t.get_text() for t in bare.axes[0].texts]
     assert not bare.axes[0].images
+
+
+def test_merged_intervals_known_answer():
+    from vespa_curation.qa.spectra import merged_intervals
+    t = lambda *s: np.array(s, dtype="datetime64[ns]")   # noqa: E731
+    a, b = merged_intervals(t("2005-01-01T00:00", "2005-01-01T00:30", "2005-01-02",
+                              "2005-01-01T00:10", "NaT"),
+                             t("2005-01-01T01:00", "2005-01-01T02:00", "2005-01-02T01:00",
+                               "2005-01-01T00:20", "2005-01-05"))
+    assert list(a) == list(t("2005-01-01T00:00", "2005-01-02"))
+    assert list(b) == list(t("2005-01-01T02:00", "2005-01-02T01:00"))
+
+
+def test_rows_read_by_position_across_row_groups(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from vespa_curation import runfolder as RF
+    frame = pd.DataFrame({"granule_uid": [f"g{k}" for k in range(25)],
+                          "v": np.arange(25.0)})
+    pq.write_table(pa.Table.from_pandas(frame), tmp_path / RF.ROWS, row_group_size=7)
+    got = RF.read_rows_at(tmp_path, [24, 3, 7, 3, 13])
+    assert list(got["granule_uid"]) == ["g24", "g3", "g7", "g3", "g13"]
+    assert list(RF.read_row_columns(tmp_path, {"v", "nope"}).columns) == ["v"]

@@ -13,8 +13,6 @@ import collections
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -22,6 +20,8 @@ import pandas as pd
 
 from . import epncore, incremental, quarantine as Q, runfolder as RF
 from .config import as_config
+from .progress import Progress
+from .workers import executor
 from .services import get_service, map_chunk
 from .sources import open_source
 from .sources.values import text_of
@@ -132,56 +132,6 @@ def normalize(rows: pd.DataFrame, columns=None) -> pd.DataFrame:
 
 # -- driver side ------------------------------------------------------------------------
 
-def _executor(params):
-    """(submit, shutdown, window) of the configured executor: in process, local
-    processes, or a Dask cluster."""
-    if params.get("dask_scheduler"):
-        from distributed import Client
-        client = Client(params["dask_scheduler"])
-        return client.submit, client.close, max(2, 2 * len(client.nthreads()))
-    if int(params.get("workers", 1)) <= 1:
-        class _Done:
-            def __init__(self, v):
-                self.v = v
-
-            def result(self):
-                return self.v
-        return (lambda f, *a: _Done(f(*a))), (lambda: None), 1
-    pool = ProcessPoolExecutor(max_workers=int(params["workers"]),
-                               mp_context=get_context("fork"),
-                               initializer=die_with_parent, initargs=(os.getpid(),))
-    return pool.submit, pool.shutdown, 2 * int(params["workers"])
-
-
-#: ``prctl`` option asking the kernel to signal a process when its parent dies (Linux).
-PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """A map worker's first step: be killed (SIGKILL) when the process that forked it
-    dies, however it dies — a worker blocked on its task queue never notices a parent
-    killed with SIGKILL, and would stay forever (holding memory and the source's
-    connection). Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere, nothing. The
-    parent may have died between the fork and this call: then exit at once."""
-    import ctypes
-    import signal
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):   # not Linux: no such call
-        return
-    if os.getppid() != parent_pid:
-        os._exit(1)
-
-
-def _progress(total=None, desc="harvest"):
-    try:
-        from tqdm.auto import tqdm
-        return tqdm(total=total, desc=desc, unit="rec", mininterval=1.0)
-    except ImportError:  # pragma: no cover
-        return None
-
-
 class _Collector:
     """What the driver keeps of the chunks' results: rows and records streamed to
     Parquet, quarantine lines, counts and the running mark."""
@@ -247,9 +197,10 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike,
     found: dict[str, Any] = {}
     out = _Collector(run_dir, service, now)
     try:
+        total = harvester.count(source, cfg, mark)
         chunks = harvester.records(source, cfg, mark, published=cfg.area.published_uids,
                                    report=found)
-        _map_all(cfg, service, chunks, out, now)
+        _map_all(cfg, service, chunks, out, now, total, found)
     finally:
         source.close()
     quarantine = out.close()
@@ -265,32 +216,33 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike,
     return report
 
 
-def _map_all(cfg, service, chunks, out: _Collector, now) -> None:
-    """Map every chunk on the executor, at most a window of chunks in flight."""
-    submit, shutdown, window = _executor(cfg)
-    bar = _progress()
+def _map_all(cfg, service, chunks, out: _Collector, now, total=None, found=None) -> None:
+    """Map every chunk on the executor, at most a window of chunks in flight; progress
+    against ``total`` (or the ``to_read`` count a harvester reports once it starts)."""
+    submit, shutdown, window = executor(cfg)
+    bar = Progress(f"{service.name} harvest", total=total)
     pending: collections.deque = collections.deque()
 
     def drain(block_until: int):
         while len(pending) > block_until:
             fut, n_in = pending.popleft()
             out.add(fut.result())
-            if bar is not None:
-                bar.update(n_in)
+            if bar.total is None and found:
+                bar.total = found.get("to_read")
+            bar.update(n_in)
 
     try:
         for chunk in chunks:
             out.counts["source_records"] += len(chunk)
             pending.append((submit(map_validate, service.name, chunk, cfg, now), len(chunk)))
             drain(window)
-            log.info("records read: %d, accepted: %d, quarantined: %d",
-                     out.counts["source_records"], out.counts["accepted"],
-                     out.counts["quarantined"])
+            log.debug("records read: %d, accepted: %d, quarantined: %d",
+                      out.counts["source_records"], out.counts["accepted"],
+                      out.counts["quarantined"])
         drain(0)
     finally:
         shutdown()
-        if bar is not None:
-            bar.close()
+        bar.close()
 
 
 def _summary(service, source, mark, out: _Collector, quarantine: pd.DataFrame,
@@ -311,7 +263,7 @@ def _summary(service, source, mark, out: _Collector, quarantine: pd.DataFrame,
         },
         "by_stage": quarantine.groupby("stage").size().to_dict() if len(quarantine) else {},
         "by_rule": quarantine.groupby("rule").size().to_dict() if len(quarantine) else {},
-        **{k: list(v) for k, v in found.items()},
+        **{k: (v if isinstance(v, int) else list(v)) for k, v in found.items()},
         "seconds": round(elapsed, 3),
         "records_per_second": round(counts["source_records"] / elapsed, 1)
         if elapsed else None,

@@ -30,6 +30,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -48,6 +49,39 @@ EXPORT_ROWS = "export_rows.parquet"
 def read_rows(run_dir: str | os.PathLike) -> pd.DataFrame:
     """The accepted rows of a run folder."""
     return pd.read_parquet(Path(run_dir) / ROWS)
+
+
+def row_columns(run_dir: str | os.PathLike) -> list[str]:
+    """The columns of a run folder's rows (read from the Parquet footer; [] when the
+    run folder has no rows)."""
+    p = Path(run_dir) / ROWS
+    return pq.read_schema(p).names if p.is_file() else []
+
+
+def read_row_columns(run_dir: str | os.PathLike, columns) -> pd.DataFrame:
+    """Only ``columns`` (those present) of the accepted rows: a summary over 1.15 M rows
+    reads a few numbers per row, not the s_region texts."""
+    have = row_columns(run_dir)
+    if not have:
+        return pd.DataFrame()
+    return pd.read_parquet(Path(run_dir) / ROWS, columns=[c for c in have if c in columns])
+
+
+def read_rows_at(run_dir: str | os.PathLike, positions) -> pd.DataFrame:
+    """The accepted rows at ``positions`` (row numbers of the file, in that order), read
+    from the row groups holding them only."""
+    positions = np.asarray(positions, dtype=np.int64)
+    pf = pq.ParquetFile(Path(run_dir) / ROWS)
+    sizes = [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)]
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    groups = np.searchsorted(starts, positions, side="right") - 1
+    need = sorted(set(groups.tolist()))
+    if not need:
+        return pf.schema_arrow.empty_table().to_pandas()
+    table = pa.concat_tables([pf.read_row_group(g) for g in need])
+    base = {g: k for g, k in zip(need, np.cumsum([0] + [sizes[g] for g in need])[:-1])}
+    local = [int(base[g] + p - starts[g]) for g, p in zip(groups, positions)]
+    return table.take(pa.array(local, type=pa.int64())).to_pandas()
 
 
 def read_quarantine(run_dir: str | os.PathLike) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import runfolder as RF
+from ..progress import Progress
 from ..config import as_config
 from ..decisions import apply_decisions, latest, load_decisions
 from ..incremental import changed_rows, next_mark, retry_candidates, same_mark
@@ -111,7 +112,10 @@ def _read_parts(cfg, service, rows_path: Path, n_in: int, batch: int, single: bo
     out = _Parts()
     published = _published_if_needed(cfg)
     batches = RF.row_batches(rows_path, batch) if n_in else [RF.read_rows(rows_path.parent)]
+    bar = Progress(f"{service.name} export (decisions, changes, links)", total=n_in,
+                   unit="rows")
     for rows in batches:
+        bar.update(len(rows))
         # source ids to retry from the last mark: those this run read again are settled
         if "qa_source_id" in rows and retry_in:
             out.seen.update(retry_in.intersection(rows["qa_source_id"].astype(str)))
@@ -132,6 +136,7 @@ def _read_parts(cfg, service, rows_path: Path, n_in: int, batch: int, single: bo
         elif len(rows):
             staged.write(rows)
         del rows
+    bar.close()
     return out
 
 

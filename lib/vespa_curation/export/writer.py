@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import area as A, epncore
+from ..progress import Progress
 from ..area import ImportArea, Staging
 from .rd import render_rd
 from .votable import ExportError, epn_columns, write_epn_votable, write_table_votable
@@ -162,7 +163,9 @@ def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fm
                 region: str, facts) -> tuple[list[str], pd.Series, set]:
     """This run's epn_core VOTables, part by part; (files, granule_uids, columns)."""
     data_rels, uid_parts, column_set = [], [], set()
+    bar = Progress("export (VOTables)", unit="rows")
     for k, rows in enumerate(parts):
+        bar.update(len(rows))
         column_set.update(epn_columns(rows, facts))
         uid_parts.append(np.asarray(rows["granule_uid"].astype(str).to_numpy(), dtype=str))
         if len(rows):  # DaCHS's voTableGrammar fails on a table without rows
@@ -171,6 +174,7 @@ def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fm
                               columns=facts)
             data_rels.append(rel)
         del rows
+    bar.close()
     uids = pd.Series(np.concatenate(uid_parts) if uid_parts else np.array([], dtype=str),
                      dtype=object)
     return data_rels, uids, column_set

@@ -47,7 +47,8 @@ __all__ = ["hfc_ar_polygons", "hfc_ar_geometry", "GeometryParts", "COLUMNS"]
 #: Output columns of :func:`hfc_ar_polygons` (``geom_note`` is extra: a short
 #: sentence on clipping / simplification for QA, None when nothing happened).
 COLUMNS = ["s_region", "c1min", "c1max", "c2min", "c2max", "geom_flag", "area_ratio",
-           "n_vertices", "simplify_change", "rule", "reason", "geom_note"]
+           "n_vertices", "simplify_change", "centroid_lon", "centroid_lat", "rule",
+           "reason", "geom_note"]
 
 _REQUIRED = ["CC", "CC_X_PIX", "CC_Y_PIX", "DATE_OBS", "R_SUN", "CENTER_X", "CENTER_Y", "CDELT1"]
 
@@ -129,8 +130,9 @@ def hfc_ar_polygons(records: pd.DataFrame, **options) -> pd.DataFrame:
         ``simplified`` joined by ``+``), ``area_ratio`` (outline area after
         clipping / FEAT_AREA_PIX, else spherical area / FEAT_AREA_DEG2),
         ``n_vertices``, ``simplify_change`` (relative area change of the vertex
-        budget, see ``vertex_tol_px``), ``rule`` and ``reason`` (None when accepted),
-        ``geom_note``.
+        budget, see ``vertex_tol_px``), ``centroid_lon``/``centroid_lat`` (the
+        published polygon's area centroid, deg, for the QA's residuals against the
+        catalogue), ``rule`` and ``reason`` (None when accepted), ``geom_note``.
 
     Raises
     ------
@@ -647,6 +649,7 @@ def _output_frame(records: pd.DataFrame, live: np.ndarray, rule: np.ndarray,
     c1min, c1max = sregion.lon_range(polygons.lon, offsets)
     c2min, c2max = _ring_min_max(polygons.lat, offsets)
     lon_lo, lon_hi = _ring_min_max(polygons.lon, offsets)
+    clon, clat = sregion.ring_centroids(polygons.lon, polygons.lat, offsets, digits)
     seam = (lon_lo < 0) | (lon_hi >= 360)
     index = records.index
     n = len(records)
@@ -668,6 +671,8 @@ def _output_frame(records: pd.DataFrame, live: np.ndarray, rule: np.ndarray,
                              float),
         "n_vertices": column(polygons.hpc.counts, 0, np.int64),
         "simplify_change": column(budget.change, np.nan, float),
+        "centroid_lon": column(clon, np.nan, float),
+        "centroid_lat": column(clat, np.nan, float),
         "rule": pd.Series(rule, index=index, dtype=object),
         "reason": pd.Series(reason, index=index, dtype=object),
         "geom_note": column(_notes(accepted, changes, limb_snap_px, simplify_tol_px), None),

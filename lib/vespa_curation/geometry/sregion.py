@@ -327,6 +327,33 @@ def unwrap_lon(lon: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return c + shift[ragged_ids(offsets)]
 
 
+def ring_centroids(lon: np.ndarray, lat: np.ndarray, offsets: np.ndarray, digits=None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Area centroid (deg) of every ring in unwrapped longitude/latitude, longitude
+    folded to [0, 360): the QA's centroid of a published polygon, for all rings at once
+    (the vertex mean where a ring has no area, NaN for fewer than 3 vertices). With
+    ``digits``, of the vertices rounded as the STC-S text writes them."""
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    offsets = np.asarray(offsets, dtype=np.int64)
+    if digits is not None:
+        lon, lat = np.round(np.mod(lon, 360.0), digits), np.round(lat, digits)
+    m, ids = len(offsets) - 1, ragged_ids(offsets)
+    counts = np.diff(offsets)
+    u = unwrap_lon(lon, offsets)
+    nxt = _next_index(offsets)
+    cross = u * lat[nxt] - u[nxt] * lat
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = np.bincount(ids, cross, minlength=m) / 2
+        cx = np.bincount(ids, (u + u[nxt]) * cross, minlength=m) / (6 * a)
+        cy = np.bincount(ids, (lat + lat[nxt]) * cross, minlength=m) / (6 * a)
+        flat = np.abs(a) < 1e-12
+        cx[flat] = (np.bincount(ids, u, minlength=m) / counts)[flat]
+        cy[flat] = (np.bincount(ids, lat, minlength=m) / counts)[flat]
+    few = counts < 3
+    cx[few], cy[few] = np.nan, np.nan
+    return np.mod(cx, 360.0), cy
+
+
 def signed_area(x: np.ndarray, y: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Planar signed (shoelace) area of every ring (positive = counter-clockwise)."""
     nxt = _next_index(offsets)

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle
 
 from .. import stcs
+from ..geometry.sregion import ring_centroids
 
 #: Colours used throughout the report (kept in one place).
 COLOURS = {"disk": "#fff4cc", "limb": "#e08a00", "chain": "#1f5fbf", "outline": "black",
@@ -163,22 +164,6 @@ def hgc_to_pixel(lon, lat, b0, l0, dist, cdelt1, cdelt2, center_x, center_y):
     tx = np.rad2deg(np.arctan2(x, zz)) * 3600.0
     ty = np.rad2deg(np.arcsin(y / np.sqrt(x * x + y * y + zz * zz))) * 3600.0
     return tx / cdelt1 + center_x, ty / cdelt2 + center_y
-
-
-def sregion_centroid(lon: np.ndarray, lat: np.ndarray) -> tuple[float, float]:
-    """Area centroid (deg) of one polygon in unwrapped lon/lat; lon folded to 0–360."""
-    poly = stcs.Polygons(np.asarray(lon, float), np.asarray(lat, float),
-                         np.array([0, len(lon)]), np.array([False]))
-    u = stcs.unwrap(poly)
-    v = poly.lat
-    un, vn = np.roll(u, -1), np.roll(v, -1)
-    cross = u * vn - un * v
-    a = cross.sum() / 2
-    if abs(a) < 1e-12:
-        return float(np.mod(u.mean(), 360)), float(v.mean())
-    cxu = ((u + un) * cross).sum() / (6 * a)
-    cyv = ((v + vn) * cross).sum() / (6 * a)
-    return float(np.mod(cxu, 360.0)), float(cyv)
 
 
 # -- the side-by-side figure ------------------------------------------------------------
@@ -496,7 +481,8 @@ def _mark_changed_vertices(ax, lon, lat, tlon, tlat, fin, ref: float, clipped) -
 def _draw_centroids(ax, record, row, pub: _Published, ref: float) -> tuple[float, float]:
     """The polygon's area centroid and the catalogue's own (``FEAT_CARR_LONG_DEG/LAT``,
     when known); return the catalogue's (NaN when unknown)."""
-    clon, clat = sregion_centroid(pub.lon, pub.lat)
+    clon, clat = (float(c[0]) for c in ring_centroids(pub.lon, pub.lat,
+                                                        np.array([0, len(pub.lon)])))
     ax.plot(_near(clon, ref), clat, "+", color=COLOURS["sregion"], ms=12, mew=2,
             label="s_region centroid")
     flon = row.get("qa_feat_carr_long_deg", record.get("FEAT_CARR_LONG_DEG"))
@@ -617,22 +603,31 @@ def area_ratio_figure(ratio: pd.Series) -> Figure:
 
 
 def centroid_residuals(rows: pd.DataFrame) -> pd.DataFrame:
-    """s_region centroid minus catalogue centroid (deg): ``dlon`` (wrapped), ``dlat``."""
+    """s_region centroid minus catalogue centroid (deg): ``dlon`` (wrapped), ``dlat``.
+
+    The centroids come from the columns the harvest wrote (``qa_centroid_lon/lat``, all
+    rows at once); a run folder written before those columns existed has its s_region
+    parsed instead (the same centroid, :func:`.sregion.ring_centroids`)."""
     if not {"qa_feat_carr_long_deg", "qa_feat_carr_lat_deg"} <= set(rows.columns):
         return pd.DataFrame(columns=["granule_uid", "dlon", "dlat", "flag"])
-    poly = stcs.parse(rows["s_region"].where(rows["s_region"].notna(), None))
-    out = []
-    for k in range(len(poly)):
-        lo, la = poly.polygon(k)
-        out.append(sregion_centroid(lo, la) if len(lo) >= 3 else (np.nan, np.nan))
-    c = np.array(out, float).reshape(-1, 2)
+    if {"qa_centroid_lon", "qa_centroid_lat"} <= set(rows.columns):
+        clon = pd.to_numeric(rows["qa_centroid_lon"], errors="coerce").to_numpy(float)
+        clat = pd.to_numeric(rows["qa_centroid_lat"], errors="coerce").to_numpy(float)
+    else:
+        poly = stcs.parse(rows["s_region"].where(rows["s_region"].notna(), None))
+        clon, clat = ring_centroids(poly.lon, poly.lat, poly.offsets)
     flon = pd.to_numeric(rows["qa_feat_carr_long_deg"], errors="coerce").to_numpy(float)
     flat = pd.to_numeric(rows["qa_feat_carr_lat_deg"], errors="coerce").to_numpy(float)
-    dlon = (c[:, 0] - flon + 180.0) % 360.0 - 180.0
+    dlon = (clon - flon + 180.0) % 360.0 - 180.0
     return pd.DataFrame({"granule_uid": rows["granule_uid"].to_numpy(), "dlon": dlon,
-                         "dlat": c[:, 1] - flat,
+                         "dlat": clat - flat,
                          "flag": rows.get("qa_geom_flag", pd.Series("ok", rows.index))
                          .fillna("ok").to_numpy()})
+
+
+#: At most this many points of each flag are drawn in the residuals scatter (a
+#: seeded random sample, stated in the title); the statistics use every row.
+MAX_POINTS_PER_FLAG = 20000
 
 
 def residuals_figure(res: pd.DataFrame) -> Figure:
@@ -641,14 +636,21 @@ def residuals_figure(res: pd.DataFrame) -> Figure:
     ax = fig.add_subplot(111)
     r = res.dropna(subset=["dlon", "dlat"])
     if len(r):
+        drawn = 0
+        rng = np.random.default_rng(0)
         for flag, g in r.groupby("flag"):
-            ax.plot(g["dlon"], g["dlat"], "o", ms=4, alpha=0.7, label=f"{flag} ({len(g)})")
+            n = len(g)
+            if n > MAX_POINTS_PER_FLAG:
+                g = g.iloc[np.sort(rng.choice(n, MAX_POINTS_PER_FLAG, replace=False))]
+            drawn += len(g)
+            ax.plot(g["dlon"], g["dlat"], "o", ms=4, alpha=0.7, label=f"{flag} ({n})")
         ax.axhline(0, color="k", lw=0.5)
         ax.axvline(0, color="k", lw=0.5)
         ax.legend(fontsize=7)
         ax.set_title(f"centroid residuals vs catalogue: median |Δlon| "
-                     f"{r['dlon'].abs().median():.3f}°, |Δlat| {r['dlat'].abs().median():.3f}°",
-                     fontsize=9)
+                     f"{r['dlon'].abs().median():.3f}°, |Δlat| {r['dlat'].abs().median():.3f}°"
+                     + (f"\n(drawn: a random {drawn} of {len(r)} regions)"
+                        if drawn < len(r) else ""), fontsize=9)
     else:
         ax.set_title("centroid residuals: no catalogue centroid in the rows")
     ax.set_xlabel("Δ Carrington longitude (s_region − catalogue), deg")

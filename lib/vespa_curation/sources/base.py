@@ -135,6 +135,12 @@ class Harvester:
         """Check, before any work, that the source holds what the harvest reads."""
         raise NotImplementedError
 
+    def count(self, source, params: Mapping[str, Any], mark: Mapping[str, Any] | None
+              ) -> int | None:
+        """How many records :meth:`records` will give, when the source can say so
+        cheaply (progress and time left of a long harvest); None when it cannot."""
+        return None
+
     def records(self, source, params: Mapping[str, Any], mark: Mapping[str, Any] | None,
                 *, published=None, report: dict | None = None) -> Iterator[pd.DataFrame]:
         """Chunks of at most ``params['chunk_size']`` records (at most

@@ -235,6 +235,8 @@ class Files(Harvester):
             report.update(found)
         if params.get("limit"):
             files = files.iloc[:int(params["limit"])]
+        if report is not None:
+            report["to_read"] = len(files)
         step = int(params["chunk_size"])
         files = files.assign(
             **{FILE: [str(source.root / p) for p in files["PATH"]]},

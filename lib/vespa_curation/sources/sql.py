@@ -364,6 +364,18 @@ class SqlTable(Harvester):
                 return out
         raise ValueError(f"no join reaches alias {alias}")   # __post_init__ prevents it
 
+    def count(self, source, params, mark=None) -> int | None:
+        """The records of the harvest, counted by the database: the rows of the main
+        table (its joins are to one row each), or the keys the mark selects."""
+        t = {name: source.table_name(name) for name in self.needs}
+        subs, args = self._mark_selects(source, t, mark)
+        sql = (f"SELECT COUNT(*) FROM ({' UNION '.join(subs)}) M" if subs
+               else f"SELECT COUNT(*) FROM {t[self.table]}")
+        n = source.scalar(sql, args)
+        if n is None:
+            return None
+        return min(int(n), int(params["limit"])) if params.get("limit") else int(n)
+
     def records(self, source, params, mark=None, *, published=None, report=None
                 ) -> Iterator[pd.DataFrame]:
         sql, args = self.query(source, mark)

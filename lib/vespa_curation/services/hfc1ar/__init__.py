@@ -50,7 +50,7 @@ SOURCE = SqlTable(
 
 #: Columns the geometry adds to the records (hfc_ar_polygons).
 GEOMETRY = ["s_region", "c1min", "c1max", "c2min", "c2max", "geom_flag", "area_ratio",
-            "n_vertices", "simplify_change"]
+            "n_vertices", "simplify_change", "centroid_lon", "centroid_lat"]
 
 
 def granule_uid(records: pd.DataFrame) -> pd.Series:
@@ -197,7 +197,7 @@ SERVICE = Service(
     uid=granule_uid,
     prepare=prepare,
     qa_fields=("ID_AR", "OBSERVATIONS_ID", "geom_flag", "area_ratio", "n_vertices",
-               "simplify_change", "FEAT_CARR_LONG_DEG", "FEAT_CARR_LAT_DEG", "RUN_DATE"),
+               "simplify_change", "centroid_lon", "centroid_lat", "FEAT_CARR_LONG_DEG", "FEAT_CARR_LAT_DEG", "RUN_DATE"),
     # a worker converting a chunk of regions peaks at about 70 MB per 1000 regions
     # (outline vertices and their temporaries): 10 000 keeps two workers and the driver
     # near 2 GB at the speed of larger chunks (benchmarks/bench_hfc1ar.py)

@@ -1,0 +1,53 @@
+"""Worker processes of the stages: the map workers of the harvest, the figure workers of
+the QA gallery. :func:`executor` gives the configured executor (in process, local
+processes forked from the stage, or a Dask cluster); each local worker dies with the
+process that forked it (:func:`die_with_parent`), so a killed run leaves no worker
+behind.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+
+
+def executor(params):
+    """(submit, shutdown, window) of the configured executor: in process, local
+    processes, or a Dask cluster."""
+    if params.get("dask_scheduler"):
+        from distributed import Client
+        client = Client(params["dask_scheduler"])
+        return client.submit, client.close, max(2, 2 * len(client.nthreads()))
+    if int(params.get("workers", 1)) <= 1:
+        class _Done:
+            def __init__(self, v):
+                self.v = v
+
+            def result(self):
+                return self.v
+        return (lambda f, *a: _Done(f(*a))), (lambda: None), 1
+    pool = ProcessPoolExecutor(max_workers=int(params["workers"]),
+                               mp_context=get_context("fork"),
+                               initializer=die_with_parent, initargs=(os.getpid(),))
+    return pool.submit, pool.shutdown, 2 * int(params["workers"])
+
+
+#: ``prctl`` option asking the kernel to signal a process when its parent dies (Linux).
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """A map worker's first step: be killed (SIGKILL) when the process that forked it
+    dies, however it dies — a worker blocked on its task queue never notices a parent
+    killed with SIGKILL, and would stay forever (holding memory and the source's
+    connection). Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere, nothing. The
+    parent may have died between the fork and this call: then exit at once."""
+    import ctypes
+    import signal
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):   # not Linux: no such call
+        return
+    if os.getppid() != parent_pid:
+        os._exit(1)

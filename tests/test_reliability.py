@@ -628,3 +628,92 @@ def test_a_credential_in_a_parameter_is_refused_naming_the_key_only(key, value):
     msg = str(err.value)
     assert f"'{key}'" in msg and "S3cret-pw" not in msg
     assert "environment variable" in msg and "file" in msg
+
+
+# -- item 6: text beyond what DaCHS's indexes hold; a publish never half-imports ----------
+
+import random  # noqa: E402
+import string  # noqa: E402
+
+from vespa_curation.publish import publish  # noqa: E402
+
+from test_incremental import _as_postgres_db  # noqa: E402
+
+
+def _incompressible(n: int, seed: int) -> str:
+    """``n`` random letters and digits (no repeats for PostgreSQL to compress away)."""
+    rng = random.Random(seed)
+    return "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(n))
+
+
+def _fresh_schema(dachs, schema: str) -> None:
+    """No import area and no tables of ``schema`` in the session DaCHS (shared by
+    several tests)."""
+    import shutil
+    dachs.run("drop", f"{schema}/q", check=False)
+    _as_postgres_db("gavo", f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    for p in (dachs.inputs / schema, dachs.inputs / f".{schema}.versions"):
+        if p.is_symlink() or p.is_file():
+            p.unlink()
+        elif p.is_dir():
+            shutil.rmtree(p)
+
+
+def _orfees_doc(template: dict, _id: str, **source) -> str:
+    return json.dumps({"_id": _id, "_index": "orfees",
+                       "_source": {**template["_source"], **source}})
+
+
+LONG_URL_ID = "longFileUrl000000001"
+LONG_LINK_ID = "longHapiLink00000001"
+
+
+@pytest.mark.dachs
+@pytest.mark.slow
+def test_text_too_long_for_an_index_is_quarantined_and_the_rest_imports(
+        dachs, samples, tmp_path, monkeypatch):
+    """A 1 MB file_url (the issue's case: it exported, then `dachs imp` failed in the
+    links after epn_core was imported) and a link made too long by its HAPI dataset
+    (a 2500-character file name as ``{obs_id}``) are quarantined by rule; a granule
+    exactly at the limits (a 512-byte _id, a 2048-byte incompressible file_url) is
+    published, links included: the limits fit the real index."""
+    monkeypatch.setenv("GAVOSETTINGS", dachs.env["GAVOSETTINGS"])
+    _fresh_schema(dachs, "orfees")
+    lines = Path(samples["orfees"]).read_text(encoding="utf-8").splitlines()
+    good = json.loads(lines[0])
+    at_limits = _incompressible(512, 1)      # vespa_curation.limits: granule_uid, URL
+    url = "https://rsdb.obs-nancay.fr/orfees/"
+    planted = [
+        _orfees_doc(good, LONG_URL_ID, file_url=url + "a" * 1_000_000 + ".fts"),
+        _orfees_doc(good, LONG_LINK_ID, file_name="int_orf_" + "b" * 2500 + ".fts"),
+        _orfees_doc(good, at_limits, file_url=url + _incompressible(2048 - len(url), 2)),
+    ]
+    dump = tmp_path / "orfees.ndjson"
+    dump.write_text("\n".join(lines + planted) + "\n", encoding="utf-8")
+    over = {"dachs_inputs": str(dachs.inputs), "server_url": dachs.url, "workers": 1,
+            "decisions": str(tmp_path / "decisions.csv"), "hapi_dataset": "{obs_id}",
+            "hapi_server": "https://hapi.example.org/hapi"}
+    clean = load_config("orfees", overrides={**over, "source": f"ndjson:{samples['orfees']}",
+                                             "dachs_inputs": str(tmp_path / "clean")})
+    harvest.run(clean, tmp_path / "runs/clean/orfees")
+    clean_ids = set(runfolder.read_rows(tmp_path / "runs/clean/orfees")["qa_source_id"])
+    params = load_config("orfees", overrides={**over, "source": f"ndjson:{dump}",
+                                              "outputs": str(tmp_path / "runs")})
+    folder = tmp_path / "runs/20260101T000000Z/orfees"
+    harvest.run(params, folder)
+    e = export.run(params, folder)
+    q = runfolder.read_quarantine(folder)
+    long_url = _lines_of(q, LONG_URL_ID)
+    assert list(long_url["rule"]) == ["epn.too_long"], long_url
+    assert "access_url is 1000038 bytes long" in long_url["reason"].iloc[0]
+    long_link = _lines_of(q, LONG_LINK_ID)
+    assert list(long_link["rule"]) == ["link.too_long"], long_link
+    assert "its #coderived link: access_url is" in long_link["reason"].iloc[0]
+    rows = runfolder.read_rows(folder)
+    assert set(rows["qa_source_id"]) == clean_ids | {at_limits}
+    assert e["exported"] == len(rows)
+    out = publish("orfees", params)            # dachs imp, limits, val, TAP count
+    assert out["rows_served"] == len(rows)
+    n_links = _as_postgres_db("gavo", "SELECT count(*) FROM orfees.links WHERE "
+                              f"granule_uid = '{at_limits}' AND semantics = '#this'")
+    assert n_links.stdout.strip() == "1"

@@ -16,7 +16,10 @@ Codes are ``<family>.<name>``:
     the polygon breaks a rule of pgSphere's ``spoly`` (postgrespro/pgsphere,
     src/polygon.c), which would fail DaCHS's whole insert batch;
 ``epn``
-    the row breaks a rule of EPN-TAP 2.0 (IVOA REC 2022-08-22);
+    the row breaks a rule of EPN-TAP 2.0 (IVOA REC 2022-08-22), or a value is longer
+    than the published table can index (:mod:`vespa_curation.limits`);
+``link``
+    a datalink of the row cannot be held by the links table;
 ``curator`` / ``internal``
     a curator's decision, or a record the code could not map (a bug to report).
 
@@ -126,6 +129,13 @@ _RULES = (
          "follows modification."),
     Rule("epn.string", "validate", "A text value has leading or trailing blanks, control "
          "characters, or is a malformed #-list; or a text column holds no text."),
+    Rule("epn.too_long", "validate", "A text value is longer than its column allows: a "
+         "granule_uid over 512 bytes or a URL over 2048 (PostgreSQL's B-tree indexes "
+         "of the published tables hold at most 2704 bytes per entry, and one value "
+         "beyond fails the import of its whole file), any other text over 64 kB."),
+    Rule("link.too_long", "validate", "A datalink of the granule is longer than the "
+         "links table's key can hold (its URL over 2048 bytes, its semantics over 64), "
+         "or its content type or description is too long."),
     Rule("epn.orientation", "validate", "The polygon runs clockwise; EPN-TAP wants "
          "counter-clockwise."),
     # -- people and bugs ----------------------------------------------------------------

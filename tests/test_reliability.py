@@ -635,7 +635,7 @@ def test_a_credential_in_a_parameter_is_refused_naming_the_key_only(key, value):
 import random  # noqa: E402
 import string  # noqa: E402
 
-from vespa_curation.publish import publish  # noqa: E402
+from vespa_curation.publish import PublishError, publish  # noqa: E402
 
 from test_incremental import _as_postgres_db  # noqa: E402
 
@@ -717,3 +717,84 @@ def test_text_too_long_for_an_index_is_quarantined_and_the_rest_imports(
     n_links = _as_postgres_db("gavo", "SELECT count(*) FROM orfees.links WHERE "
                               f"granule_uid = '{at_limits}' AND semantics = '#this'")
     assert n_links.stdout.strip() == "1"
+
+
+def _snapshot(schema: str) -> tuple[str, str, str]:
+    """What DaCHS serves of ``schema``: its rows, links and imported files."""
+    return tuple(_as_postgres_db("gavo", sql).stdout for sql in (
+        f"SELECT granule_uid, time_min, access_url FROM {schema}.epn_core ORDER BY 1",
+        f"SELECT granule_uid, access_url, semantics FROM {schema}.links ORDER BY 1, 2, 3",
+        f"SELECT source FROM {schema}.imported_sources ORDER BY 1"))
+
+
+PLANTED_TRIGGER = """
+CREATE OR REPLACE FUNCTION public.vc_test_planted_failure() RETURNS event_trigger
+LANGUAGE plpgsql AS $$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands()
+             WHERE object_identity = 'orfees.links') THEN
+    RAISE EXCEPTION 'planted failure: orfees.links cannot be created';
+  END IF; END $$;
+CREATE EVENT TRIGGER vc_test_planted_failure ON ddl_command_end WHEN TAG IN
+  ('CREATE TABLE') EXECUTE FUNCTION public.vc_test_planted_failure();
+"""
+DROP_PLANTED_TRIGGER = ("DROP EVENT TRIGGER IF EXISTS vc_test_planted_failure; "
+                        "DROP FUNCTION IF EXISTS public.vc_test_planted_failure()")
+
+
+@pytest.mark.dachs
+@pytest.mark.slow
+def test_a_publish_whose_import_fails_late_leaves_dachs_as_it_was(dachs, samples,
+                                                                   tmp_path, monkeypatch):
+    """`dachs imp` commits each data element of the RD on its own: a failure in the
+    links after the epn_core rows were imported left a half-published service whose
+    data file was recorded as imported (the next import skipped it). The publish now
+    imports in one transaction: with a planted failure in the links (a constraint of
+    the database), then in a full rebuild (the links table cannot be created), DaCHS
+    serves exactly what it served before; once the failure is gone, the next publish
+    imports everything."""
+    monkeypatch.setenv("GAVOSETTINGS", dachs.env["GAVOSETTINGS"])
+    _fresh_schema(dachs, "orfees")
+    lines = Path(samples["orfees"]).read_text(encoding="utf-8").splitlines()
+    good = json.loads(lines[0])
+    dump = tmp_path / "orfees.ndjson"
+    dump.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    params = load_config("orfees", overrides={
+        "source": f"ndjson:{dump}", "dachs_inputs": str(dachs.inputs),
+        "server_url": dachs.url, "outputs": str(tmp_path / "runs"), "workers": 1,
+        "decisions": str(tmp_path / "decisions.csv"), "tap_check": False})
+
+    def night(stamp: str) -> None:
+        folder = tmp_path / "runs" / stamp / "orfees"
+        harvest.run(params, folder)
+        export.run(params, folder)
+
+    night("20260101T000000Z")
+    publish("orfees", params)
+    before = _snapshot("orfees")
+    new = [_orfees_doc(good, f"plantedFailure00000{i}", date_obs=f"2012-02-0{i}T08:00:00Z",
+                       date_end=f"2012-02-0{i}T15:00:00Z") for i in (1, 2)]
+    dump.write_text("\n".join(lines + new) + "\n", encoding="utf-8")
+    night("20260102T000000Z")
+    _as_postgres_db("gavo", "ALTER TABLE orfees.links ADD CONSTRAINT planted_failure "
+                            "CHECK (granule_uid <> 'plantedFailure000002')")
+    with pytest.raises(PublishError) as err:
+        publish("orfees", params)
+    assert _snapshot("orfees") == before         # not the new rows without their links
+    assert "nothing of this import was kept" in str(err.value)
+    _as_postgres_db("gavo", "ALTER TABLE orfees.links DROP CONSTRAINT planted_failure")
+    publish("orfees", params)
+    after = _snapshot("orfees")
+    assert after[0].count("plantedFailure") == 2 and "plantedFailure000002|" in after[1]
+    assert "orfees/data/20260102T000000Z.vot" in after[2]
+    # a full rebuild that fails once the tables are dropped and epn_core imported
+    try:
+        _as_postgres_db("gavo", PLANTED_TRIGGER)
+        with pytest.raises(PublishError) as err:
+            publish("orfees", dict(params, full=True))
+    finally:
+        _as_postgres_db("gavo", DROP_PLANTED_TRIGGER)
+    assert "planted failure" in str(err.value)
+    assert _snapshot("orfees") == after
+    assert "full rebuild (drop + import): nothing of this import was kept" in str(err.value)
+    publish("orfees", dict(params, full=True))
+    assert _snapshot("orfees") == after

@@ -798,3 +798,32 @@ def test_a_publish_whose_import_fails_late_leaves_dachs_as_it_was(dachs, samples
     assert "full rebuild (drop + import): nothing of this import was kept" in str(err.value)
     publish("orfees", dict(params, full=True))
     assert _snapshot("orfees") == after
+
+
+def test_export_json_counts_the_data_files_actually_written(hfc_sample, tmp_path):
+    """``parts`` was computed (at least 1, even when nothing was written): it is now the
+    number of data files the run wrote, listed in ``data_files``."""
+    from test_incremental import add_day
+    db = writable_copy(hfc_sample, tmp_path / "src.sqlite")
+    p = make_params(db, tmp_path, export_batch=20)
+
+    def written() -> list[str]:      # the data files of the area's last run
+        man = json.loads((Path(p["dachs_inputs"]) / "hfc1ar/manifest.json").read_text())
+        return sorted(f for f in man["runs"][-1]["files"] if f.startswith("data/"))
+    h, e = run_once(p, "20260101T000000Z")
+    # parts follow the harvest's row groups (whole groups of about 20 rows): not
+    # ceil(77 / 20) = 4, what export.json said
+    assert e["exported"] == 77 and e["parts"] == len(written()) > 1
+    assert e["data_files"] == written()
+    h, again = run_once(p, "20260102T000000Z")                 # nothing new
+    assert again["written"] is False and again["parts"] == 0 and again["data_files"] == []
+    Path(p["decisions"]).write_text(                             # a retraction only
+        "granule_uid,decision,curator,time,reason,override\n"
+        f"{runfolder.read_rows(tmp_path / 'runs/20260101T000000Z/hfc1ar')['granule_uid'][0]}"
+        ",reject,test,2026-01-03T00:00:00,wrong,\n", encoding="utf-8")
+    h, gone = run_once(p, "20260103T000000Z")
+    assert gone["written"] is True and gone["retracted"] == 1 and gone["parts"] == 0
+    n = add_day(db)
+    h, night = run_once(p, "20260104T000000Z")
+    assert night["exported"] == n and night["parts"] == len(written()) >= 1
+    assert night["data_files"] == written()

@@ -800,6 +800,90 @@ def test_a_publish_whose_import_fails_late_leaves_dachs_as_it_was(dachs, samples
     assert _snapshot("orfees") == after
 
 
+# -- item 8: quietly odd rows are published and flagged, not quarantined ------------------
+
+#: planted odd region → (its flag, words of its note)
+ODD_PLANTS = {
+    "empty_chain": ["empty chain code with FEAT_AREA_PIX 250"],
+    "odd_rsun": ["R_SUN x CDELT1 = 1191", "not 930-1000"],
+    "before_instrument": ["DATE_OBS 1990-01-01T00:00:00 is before SoHO's launch"],
+    "negative_area": ["FEAT_AREA_DEG2 -3.5"],
+    "uid_from_null": ["FEAT_X_PIX NULL", "the granule_uid holds 'na'"],
+}
+
+
+def plant_odd_records(db: Path, good_ids: list[int]) -> dict[str, int]:
+    """One quietly odd region per flag (a region of its own image for an image-level
+    oddity); returns flag → its ID_AR."""
+    con = sqlite3.connect(db)
+    obs = pd.read_sql_query("SELECT * FROM OBSERVATIONS", con)
+    ar = pd.read_sql_query("SELECT * FROM ACTIVEREGIONS", con)
+    g = iter(good_ids)
+    out = {"empty_chain": next(g), "negative_area": next(g), "uid_from_null": next(g)}
+    con.execute("UPDATE ACTIVEREGIONS SET CC = '', CC_LENGTH = 0, FEAT_AREA_PIX = 250 "
+                "WHERE ID_AR = ?", (out["empty_chain"],))
+    con.execute("UPDATE ACTIVEREGIONS SET FEAT_AREA_DEG2 = -3.5 WHERE ID_AR = ?",
+                (out["negative_area"],))
+    con.execute("UPDATE ACTIVEREGIONS SET FEAT_X_PIX = NULL WHERE ID_AR = ?",
+                (out["uid_from_null"],))
+    t = next(g)
+    # a disk of 600 px where MDI sees 488: 1191″, an observer at 0.8 AU
+    out["odd_rsun"] = _new_image(con, obs, ar, t, minutes=33, R_SUN=600.0)
+    out["before_instrument"] = _new_image(con, obs, ar, t, minutes=36,
+                                          DATE_OBS="1990-01-01T00:00:00.000",
+                                          DATE_END="1990-01-01T00:01:00.000")
+    con.commit()
+    con.close()
+    return out
+
+
+@pytest.mark.dachs
+@pytest.mark.slow
+def test_quietly_odd_rows_are_published_with_their_flag_in_the_qa_report(
+        dachs, hfc_sample, tmp_path, monkeypatch):
+    from vespa_curation.qa.report import build_report
+    from test_incremental import dachs_params, fresh_area
+    monkeypatch.setenv("GAVOSETTINGS", dachs.env["GAVOSETTINGS"])
+    fresh_area(dachs)
+    clean = make_params(writable_copy(hfc_sample, tmp_path / "clean.sqlite"),
+                        tmp_path / "clean")
+    run_once(clean, "20260101T000000Z")
+    clean_rows = runfolder.read_rows(tmp_path / "clean/runs/20260101T000000Z/hfc1ar")
+    assert clean_rows["qa_flags"].isna().all()          # the sample holds no odd record
+    good = sorted(int(i) for i in clean_rows["qa_source_id"])
+    db = writable_copy(hfc_sample, tmp_path / "odd.sqlite")
+    planted = plant_odd_records(db, good[3::6])
+    params = dachs_params(dachs, db, tmp_path / "odd", qa_gallery=6)
+    h, e = run_once(params, "20260101T000000Z")
+    folder = tmp_path / "odd/runs/20260101T000000Z/hfc1ar"
+    assert runfolder.read_quarantine(folder).empty       # flagged, never quarantined
+    rows = runfolder.read_rows(folder)
+    assert set(rows["qa_source_id"].astype(int)) == set(good) | set(planted.values())
+    by_id = rows.set_index(rows["qa_source_id"].astype(int))
+    for flag, words in ODD_PLANTS.items():
+        row = by_id.loc[planted[flag]]
+        assert row["qa_flags"] == flag, (flag, row["qa_flags"], row["qa_flag_notes"])
+        for w in words:
+            assert w in row["qa_flag_notes"], (flag, w, row["qa_flag_notes"])
+    assert "_na_" in by_id.loc[planted["uid_from_null"], "granule_uid"]
+    assert by_id.loc[planted["empty_chain"], "qa_area_ratio"] == pytest.approx(1 / 250)
+    flagged = int(rows["qa_flags"].notna().sum())
+    assert flagged == len(ODD_PLANTS)
+    # the QA report shows each of them, drawn first in the gallery
+    rep = build_report(params, folder)
+    assert rep["odd_flags"] == {f: 1 for f in ODD_PLANTS}
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert "Quietly odd rows (5: published, flagged for a curator)" in html
+    for flag in ODD_PLANTS:
+        uid = by_id.loc[planted[flag], "granule_uid"]
+        assert uid in html and flag in html
+    drawn = {g["granule_uid"] for g in rep["gallery"][:flagged]}
+    assert drawn <= set(rows.loc[rows["qa_flags"].notna(), "granule_uid"])
+    assert sum("odd:" in g["flag"] for g in rep["gallery"]) >= 4    # the empty chain
+    out = publish("hfc1ar", params)
+    assert out["rows_served"] == len(rows)
+
+
 def test_export_json_counts_the_data_files_actually_written(hfc_sample, tmp_path):
     """``parts`` was computed (at least 1, even when nothing was written): it is now the
     number of data files the run wrote, listed in ``data_files``."""

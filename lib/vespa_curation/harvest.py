@@ -107,11 +107,14 @@ def _isolated(service, records: pd.DataFrame, exc: Exception):
 
 def records_for_qa(service, records: pd.DataFrame, accepted: pd.DataFrame,
                    quarantine: pd.DataFrame, n_plain: int) -> pd.DataFrame:
-    """The source records QA draws: refused, flagged, and the first ``n_plain``."""
+    """The source records QA draws: refused, flagged (a geometry flag, a quietly odd
+    record), and the first ``n_plain``."""
     ids = set(quarantine["source_id"].astype(str))
     if "qa_geom_flag" in accepted:
         flagged = accepted["qa_geom_flag"].astype(str) != "ok"
         ids |= set(accepted.loc[flagged, "qa_source_id"].astype(str))
+    if "qa_flags" in accepted:
+        ids |= set(accepted.loc[accepted["qa_flags"].notna(), "qa_source_id"].astype(str))
     ids |= set(accepted["qa_source_id"].astype(str).head(n_plain))
     rid = records[service.source_id].map(text_of)
     return records[rid.isin(ids)].reset_index(drop=True)

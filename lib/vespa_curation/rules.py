@@ -23,8 +23,9 @@ Codes are ``<family>.<name>``:
 ``curator`` / ``internal``
     a curator's decision, or a record the code could not map (a bug to report).
 
-QA flags (``qa_geom_flag`` of hfc1ar rows) are catalogued too: they mark accepted rows a
-curator may want to look at, not refused ones.
+QA flags (``qa_geom_flag`` of hfc1ar rows: what the geometry did; ``qa_flags``: quietly
+odd records, :mod:`vespa_curation.hfc.oddities`) are catalogued too: they mark accepted
+rows a curator may want to look at, not refused ones.
 """
 from __future__ import annotations
 
@@ -152,6 +153,17 @@ _RULES = (
     Rule("seam", "qa", "The polygon straddles Carrington longitude 0/360 "
          "(c1min > c1max)."),
     Rule("simplified", "qa", "Vertices within half a pixel of the outline were dropped."),
+    # -- QA flags on accepted rows (qa_flags): quietly odd records, published ----------
+    Rule("empty_chain", "qa", "The chain code is empty while the catalogue counts more "
+         "than one pixel: the published polygon is the start pixel alone."),
+    Rule("odd_rsun", "qa", "The image's apparent solar radius (R_SUN x CDELT1) is not "
+         "that of an observer near 1 AU: the disk size or pixel scale is wrong, and so "
+         "is the observer the polygon was computed for."),
+    Rule("before_instrument", "qa", "The observation date is before the instrument's "
+         "spacecraft was launched (or before any photograph of the Sun)."),
+    Rule("negative_area", "qa", "The catalogue gives the region a negative area."),
+    Rule("uid_from_null", "qa", "A pixel coordinate of the region is NULL, so its "
+         "granule_uid holds 'na' in its place."),
 )
 
 #: The catalogue: code → rule.

@@ -628,3 +628,333 @@ def test_a_credential_in_a_parameter_is_refused_naming_the_key_only(key, value):
     msg = str(err.value)
     assert f"'{key}'" in msg and "S3cret-pw" not in msg
     assert "environment variable" in msg and "file" in msg
+
+
+# -- item 6: text beyond what DaCHS's indexes hold; a publish never half-imports ----------
+
+import random  # noqa: E402
+import string  # noqa: E402
+
+from vespa_curation.publish import PublishError, publish  # noqa: E402
+
+from test_incremental import _as_postgres_db  # noqa: E402
+
+
+def _incompressible(n: int, seed: int) -> str:
+    """``n`` random letters and digits (no repeats for PostgreSQL to compress away)."""
+    rng = random.Random(seed)
+    return "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(n))
+
+
+def _fresh_schema(dachs, schema: str) -> None:
+    """No import area and no tables of ``schema`` in the session DaCHS (shared by
+    several tests)."""
+    import shutil
+    dachs.run("drop", f"{schema}/q", check=False)
+    _as_postgres_db("gavo", f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    for p in (dachs.inputs / schema, dachs.inputs / f".{schema}.versions"):
+        if p.is_symlink() or p.is_file():
+            p.unlink()
+        elif p.is_dir():
+            shutil.rmtree(p)
+
+
+def _orfees_doc(template: dict, _id: str, **source) -> str:
+    return json.dumps({"_id": _id, "_index": "orfees",
+                       "_source": {**template["_source"], **source}})
+
+
+LONG_URL_ID = "longFileUrl000000001"
+LONG_LINK_ID = "longHapiLink00000001"
+
+
+@pytest.mark.dachs
+@pytest.mark.slow
+def test_text_too_long_for_an_index_is_quarantined_and_the_rest_imports(
+        dachs, samples, tmp_path, monkeypatch):
+    """A 1 MB file_url (the issue's case: it exported, then `dachs imp` failed in the
+    links after epn_core was imported) and a link made too long by its HAPI dataset
+    (a 2500-character file name as ``{obs_id}``) are quarantined by rule; a granule
+    exactly at the limits (a 512-byte _id, a 2048-byte incompressible file_url) is
+    published, links included: the limits fit the real index."""
+    monkeypatch.setenv("GAVOSETTINGS", dachs.env["GAVOSETTINGS"])
+    _fresh_schema(dachs, "orfees")
+    lines = Path(samples["orfees"]).read_text(encoding="utf-8").splitlines()
+    good = json.loads(lines[0])
+    at_limits = _incompressible(512, 1)      # vespa_curation.limits: granule_uid, URL
+    url = "https://rsdb.obs-nancay.fr/orfees/"
+    planted = [
+        _orfees_doc(good, LONG_URL_ID, file_url=url + "a" * 1_000_000 + ".fts"),
+        _orfees_doc(good, LONG_LINK_ID, file_name="int_orf_" + "b" * 2500 + ".fts"),
+        _orfees_doc(good, at_limits, file_url=url + _incompressible(2048 - len(url), 2)),
+    ]
+    dump = tmp_path / "orfees.ndjson"
+    dump.write_text("\n".join(lines + planted) + "\n", encoding="utf-8")
+    over = {"dachs_inputs": str(dachs.inputs), "server_url": dachs.url, "workers": 1,
+            "decisions": str(tmp_path / "decisions.csv"), "hapi_dataset": "{obs_id}",
+            "hapi_server": "https://hapi.example.org/hapi"}
+    clean = load_config("orfees", overrides={**over, "source": f"ndjson:{samples['orfees']}",
+                                             "dachs_inputs": str(tmp_path / "clean")})
+    harvest.run(clean, tmp_path / "runs/clean/orfees")
+    clean_ids = set(runfolder.read_rows(tmp_path / "runs/clean/orfees")["qa_source_id"])
+    params = load_config("orfees", overrides={**over, "source": f"ndjson:{dump}",
+                                              "outputs": str(tmp_path / "runs")})
+    folder = tmp_path / "runs/20260101T000000Z/orfees"
+    harvest.run(params, folder)
+    e = export.run(params, folder)
+    q = runfolder.read_quarantine(folder)
+    long_url = _lines_of(q, LONG_URL_ID)
+    assert list(long_url["rule"]) == ["epn.too_long"], long_url
+    assert "access_url is 1000038 bytes long" in long_url["reason"].iloc[0]
+    long_link = _lines_of(q, LONG_LINK_ID)
+    assert list(long_link["rule"]) == ["link.too_long"], long_link
+    assert "its #coderived link: access_url is" in long_link["reason"].iloc[0]
+    rows = runfolder.read_rows(folder)
+    assert set(rows["qa_source_id"]) == clean_ids | {at_limits}
+    assert e["exported"] == len(rows)
+    out = publish("orfees", params)            # dachs imp, limits, val, TAP count
+    assert out["rows_served"] == len(rows)
+    n_links = _as_postgres_db("gavo", "SELECT count(*) FROM orfees.links WHERE "
+                              f"granule_uid = '{at_limits}' AND semantics = '#this'")
+    assert n_links.stdout.strip() == "1"
+
+
+def _snapshot(schema: str) -> tuple[str, str, str]:
+    """What DaCHS serves of ``schema``: its rows, links and imported files."""
+    return tuple(_as_postgres_db("gavo", sql).stdout for sql in (
+        f"SELECT granule_uid, time_min, access_url FROM {schema}.epn_core ORDER BY 1",
+        f"SELECT granule_uid, access_url, semantics FROM {schema}.links ORDER BY 1, 2, 3",
+        f"SELECT source FROM {schema}.imported_sources ORDER BY 1"))
+
+
+PLANTED_TRIGGER = """
+CREATE OR REPLACE FUNCTION public.vc_test_planted_failure() RETURNS event_trigger
+LANGUAGE plpgsql AS $$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands()
+             WHERE object_identity = 'orfees.links') THEN
+    RAISE EXCEPTION 'planted failure: orfees.links cannot be created';
+  END IF; END $$;
+CREATE EVENT TRIGGER vc_test_planted_failure ON ddl_command_end WHEN TAG IN
+  ('CREATE TABLE') EXECUTE FUNCTION public.vc_test_planted_failure();
+"""
+DROP_PLANTED_TRIGGER = ("DROP EVENT TRIGGER IF EXISTS vc_test_planted_failure; "
+                        "DROP FUNCTION IF EXISTS public.vc_test_planted_failure()")
+
+
+@pytest.mark.dachs
+@pytest.mark.slow
+def test_a_publish_whose_import_fails_late_leaves_dachs_as_it_was(dachs, samples,
+                                                                   tmp_path, monkeypatch):
+    """`dachs imp` commits each data element of the RD on its own: a failure in the
+    links after the epn_core rows were imported left a half-published service whose
+    data file was recorded as imported (the next import skipped it). The publish now
+    imports in one transaction: with a planted failure in the links (a constraint of
+    the database), then in a full rebuild (the links table cannot be created), DaCHS
+    serves exactly what it served before; once the failure is gone, the next publish
+    imports everything."""
+    monkeypatch.setenv("GAVOSETTINGS", dachs.env["GAVOSETTINGS"])
+    _fresh_schema(dachs, "orfees")
+    lines = Path(samples["orfees"]).read_text(encoding="utf-8").splitlines()
+    good = json.loads(lines[0])
+    dump = tmp_path / "orfees.ndjson"
+    dump.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    params = load_config("orfees", overrides={
+        "source": f"ndjson:{dump}", "dachs_inputs": str(dachs.inputs),
+        "server_url": dachs.url, "outputs": str(tmp_path / "runs"), "workers": 1,
+        "decisions": str(tmp_path / "decisions.csv"), "tap_check": False})
+
+    def night(stamp: str) -> None:
+        folder = tmp_path / "runs" / stamp / "orfees"
+        harvest.run(params, folder)
+        export.run(params, folder)
+
+    night("20260101T000000Z")
+    publish("orfees", params)
+    before = _snapshot("orfees")
+    new = [_orfees_doc(good, f"plantedFailure00000{i}", date_obs=f"2012-02-0{i}T08:00:00Z",
+                       date_end=f"2012-02-0{i}T15:00:00Z") for i in (1, 2)]
+    dump.write_text("\n".join(lines + new) + "\n", encoding="utf-8")
+    night("20260102T000000Z")
+    _as_postgres_db("gavo", "ALTER TABLE orfees.links ADD CONSTRAINT planted_failure "
+                            "CHECK (granule_uid <> 'plantedFailure000002')")
+    with pytest.raises(PublishError) as err:
+        publish("orfees", params)
+    assert _snapshot("orfees") == before         # not the new rows without their links
+    assert "nothing of this import was kept" in str(err.value)
+    _as_postgres_db("gavo", "ALTER TABLE orfees.links DROP CONSTRAINT planted_failure")
+    publish("orfees", params)
+    after = _snapshot("orfees")
+    assert after[0].count("plantedFailure") == 2 and "plantedFailure000002|" in after[1]
+    assert "orfees/data/20260102T000000Z.vot" in after[2]
+    # a full rebuild that fails once the tables are dropped and epn_core imported
+    try:
+        _as_postgres_db("gavo", PLANTED_TRIGGER)
+        with pytest.raises(PublishError) as err:
+            publish("orfees", dict(params, full=True))
+    finally:
+        _as_postgres_db("gavo", DROP_PLANTED_TRIGGER)
+    assert "planted failure" in str(err.value)
+    assert _snapshot("orfees") == after
+    assert "full rebuild (drop + import): nothing of this import was kept" in str(err.value)
+    publish("orfees", dict(params, full=True))
+    assert _snapshot("orfees") == after
+
+
+# -- item 8: quietly odd rows are published and flagged, not quarantined ------------------
+
+#: planted odd region → (its flag, words of its note)
+ODD_PLANTS = {
+    "empty_chain": ["empty chain code with FEAT_AREA_PIX 250"],
+    "odd_rsun": ["R_SUN x CDELT1 = 1191", "not 930-1000"],
+    "before_instrument": ["DATE_OBS 1990-01-01T00:00:00 is before SoHO's launch"],
+    "negative_area": ["FEAT_AREA_DEG2 -3.5"],
+    "uid_from_null": ["FEAT_X_PIX NULL", "the granule_uid holds 'na'"],
+}
+
+
+def plant_odd_records(db: Path, good_ids: list[int]) -> dict[str, int]:
+    """One quietly odd region per flag (a region of its own image for an image-level
+    oddity); returns flag → its ID_AR."""
+    con = sqlite3.connect(db)
+    obs = pd.read_sql_query("SELECT * FROM OBSERVATIONS", con)
+    ar = pd.read_sql_query("SELECT * FROM ACTIVEREGIONS", con)
+    g = iter(good_ids)
+    out = {"empty_chain": next(g), "negative_area": next(g), "uid_from_null": next(g)}
+    con.execute("UPDATE ACTIVEREGIONS SET CC = '', CC_LENGTH = 0, FEAT_AREA_PIX = 250 "
+                "WHERE ID_AR = ?", (out["empty_chain"],))
+    con.execute("UPDATE ACTIVEREGIONS SET FEAT_AREA_DEG2 = -3.5 WHERE ID_AR = ?",
+                (out["negative_area"],))
+    con.execute("UPDATE ACTIVEREGIONS SET FEAT_X_PIX = NULL WHERE ID_AR = ?",
+                (out["uid_from_null"],))
+    t = next(g)
+    # a disk of 600 px where MDI sees 488: 1191″, an observer at 0.8 AU
+    out["odd_rsun"] = _new_image(con, obs, ar, t, minutes=33, R_SUN=600.0)
+    out["before_instrument"] = _new_image(con, obs, ar, t, minutes=36,
+                                          DATE_OBS="1990-01-01T00:00:00.000",
+                                          DATE_END="1990-01-01T00:01:00.000")
+    con.commit()
+    con.close()
+    return out
+
+
+@pytest.mark.dachs
+@pytest.mark.slow
+def test_quietly_odd_rows_are_published_with_their_flag_in_the_qa_report(
+        dachs, hfc_sample, tmp_path, monkeypatch):
+    from vespa_curation.qa.report import build_report
+    from test_incremental import dachs_params, fresh_area
+    monkeypatch.setenv("GAVOSETTINGS", dachs.env["GAVOSETTINGS"])
+    fresh_area(dachs)
+    clean = make_params(writable_copy(hfc_sample, tmp_path / "clean.sqlite"),
+                        tmp_path / "clean")
+    run_once(clean, "20260101T000000Z")
+    clean_rows = runfolder.read_rows(tmp_path / "clean/runs/20260101T000000Z/hfc1ar")
+    assert clean_rows["qa_flags"].isna().all()          # the sample holds no odd record
+    good = sorted(int(i) for i in clean_rows["qa_source_id"])
+    db = writable_copy(hfc_sample, tmp_path / "odd.sqlite")
+    planted = plant_odd_records(db, good[3::6])
+    params = dachs_params(dachs, db, tmp_path / "odd", qa_gallery=6)
+    h, e = run_once(params, "20260101T000000Z")
+    folder = tmp_path / "odd/runs/20260101T000000Z/hfc1ar"
+    assert runfolder.read_quarantine(folder).empty       # flagged, never quarantined
+    rows = runfolder.read_rows(folder)
+    assert set(rows["qa_source_id"].astype(int)) == set(good) | set(planted.values())
+    by_id = rows.set_index(rows["qa_source_id"].astype(int))
+    for flag, words in ODD_PLANTS.items():
+        row = by_id.loc[planted[flag]]
+        assert row["qa_flags"] == flag, (flag, row["qa_flags"], row["qa_flag_notes"])
+        for w in words:
+            assert w in row["qa_flag_notes"], (flag, w, row["qa_flag_notes"])
+    assert "_na_" in by_id.loc[planted["uid_from_null"], "granule_uid"]
+    assert by_id.loc[planted["empty_chain"], "qa_area_ratio"] == pytest.approx(1 / 250)
+    flagged = int(rows["qa_flags"].notna().sum())
+    assert flagged == len(ODD_PLANTS)
+    # the QA report shows each of them, drawn first in the gallery
+    rep = build_report(params, folder)
+    assert rep["odd_flags"] == {f: 1 for f in ODD_PLANTS}
+    html = (folder / "report.html").read_text(encoding="utf-8")
+    assert "Quietly odd rows (5: published, flagged for a curator)" in html
+    for flag in ODD_PLANTS:
+        uid = by_id.loc[planted[flag], "granule_uid"]
+        assert uid in html and flag in html
+    drawn = {g["granule_uid"] for g in rep["gallery"][:flagged]}
+    assert drawn <= set(rows.loc[rows["qa_flags"].notna(), "granule_uid"])
+    assert sum("odd:" in g["flag"] for g in rep["gallery"]) >= 4    # the empty chain
+    out = publish("hfc1ar", params)
+    assert out["rows_served"] == len(rows)
+
+
+def test_export_json_counts_the_data_files_actually_written(hfc_sample, tmp_path):
+    """``parts`` was computed (at least 1, even when nothing was written): it is now the
+    number of data files the run wrote, listed in ``data_files``."""
+    from test_incremental import add_day
+    db = writable_copy(hfc_sample, tmp_path / "src.sqlite")
+    p = make_params(db, tmp_path, export_batch=20)
+
+    def written() -> list[str]:      # the data files of the area's last run
+        man = json.loads((Path(p["dachs_inputs"]) / "hfc1ar/manifest.json").read_text())
+        return sorted(f for f in man["runs"][-1]["files"] if f.startswith("data/"))
+    h, e = run_once(p, "20260101T000000Z")
+    # parts follow the harvest's row groups (whole groups of about 20 rows): not
+    # ceil(77 / 20) = 4, what export.json said
+    assert e["exported"] == 77 and e["parts"] == len(written()) > 1
+    assert e["data_files"] == written()
+    h, again = run_once(p, "20260102T000000Z")                 # nothing new
+    assert again["written"] is False and again["parts"] == 0 and again["data_files"] == []
+    Path(p["decisions"]).write_text(                             # a retraction only
+        "granule_uid,decision,curator,time,reason,override\n"
+        f"{runfolder.read_rows(tmp_path / 'runs/20260101T000000Z/hfc1ar')['granule_uid'][0]}"
+        ",reject,test,2026-01-03T00:00:00,wrong,\n", encoding="utf-8")
+    h, gone = run_once(p, "20260103T000000Z")
+    assert gone["written"] is True and gone["retracted"] == 1 and gone["parts"] == 0
+    n = add_day(db)
+    h, night = run_once(p, "20260104T000000Z")
+    assert night["exported"] == n and night["parts"] == len(written()) >= 1
+    assert night["data_files"] == written()
+
+
+# -- idempotence: base + incremental = a clean full run -------------------------------------
+
+#: Tolerance (deg) on c1min/c1max/c2min/c2max between runs that cut the same records
+#: into different chunks. Two float paths depend on the chunk, not on the record: the
+#: Earth ephemeris of a chunk of many images per day is a spline between sunpy nodes
+#: spanning the chunk's dates, of few images sunpy itself (they agree within 1e-9°,
+#: geometry.solar.earth_ephemeris), and the longitude unwrapping sums differences over
+#: the whole chunk (≤ 4e-12° measured on 20 000 regions). Making both independent of the
+#: chunk changes the last bits of what the sample exports today, which must stay
+#: byte-identical; 1e-9° is 1/1000 of the 1e-6° s_region is written to, and the content
+#: hash quantizes floats below that, so such a difference never republishes a granule.
+CHUNK_TOLERANCE_DEG = 1e-9
+
+
+def _vertices(s_region) -> np.ndarray:
+    return np.array([float(w) for w in str(s_region).split()[2:]]) if isinstance(
+        s_region, str) else np.array([])
+
+
+def test_base_plus_incremental_nights_equal_a_clean_full_run(hfc_sample, tmp_path):
+    from test_incremental import add_day, area_rows
+    db = writable_copy(hfc_sample, tmp_path / "src.sqlite")
+    p = make_params(db, tmp_path / "nightly")
+    run_once(p, "20260101T000000Z")
+    q1 = runfolder.read_quarantine(Path(p["outputs"]) / "20260101T000000Z/hfc1ar")
+    for d in (1, 2, 3):
+        add_day(db, days=d, skip=q1["source_id"])
+        run_once(p, f"2026010{d + 1}T000000Z")
+    nightly = area_rows(p)
+    clean = make_params(db, tmp_path / "full", chunk_size=50)
+    run_once(clean, "20260201T000000Z")
+    full = area_rows(clean)
+    assert list(nightly["granule_uid"]) == list(full["granule_uid"]) and len(full) > 150
+    dates = ("creation_date", "modification_date", "release_date")
+    coords = ["c1min", "c1max", "c2min", "c2max"]
+    for c in nightly.columns:
+        if c in dates or c in coords or c == "s_region":
+            continue
+        pd.testing.assert_series_equal(nightly[c], full[c], check_exact=True, obj=c)
+    for c in coords:
+        d = np.abs(nightly[c].to_numpy(float) - full[c].to_numpy(float))
+        assert np.nanmax(d) <= CHUNK_TOLERANCE_DEG, (c, np.nanmax(d))
+    for a, b in zip(nightly["s_region"], full["s_region"]):
+        va, vb = _vertices(a), _vertices(b)        # written to 1e-6°: a last-digit flip
+        assert len(va) == len(vb) and np.all(np.abs(va - vb) <= 1.000001e-6), (a, b)

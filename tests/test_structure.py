@@ -116,7 +116,7 @@ def test_lower_layers_do_not_import_the_stages():
 
 #: A quoted rule code: ``family.name`` of a catalogued family.
 _CODE = re.compile(r"""["']((?:source|chaincode|geometry|tfcat|stcs|pgsphere|epn|curator|"""
-                   r"""internal)\.[a-z0-9_]+)["']""")
+                   r"""internal|link)\.[a-z0-9_]+)["']""")
 
 
 def test_every_rule_code_written_in_the_package_is_catalogued():

@@ -26,7 +26,7 @@ from .services import get_service, map_chunk
 from .sources import open_source
 from .sources.values import text_of
 from .times import utc_now
-from .validate import validate
+from .validate import validate, validate_links
 
 log = logging.getLogger("vespa_curation.harvest")
 
@@ -67,6 +67,13 @@ def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, 
     try:
         rows, q_map = map_chunk(service, records, params, now=now)
         accepted, q_val = validate(rows, service)
+        accepted = normalize(accepted, service.column_facts)
+        if service.links is not None and len(accepted):
+            # the links the export will build for these rows: one it cannot write
+            # (too long for the links table's key) refuses its row now
+            accepted, q_links = validate_links(accepted, service.links(accepted, params))
+            if len(q_links):
+                q_val = pd.concat([q_val, q_links], ignore_index=True)
     except Exception as exc:  # noqa: BLE001 — isolated and reported, never swallowed
         if len(records) == 1:
             return _isolated(service, records, exc)
@@ -80,7 +87,7 @@ def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, 
                 pd.concat([p[2] for p in parts], ignore_index=True))
     q = pd.concat([q_map, q_val], ignore_index=True)
     keep = records_for_qa(service, records, accepted, q, int(params.get("qa_gallery", 24)))
-    return normalize(accepted, service.column_facts), q, keep
+    return accepted, q, keep
 
 
 def _isolated(service, records: pd.DataFrame, exc: Exception):
@@ -100,11 +107,14 @@ def _isolated(service, records: pd.DataFrame, exc: Exception):
 
 def records_for_qa(service, records: pd.DataFrame, accepted: pd.DataFrame,
                    quarantine: pd.DataFrame, n_plain: int) -> pd.DataFrame:
-    """The source records QA draws: refused, flagged, and the first ``n_plain``."""
+    """The source records QA draws: refused, flagged (a geometry flag, a quietly odd
+    record), and the first ``n_plain``."""
     ids = set(quarantine["source_id"].astype(str))
     if "qa_geom_flag" in accepted:
         flagged = accepted["qa_geom_flag"].astype(str) != "ok"
         ids |= set(accepted.loc[flagged, "qa_source_id"].astype(str))
+    if "qa_flags" in accepted:
+        ids |= set(accepted.loc[accepted["qa_flags"].notna(), "qa_source_id"].astype(str))
     ids |= set(accepted["qa_source_id"].astype(str).head(n_plain))
     rid = records[service.source_id].map(text_of)
     return records[rid.isin(ids)].reset_index(drop=True)

@@ -1,7 +1,9 @@
 """Publish an exported import area on a real DaCHS and check it through TAP.
 
 ``publish(service, params)`` runs ``dachs imp <schema>/q`` on the import area the export
-wrote, then ``dachs limits`` and ``dachs val``, then asks the running server, with pyvo's
+wrote — every data element of the RD in one database transaction (:func:`import_rd`):
+a failure anywhere in the import leaves DaCHS serving what it served before —, then
+``dachs limits`` and ``dachs val``, then asks the running server, with pyvo's
 TAP client, for the row count (must equal the manifest's total) and one spatial query
 (``1=INTERSECTS(s_region, CIRCLE(...))`` around a vertex of a served polygon must return
 that granule). DaCHS settings come from the environment as DaCHS reads them
@@ -34,9 +36,10 @@ def _dachs(*args, timeout: float = 3600) -> subprocess.CompletedProcess:
                           stdin=subprocess.DEVNULL)
 
 
-def _step(name: str, *args, timeout: float = 3600) -> tuple[str, float]:
+def _step(name: str, *args, timeout: float = 3600, run=None,
+          after: str = "") -> tuple[str, float]:
     t0 = time.perf_counter()
-    p = _dachs(*args, timeout=timeout)
+    p = (run or _dachs)(*args, timeout=timeout)
     dt = time.perf_counter() - t0
     if p.returncode:
         tail = "\n".join((p.stdout + "\n" + p.stderr).strip().splitlines()[-25:])
@@ -44,8 +47,58 @@ def _step(name: str, *args, timeout: float = 3600) -> tuple[str, float]:
         if "could not connect" in tail.lower() or "connection refused" in tail.lower():
             hint = " (is PostgreSQL running? `pg_ctlcluster <major> main start`)"
         raise PublishError(f"`dachs {' '.join(args)}` failed with exit {p.returncode}"
-                           f"{hint}:\n{tail}")
+                           f"{hint}{after}:\n{tail}")
     return p.stdout + p.stderr, dt
+
+
+#: The script running ``dachs imp`` in one transaction (DaCHS's interpreter runs it).
+ATOMIC_IMP = Path(__file__).resolve().parent / "data" / "dachs_imp_atomic.py"
+
+
+def dachs_python() -> str:
+    """The Python interpreter DaCHS runs with (the ``dachs`` script's ``#!`` line): the
+    one that can import DaCHS's ``gavo`` package."""
+    exe = shutil.which("dachs")
+    if exe is None:
+        _dachs()          # raises the "not installed" error
+    with open(exe, "rb") as f:
+        first = f.readline().decode("utf-8", "replace").strip()
+    words = first[2:].split() if first.startswith("#!") else []
+    if not words:
+        raise PublishError(f"{exe} is not a Python script: cannot find DaCHS's Python")
+    if words[0].endswith("/env") and len(words) > 1:
+        found = shutil.which(words[1])
+        if found is None:
+            raise PublishError(f"{exe} names {words[1]!r}, which is not on the PATH")
+        return found
+    return words[0]
+
+
+def import_rd(rd_id: str, full: bool = False, timeout: float = 36000
+              ) -> tuple[str, float]:
+    """``dachs imp rd_id`` with every data element in ONE database transaction (with
+    ``full``, the RD's tables dropped first in that same transaction).
+
+    ``dachs imp`` itself commits each data element of the RD on its own (DaCHS 2.7,
+    ``gavo.rsc.data.makeData(runCommit=True)``): when the links or the retractions
+    fail, the epn_core rows stay imported and their files are recorded as imported (a
+    half-published service that the next import does not repair). The script
+    ``data/dachs_imp_atomic.py``, run by DaCHS's own interpreter, makes the data
+    elements without committing them; ``dachs imp`` commits once, after the last.
+
+    Returns ``dachs``'s output and the seconds it took; :class:`PublishError` (saying
+    that nothing was imported) when it fails.
+    """
+    python = dachs_python()
+    args = ["--full", rd_id] if full else [rd_id]
+
+    def run(*_, timeout):
+        return subprocess.run([python, str(ATOMIC_IMP), *args], capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    what = "a full rebuild (drop + import)" if full else "one transaction"
+    return _step("imp", "imp", rd_id, timeout=timeout, run=run,
+                 after=f" ({what}: nothing of this import was kept, DaCHS serves what "
+                 "it served before)")
 
 
 def dachs_config(*key: str) -> str:
@@ -143,12 +196,11 @@ def publish(service_name: str, params: Mapping[str, Any]) -> dict:
     rd_id = f"{service_name}/q"
     timings: dict[str, float] = {}
     out: dict[str, Any] = {"service": service_name, "rd_id": rd_id, "area": str(area.path)}
-    if cfg["full"]:
-        # a full rebuild re-reads every file: drop the table and its list of imported
-        # files; a nightly import reads only files not imported yet (the RD's
-        # ignoreSources, vespa_curation.export.rd.IMPORTED_TABLE)
-        _, timings["drop"] = _step("drop", "drop", rd_id)
-    _, timings["imp"] = _step("imp", "imp", rd_id)
+    # a full rebuild re-reads every file: the tables and their list of imported files
+    # are dropped first (in the import's transaction); a nightly import reads only the
+    # files not imported yet (the RD's ignoreSources, export.rd.IMPORTED_TABLE)
+    out["full"] = bool(cfg["full"])
+    _, timings["imp"] = import_rd(rd_id, full=bool(cfg["full"]))
     # `limits -t`: table statistics only (column statistics on request, column_stats)
     lim = ("limits", rd_id) if cfg["column_stats"] else ("limits", "-t", rd_id)
     _, timings["limits"] = _step("limits", *lim)

@@ -16,12 +16,16 @@ Codes are ``<family>.<name>``:
     the polygon breaks a rule of pgSphere's ``spoly`` (postgrespro/pgsphere,
     src/polygon.c), which would fail DaCHS's whole insert batch;
 ``epn``
-    the row breaks a rule of EPN-TAP 2.0 (IVOA REC 2022-08-22);
+    the row breaks a rule of EPN-TAP 2.0 (IVOA REC 2022-08-22), or a value is longer
+    than the published table can index (:mod:`vespa_curation.limits`);
+``link``
+    a datalink of the row cannot be held by the links table;
 ``curator`` / ``internal``
     a curator's decision, or a record the code could not map (a bug to report).
 
-QA flags (``qa_geom_flag`` of hfc1ar rows) are catalogued too: they mark accepted rows a
-curator may want to look at, not refused ones.
+QA flags (``qa_geom_flag`` of hfc1ar rows: what the geometry did; ``qa_flags``: quietly
+odd records, :mod:`vespa_curation.hfc.oddities`) are catalogued too: they mark accepted
+rows a curator may want to look at, not refused ones.
 """
 from __future__ import annotations
 
@@ -126,6 +130,13 @@ _RULES = (
          "follows modification."),
     Rule("epn.string", "validate", "A text value has leading or trailing blanks, control "
          "characters, or is a malformed #-list; or a text column holds no text."),
+    Rule("epn.too_long", "validate", "A text value is longer than its column allows: a "
+         "granule_uid over 512 bytes or a URL over 2048 (PostgreSQL's B-tree indexes "
+         "of the published tables hold at most 2704 bytes per entry, and one value "
+         "beyond fails the import of its whole file), any other text over 64 kB."),
+    Rule("link.too_long", "validate", "A datalink of the granule is longer than the "
+         "links table's key can hold (its URL over 2048 bytes, its semantics over 64), "
+         "or its content type or description is too long."),
     Rule("epn.orientation", "validate", "The polygon runs clockwise; EPN-TAP wants "
          "counter-clockwise."),
     # -- people and bugs ----------------------------------------------------------------
@@ -142,6 +153,17 @@ _RULES = (
     Rule("seam", "qa", "The polygon straddles Carrington longitude 0/360 "
          "(c1min > c1max)."),
     Rule("simplified", "qa", "Vertices within half a pixel of the outline were dropped."),
+    # -- QA flags on accepted rows (qa_flags): quietly odd records, published ----------
+    Rule("empty_chain", "qa", "The chain code is empty while the catalogue counts more "
+         "than one pixel: the published polygon is the start pixel alone."),
+    Rule("odd_rsun", "qa", "The image's apparent solar radius (R_SUN x CDELT1) is not "
+         "that of an observer near 1 AU: the disk size or pixel scale is wrong, and so "
+         "is the observer the polygon was computed for."),
+    Rule("before_instrument", "qa", "The observation date is before the instrument's "
+         "spacecraft was launched (or before any photograph of the Sun)."),
+    Rule("negative_area", "qa", "The catalogue gives the region a negative area."),
+    Rule("uid_from_null", "qa", "A pixel coordinate of the region is NULL, so its "
+         "granule_uid holds 'na' in its place."),
 )
 
 #: The catalogue: code → rule.

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 
-from . import epncore, stcs
+from . import epncore, limits, stcs
 from . import rules
 from .quarantine import QUARANTINE_COLUMNS
 
@@ -48,9 +48,11 @@ def _text_problem(name: str, v) -> str | None:
     return None
 
 
-def _rules(rows: pd.DataFrame, service_name: str, frame: str) -> Iterator[Failure]:
+def _rules(rows: pd.DataFrame, service_name: str, frame: str,
+           facts=None) -> Iterator[Failure]:
     """Every rule's failures: (rule code, mask of failing rows, reason)."""
     cols = set(rows.columns)
+    yield from _lengths(rows, epncore.COLUMNS if facts is None else facts)
     yield from _required(rows, cols)
     yield from _identity(rows, cols, service_name)
     yield from _vocabularies(rows, cols)
@@ -60,6 +62,22 @@ def _rules(rows: pd.DataFrame, service_name: str, frame: str) -> Iterator[Failur
     yield from _timestamps(rows, cols)
     yield from _strings(rows)
     yield from _polygons(rows, cols)
+
+
+def _lengths(rows, facts) -> Iterator[Failure]:
+    """Text no longer than its column's limit (:mod:`vespa_curation.limits`): a
+    granule_uid or URL beyond what DaCHS's B-tree indexes hold would fail ``dachs imp``
+    for the whole file."""
+    for name in rows.columns:
+        if name not in facts or facts[name].type != "Text":
+            continue
+        limit = limits.epn_limit(name)
+        bad, n = limits.too_long(rows[name], limit)
+        if bad.any():
+            vals = rows[name].to_numpy(dtype=object)
+            yield ("epn.too_long", bad,
+                   lambda i, name=name, n=n, limit=limit, vals=vals:
+                   limits.describe(name, int(n[i]), limit, vals[i]))
 
 
 def _required(rows, cols) -> Iterator[Failure]:
@@ -224,6 +242,40 @@ def _polygons(rows, cols) -> Iterator[Failure]:
         yield (rule, mask, lambda i, res=res: res[i][1])
 
 
+def validate_links(rows: pd.DataFrame, links: pd.DataFrame | None,
+                   stage: str = "validate") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Refuse the rows whose datalinks the links table cannot hold (``link.too_long``:
+    a URL, semantics or description beyond :data:`vespa_curation.limits.LINK_LIMITS`;
+    a link is keyed by a B-tree index, and one too long fails the import of its whole
+    file). A link is built from the row and the service's parameters (a HAPI URL holds
+    the granule's dataset and times), so it can break a limit its row keeps.
+
+    Returns the rows kept (index reset) and the quarantine lines of the others.
+    """
+    if links is None or not len(links) or not len(rows):
+        return rows, pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    why: dict = {}
+    uid = links["granule_uid"].to_numpy(dtype=object)
+    sem = links["semantics"].to_numpy(dtype=object) if "semantics" in links else uid
+    for name, limit in limits.LINK_LIMITS.items():
+        if name not in links:
+            continue
+        bad, n = limits.too_long(links[name], limit)
+        vals = links[name].to_numpy(dtype=object)
+        for i in np.flatnonzero(bad):
+            why.setdefault(uid[i], f"its {sem[i]} link: "
+                           + limits.describe(name, int(n[i]), limit, vals[i]))
+    refused = rows["granule_uid"].isin(list(why)).to_numpy()
+    if not refused.any():
+        return rows, pd.DataFrame(columns=QUARANTINE_COLUMNS)
+    ruid = rows["granule_uid"].to_numpy(dtype=object)
+    src = rows["qa_source_id"].to_numpy(dtype=object) if "qa_source_id" in rows else ruid
+    q = pd.DataFrame([(ruid[i], src[i], stage, "link.too_long", why[ruid[i]])
+                      for i in np.flatnonzero(refused)], columns=QUARANTINE_COLUMNS)
+    rules.check(q["rule"])
+    return rows[~refused].reset_index(drop=True), q
+
+
 def validate(rows: pd.DataFrame, service, stage: str = "validate"
              ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``rows`` into accepted rows and quarantine lines.
@@ -249,7 +301,8 @@ def validate(rows: pd.DataFrame, service, stage: str = "validate"
     uid = rows["granule_uid"].to_numpy(dtype=object) if "granule_uid" in rows else \
         np.array([None] * len(rows))
     src = rows["qa_source_id"].to_numpy(dtype=object) if "qa_source_id" in rows else uid
-    for rule, mask, reason in _rules(rows, service.name, frame):
+    for rule, mask, reason in _rules(rows, service.name, frame,
+                                     getattr(service, "column_facts", None)):
         mask = np.asarray(mask, bool)
         if not mask.any():
             continue

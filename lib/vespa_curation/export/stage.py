@@ -80,6 +80,7 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
     new_uids = np.concatenate(parts.uids) if parts.uids else np.array([], dtype=str)
     written = bool(len(new_uids) or len(parts.retract)) or not same_mark(
         mark, cfg.area.stored_mark())
+    data_files: list[str] = []
     try:
         if written:
             out_rows = _rows_out(parts, single, staged, rows_path, len(new_uids), batch)
@@ -89,6 +90,7 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
                 mark=mark, granule_state=_state_of(parts),
                 extra_files=_extra_files(service, cfg, out_rows, staged)),
                 server_url=cfg["server_url"])
+            data_files = _data_files_written(cfg.area, run_dir.parent.name)
         else:
             log.info("%s: nothing new or changed since the last export: import area "
                      "left as it is", service.name)
@@ -100,10 +102,18 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
               "exported": len(new_uids), **parts.counts,
               "rejected_by_curator": 0 if rejected is None else len(rejected),
               "retracted": len(parts.retract), "overrides": parts.overrides,
-              "parts": max(1, -(-len(new_uids) // batch)),
+              "parts": len(data_files), "data_files": data_files,
               "retry_next": len(mark.get("retry", []))}
     RF.write_json(run_dir / RF.EXPORT, report)
     return report
+
+
+def _data_files_written(area, run_id: str) -> list[str]:
+    """The epn_core data files this run's export wrote (its manifest entry), in order:
+    one per part of ``export_batch`` rows; none when it only retracts."""
+    runs = (area.manifest() or {}).get("runs") or []
+    files = runs[-1].get("files", {}) if runs and runs[-1].get("run_id") == run_id else {}
+    return sorted(f for f in files if f.startswith("data/"))
 
 
 def _read_parts(cfg, service, rows_path: Path, n_in: int, batch: int, single: bool,

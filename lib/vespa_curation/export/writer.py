@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import area as A, epncore
+from .. import area as A, epncore, limits
 from ..progress import Progress
 from ..area import ImportArea, Staging
 from .rd import render_rd
@@ -137,6 +137,8 @@ def _checked_part(schema: str, rows: pd.DataFrame, retract: list, run_id: str
     if uid.isna().any():
         i = uid.isna().to_numpy().nonzero()[0][0]
         raise ExportError(f"{schema}: row {i} has no granule_uid")
+    _refuse_too_long(f"{schema}: epn_core", rows,
+                     {"granule_uid": limits.GRANULE_UID_BYTES})
     dup = uid[uid.duplicated()]
     if len(dup):
         raise ExportError(f"{schema}: granule_uid {dup.iloc[0]!r} appears more than once "
@@ -147,6 +149,18 @@ def _checked_part(schema: str, rows: pd.DataFrame, retract: list, run_id: str
             raise ExportError(f"{schema}: granule {sorted(clash)[0]!r} is both exported "
                               "and retracted in run " + run_id)
     return rows
+
+
+def _refuse_too_long(where: str, rows: pd.DataFrame, limit_of) -> None:
+    """ExportError for a value DaCHS's index on it cannot hold (the harvest refuses
+    such rows, ``epn.too_long``/``link.too_long``: reaching this is a bug), so that no
+    import area holds a file whose ``dachs imp`` would fail."""
+    bad = limits.first_too_long(rows, limit_of)
+    if bad is not None:
+        i, name, n, limit = bad
+        uid = rows["granule_uid"].iloc[i] if "granule_uid" in rows else i
+        raise ExportError(f"{where} row of granule {str(uid)[:80]!r}: "
+                          + limits.describe(name, n, limit))
 
 
 def _carry_immutable(stage: Staging) -> dict[str, dict]:
@@ -184,6 +198,7 @@ def _write_links(stage: Staging, links: pd.DataFrame | None, run_id: str, fmt: s
                  files: dict) -> int:
     if links is None:
         return 0
+    _refuse_too_long("links", links, limits.LINK_LIMITS)
     rel = A.links_file(run_id)
     write_table_votable(links, stage.folder / rel, name="links", fmt=fmt)
     files[rel] = {"run_id": run_id}

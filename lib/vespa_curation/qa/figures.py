@@ -207,6 +207,9 @@ def region_figure(record: Mapping, row: Mapping, traced: Traced, i: int,
     axl = fig.add_axes([0.06, 0.27, 0.40, 0.64])
     axr = fig.add_axes([0.56, 0.27, 0.40, 0.64])
     flag = str(row.get("qa_geom_flag") or "ok")
+    odd = row.get("qa_flags")
+    if isinstance(odd, str) and odd:
+        flag += f"   odd: {odd}"
     fig.suptitle(f"{row.get('granule_uid')}   geom_flag: {flag}", fontsize=12,
                  fontweight="bold", x=0.5, y=0.985)
     pub = _published(record, row, traced, i)

@@ -12,7 +12,8 @@
     summary plots, the gallery, the quarantine table;
 ``report.json``
     counts per stage and per rule (with each rule's sentence, :mod:`vespa_curation.rules`),
-    geometry flags, centroid residual statistics and the list of figures.
+    geometry flags, the quietly odd rows (``qa_flags``: published, flagged for a curator),
+    centroid residual statistics and the list of figures.
 """
 from __future__ import annotations
 
@@ -38,16 +39,57 @@ log = logging.getLogger("vespa_curation.qa")
 PRIORITY = ("limb_clipped", "repaired", "seam", "simplified")
 #: Rows of the quarantine table shown in report.html (all are in quarantine.csv).
 MAX_QUARANTINE_ROWS = 500
+#: Flagged rows listed in report.json and report.html (all are in rows.parquet).
+MAX_FLAGGED_ROWS = 500
+
+
+def odd_flags(rows: pd.DataFrame) -> pd.Series:
+    """``qa_flags`` of each row as text ("" where the record is not odd)."""
+    if "qa_flags" not in rows:
+        return pd.Series("", index=rows.index, dtype=object)
+    return rows["qa_flags"].where(rows["qa_flags"].notna(), "").astype(str)
+
+
+def flagged(rows: pd.DataFrame) -> np.ndarray:
+    """Rows a curator should look at: a geometry flag other than ``ok``, or a quietly
+    odd record (``qa_flags``)."""
+    geom = rows.get("qa_geom_flag", pd.Series("ok", index=rows.index)).fillna("ok")
+    return ((geom.astype(str) != "ok") | (odd_flags(rows) != "")).to_numpy()
+
+
+def flag_label(row) -> str:
+    """A row's flags as the gallery and the curator show them."""
+    geom = str(row.get("qa_geom_flag") or "ok")
+    odd = row.get("qa_flags")
+    return geom + (f"; odd: {odd}" if isinstance(odd, str) and odd else "")
 
 
 def gallery_order(rows: pd.DataFrame) -> np.ndarray:
-    """Row positions, limb-crossing and repaired regions first (stable otherwise)."""
+    """Row positions: quietly odd records first, then limb-crossing and repaired
+    regions (stable otherwise)."""
     flags = rows.get("qa_geom_flag", pd.Series("ok", index=rows.index)).fillna("ok")
     flags = flags.astype(str)
-    rank = np.full(len(rows), len(PRIORITY), int)
+    rank = np.full(len(rows), len(PRIORITY) + 1, int)
     for k, f in reversed(list(enumerate(PRIORITY))):
-        rank[flags.str.contains(f, regex=False).to_numpy()] = k
+        rank[flags.str.contains(f, regex=False).to_numpy()] = k + 1
+    rank[(odd_flags(rows) != "").to_numpy()] = 0
     return np.argsort(rank, kind="stable")
+
+
+def _odd_rows(rows: pd.DataFrame) -> tuple[dict, list[dict]]:
+    """Counts per ``qa_flags`` code and the first flagged rows with their notes."""
+    odd = odd_flags(rows)
+    has = (odd != "").to_numpy()
+    if not has.any():
+        return {}, []
+    counts = {k: int(v) for k, v in odd[has].str.split("+").explode().value_counts().items()}
+    notes = rows["qa_flag_notes"] if "qa_flag_notes" in rows else \
+        pd.Series(None, index=rows.index)
+    listed = [{"granule_uid": u, "flags": f, "notes": n} for u, f, n in
+              zip(rows.loc[has, "granule_uid"].head(MAX_FLAGGED_ROWS),
+                  odd[has].head(MAX_FLAGGED_ROWS),
+                  notes[has].head(MAX_FLAGGED_ROWS))]
+    return counts, listed
 
 
 def _key(values) -> np.ndarray:
@@ -137,7 +179,7 @@ def build_report(params: Mapping, run_dir) -> dict:
 #: What the summaries read of every row (the gallery reads its few rows whole).
 SUMMARY_COLUMNS = ("granule_uid", "granule_gid", "time_min", "time_max", "qa_geom_flag",
                    "qa_area_ratio", "qa_feat_carr_long_deg", "qa_feat_carr_lat_deg",
-                   "qa_centroid_lon", "qa_centroid_lat")
+                   "qa_centroid_lon", "qa_centroid_lat", "qa_flags", "qa_flag_notes")
 
 
 def summary_columns(schema) -> set[str]:
@@ -159,6 +201,7 @@ def _counts(service: str, run_dir: Path, rows: pd.DataFrame, q: pd.DataFrame) ->
     flags = _flags(rows)
     flag_counts = {k: int(v) for k, v in
                    flags.str.split("+").explode().value_counts().items()} if len(flags) else {}
+    odd_counts, odd_listed = _odd_rows(rows)
     report = {
         "service": service, "run_dir": str(run_dir),
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -167,8 +210,11 @@ def _counts(service: str, run_dir: Path, rows: pd.DataFrame, q: pd.DataFrame) ->
                                              q.groupby("stage").size().items()}},
         "rules": per_rule,
         "rule_texts": {r: rules.text(r) for d in per_rule.values() for r in d}
-        | {f: rules.text(f) for f in flag_counts},
+        | {f: rules.text(f) for f in (*flag_counts, *odd_counts)},
         "geom_flags": flag_counts,
+        "odd_flags": odd_counts,
+        "odd_rows": odd_listed,
+        "odd_rows_total": int((odd_flags(rows) != "").sum()),
         "attribute_findings": _attribute_findings(rows),
         "harvest": harvest,
         "figures": [], "gallery": [],
@@ -300,8 +346,7 @@ def draw_regions(sel: pd.DataFrame, rec: pd.DataFrame, first: int, figdir: Path,
         fig = F.region_figure(rec.iloc[i].to_dict(), row, traced, i, images_dir=images_dir)
         name = f"region_{first + i:03d}_{_safe(row['granule_uid'])}.png"
         F.save(fig, figdir / name)
-        out.append({"granule_uid": row["granule_uid"],
-                    "flag": str(row.get("qa_geom_flag") or "ok"),
+        out.append({"granule_uid": row["granule_uid"], "flag": flag_label(row),
                     "png": f"figures/{name}"})
     return out
 
@@ -356,6 +401,8 @@ def write_html(run_dir: Path, report: Mapping, q: pd.DataFrame) -> Path:
         parts.append(_table(["flag", "regions", "what it means"],
                             [(f, n, texts.get(f, "")) for f, n in
                              report["geom_flags"].items()]))
+    if report.get("odd_flags"):
+        parts += _odd_html(report, texts)
     if report.get("attribute_findings"):
         parts.append("<h2>File attributes that disagree with the data (the data were "
                      "published)</h2>")
@@ -401,6 +448,21 @@ def write_html(run_dir: Path, report: Mapping, q: pd.DataFrame) -> Path:
     return out
 
 
+def _odd_html(report: Mapping, texts: Mapping) -> list[str]:
+    """The quietly odd rows: counts per flag with its meaning, then the rows."""
+    total = report.get("odd_rows_total", len(report["odd_rows"]))
+    out = [f"<h2>Quietly odd rows ({total}: published, flagged for a curator)</h2>",
+           _table(["flag", "rows", "what it means"],
+                  [(f, n, texts.get(f, "")) for f, n in report["odd_flags"].items()]),
+           _table(["granule_uid", "flags", "why"],
+                  [(r["granule_uid"], r["flags"], r["notes"] or "")
+                   for r in report["odd_rows"]])]
+    if total > len(report["odd_rows"]):
+        out.append(f"<p>… {total - len(report['odd_rows'])} more: rows.parquet, qa_flags"
+                   "</p>")
+    return out
+
+
 # -- notebook display -------------------------------------------------------------------
 
 def show(run_dir, gallery: int | None = 8) -> None:
@@ -417,6 +479,8 @@ def show(run_dir, gallery: int | None = 8) -> None:
                  "</code></p>"))
     for f in rep.get("figures", []):
         display(Image(filename=str(run_dir / f)))
+    if rep.get("odd_flags"):
+        display(HTML("\n".join(_odd_html(rep, rep.get("rule_texts", {})))))
     if rep.get("attribute_findings"):
         display(HTML("<p><b>File attributes that disagree with the data</b> (the data "
                      "were published):</p>" + _table(

@@ -17,7 +17,7 @@ import pandas as pd
 
 from .. import decisions as D
 from . import figures as F
-from .report import gallery_order, records_for_rows
+from .report import flag_label, flagged as flagged_rows, gallery_order, records_for_rows
 
 
 class CuratorBrowser:
@@ -30,7 +30,8 @@ class CuratorBrowser:
     run_dir : path
         A run folder holding ``rows.parquet`` (and ``records.parquet`` for figures).
     only_flagged : bool
-        Browse only regions whose ``qa_geom_flag`` is not ``ok`` (all when none is).
+        Browse only flagged regions (``qa_geom_flag`` not ``ok``, or a quietly odd
+        record: ``qa_flags``; all when none is).
     curator : str, optional
         Name recorded with each decision (default: the login name).
     """
@@ -43,8 +44,7 @@ class CuratorBrowser:
         self.path = self.params.decisions_path
         rows = pd.read_parquet(self.run_dir / "rows.parquet")
         rows = rows.iloc[gallery_order(rows)].reset_index(drop=True)
-        flags = rows.get("qa_geom_flag", pd.Series("ok", index=rows.index)).fillna("ok")
-        flagged = rows[flags.astype(str) != "ok"]
+        flagged = rows[flagged_rows(rows)]
         self.rows = (flagged if (only_flagged and len(flagged)) else rows).reset_index(drop=True)
         rp = self.run_dir / "records.parquet"
         self.records = pd.read_parquet(rp) if rp.is_file() else None
@@ -148,7 +148,7 @@ class CuratorBrowser:
                    + (f" ({cur['override']})" if cur.get("override") else "")
                    + f" by {cur['curator']} at {cur['time']}" if cur else "no decision yet")
             title.value = (f"<b>{self.index + 1}/{n}</b> &nbsp; {uid} &nbsp; flag "
-                           f"<b>{row.get('qa_geom_flag', 'ok')}</b> &nbsp; — {now}")
+                           f"<b>{flag_label(row)}</b> &nbsp; — {now}")
             image.value = self.figure_png(uid)
 
         def on_record(_):

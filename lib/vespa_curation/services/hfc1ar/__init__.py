@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ...hfc import sample as hfc_sample
+from ...hfc import oddities, sample as hfc_sample
 from ...hfc.schema import columns, kinds, observation_joins
 from ...sources import Mark, SqlTable
 from ...times import to_datetime
@@ -75,7 +75,9 @@ def granule_uid(records: pd.DataFrame) -> pd.Series:
 
 def prepare(records: pd.DataFrame, params) -> pd.DataFrame:
     """Refuse records without an observation, a readable date or a unique id, then
-    compute the geometry (s_region, c1/c2 ranges, flags) of the others."""
+    compute the geometry (s_region, c1/c2 ranges, flags) of the others, and flag the
+    quietly odd ones (:mod:`vespa_curation.hfc.oddities`: published, for a curator to
+    look at)."""
     from ...geometry import hfc_ar_polygons
 
     r = Refusals(records, lambda f: [f"ACTIVEREGIONS.ID_AR={i}" for i in f["ID_AR"]])
@@ -113,6 +115,7 @@ def prepare(records: pd.DataFrame, params) -> pd.DataFrame:
         reasons = np.full(len(f), None, dtype=object)
         rules[ok], reasons[ok] = g["rule"].to_numpy(), g["reason"].to_numpy()
         r.refuse(refused, rules, reasons)
+    f["flags"], f["flag_notes"] = oddities.flags(f, t)
     return f
 
 
@@ -197,7 +200,8 @@ SERVICE = Service(
     uid=granule_uid,
     prepare=prepare,
     qa_fields=("ID_AR", "OBSERVATIONS_ID", "geom_flag", "area_ratio", "n_vertices",
-               "simplify_change", "centroid_lon", "centroid_lat", "FEAT_CARR_LONG_DEG", "FEAT_CARR_LAT_DEG", "RUN_DATE"),
+               "simplify_change", "centroid_lon", "centroid_lat", "FEAT_CARR_LONG_DEG",
+               "FEAT_CARR_LAT_DEG", "RUN_DATE", "flags", "flag_notes"),
     # a worker converting a chunk of regions peaks at about 70 MB per 1000 regions
     # (outline vertices and their temporaries): 10 000 keeps two workers and the driver
     # near 2 GB at the speed of larger chunks (benchmarks/bench_hfc1ar.py)

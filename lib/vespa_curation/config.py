@@ -66,6 +66,13 @@ COMMON: tuple[Param, ...] = (
           "(FITS, named as OBSERVATIONS.FILENAME) drawn under the QA contours"),
     Param("tap_check", bool, True, "publish: after dachs imp/val, count the rows and run "
           "one spatial query through the server's TAP endpoint (server_url)"),
+    Param("coverage", bool, True, "export: keep the coverage MOCs of the import area "
+          "(coverage/smoc.fits of the s_region union, coverage/tmoc.fits of the times)"),
+    Param("moc_order", int, 9, "HEALPix order of the spatial coverage MOC (9: cells of "
+          "0.11 deg)", check=lambda v: None if 3 <= v <= 16 else "must be 3..16"),
+    Param("tmoc_order", int, 35, "order of the time coverage T-MOC (35: cells of 67 s; "
+          "each order less doubles them)",
+          check=lambda v: None if 10 <= v <= 61 else "must be 10..61"),
     Param("column_stats", bool, False, "publish: `dachs limits` with column statistics "
           "(STILTS 3.4.7's taplint reports their VOSI attributes as schema errors)"),
 )

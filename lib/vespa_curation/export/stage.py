@@ -24,6 +24,7 @@ from .. import runfolder as RF
 from ..config import as_config
 from ..decisions import apply_decisions, latest, load_decisions
 from ..incremental import changed_rows, next_mark, retry_candidates, same_mark
+from .coverage import CoverageSpec
 from .writer import RunExport, write_run
 
 log = logging.getLogger("vespa_curation.export")
@@ -87,7 +88,7 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
                 links=_links_of(parts, run_dir, new_uids), retract=parts.retract,
                 mark=mark, granule_state=_state_of(parts),
                 extra_files=_extra_files(service, cfg, out_rows, staged)),
-                server_url=cfg["server_url"])
+                server_url=cfg["server_url"], coverage=_coverage_spec(cfg))
         else:
             log.info("%s: nothing new or changed since the last export: import area "
                      "left as it is", service.name)
@@ -103,6 +104,14 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
               "retry_next": len(mark.get("retry", []))}
     RF.write_json(run_dir / RF.EXPORT, report)
     return report
+
+
+def _coverage_spec(cfg) -> CoverageSpec | None:
+    """The coverage the export keeps (parameters ``coverage``, ``moc_order``,
+    ``tmoc_order``)."""
+    if not cfg["coverage"]:
+        return None
+    return CoverageSpec(order=int(cfg["moc_order"]), time_order=int(cfg["tmoc_order"]))
 
 
 def _read_parts(cfg, service, rows_path: Path, n_in: int, batch: int, single: bool,

@@ -159,3 +159,18 @@ def test_coverage_parameters_are_checked():
     assert load_config("hfc1ar")["moc_order"] == 9
     with pytest.raises(ParameterError, match="moc_order"):
         load_config("hfc1ar", overrides={"moc_order": 30})
+
+
+def test_the_rd_declares_the_time_coverage_and_no_sky_coverage(tmp_path, hfc1ar_service):
+    import re
+    rows = make_hfc1ar_rows()
+    area = write_area(hfc1ar_service, rows, dachs_inputs=tmp_path, run_id="r1")
+    rd = (area / A.RD).read_text(encoding="utf-8")
+    block = re.search(r"<coverage>(.*?)</coverage>", rd, re.S).group(1)
+    assert "<spatial>" not in block and "<updater" not in block
+    mjd = [tuple(map(float, t.split())) for t in re.findall(r"<temporal>(.*?)</temporal>",
+                                                            block)]
+    assert mjd == [tuple(x) for x in manifest(area)["coverage"]["rd_temporal"]]
+    t = rows["time_min"].to_numpy() - 2400000.5
+    # every granule's time lies in an interval (within the 67 s cells)
+    assert all(any(a - 1e-3 <= x <= b + 1e-3 for a, b in mjd) for x in t)

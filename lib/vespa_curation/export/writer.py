@@ -122,7 +122,8 @@ def write_run(area: ImportArea, service, run: RunExport, *,
             set(columns) | set((stage.manifest or {}).get("columns", [])),
             service.column_facts)
         creation = (stage.manifest or {}).get("creation_date") or _now_iso()
-        rd = render_rd(service, all_columns, creation_date=creation)
+        rd = render_rd(service, all_columns, creation_date=creation,
+                       temporal=(covered or {}).get("rd_temporal"))
         A.write_durable(stage.folder / A.RD, rd)
         for rel in [*data_rels, A.RD, A.GRANULES, *extra]:
             files[rel] = {"run_id": run_id}

@@ -45,6 +45,11 @@ COMMON: tuple[Param, ...] = (
     Param("outputs", str, "outputs/runs", "folder receiving run folders"),
     Param("server_url", str, "http://localhost:8080",
           "public base URL of the DaCHS server (datalink and TFCat URLs)", check=_check_url),
+    Param("tap_url", str, None, "TAP endpoint of the live service, for `vespa-curate "
+          "diff` and the QA report's live section (default <server_url>/tap)",
+          check=_check_url),
+    Param("live_diff", bool, False, "QA: compare the run with the live service "
+          "(tap_url) in the report: granules new, changed, retracted, missing"),
     Param("dachs_db", str, None, "optional DSN of DaCHS's PostgreSQL, to read the "
           "incremental mark (e.g. 'dbname=gavo' or a file 'file:PATH' holding it)"),
     Param("decisions", str, None, "curator decisions file "

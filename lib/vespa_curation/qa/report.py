@@ -117,6 +117,8 @@ def build_report(params: Mapping, run_dir) -> dict:
             if (run_dir / RF.ROWS).is_file() else pd.DataFrame())
     q = RF.read_quarantine(run_dir)
     report = _counts(service, run_dir, rows, q)
+    if params.get("live_diff"):
+        report["live"] = live_section(params, run_dir, rows)
     for name, fig in _summary_figures(report, rows, q).items():
         F.save(fig, figdir / f"{name}.png")
         report["figures"].append(f"figures/{name}.png")
@@ -136,6 +138,43 @@ def build_report(params: Mapping, run_dir) -> dict:
     log.info("%s: QA report %s (%d rows, %d quarantined, %d regions drawn)", service,
              run_dir / "report.html", len(rows), len(q), len(report["gallery"]))
     return report
+
+
+def live_section(params: Mapping, run_dir: Path, rows: pd.DataFrame) -> dict:
+    """What publishing this run would change in the live service
+    (:func:`vespa_curation.diff.diff` with the run's rows pending), or ``error`` when
+    the service does not answer (no diff is claimed)."""
+    from ..diff import DiffError, diff
+    try:
+        return diff(params, pending=rows if len(rows) else None, run_dir=run_dir).to_dict()
+    except DiffError as exc:
+        log.warning("%s: %s", params["service"], exc)
+        return {"error": str(exc)}
+
+
+def _live_html(live: Mapping) -> list[str]:
+    """The report's live-service section."""
+    e = html.escape
+    out = ["<h2>What publishing would change in the live service</h2>"]
+    if "error" in live:
+        return out + [f"<p class='flag'>{e(live['error'])}</p>"]
+    c = live["counts"]
+    out.append(f"<p>{c['served']} rows served at <code>{e(live['tap_url'])}</code>; the "
+               f"import area with this run's rows publishes {c['area']} granules.</p>")
+    out.append(_table(["status", "granules", "examples"], [
+        (s, c[s], " ".join(live["examples"].get(s, [])[:8])) for s in
+        ("new", "changed", "unchanged", "retracted", "missing")]))
+    if live.get("changed_columns"):
+        out.append(_table(["changed column", "granules"],
+                          sorted(live["changed_columns"].items(), key=lambda kv: -kv[1])))
+    per = (live.get("rules") or {}).get("served but quarantined by the run, by rule")
+    if per:
+        texts = live["rules"].get("rule texts", {})
+        out.append("<p>Served granules this run quarantined (they stay served as they "
+                   "are):</p>" + _table(["rule", "granules", "what it means"],
+                                        [(r, n, texts.get(r, "")) for r, n in per.items()]))
+    out += [f"<p><i>{e(n)}</i></p>" for n in live.get("notes", [])]
+    return out
 
 
 def _counts(service: str, run_dir: Path, rows: pd.DataFrame, q: pd.DataFrame) -> dict:
@@ -335,6 +374,8 @@ def write_html(run_dir: Path, report: Mapping, q: pd.DataFrame) -> Path:
             parts.append(f"<h2>{title}</h2>")
             parts.append(_table(["file or product"],
                                 [(p,) for p in report["harvest"][key]]))
+    if report.get("live"):
+        parts += _live_html(report["live"])
     if "residuals" in report:
         parts.append("<h2>Centroid residuals (s_region − catalogue)</h2>")
         parts.append(_table(["statistic", "deg"], [(k, f"{v:.4f}" if isinstance(v, float)

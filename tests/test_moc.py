@@ -174,3 +174,27 @@ def test_the_rd_declares_the_time_coverage_and_no_sky_coverage(tmp_path, hfc1ar_
     t = rows["time_min"].to_numpy() - 2400000.5
     # every granule's time lies in an interval (within the 67 s cells)
     assert all(any(a - 1e-3 <= x <= b + 1e-3 for a, b in mjd) for x in t)
+
+
+def test_the_qa_report_draws_the_coverage_and_what_the_run_adds(tmp_path, hfc1ar_service):
+    from vespa_curation.config import load_config
+    from vespa_curation.qa.report import build_report
+    rows = make_hfc1ar_rows()
+    run = tmp_path / "runs" / "20260101T000000Z" / "hfc1ar"
+    run.mkdir(parents=True)
+    rows.to_parquet(run / "rows.parquet")
+    cfg = load_config("hfc1ar", overrides={"dachs_inputs": str(tmp_path / "dachs"),
+                                           "qa_gallery": 0})
+    rep = build_report(cfg, run)
+    sp, t = rep["coverage"]["spatial"], rep["coverage"]["time"]
+    assert sp["sphere_fraction"] > 0
+    assert sp["added_fraction"] == pytest.approx(sp["sphere_fraction"])
+    assert "Carrington" in sp["frame"] and t["ranges"] == 4 and len(t["gaps"]) == 3
+    assert {"figures/coverage_map.png", "figures/coverage_time.png"} <= set(rep["figures"])
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert "Coverage once this run is published" in html and "not of the sky" in html
+    # once exported, the same rows add nothing
+    write_area(hfc1ar_service, rows, dachs_inputs=tmp_path / "dachs", run_id="r1")
+    rep = build_report(cfg, run)
+    assert rep["coverage"]["spatial"]["added_fraction"] == 0
+    assert rep["coverage"]["spatial"]["sphere_fraction"] == pytest.approx(sp["sphere_fraction"])

@@ -119,7 +119,9 @@ def build_report(params: Mapping, run_dir) -> dict:
     report = _counts(service, run_dir, rows, q)
     if params.get("live_diff"):
         report["live"] = live_section(params, run_dir, rows)
-    for name, fig in _summary_figures(report, rows, q).items():
+    summary = _summary_figures(report, rows, q)
+    summary.update(_coverage(params, rows, report))
+    for name, fig in summary.items():
         F.save(fig, figdir / f"{name}.png")
         report["figures"].append(f"figures/{name}.png")
     n_gal = int(params.get("qa_gallery", 24) or 0)
@@ -138,6 +140,20 @@ def build_report(params: Mapping, run_dir) -> dict:
     log.info("%s: QA report %s (%d rows, %d quarantined, %d regions drawn)", service,
              run_dir / "report.html", len(rows), len(q), len(report["gallery"]))
     return report
+
+
+def _coverage(params: Mapping, rows: pd.DataFrame, report: dict) -> dict:
+    """The coverage figures (:mod:`.coverage`); their summary goes into ``report``."""
+    if not len(rows) or "time_min" not in rows:
+        return {}
+    from .coverage import coverage_section
+    try:
+        report["coverage"], figs = coverage_section(params, rows)
+    except Exception as exc:  # noqa: BLE001 — a report without the figure says why
+        log.warning("%s: no coverage figures: %s", params["service"], exc)
+        report["coverage"] = {"error": str(exc)}
+        return {}
+    return figs
 
 
 def live_section(params: Mapping, run_dir: Path, rows: pd.DataFrame) -> dict:
@@ -174,6 +190,28 @@ def _live_html(live: Mapping) -> list[str]:
                    "are):</p>" + _table(["rule", "granules", "what it means"],
                                         [(r, n, texts.get(r, "")) for r, n in per.items()]))
     out += [f"<p><i>{e(n)}</i></p>" for n in live.get("notes", [])]
+    return out
+
+
+def _coverage_html(cov: Mapping) -> list[str]:
+    """The report's coverage lines (the figures are among the summary plots)."""
+    e = html.escape
+    out = ["<h2>Coverage once this run is published</h2>"]
+    if "error" in cov:
+        return out + [f"<p class='flag'>{e(cov['error'])}</p>"]
+    sp, t = cov.get("spatial"), cov.get("time") or {}
+    if sp:
+        out.append(f"<p>Spatial MOC (order {sp['order']}): "
+                   f"{100 * sp['sphere_fraction']:.2f} % of the sphere of "
+                   f"{e(sp['frame'])} — a MOC of that sphere, not of the sky; this run "
+                   f"adds {100 * sp['added_fraction']:.3f} % "
+                   "(<code>coverage_map.png</code>).</p>")
+    if t.get("ranges"):
+        out.append(f"<p>Time coverage (T-MOC order {t['order']}): {e(t['first'])} to "
+                   f"{e(t['last'])}, {t['ranges']} ranges, {t['covered_days']:.3f} days "
+                   "covered. Largest gaps:</p>")
+        out.append(_table(["from", "to", "days"], [(g["from"], g["to"], g["days"])
+                                                   for g in t.get("gaps", [])]))
     return out
 
 
@@ -376,6 +414,8 @@ def write_html(run_dir: Path, report: Mapping, q: pd.DataFrame) -> Path:
                                 [(p,) for p in report["harvest"][key]]))
     if report.get("live"):
         parts += _live_html(report["live"])
+    if report.get("coverage"):
+        parts += _coverage_html(report["coverage"])
     if "residuals" in report:
         parts.append("<h2>Centroid residuals (s_region − catalogue)</h2>")
         parts.append(_table(["statistic", "deg"], [(k, f"{v:.4f}" if isinstance(v, float)

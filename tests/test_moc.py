@@ -99,6 +99,7 @@ def test_every_export_keeps_the_area_coverage_exact(tmp_path, hfc1ar_service):
     rows = make_hfc1ar_rows()
     area = write_area(svc, rows.iloc[:20], dachs_inputs=tmp_path, run_id="r1")
     cov = manifest(area)["coverage"]
+    assert A.ImportArea.at(area).coverage() == cov
     assert cov["spatial"]["order"] == M.ORDER and not cov["spatial"]["rebuilt"]
     assert "Carrington" in cov["spatial"]["frame"] and "not ICRS" in cov["spatial"]["frame"]
     kw = M.moc_keywords(area / A.SMOC)

@@ -163,6 +163,13 @@ class ImportArea:
             mark = runs[-1].get("mark") if runs else None
         return dict(mark) if mark else None
 
+    def coverage(self) -> dict | None:
+        """The coverage the last export kept (the manifest's ``coverage`` section:
+        ``spatial`` and ``time`` summaries, their files under ``coverage/``, the RD's
+        ``rd_temporal`` intervals), or None."""
+        man = self.manifest()
+        return man.get("coverage") if man else None
+
     def total_rows(self) -> int:
         man = self.manifest()
         return int(man["total_rows"]) if man else 0

@@ -11,7 +11,10 @@ of median 60 vertices), row group by row group, and times
 - the same union the plain way (one mocpy MOC per polygon, then one union) on the first
   ``--check`` polygons, and PolygonUnion on them in batches of 5 000: both MOCs must be
   equal, and the ratio of the times is printed;
-- the T-MOC of the 1.15 M [time_min, time_max] intervals.
+- the T-MOC of the 1.15 M [time_min, time_max] intervals;
+- what a night's export adds to it: the union extended by the last ``--night`` polygons
+  (starting from the full union, as the export starts from the area's MOC), the T-MOC
+  rebuilt, and the MOC files written and read back.
 
 Usage::
 
@@ -54,6 +57,28 @@ def plain_union(s_region, order):
     return ms[0].union(*ms[1:])
 
 
+def night(args, pf, full, tt) -> None:
+    """A night's increment on top of the full coverage."""
+    import tempfile
+    from vespa_curation.geometry import moc as M
+    last = pf.read_row_group(pf.metadata.num_row_groups - 1, columns=["s_region"])
+    s = last.column(0).to_pylist()[-args.night:]
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        M.write_moc(full, Path(d) / "smoc.fits")
+        start = M.read_moc(Path(d) / "smoc.fits")
+        t1 = time.perf_counter()
+        u = M.PolygonUnion(args.order, start=start)
+        u.add(s)
+        t2 = time.perf_counter()
+        M.time_moc(tt[:, 0], tt[:, 1])
+        t3 = time.perf_counter()
+    print(f"a night of {len(s)} polygons on the full coverage: MOC written + read "
+          f"{t1 - t0:.2f} s, union extended {t2 - t1:.2f} s ({u.added} computed at order "
+          f"{args.order}, {u.skipped} inside already), T-MOC of every granule rebuilt "
+          f"{t3 - t2:.2f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", default=default_rows(), help="rows.parquet of a full run")
@@ -61,6 +86,7 @@ def main() -> None:
     ap.add_argument("--check", type=int, default=50000,
                     help="polygons also united the plain way (0: skip)")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N rows")
+    ap.add_argument("--night", type=int, default=300, help="polygons of a night")
     args = ap.parse_args()
     if not args.rows or not Path(args.rows).is_file():
         raise SystemExit("no rows.parquet: run benchmarks/bench_hfc1ar.py first, or --rows")
@@ -109,6 +135,7 @@ def main() -> None:
     t1 = time.perf_counter()
     print(f"T-MOC of {len(tt)} intervals, order {tm.max_order}: {t1 - t0:.2f} s; "
           f"{M.time_summary(tm)}")
+    night(args, pf, m, tt)
     if args.check:
         s = pf.read(columns=["s_region"]).column(0).slice(0, args.check).to_pylist()
         t0 = time.perf_counter()

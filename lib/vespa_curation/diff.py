@@ -330,7 +330,7 @@ class Diff:
                 f"{k} {v}" for k, v in sorted(self.changed_columns.items(),
                                               key=lambda kv: -kv[1])))
         for what, per in self.rules.items():
-            if per:
+            if per and what != "rule texts":
                 out.append(f"  {what}: " + ", ".join(f"{r} {n}" for r, n in per.items()))
         out += [f"  note: {n}" for n in self.notes]
         return out

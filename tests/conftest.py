@@ -312,13 +312,15 @@ def pg():
 def write_area(service, rows, *, dachs_inputs, run_id, server_url="http://localhost:8080",
                fmt="tabledata", region="stcs", **run):
     """Add ``rows`` to ``service``'s import area under ``dachs_inputs`` as run ``run_id``
-    (``run``: the other fields of :class:`vespa_curation.export.RunExport`); the area's
-    path."""
+    (``run``: the other fields of :class:`vespa_curation.export.RunExport`, and
+    ``coverage``, a CoverageSpec or None); the area's path."""
     from vespa_curation.area import ImportArea
     from vespa_curation.export import RunExport, write_run
+    from vespa_curation.export.coverage import CoverageSpec
+    coverage = run.pop("coverage", CoverageSpec())
     return write_run(ImportArea(dachs_inputs, service.name), service,
                      RunExport(run_id=run_id, rows=rows, **run), server_url=server_url,
-                     fmt=fmt, region=region)
+                     fmt=fmt, region=region, coverage=coverage)
 
 
 def manifest(area) -> dict | None:

@@ -223,15 +223,36 @@ def test_server_serves_the_hips_on_loopback_with_cors(solar_hips):
 
 
 def test_region_view_builds_the_widget(solar_hips):
-    view = aladin.region_view(aladin.rows_from_stcs(), hips=solar_hips)
+    rows = aladin.rows_from_stcs()
+    view = aladin.region_view(rows, hips=solar_hips, moc="rows")
     try:
         assert len(view.regions) == len(aladin.DEMO_S_REGIONS)
         assert view.refused.empty
         assert view.hips_url.startswith("http://127.0.0.1:")
         assert view.aladin.survey == view.hips_url
         assert "context only" in view.children[0].value
+        # the MOC layer: the union of the polygons shown
+        from vespa_curation.geometry.moc import polygon_moc
+        assert view.moc == polygon_moc(aladin.DEMO_S_REGIONS)
+        # a click (Aladin's click event, as the browser sends it) shows the row
+        view.row_panel.show_row_at(25.0, 15.0)
+        assert "demo_0" in view.row_panel.value and "ok" in view.row_panel.value
+        assert "2011-02-15T12:00:00" in view.row_panel.value
+        view.row_panel.show_row_at(200.0, -60.0)
+        assert "no polygon here" in view.row_panel.value
     finally:
         hips.serve(solar_hips.path.parent).stop()
+
+
+def test_rows_at_finds_the_polygons_under_a_point_across_the_seam():
+    rows = aladin.rows_from_stcs()
+    regions, _ = aladin.regions_for_view(rows)
+    assert aladin.rows_at(regions, 25, 15) == [0]
+    assert aladin.rows_at(regions, 359.5, -15) == [1]      # the polygon across 0/360
+    assert aladin.rows_at(regions, 2.0, -15) == [1]
+    assert aladin.rows_at(regions, 180, 0) == []
+    html_text = aladin.row_html(rows, [1], 359.5, -15)
+    assert "demo_1" in html_text and "seam" in html_text and "time_max" in html_text
 
 
 # --------------------------------------------------------------------------- notebook

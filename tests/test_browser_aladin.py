@@ -8,6 +8,9 @@ with every non-loopback request blocked, and the test checks that
 - the overlay holds one footprint per region;
 - one known vertex is on screen where an independent orthographic (SIN) projection puts
   it, and the polygon outline is drawn there;
+- the coverage MOC is a layer of the view;
+- a click inside a polygon shows its row (granule_uid, flag, times) under the view — the
+  click goes from Aladin through the kernel and back;
 - nothing outside the loopback was needed (no CDN, no remote HiPS).
 
 A screenshot is kept in ``tests/artifacts/aladin_view.png`` (git-ignored).
@@ -123,6 +126,27 @@ EDGE_CHECKS = [
     ((_L0 + 90, _B0), 180, [(_L0 + 86, _B0), (_L0 + 95, _B0)]),
     ((_L0 + 90, 70.0), 120, [(_L0, 78.0), (_L0 + 180, 86.0)]),
 ]
+
+
+#: A point inside the first demonstration polygon (Carrington 20..30 x 10..20 deg).
+CLICK_AT = (25.0, 15.0)
+
+
+def _click_inside(page, lon, lat) -> str:
+    """Click the view at Carrington (lon, lat) and return the row panel's text once it
+    names what was clicked (Aladin's click → the kernel → the panel)."""
+    x, y = page.evaluate(f"""() => {{
+        const a = globalThis.vespaAladin.views.at(-1);
+        const r = a.aladinDiv.getBoundingClientRect();
+        const [px, py] = a.world2pix({lon}, {lat});
+        return [r.x + px, r.y + py];
+    }}""")
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.vespa-aladin-row')]"
+        ".some(e => e.innerText.includes('polygon'))", timeout=60_000)
+    return page.evaluate("() => [...document.querySelectorAll('.vespa-aladin-row')]"
+                         ".map(e => e.innerText).join(' ')")
 
 
 def _shoot_widget(page, path):
@@ -253,6 +277,11 @@ def test_aladin_view_offline_in_chromium(jupyterlab):
                           f"a.gotoRaDec({state['center'][0]}, {state['center'][1]}); "
                           f"a.setFoV({state['fov'][0]}); }}")
             page.wait_for_timeout(2000)
+            mocs = page.evaluate("""() => {
+                const a = globalThis.vespaAladin.views.at(-1);
+                return a.getOverlays().filter(o => o.type === 'moc').map(o => o.name);
+            }""")
+            clicked = _click_inside(page, *CLICK_AT)
             shot = ARTIFACTS / "aladin_view.png"
             page.screenshot(path=str(shot), full_page=False)
             _shoot_widget(page, ARTIFACTS / "aladin_widget.png")
@@ -277,6 +306,10 @@ def test_aladin_view_offline_in_chromium(jupyterlab):
     assert vertex_px is not None, "the known vertex is off screen"
     assert abs(vertex_px[0] - ex) < 3 and abs(vertex_px[1] - ey) < 3, (vertex_px, (ex, ey))
     assert outline > 0, "no footprint drawn at the known vertex"
+    # the coverage MOC layer, and the row of the polygon clicked
+    assert len(mocs) == 1 and mocs[0].startswith("coverage MOC"), mocs
+    assert "demo_0" in clicked and "ok" in clicked, clicked
+    assert "2011-02-15T12:00:00" in clicked and "demo_1" not in clicked, clicked
     # the solar map sits where sunpy put it: data inside the visible hemisphere's edge,
     # none beyond it
     from PIL import Image

@@ -97,7 +97,8 @@ def test_lower_layers_do_not_import_the_stages():
     validator never reach up to the stages or the CLI."""
     graph = import_graph()
     stages = {"vespa_curation.harvest", "vespa_curation.qa", "vespa_curation.export",
-              "vespa_curation.publish", "vespa_curation.cli", "vespa_curation.runs"}
+              "vespa_curation.publish", "vespa_curation.cli", "vespa_curation.runs",
+              "vespa_curation.diff"}
     low = [m for m in graph if m.count(".") and m.split(".")[1] in (
         "sources", "formats", "area", "validate", "epncore", "times", "rules",
         "quarantine", "parameter", "services", "geometry", "stcs", "incremental")]

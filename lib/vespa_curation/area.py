@@ -9,6 +9,8 @@
         retract/<run-id>.txt            granule_uids to delete
         state/granules.parquet          per granule: the run holding its current row, its
                                         content hash and first-publication dates
+        coverage/                       smoc.fits, tmoc.fits: where and when the granules
+                                        lie (MOCs; vespa_curation.export.coverage)
         manifest.json                   runs, row counts, checksums, the incremental mark
 
 and how it changes: :meth:`ImportArea.new_version` builds a complete new version folder
@@ -44,10 +46,14 @@ RD = "q.rd"
 MANIFEST = "manifest.json"
 DATA, LINKS, RETRACT, STATE = "data", "links", "retract", "state"
 GRANULES = f"{STATE}/granules.parquet"
+#: The coverage (written by every export: vespa_curation.export.coverage).
+COVERAGE = "coverage"
+SMOC, TMOC = f"{COVERAGE}/smoc.fits", f"{COVERAGE}/tmoc.fits"
+COVERAGE_GRANULES = f"{COVERAGE}/granules.parquet"
 #: Folders whose files are written once and carried into later versions unchanged.
 IMMUTABLE = (DATA, LINKS)
 #: Area-relative names that only the export writer itself may write.
-RESERVED = (DATA, LINKS, RETRACT, STATE, MANIFEST, RD)
+RESERVED = (DATA, LINKS, RETRACT, STATE, MANIFEST, RD, COVERAGE)
 #: Columns kept per granule beside ``granule_uid`` and ``run_id``
 #: (:mod:`vespa_curation.incremental`).
 STATE_COLUMNS = ("content_hash", "creation_date", "release_date", "modification_date")
@@ -156,6 +162,13 @@ class ImportArea:
             runs = man.get("runs") or []
             mark = runs[-1].get("mark") if runs else None
         return dict(mark) if mark else None
+
+    def coverage(self) -> dict | None:
+        """The coverage the last export kept (the manifest's ``coverage`` section:
+        ``spatial`` and ``time`` summaries, their files under ``coverage/``, the RD's
+        ``rd_temporal`` intervals), or None."""
+        man = self.manifest()
+        return man.get("coverage") if man else None
 
     def total_rows(self) -> int:
         man = self.manifest()
@@ -362,4 +375,5 @@ def _vot_uids(path: Path) -> set[str]:
 
 __all__ = ["ImportArea", "AreaError", "Staging", "sha256", "check_run_id", "data_file",
            "links_file", "retract_file", "read_uid_list", "RD", "MANIFEST", "GRANULES",
-           "DATA", "LINKS", "RETRACT", "STATE", "STATE_COLUMNS", "IMMUTABLE", "RESERVED"]
+           "DATA", "LINKS", "RETRACT", "STATE", "STATE_COLUMNS", "IMMUTABLE", "RESERVED",
+           "COVERAGE", "SMOC", "TMOC", "COVERAGE_GRANULES"]

@@ -1,5 +1,5 @@
-"""The ``vespa-curate`` console script: run, publish, schedule, sample, params, rules,
-collection new, list."""
+"""The ``vespa-curate`` console script: run, publish, diff, schedule, sample, params,
+rules, collection new, list."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,7 @@ log = logging.getLogger("vespa_curation.cli")
 
 #: Exit codes (documented in ``vespa-curate --help``; cron mails rely on them).
 OK, STAGE_FAILED, USAGE, LOCKED, PUBLISH_FAILED, ENVIRONMENT = 0, 1, 2, 3, 4, 5
+NO_DIFF = 6
 
 EXIT_CODES = f"""\
 exit codes:
@@ -27,6 +28,8 @@ exit codes:
   {LOCKED}  another vespa-curate run or publish holds the lock (<outputs>/vespa-curate.lock)
   {PUBLISH_FAILED}  publish failed (dachs imp/val or the TAP check)
   {ENVIRONMENT}  a needed program is missing (e.g. crontab) or the environment refused
+  {NO_DIFF}  diff: the live service did not answer (or failed during the scan): no diff
+     was made
 """
 
 #: Crontab block markers (``schedule --install`` replaces what lies between them).
@@ -115,6 +118,61 @@ def cmd_publish(args) -> int:
         print(f"vespa-curate publish: {e}", file=sys.stderr)
         return LOCKED
     return code
+
+
+def cmd_diff(args) -> int:
+    """Compare the live service with the import area about to be published."""
+    import json
+    from .diff import DiffError, diff
+    from .parameter import ParameterError
+    try:
+        if args.service == "all":
+            raise ParameterError("diff compares one service at a time; name it")
+        (cfg,) = _load_all(args.service, None, args.param)
+    except ParameterError as e:
+        print(f"vespa-curate diff: {e}", file=sys.stderr)
+        return USAGE
+    if not cfg.area.exists():
+        print(f"vespa-curate diff: no export of {cfg.service} in {cfg.area.path}: run "
+              f"`vespa-curate run {cfg.service}` first", file=sys.stderr)
+        return USAGE
+    try:
+        d = diff(cfg, url=args.tap_url, content=args.content, timeout=args.timeout)
+    except DiffError as e:
+        print(f"vespa-curate diff: {e}", file=sys.stderr)
+        return NO_DIFF
+    print("\n".join(d.lines()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(d.to_dict(), indent=1, default=str) + "\n",
+                                   encoding="utf-8")
+        print(f"summary: {args.json}")
+    if args.csv:
+        print(f"every granule that differs: {d.write_csv(args.csv)}")
+    return OK
+
+
+def _add_diff(sub, fmt) -> None:
+    """``vespa-curate diff``."""
+    d = sub.add_parser("diff", formatter_class=fmt, epilog=EXIT_CODES,
+                       help="what publishing the import area would change in the live "
+                       "service", description="Query the live EPN-TAP service (tap_url, "
+                       "default <server_url>/tap) and compare it with the import area "
+                       "about to be published: granules new, changed (which columns), "
+                       "unchanged, retracted by the publish, served but missing from "
+                       "the export (with the last run's quarantine rules). Reads the "
+                       "live table in pages of two columns; hashes the content of the "
+                       "rows whose modification_date differs (all rows with --content).")
+    d.add_argument("service", metavar="SERVICE")
+    d.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    d.add_argument("--tap-url", metavar="URL", help="the TAP endpoint (overrides tap_url)")
+    d.add_argument("--content", action="store_true",
+                   help="hash every served row (do not trust equal modification dates)")
+    d.add_argument("--json", metavar="FILE", help="write the summary as JSON")
+    d.add_argument("--csv", metavar="FILE",
+                   help="write every granule that differs: granule_uid,status,columns")
+    d.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="per request to the service (default 60)")
+    d.set_defaults(func=cmd_diff)
 
 
 def schedule_lines(run_at: str = "01:15", publish_at: str = "04:15",
@@ -363,6 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
                     help="wait this long for a run holding the lock")
     pb.set_defaults(func=cmd_publish)
+
+    _add_diff(sub, fmt)
 
     s = sub.add_parser("schedule", formatter_class=fmt, epilog=EXIT_CODES,
                        help="print (or --install) the crontab lines for nightly runs",

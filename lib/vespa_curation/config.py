@@ -47,6 +47,11 @@ COMMON: tuple[Param, ...] = (
     Param("outputs", str, "outputs/runs", "folder receiving run folders"),
     Param("server_url", str, "http://localhost:8080",
           "public base URL of the DaCHS server (datalink and TFCat URLs)", check=_check_url),
+    Param("tap_url", str, None, "TAP endpoint of the live service, for `vespa-curate "
+          "diff` and the QA report's live section (default <server_url>/tap)",
+          check=_check_url),
+    Param("live_diff", bool, False, "QA: compare the run with the live service "
+          "(tap_url) in the report: granules new, changed, retracted, missing"),
     Param("dachs_db", str, None, "optional DSN of DaCHS's PostgreSQL, to read the "
           "incremental mark (e.g. 'dbname=gavo' or a file 'file:PATH' holding it)"),
     Param("decisions", str, None, "curator decisions file "
@@ -69,6 +74,13 @@ COMMON: tuple[Param, ...] = (
           "(FITS, named as OBSERVATIONS.FILENAME) drawn under the QA contours"),
     Param("tap_check", bool, True, "publish: after dachs imp/val, count the rows and run "
           "one spatial query through the server's TAP endpoint (server_url)"),
+    Param("coverage", bool, True, "export: keep the coverage MOCs of the import area "
+          "(coverage/smoc.fits of the s_region union, coverage/tmoc.fits of the times)"),
+    Param("moc_order", int, 9, "HEALPix order of the spatial coverage MOC (9: cells of "
+          "0.11 deg)", check=lambda v: None if 3 <= v <= 16 else "must be 3..16"),
+    Param("tmoc_order", int, 35, "order of the time coverage T-MOC (35: cells of 67 s; "
+          "each order less doubles them)",
+          check=lambda v: None if 10 <= v <= 61 else "must be 10..61"),
     Param("column_stats", bool, False, "publish: `dachs limits` with column statistics "
           "(STILTS 3.4.7's taplint reports their VOSI attributes as schema errors)"),
 )

@@ -116,21 +116,22 @@ def jsonable(obj):
     return json.loads(json.dumps(obj, default=str))
 
 
-def row_batches(path: Path, batch: int) -> Iterator[pd.DataFrame]:
+def row_batches(path: Path, batch: int, columns=None) -> Iterator[pd.DataFrame]:
     """DataFrames of whole row groups of a Parquet file, about ``batch`` rows each
-    (more when one row group is larger). Read group by group: pyarrow's
-    ``iter_batches`` keeps what it has read (memory grows with the file)."""
+    (more when one row group is larger), of ``columns`` only when given. Read group by
+    group: pyarrow's ``iter_batches`` keeps what it has read (memory grows with the
+    file)."""
     pf = pq.ParquetFile(path)
     groups, n = [], 0
     for g in range(pf.num_row_groups):
         k = pf.metadata.row_group(g).num_rows
         if groups and n + k > batch:
-            yield pf.read_row_groups(groups).to_pandas()
+            yield pf.read_row_groups(groups, columns=columns).to_pandas()
             groups, n = [], 0
         groups.append(g)
         n += k
     if groups:
-        yield pf.read_row_groups(groups).to_pandas()
+        yield pf.read_row_groups(groups, columns=columns).to_pandas()
 
 
 class ParquetStream:

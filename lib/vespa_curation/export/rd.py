@@ -15,6 +15,16 @@ Datalinks: a service that declares ``links`` gets a links table, its import and 
 datalink service (:func:`datalink_fragment`), which also serves the import area's
 ``Service.served_files`` folder (hfc1t3's TFCat files) with DaCHS's static renderer.
 
+Coverage: the time coverage of the import area (its T-MOC, degraded to a few MJD
+intervals, :mod:`vespa_curation.export.coverage`) goes into a static ``<coverage>``
+element, which DaCHS publishes as the resource's ``coverage.temporal`` metadata. No
+``<updater>``: ``dachs limits`` would find no temporal columns in an epn_core table
+(its heuristics look for obscore/SSAP columns or a UCD of exactly ``time.start``;
+EPN-TAP's time_min is ``time.start;obs``) and would compute a *sky* MOC from s_region
+(``SMOC(order, s_region)``), which for a body frame would declare Carrington
+longitudes as ICRS. So no spatial coverage is declared in the RD: DaCHS's is ICRS
+only; the body-frame MOC stays in the import area (``coverage/smoc.fits``).
+
 Extension point: the ``fragments`` argument of :func:`render_rd` adds XML to the RD; a
 string goes inside ``<resource>`` after the import data elements; a dict may give
 ``{"resource": xml, "table": xml, "meta": xml}`` where ``table`` goes inside the
@@ -61,9 +71,31 @@ def _merge(into: dict[str, list[str]], extra) -> None:
             into[slot].append(xml)
 
 
+def coverage_element(temporal: Sequence[Sequence[float]] | None) -> str:
+    """The RD's ``<coverage>`` element: one ``<temporal>`` MJD interval per item."""
+    if not temporal:
+        return ""
+    lines = "".join(f"    <temporal>{float(a):.6f} {float(b):.6f}</temporal>\n"
+                    for a, b in temporal)
+    return f"  <coverage>\n{lines}  </coverage>\n"
+
+
+def _resource_meta(service, subjects, creation_date: str) -> list[str]:
+    """The resource's meta lines (title, description, dates, subjects, creator, ...)."""
+    out = [_meta("title", service.title),
+           _meta("description", " ".join(str(service.description).split())),
+           _meta("creationDate", creation_date)]
+    out += [_meta("subject", s) for s in subjects]
+    out += [_meta("creator.name", service.creator), _meta("contentLevel", "Research"),
+            _meta("type", "Catalog")]
+    out += [_meta(k, v) for k, v in dict(getattr(service, "meta", {}) or {}).items()]
+    return out
+
+
 def render_rd(service, columns: Sequence[str], *, creation_date: str,
               has_retract: bool = True,
-              fragments: Mapping[str, str] | str | None = None) -> str:
+              fragments: Mapping[str, str] | str | None = None,
+              temporal: Sequence[Sequence[float]] | None = None) -> str:
     """The text of ``q.rd`` for ``service`` exporting ``columns``.
 
     Parameters
@@ -78,6 +110,8 @@ def render_rd(service, columns: Sequence[str], *, creation_date: str,
         ISO date-time of the service's first publication (kept between exports).
     fragments : dict or str, optional
         Extra XML (see the module docstring).
+    temporal : sequence of (float, float), optional
+        MJD intervals of the time coverage (the RD's ``<coverage>``).
     """
     schema = service.name
     frame = service.spatial_frame_type
@@ -100,17 +134,9 @@ def render_rd(service, columns: Sequence[str], *, creation_date: str,
            f'<!-- Written by vespa_curation.export: edit the service definition, '
            f'not this file. -->\n'
            f'<resource schema="{schema}" resdir=".">\n']
-    out.append(_meta("title", service.title))
-    out.append(_meta("description", " ".join(str(service.description).split())))
-    out.append(_meta("creationDate", creation_date))
-    for s in subjects:
-        out.append(_meta("subject", s))
-    out.append(_meta("creator.name", service.creator))
-    out.append(_meta("contentLevel", "Research"))
-    out.append(_meta("type", "Catalog"))
-    for key, value in dict(getattr(service, "meta", {}) or {}).items():
-        out.append(_meta(key, value))
+    out += _resource_meta(service, subjects, creation_date)
     out += parts["meta"]
+    out.append(coverage_element(temporal))
     opt = " ".join(optional)
     out.append(
         f'\n  <table id="epn_core" onDisk="True" adql="True" primary="granule_uid"\n'

@@ -25,6 +25,7 @@ from ..progress import Progress
 from ..config import as_config
 from ..decisions import apply_decisions, latest, load_decisions
 from ..incremental import changed_rows, next_mark, retry_candidates, same_mark
+from .coverage import CoverageSpec
 from .writer import RunExport, write_run
 
 log = logging.getLogger("vespa_curation.export")
@@ -89,7 +90,7 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
                 links=_links_of(parts, run_dir, new_uids), retract=parts.retract,
                 mark=mark, granule_state=_state_of(parts),
                 extra_files=_extra_files(service, cfg, out_rows, staged)),
-                server_url=cfg["server_url"])
+                server_url=cfg["server_url"], coverage=_coverage_spec(cfg))
             data_files = _data_files_written(cfg.area, run_dir.parent.name)
         else:
             log.info("%s: nothing new or changed since the last export: import area "
@@ -114,6 +115,14 @@ def _data_files_written(area, run_id: str) -> list[str]:
     runs = (area.manifest() or {}).get("runs") or []
     files = runs[-1].get("files", {}) if runs and runs[-1].get("run_id") == run_id else {}
     return sorted(f for f in files if f.startswith("data/"))
+
+
+def _coverage_spec(cfg) -> CoverageSpec | None:
+    """The coverage the export keeps (parameters ``coverage``, ``moc_order``,
+    ``tmoc_order``)."""
+    if not cfg["coverage"]:
+        return None
+    return CoverageSpec(order=int(cfg["moc_order"]), time_order=int(cfg["tmoc_order"]))
 
 
 def _read_parts(cfg, service, rows_path: Path, n_in: int, batch: int, single: bool,

@@ -21,6 +21,7 @@ import pandas as pd
 from .. import area as A, epncore, limits
 from ..progress import Progress
 from ..area import ImportArea, Staging
+from .coverage import CoverageBuilder, CoverageSpec
 from .rd import render_rd
 from .votable import ExportError, epn_columns, write_epn_votable, write_table_votable
 
@@ -62,7 +63,8 @@ class RunExport:
 
 def write_run(area: ImportArea, service, run: RunExport, *,
               server_url: str = "http://localhost:8080", fmt: str = "tabledata",
-              region: str = "stcs") -> Path:
+              region: str = "stcs", coverage: CoverageSpec | None = CoverageSpec()
+              ) -> Path:
     """Add ``run`` to ``area`` (the import area of ``service``), atomically.
 
     Parameters
@@ -77,6 +79,9 @@ def write_run(area: ImportArea, service, run: RunExport, *,
         VOTable serialisation.
     region : {"stcs", "dali"}
         s_region as STC-S text (default) or a DALI polygon array.
+    coverage : CoverageSpec, optional
+        The MOC orders of the area's coverage (``coverage/``,
+        :mod:`vespa_curation.export.coverage`); None writes none.
 
     Returns
     -------
@@ -103,19 +108,23 @@ def write_run(area: ImportArea, service, run: RunExport, *,
                               f"{', '.join(A.RESERVED)}")
     with area.new_version(run_id) as stage:
         files = _carry_immutable(stage)
+        cov = CoverageBuilder(coverage, service, stage.previous, stage.manifest) \
+            if coverage is not None else None
         data_rels, new_uids, columns = _write_data(stage, parts, single, run_id,
                                                    service.spatial_frame_type, fmt, region,
-                                                   service.column_facts)
+                                                   service.column_facts, cov)
         n_links = _write_links(stage, run.links, run_id, fmt, files)
         granules, replaced, n_retracted = _write_state(stage, new_uids, retract,
                                                        run.granule_state, run_id)
         _write_retractions(stage, new_uids, retract, run_id, files)
         _write_extra(stage, extra, files)
+        covered = _write_coverage(stage, cov, granules, retract, run_id, data_rels, files)
         all_columns = epncore.ordered(
             set(columns) | set((stage.manifest or {}).get("columns", [])),
             service.column_facts)
         creation = (stage.manifest or {}).get("creation_date") or _now_iso()
-        rd = render_rd(service, all_columns, creation_date=creation)
+        rd = render_rd(service, all_columns, creation_date=creation,
+                       temporal=(covered or {}).get("rd_temporal"))
         A.write_durable(stage.folder / A.RD, rd)
         for rel in [*data_rels, A.RD, A.GRANULES, *extra]:
             files[rel] = {"run_id": run_id}
@@ -124,7 +133,7 @@ def write_run(area: ImportArea, service, run: RunExport, *,
                    "replaced_rows": replaced, "retracted": n_retracted,
                    "retract_listed": len(retract), "links_rows": n_links}
         _write_manifest(stage, service, run, files, data_rels, summary, all_columns,
-                        creation, server_url, len(granules))
+                        creation, server_url, len(granules), covered)
     return area.path
 
 
@@ -174,8 +183,10 @@ def _carry_immutable(stage: Staging) -> dict[str, dict]:
 
 
 def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fmt: str,
-                region: str, facts) -> tuple[list[str], pd.Series, set]:
-    """This run's epn_core VOTables, part by part; (files, granule_uids, columns)."""
+                region: str, facts, cov: CoverageBuilder | None = None
+                ) -> tuple[list[str], pd.Series, set]:
+    """This run's epn_core VOTables, part by part (each fed to the coverage ``cov``);
+    (files, granule_uids, columns)."""
     data_rels, uid_parts, column_set = [], [], set()
     bar = Progress("export (VOTables)", unit="rows")
     for k, rows in enumerate(parts):
@@ -187,11 +198,28 @@ def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fm
             write_epn_votable(rows, stage.folder / rel, frame, fmt=fmt, region=region,
                               columns=facts)
             data_rels.append(rel)
+            if cov is not None:
+                cov.add(rows)
         del rows
     bar.close()
     uids = pd.Series(np.concatenate(uid_parts) if uid_parts else np.array([], dtype=str),
                      dtype=object)
     return data_rels, uids, column_set
+
+
+def _write_coverage(stage: Staging, cov: CoverageBuilder | None, granules: pd.DataFrame,
+                    retract: list, run_id: str, data_rels: list, files: dict) -> dict | None:
+    """``coverage/`` of the new version (:mod:`.coverage`); its manifest section."""
+    if cov is None:
+        return None
+    data_runs = {rel: str(info.get("run_id")) for rel, info in files.items()
+                 if rel.startswith(A.DATA + "/")}
+    data_runs.update({rel: run_id for rel in data_rels})
+    section = cov.finish(stage.folder, granules, retract, run_id, data_runs)
+    for rel in (A.TMOC, A.SMOC, A.COVERAGE_GRANULES):
+        if (stage.folder / rel).is_file():
+            files[rel] = {"run_id": run_id}
+    return section
 
 
 def _write_links(stage: Staging, links: pd.DataFrame | None, run_id: str, fmt: str,
@@ -275,7 +303,7 @@ def _checksums(folder: Path, files: dict) -> None:
 
 def _write_manifest(stage: Staging, service, run: RunExport, files: dict, data_rels,
                     summary: dict, columns, creation: str, server_url: str,
-                    total_rows: int) -> None:
+                    total_rows: int, coverage: dict | None = None) -> None:
     old = stage.manifest or {}
     own = [r for r in (*data_rels, A.links_file(run.run_id), A.retract_file(run.run_id))
            if r in files and files[r].get("run_id") == run.run_id]
@@ -289,9 +317,11 @@ def _write_manifest(stage: Staging, service, run: RunExport, files: dict, data_r
         "runs": list(old.get("runs", [])) + [entry],
         "files": dict(sorted(files.items())),
     }
+    if coverage is not None:
+        man["coverage"] = coverage
     A.write_durable(stage.folder / A.MANIFEST,
                     json.dumps(man, indent=1, default=_json_default) + "\n")
-    for sub in ("", A.DATA, A.LINKS, A.RETRACT, A.STATE):
+    for sub in ("", A.DATA, A.LINKS, A.RETRACT, A.STATE, A.COVERAGE):
         if (stage.folder / sub).is_dir():
             A.fsync_dir(stage.folder / sub)
 

@@ -42,6 +42,9 @@ __all__ = [
     "rows_from_stcs",
     "load_rows",
     "DEMO_S_REGIONS",
+    "rows_at",
+    "row_html",
+    "moc_of",
 ]
 
 _DATA = Path(__file__).resolve().parent.parent / "data" / "aladin"
@@ -327,8 +330,8 @@ def regions_for_view(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     Returns
     -------
     regions : pandas.DataFrame
-        ``granule_uid, stcs, group, lon, lat, vertices`` (``lon``/``lat`` the first
-        vertex, ``vertices`` an ``(n, 2)`` array, deg).
+        ``granule_uid, stcs, group, lon, lat, vertices, row`` (``lon``/``lat`` the first
+        vertex, ``vertices`` an ``(n, 2)`` array, deg; ``row`` the row's position).
     refused : pandas.DataFrame
         ``granule_uid, stage, rule, reason`` (quarantine columns) for rows not drawn.
     """
@@ -339,25 +342,36 @@ def regions_for_view(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     flag_col = next((c for c in ("geom_flag", "qa_geom_flag") if c in rows.columns), None)
     flags = rows[flag_col] if flag_col else pd.Series([None] * len(rows), index=rows.index)
     good, bad = [], []
-    for uid, s_region, flag in zip(uids, rows["s_region"], flags):
+    for k, (uid, s_region, flag) in enumerate(zip(uids, rows["s_region"], flags)):
         try:
             text, xy = stcs_to_aladin(s_region, str(uid))
         except RegionError as exc:
             bad.append((uid, "qa", "aladin.bad_s_region", str(exc)))
             continue
-        good.append((uid, text, _flag_group(flag), xy[0, 0], xy[0, 1], xy))
-    regions = pd.DataFrame(good, columns=["granule_uid", "stcs", "group", "lon", "lat", "vertices"])
+        good.append((uid, text, _flag_group(flag), xy[0, 0], xy[0, 1], xy, k))
+    regions = pd.DataFrame(good, columns=["granule_uid", "stcs", "group", "lon", "lat",
+                                          "vertices", "row"])
     refused = pd.DataFrame(bad, columns=["granule_uid", "stage", "rule", "reason"])
     return regions, refused
 
 
+#: Flags and observation times of the demonstration regions (the context image's date).
+DEMO_FLAGS = ("ok", "seam", "limb_clipped", "repaired")
+DEMO_TIME_JD = 2455608.0
+
+
 def rows_from_stcs(polygons: Iterable[str] = DEMO_S_REGIONS, prefix: str = "demo") -> pd.DataFrame:
-    """Minimal rows (``granule_uid``, ``s_region``) from STC-S strings, for a view without
-    a run folder (default :data:`DEMO_S_REGIONS`)."""
+    """Rows (``granule_uid``, ``s_region``, ``qa_geom_flag``, ``time_min``, ``time_max``)
+    from STC-S strings, for a view without a run folder (default
+    :data:`DEMO_S_REGIONS`, flagged as :data:`DEMO_FLAGS`, an hour apart)."""
     polygons = list(polygons)
+    n = len(polygons)
+    t = DEMO_TIME_JD + np.arange(n) / 24.0
     return pd.DataFrame({
-        "granule_uid": [f"{prefix}_{i}" for i in range(len(polygons))],
+        "granule_uid": [f"{prefix}_{i}" for i in range(n)],
         "s_region": polygons,
+        "qa_geom_flag": [DEMO_FLAGS[i % len(DEMO_FLAGS)] for i in range(n)],
+        "time_min": t, "time_max": t + 1 / 1440.0,
     })
 
 
@@ -400,6 +414,71 @@ def _view_frame(vertices: list[np.ndarray], default: tuple[float, float],
     center = (float(((lo + hi) / 2) % 360.0), float((blo + bhi) / 2))
     fov = 1.2 * max(hi - lo, (bhi - blo) * aspect, 5.0)
     return center, float(min(fov, 180.0))
+
+
+# --------------------------------------------------------------------------- click and MOC
+
+
+def rows_at(regions: pd.DataFrame, lon: float, lat: float) -> list[int]:
+    """Positions in ``regions`` of the polygons holding (``lon``, ``lat``) (deg; the
+    test is planar in longitude/latitude unwrapped around the point, as the polygons
+    are drawn)."""
+    from matplotlib.path import Path as _Path
+    out = []
+    for k, xy in enumerate(regions["vertices"]):
+        x = lon + (xy[:, 0] - lon + 180.0) % 360.0 - 180.0
+        if x.min() <= lon <= x.max() and xy[:, 1].min() <= lat <= xy[:, 1].max() and \
+                _Path(np.column_stack([x, xy[:, 1]])).contains_point((lon, lat)):
+            out.append(k)
+    return out
+
+
+def _iso(jd) -> str:
+    from vespa_curation.times import iso_ms, jd_to_datetime
+    if jd is None or (isinstance(jd, float) and np.isnan(jd)):
+        return "—"
+    return str(iso_ms(jd_to_datetime([jd]))[0])
+
+
+def row_html(rows: pd.DataFrame, positions, lon: float, lat: float) -> str:
+    """The rows clicked: granule_uid, geometry flag, time_min → time_max."""
+    head = f"<b>({lon:.2f}°, {lat:.2f}°)</b>: "
+    if not len(positions):
+        return head + "no polygon here."
+    flag_col = next((c for c in ("qa_geom_flag", "geom_flag") if c in rows.columns), None)
+    cells = []
+    for k in positions:
+        r = rows.iloc[int(k)]
+        flag = r[flag_col] if flag_col else None
+        cells.append("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in (
+            r.get("granule_uid", f"row {k}"), flag if isinstance(flag, str) else "—",
+            _iso(r.get("time_min")), _iso(r.get("time_max")))) + "</tr>")
+    return (head + f"{len(positions)} polygon(s)<table class='vespa-row'><tr>"
+            "<th>granule_uid</th><th>flag</th><th>time_min</th><th>time_max</th></tr>"
+            + "".join(cells) + "</table>")
+
+
+#: Order the MOC layer is drawn at (at most): finer cells are merged for the browser.
+MOC_DISPLAY_ORDER = 8
+
+
+def moc_of(moc, regions: pd.DataFrame, order: int = 9):
+    """The MOC to draw: ``"rows"`` → the union of the regions' polygons at ``order``;
+    a path → the MOC FITS file (e.g. an import area's ``coverage/smoc.fits``); a
+    mocpy MOC as it is."""
+    from vespa_curation.geometry import moc as M
+    if isinstance(moc, str) and moc == "rows":
+        return M.polygon_moc(regions["stcs"].tolist(), order=order)
+    if isinstance(moc, (str, Path)):
+        return M.read_moc(Path(moc).expanduser())
+    return moc
+
+
+def _add_moc(aladin, moc) -> None:
+    shown = moc.degrade_to_order(min(moc.max_order, MOC_DISPLAY_ORDER))
+    aladin.add_moc(shown, name=f"coverage MOC (order {moc.max_order}, "
+                   f"{100 * moc.sky_fraction:.2f} % of the sphere)",
+                   color="#4aa3ff", opacity=0.35, fill=True, perimeter=True)
 
 
 # --------------------------------------------------------------------------- the view
@@ -462,6 +541,27 @@ def _add_overlays(aladin, regions: pd.DataFrame, line_width: float) -> None:
         )
 
 
+def _row_panel(aladin, rows: pd.DataFrame, regions: pd.DataFrame):
+    """The panel under the view: a click on the map shows the rows of the polygons
+    under the pointer (Aladin's click event gives its longitude/latitude)."""
+    import ipywidgets
+
+    panel = ipywidgets.HTML("<i>Click a polygon to see its row (granule_uid, flag, "
+                            "times).</i>")
+    panel.add_class("vespa-aladin-row")
+
+    def on_click(content):
+        try:
+            lon, lat = float(content["ra"]), float(content["dec"])
+        except (KeyError, TypeError, ValueError):
+            return
+        hits = rows_at(regions, lon, lat)
+        panel.value = row_html(rows, [int(regions["row"].iloc[k]) for k in hits], lon, lat)
+    aladin.set_listener("click", on_click)
+    panel.show_row_at = lambda lon, lat: on_click({"ra": lon, "dec": lat})
+    return panel
+
+
 def _caption(regions: pd.DataFrame, refused: pd.DataFrame, hips: "_hips.SolarHips"):
     """The caption above the view: the colour legend, how many rows were not drawn, and
     that the background is a context image, not the regions' own observation."""
@@ -495,6 +595,8 @@ def region_view(
     fov: float | None = None,
     target: tuple[float, float] | None = None,
     line_width: float = 2.0,
+    moc=None,
+    moc_order: int = 9,
 ):
     """An Aladin Lite view of the rows' s_region polygons over a local solar HiPS.
 
@@ -519,11 +621,16 @@ def region_view(
         Carrington (lon, lat) of the view centre; default the centre of the regions.
     line_width : float
         Outline width in pixels.
+    moc : "rows", path or mocpy.MOC, optional
+        A coverage MOC drawn under the polygons (:func:`moc_of`): ``"rows"`` the union
+        of the rows' polygons (order ``moc_order``), or an import area's
+        ``coverage/smoc.fits`` (Carrington lon/lat read as the HiPS's pseudo-ICRS).
 
     Returns
     -------
     RegionView
-        An ipywidgets box: caption + the Aladin widget (``.aladin``).
+        An ipywidgets box: caption, the Aladin widget (``.aladin``) and the row panel
+        (``.row_panel``): clicking a polygon shows its row (granule_uid, flag, times).
     """
     if not isinstance(height, (int, np.integer)) or not 150 <= height <= 3000:
         raise ValueError(f"height: {height!r} is not a widget height in pixels (150-3000)")
@@ -536,9 +643,15 @@ def region_view(
     fov = fov if fov is not None else auto_fov
 
     aladin = _new_aladin(hips_url, center, fov, height)
+    view_moc = moc_of(moc, regions, moc_order) if moc is not None else None
+    if view_moc is not None:
+        _add_moc(aladin, view_moc)
     _add_overlays(aladin, regions, line_width)
-    view = _region_view_class()([_caption(regions, refused, hips), aladin])
+    panel = _row_panel(aladin, rows, regions)
+    view = _region_view_class()([_caption(regions, refused, hips), aladin, panel])
     view.aladin = aladin
+    view.row_panel = panel
+    view.moc = view_moc
     view.regions = regions
     view.refused = refused
     view.hips = hips

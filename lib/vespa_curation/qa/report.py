@@ -152,7 +152,11 @@ def build_report(params: Mapping, run_dir) -> dict:
     rows = RF.read_row_columns(run_dir, summary_columns(schema))
     q = RF.read_quarantine(run_dir)
     report = _counts(service, run_dir, rows, q)
-    for name, fig in _summary_figures(report, rows, q).items():
+    if params.get("live_diff"):
+        report["live"] = live_section(params, run_dir)
+    summary = _summary_figures(report, rows, q)
+    summary.update(_coverage(params, run_dir, rows, report))
+    for name, fig in summary.items():
         F.save(fig, figdir / f"{name}.png")
         report["figures"].append(f"figures/{name}.png")
     n_gal = int(params.get("qa_gallery", 24) or 0)
@@ -189,6 +193,82 @@ def summary_columns(schema) -> set[str]:
     if "qa_centroid_lon" not in schema:
         cols.add("s_region")
     return cols
+
+
+def _coverage(params: Mapping, run_dir: Path, rows: pd.DataFrame, report: dict) -> dict:
+    """The coverage figures (:mod:`.coverage`; ``rows``: the summary columns, the
+    polygons are read from ``run_dir``); their summary goes into ``report``."""
+    if not len(rows) or "time_min" not in rows:
+        return {}
+    from .coverage import coverage_section
+    try:
+        report["coverage"], figs = coverage_section(params, rows, run_dir)
+    except Exception as exc:  # noqa: BLE001 — a report without the figure says why
+        log.warning("%s: no coverage figures: %s", params["service"], exc)
+        report["coverage"] = {"error": str(exc)}
+        return {}
+    return figs
+
+
+def live_section(params: Mapping, run_dir: Path) -> dict:
+    """What publishing this run would change in the live service
+    (:func:`vespa_curation.diff.diff` with the run's rows pending, read whole: their
+    content hashes need every column), or ``error`` when the service does not answer
+    (no diff is claimed)."""
+    from ..diff import DiffError, diff
+    rows = RF.read_rows(run_dir) if (run_dir / RF.ROWS).is_file() else pd.DataFrame()
+    try:
+        return diff(params, pending=rows if len(rows) else None, run_dir=run_dir).to_dict()
+    except DiffError as exc:
+        log.warning("%s: %s", params["service"], exc)
+        return {"error": str(exc)}
+
+
+def _live_html(live: Mapping) -> list[str]:
+    """The report's live-service section."""
+    e = html.escape
+    out = ["<h2>What publishing would change in the live service</h2>"]
+    if "error" in live:
+        return out + [f"<p class='flag'>{e(live['error'])}</p>"]
+    c = live["counts"]
+    out.append(f"<p>{c['served']} rows served at <code>{e(live['tap_url'])}</code>; the "
+               f"import area with this run's rows publishes {c['area']} granules.</p>")
+    out.append(_table(["status", "granules", "examples"], [
+        (s, c[s], " ".join(live["examples"].get(s, [])[:8])) for s in
+        ("new", "changed", "unchanged", "retracted", "missing")]))
+    if live.get("changed_columns"):
+        out.append(_table(["changed column", "granules"],
+                          sorted(live["changed_columns"].items(), key=lambda kv: -kv[1])))
+    per = (live.get("rules") or {}).get("served but quarantined by the run, by rule")
+    if per:
+        texts = live["rules"].get("rule texts", {})
+        out.append("<p>Served granules this run quarantined (they stay served as they "
+                   "are):</p>" + _table(["rule", "granules", "what it means"],
+                                        [(r, n, texts.get(r, "")) for r, n in per.items()]))
+    out += [f"<p><i>{e(n)}</i></p>" for n in live.get("notes", [])]
+    return out
+
+
+def _coverage_html(cov: Mapping) -> list[str]:
+    """The report's coverage lines (the figures are among the summary plots)."""
+    e = html.escape
+    out = ["<h2>Coverage once this run is published</h2>"]
+    if "error" in cov:
+        return out + [f"<p class='flag'>{e(cov['error'])}</p>"]
+    sp, t = cov.get("spatial"), cov.get("time") or {}
+    if sp:
+        out.append(f"<p>Spatial MOC (order {sp['order']}): "
+                   f"{100 * sp['sphere_fraction']:.2f} % of the sphere of "
+                   f"{e(sp['frame'])} — a MOC of that sphere, not of the sky; this run "
+                   f"adds {100 * sp['added_fraction']:.3f} % "
+                   "(<code>coverage_map.png</code>).</p>")
+    if t.get("ranges"):
+        out.append(f"<p>Time coverage (T-MOC order {t['order']}): {e(t['first'])} to "
+                   f"{e(t['last'])}, {t['ranges']} ranges, {t['covered_days']:.3f} days "
+                   "covered. Largest gaps:</p>")
+        out.append(_table(["from", "to", "days"], [(g["from"], g["to"], g["days"])
+                                                   for g in t.get("gaps", [])]))
+    return out
 
 
 def _counts(service: str, run_dir: Path, rows: pd.DataFrame, q: pd.DataFrame) -> dict:
@@ -415,6 +495,10 @@ def write_html(run_dir: Path, report: Mapping, q: pd.DataFrame) -> Path:
             parts.append(f"<h2>{title}</h2>")
             parts.append(_table(["file or product"],
                                 [(p,) for p in report["harvest"][key]]))
+    if report.get("live"):
+        parts += _live_html(report["live"])
+    if report.get("coverage"):
+        parts += _coverage_html(report["coverage"])
     if "residuals" in report:
         parts.append("<h2>Centroid residuals (s_region − catalogue)</h2>")
         parts.append(_table(["statistic", "deg"], [(k, f"{v:.4f}" if isinstance(v, float)

@@ -85,6 +85,38 @@ class CuratorBrowser:
         return D.append_decision(self.path, granule_uid, decision,
                                  curator or self.curator, reason, override)
 
+    def send(self, uids=None, to: str | None = None):
+        """Send rows to TOPCAT / Aladin Desktop through SAMP (:mod:`.samp`): ``uids``
+        (default: the region shown); returns what happened, in one line when no hub
+        runs."""
+        from .samp import send_rows
+        if uids is None:
+            uids = self.uids[self.index:self.index + 1]
+        elif isinstance(uids, str):
+            uids = [uids]
+        sel = self.rows[self.rows["granule_uid"].astype(str).isin([str(u) for u in uids])]
+        svc = self.params.definition
+        return send_rows(sel, frame=svc.spatial_frame_type, to=to,
+                         name=f"{svc.name} selection", columns=svc.column_facts)
+
+    def _samp_controls(self):
+        """Rows to send (the shown region by default) and the SAMP button."""
+        import ipywidgets as W
+        pick = W.SelectMultiple(options=self.uids, rows=4, description="rows",
+                                layout=W.Layout(width="520px"))
+        button = W.Button(description="send to TOPCAT / Aladin (SAMP)")
+        status = W.HTML()
+
+        def on_send(_):
+            chosen = list(pick.value) or self.uids[self.index:self.index + 1]
+            sent = self.send(chosen)
+            color = "#060" if sent.ok else "#a00"
+            status.value = f"<span style='color:{color}'>{sent.message}</span>"
+        button.on_click(on_send)
+        return W.VBox([W.HTML("<b>Look at rows in TOPCAT or Aladin Desktop</b> (none "
+                              "chosen: the region shown)"), pick,
+                       W.HBox([button, status])])
+
     def figure_png(self, uid: str) -> bytes:
         """The side-by-side figure of ``uid`` as PNG (the report's, else drawn now)."""
         p = self._pngs.get(uid)
@@ -179,7 +211,8 @@ class CuratorBrowser:
             W.HTML(f"<p>{n} region(s) to review from <code>{self.run_dir}</code>; decisions "
                    f"go to <code>{self.path}</code>.</p>"),
             W.HBox([prev_b, pick, next_b]), title, image,
-            W.HBox([decision, override]), W.HBox([curator, reason]), record, status])
+            W.HBox([decision, override]), W.HBox([curator, reason]), record, status,
+            self._samp_controls()])
 
     def _ipython_display_(self):
         from IPython.display import display

@@ -1,0 +1,201 @@
+"""Coverage MOCs: the union of polygons (exact, with the coarse skipping tests), the
+T-MOC of time intervals, and the coverage every export keeps in the import area."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.time import Time
+
+from conftest import make_hfc1ar_rows, manifest, region_polygon, stcs, verify, write_area
+from vespa_curation import area as A
+from vespa_curation.geometry import moc as M
+
+
+def plain_union(s_region, order=M.ORDER):
+    """One mocpy MOC per polygon, then their union: the reference."""
+    from vespa_curation import stcs as S
+    poly = S.parse(list(s_region))
+    mocs = M.polygon_mocs(poly, np.arange(len(poly)), order)
+    assert mocs.pop("refused") == []
+    ms = list(mocs.values())
+    return ms[0].union(*ms[1:])
+
+
+def overlapping_regions(n=400, seed=3):
+    """Many regions piling up in two belts (most lie inside the others' union), a few
+    across Carrington 0/360."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        lon = rng.choice([rng.uniform(20, 40), rng.uniform(-6, 6) % 360])
+        lat = rng.choice([-1, 1]) * rng.uniform(10, 18)
+        lons, lats = region_polygon(lon, lat, rng.uniform(2, 6), rng.uniform(1.5, 4), n=24)
+        out.append(stcs(lons, lats))
+    return out
+
+
+def test_polygon_union_is_the_union_of_every_polygon_and_skips_most():
+    regions = overlapping_regions()
+    union = M.PolygonUnion(9)
+    for k in range(0, len(regions), 50):        # batch by batch, as the export feeds it
+        union.add(regions[k:k + 50])
+    assert union.moc == plain_union(regions)
+    assert union.added + union.skipped == len(regions) and union.refused == 0
+    assert union.skipped > len(regions) / 3     # the coarse tests did skip polygons
+
+
+def test_polygon_moc_covers_the_polygon_at_the_order_asked():
+    # a 10 x 10 deg box at the equator: 100 deg² of 41 253, plus a rim of cells
+    box = "Polygon UNKNOWNFrame 355 -5 5 -5 5 5 355 5"
+    m = M.polygon_moc([box], order=9)
+    assert m.max_order == 9
+    frac = m.sky_fraction * 4 * np.pi * (180 / np.pi) ** 2
+    assert 100 <= frac < 104
+    import astropy.units as u
+    inside = m.contains_lonlat([0, 358, 3] * u.deg, [0, 4, -4] * u.deg)
+    outside = m.contains_lonlat([10, 180, 0] * u.deg, [0, 0, 10] * u.deg)
+    assert inside.all() and not outside.any()
+    # None, NaN and text that is no polygon are left out
+    assert M.polygon_moc([box, None, float("nan"), "Circle 1 2 3"]) == m
+
+
+def test_tcb_microseconds_agree_with_astropy_within_2_ms():
+    jd = np.array([2450000.123, 2453462.06597, 2457754.5, 2460000.9999])  # 2016-12-31 leap
+    ref = Time(jd, format="jd", scale="utc").tcb
+    us = M.tcb_microseconds(jd).astype(float)
+    assert np.abs(us - (ref.jd1 + ref.jd2) * 86400e6).max() < 2000
+
+
+def test_time_moc_of_intervals_and_instants():
+    from mocpy import TimeMOC
+    lo = np.array([2453462.0, 2453463.0, 2453470.5, np.nan])
+    hi = np.array([2453462.5, np.nan, 2453471.0, 2453480.0])
+    t = M.time_moc(lo, hi, order=35)
+    ref = TimeMOC.from_time_ranges(Time(lo[:3], format="jd"),
+                                   Time(np.where(np.isnan(hi[:3]), lo[:3], hi[:3]),
+                                        format="jd"), order=35)
+    assert t == ref
+    r = M.time_ranges_jd(t)
+    assert len(r) == 3                               # the row without time_min is left out
+    assert abs(r[0, 0] - 2453462.0) < 2e-3 and abs(r[0, 1] - 2453462.5) < 2e-3
+    s = M.time_summary(t)
+    # JD 2453462.0 = 2005-04-01T12:00 UTC; cells of order 35 are 67 s long
+    assert s["first"][:16] in ("2005-04-01T11:58", "2005-04-01T11:59", "2005-04-01T12:00")
+    gap = [pd.Timestamp(x) for x in s["largest_gap"]]       # 2453463.0 → 2453470.5
+    assert abs(gap[0] - pd.Timestamp("2005-04-02T12:00")) < pd.Timedelta("70s")
+    assert abs(gap[1] - pd.Timestamp("2005-04-10T00:00")) < pd.Timedelta("70s")
+    few = M.temporal_intervals(t, max_intervals=2)
+    assert len(few) <= 2
+    assert few[0][0] <= 53461.5 + 1e-3 and few[-1][1] >= 53470.5   # MJD, still covering
+
+
+def _area_moc(area):
+    return M.read_moc(area / A.SMOC)
+
+
+def test_every_export_keeps_the_area_coverage_exact(tmp_path, hfc1ar_service):
+    svc = hfc1ar_service
+    rows = make_hfc1ar_rows()
+    area = write_area(svc, rows.iloc[:20], dachs_inputs=tmp_path, run_id="r1")
+    cov = manifest(area)["coverage"]
+    assert A.ImportArea.at(area).coverage() == cov
+    assert cov["spatial"]["order"] == M.ORDER and not cov["spatial"]["rebuilt"]
+    assert "Carrington" in cov["spatial"]["frame"] and "not ICRS" in cov["spatial"]["frame"]
+    kw = M.moc_keywords(area / A.SMOC)
+    assert kw["BODY"] == "Sun" and kw["BODYFRAM"].startswith("Carrington")
+    assert verify(area) == []                         # the coverage files are checksummed
+    assert {A.SMOC, A.TMOC, A.COVERAGE_GRANULES} <= set(manifest(area)["files"])
+
+    # a night adds rows: the union grows, nothing read again
+    area = write_area(svc, rows.iloc[20:], dachs_inputs=tmp_path, run_id="r2")
+    cov = manifest(area)["coverage"]
+    assert not cov["spatial"]["rebuilt"]
+    assert _area_moc(area) == plain_union(rows["s_region"])
+    assert cov["time"]["first"][:16] == "2005-04-02T01:35" and cov["time"]["ranges"] == 4
+
+    # a granule exported again with only another column changed: no rebuild
+    same = rows.iloc[[0]].assign(feature_name="renamed")
+    area = write_area(svc, same, dachs_inputs=tmp_path, run_id="r3")
+    assert not manifest(area)["coverage"]["spatial"]["rebuilt"]
+
+    # a polygon moved and one retracted: rebuilt from the data files, exactly
+    moved = rows.iloc[[1]].assign(s_region="Polygon UNKNOWNFrame 100 10 110 10 110 20 100 20")
+    gone = rows["granule_uid"].iloc[2]
+    area = write_area(svc, moved, dachs_inputs=tmp_path, run_id="r4", retract=[gone])
+    cov = manifest(area)["coverage"]
+    assert cov["spatial"]["rebuilt"]
+    current = pd.concat([moved, rows.drop(index=[1, 2])])
+    assert _area_moc(area) == plain_union(current["s_region"])
+    t = M.read_moc(area / A.TMOC)
+    assert t == M.time_moc(current["time_min"], current["time_max"])
+    assert verify(area) == []
+
+
+def test_an_area_exported_without_coverage_gets_it_from_its_data_files(tmp_path,
+                                                                        hfc1ar_service):
+    rows = make_hfc1ar_rows()
+    area = write_area(hfc1ar_service, rows.iloc[:25], dachs_inputs=tmp_path, run_id="old",
+                      coverage=None)
+    assert not (area / A.COVERAGE).exists() and "coverage" not in manifest(area)
+    area = write_area(hfc1ar_service, rows.iloc[25:], dachs_inputs=tmp_path, run_id="new")
+    assert manifest(area)["coverage"]["spatial"]["rebuilt"]
+    assert _area_moc(area) == plain_union(rows["s_region"])
+
+
+def test_a_service_without_s_region_has_a_time_coverage_only(tmp_path):
+    from vespa_curation.services import get_service
+    svc = get_service("bass2000")
+    rows = make_hfc1ar_rows().drop(columns=["s_region"])
+    rows["service_title"] = "bass2000"
+    area = write_area(svc, rows, dachs_inputs=tmp_path, run_id="r1")
+    cov = manifest(area)["coverage"]
+    assert cov["spatial"] is None and not (area / A.SMOC).exists()
+    assert (area / A.TMOC).is_file() and cov["rd_temporal"]
+
+
+def test_coverage_parameters_are_checked():
+    from vespa_curation.config import load_config
+    from vespa_curation.parameter import ParameterError
+    assert load_config("hfc1ar")["moc_order"] == 9
+    with pytest.raises(ParameterError, match="moc_order"):
+        load_config("hfc1ar", overrides={"moc_order": 30})
+
+
+def test_the_rd_declares_the_time_coverage_and_no_sky_coverage(tmp_path, hfc1ar_service):
+    import re
+    rows = make_hfc1ar_rows()
+    area = write_area(hfc1ar_service, rows, dachs_inputs=tmp_path, run_id="r1")
+    rd = (area / A.RD).read_text(encoding="utf-8")
+    block = re.search(r"<coverage>(.*?)</coverage>", rd, re.S).group(1)
+    assert "<spatial>" not in block and "<updater" not in block
+    mjd = [tuple(map(float, t.split())) for t in re.findall(r"<temporal>(.*?)</temporal>",
+                                                            block)]
+    assert mjd == [tuple(x) for x in manifest(area)["coverage"]["rd_temporal"]]
+    t = rows["time_min"].to_numpy() - 2400000.5
+    # every granule's time lies in an interval (within the 67 s cells)
+    assert all(any(a - 1e-3 <= x <= b + 1e-3 for a, b in mjd) for x in t)
+
+
+def test_the_qa_report_draws_the_coverage_and_what_the_run_adds(tmp_path, hfc1ar_service):
+    from vespa_curation.config import load_config
+    from vespa_curation.qa.report import build_report
+    rows = make_hfc1ar_rows()
+    run = tmp_path / "runs" / "20260101T000000Z" / "hfc1ar"
+    run.mkdir(parents=True)
+    rows.to_parquet(run / "rows.parquet")
+    cfg = load_config("hfc1ar", overrides={"dachs_inputs": str(tmp_path / "dachs"),
+                                           "qa_gallery": 0})
+    rep = build_report(cfg, run)
+    sp, t = rep["coverage"]["spatial"], rep["coverage"]["time"]
+    assert sp["sphere_fraction"] > 0
+    assert sp["added_fraction"] == pytest.approx(sp["sphere_fraction"])
+    assert "Carrington" in sp["frame"] and t["ranges"] == 4 and len(t["gaps"]) == 3
+    assert {"figures/coverage_map.png", "figures/coverage_time.png"} <= set(rep["figures"])
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert "Coverage once this run is published" in html and "not of the sky" in html
+    # once exported, the same rows add nothing
+    write_area(hfc1ar_service, rows, dachs_inputs=tmp_path / "dachs", run_id="r1")
+    rep = build_report(cfg, run)
+    assert rep["coverage"]["spatial"]["added_fraction"] == 0
+    assert rep["coverage"]["spatial"]["sphere_fraction"] == pytest.approx(sp["sphere_fraction"])

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from vespa_curation import cli
 
 from test_cli import ROOT, curate
@@ -63,6 +65,20 @@ def test_schedule_times_and_bad_time():
     assert run.startswith("5 23 * * * ") and pub.startswith("30 6 * * * ")
     bad = curate("schedule", "--at", "25:00")
     assert bad.returncode == cli.USAGE and "25:00" in bad.stderr
+
+
+@pytest.mark.parametrize("args, named", [
+    (("--at", "x"), "'x': expected HH:MM"),
+    (("--publish-at", "6h30"), "'6h30': expected HH:MM"),
+    (("--at", "12:3:4"), "'12:3:4': expected HH:MM"),
+    (("--publish-wait", "-5"), "--publish-wait -5"),
+])
+def test_schedule_refuses_bad_values_by_name(args, named):
+    """A time that is not HH:MM and a negative wait get a sentence, not a traceback or
+    a crontab line cron would choke on."""
+    bad = curate("schedule", *args)
+    assert bad.returncode == cli.USAGE, bad.stdout
+    assert named in bad.stderr and "Traceback" not in bad.stderr and not bad.stdout
 
 
 def test_install_is_idempotent_and_keeps_other_lines(tmp_path):

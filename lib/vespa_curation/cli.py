@@ -191,11 +191,17 @@ def schedule_lines(run_at: str = "01:15", publish_at: str = "04:15",
     q = shlex.quote
 
     def when(hhmm: str) -> str:
-        h, m = hhmm.split(":")
-        h, m = int(h), int(m)
+        try:
+            h, m = (int(v) for v in hhmm.split(":"))
+        except ValueError:
+            h = m = -1
         if not (0 <= h < 24 and 0 <= m < 60):
-            raise ValueError(f"bad time {hhmm!r}; expected HH:MM")
+            raise ValueError(f"bad time {hhmm!r}: expected HH:MM (local time, "
+                             "00:00 to 23:59)")
         return f"{m} {h} * * *"
+
+    if int(publish_wait) < 0:
+        raise ValueError(f"--publish-wait {publish_wait}: a number of seconds, 0 or more")
 
     def line(at, cmd, logname):
         lf = logs / logname

@@ -25,6 +25,7 @@ from .area import ImportArea
 from .parameter import Param, ParameterError, looks_like_credential
 from .services import get_service, service_names
 from .sources import SCHEMES, forms
+from .sources.schemes import absolute
 
 
 def _check_source(value: str) -> str | None:
@@ -200,12 +201,25 @@ def load_config(service: str, file: str | os.PathLike | None = None,
     svc = _service(service)
     values: dict[str, Any] = dict(svc.defaults)
     site = paths.PARAMETERS / f"{service}.yaml"
-    for f in ([site] if site.is_file() else []) + ([Path(file)] if file else []):
-        values.update(_read_yaml(paths.resolve(f, Path.cwd())))
+    if site.is_file():
+        values.update(_read_yaml(site))
+    _source_absolute(values, paths.ROOT)
+    user: dict[str, Any] = {}
+    if file:
+        user.update(_read_yaml(paths.resolve(file, Path.cwd())))
     if overrides:
-        values.update(overrides if isinstance(overrides, Mapping)
-                      else parse_overrides(overrides))
+        user.update(overrides if isinstance(overrides, Mapping)
+                    else parse_overrides(overrides))
+    # a source the user names (-f, -p) is relative to the working directory
+    values.update(_source_absolute(user, Path.cwd()))
     return _checked(service, values)
+
+
+def _source_absolute(values: dict, base: Path) -> dict:
+    """``values`` with a relative ``source`` path made absolute against ``base``."""
+    if isinstance(values.get("source"), str):
+        values["source"] = absolute(values["source"], base)
+    return values
 
 
 def as_config(params: Mapping[str, Any]) -> RunConfig:

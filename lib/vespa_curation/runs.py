@@ -282,10 +282,17 @@ def _prefer_env_kernels() -> None:
 
 def notebook_parameters(params: Mapping, folder: Path, params_file: str | None,
                         overrides: Sequence[str]) -> dict:
-    """The values papermill injects into a stage notebook's ``parameters`` cell."""
+    """The values papermill injects into a stage notebook's ``parameters`` cell.
+
+    The notebooks run in the project root: a source the user named (``-p``, ``-f``),
+    relative to the working directory, is passed on as the absolute one it resolved to."""
+    overrides = list(overrides or [])
+    if params_file or any(o.startswith("source=") for o in overrides):
+        overrides = [o for o in overrides if not o.startswith("source=")] \
+            + [f"source={params['source']}"]
     return {"service": params["service"],
             "params_file": str(paths.resolve(params_file, Path.cwd())) if params_file else None,
-            "overrides": list(overrides or []),
+            "overrides": overrides,
             "run_dir": str(folder)}
 
 

@@ -7,6 +7,7 @@ registry.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 
@@ -35,3 +36,16 @@ def scheme(prefix: str, form: str, doc: str):
 def forms() -> str:
     """``sqlite:///PATH | odbc:FILE | ...`` (parameter documentation)."""
     return " | ".join(s.form for s in SCHEMES.values())
+
+
+def absolute(url: str, base: Path) -> str:
+    """``url`` with its relative path made absolute against ``base`` (``odbc:env:NAME``,
+    absolute paths and unknown schemes as they are). A user's ``-p``/``-f`` source is
+    relative to the working directory; the project's own defaults to the project root."""
+    for prefix in SCHEMES:
+        if url.startswith(prefix):
+            rest = url[len(prefix):]
+            if not rest or rest.startswith("env:") or Path(rest).expanduser().is_absolute():
+                return url
+            return prefix + str(Path(base) / rest)
+    return url

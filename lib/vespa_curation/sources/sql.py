@@ -163,7 +163,7 @@ def _decode_text(b: bytes) -> str:
 
 
 @scheme("sqlite:///", "sqlite:///PATH", "an SQLite database (PATH absolute — four "
-        "slashes — or relative to the project root)")
+        "slashes — or relative to the working directory)")
 def _open_sqlite(rest: str) -> SqlSource:
     from ..paths import resolve
     return sqlite_source(resolve(rest))

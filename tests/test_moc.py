@@ -199,3 +199,64 @@ def test_the_qa_report_draws_the_coverage_and_what_the_run_adds(tmp_path, hfc1ar
     rep = build_report(cfg, run)
     assert rep["coverage"]["spatial"]["added_fraction"] == 0
     assert rep["coverage"]["spatial"]["sphere_fraction"] == pytest.approx(sp["sphere_fraction"])
+
+
+def _sample_params(tmp_path, db, **kw):
+    from vespa_curation.config import load_config
+    over = {"source": f"sqlite:///{db}", "full": True, "chunk_size": 25, "workers": 2,
+            "dachs_inputs": str(tmp_path / "dachs"), "qa_gallery": 0,
+            "decisions": str(tmp_path / "decisions.csv")}
+    over.update(kw)
+    return load_config("hfc1ar", overrides=over)
+
+
+def test_the_harvest_computes_the_runs_moc_once_and_qa_and_export_read_it(tmp_path):
+    """Each worker makes its chunks' MOC; smoc.fits is their union, equal to the union
+    of every accepted polygon; the export's area MOC and the QA's coverage are the same
+    with it as computed from the rows (the file removed)."""
+    from vespa_curation import export, harvest, runfolder as RF
+    from vespa_curation.hfc.sample import build_hfc_sample
+    from vespa_curation.qa.report import build_report
+    db = build_hfc_sample(tmp_path / "hfc.sqlite")
+    p = _sample_params(tmp_path, db)
+    run = tmp_path / "runs" / "A" / "hfc1ar"
+    harvest.run(p, run)
+    rows = pd.read_parquet(run / RF.ROWS)
+    assert len(rows) > 50                                  # several chunks of 25
+    smoc = M.read_moc(run / RF.SMOC)
+    assert smoc == plain_union(rows["s_region"])
+    assert M.moc_keywords(run / RF.SMOC)["BODY"] == "Sun"
+    with_file = build_report(p, run)["coverage"]["spatial"]
+    export.run(p, run)
+    area = tmp_path / "dachs" / "hfc1ar"
+    assert _area_moc(area) == smoc
+    assert manifest(area)["coverage"]["spatial"]["polygons_computed"] == len(rows)
+
+    # the same run without the harvest's MOC: computed from the rows, the same MOCs
+    (run / RF.SMOC).unlink()
+    p2 = _sample_params(tmp_path, db, dachs_inputs=str(tmp_path / "dachs2"))
+    without = build_report(p2, run)["coverage"]["spatial"]
+    assert without == with_file
+    export.run(p2, run)
+    assert _area_moc(tmp_path / "dachs2" / "hfc1ar") == smoc
+
+
+def test_a_rejected_polygon_stays_out_of_the_area_coverage(tmp_path):
+    """A curator's rejection: the export leaves the harvest's MOC (it holds the rejected
+    polygon) and computes the union of what it writes."""
+    from vespa_curation import export, harvest, runfolder as RF
+    from vespa_curation.decisions import append_decision
+    from vespa_curation.hfc.sample import build_hfc_sample
+    db = build_hfc_sample(tmp_path / "hfc.sqlite")
+    p = _sample_params(tmp_path, db)
+    run = tmp_path / "runs" / "A" / "hfc1ar"
+    harvest.run(p, run)
+    rows = pd.read_parquet(run / RF.ROWS)
+    # the region whose polygon adds the most cells of its own
+    others = [plain_union(rows["s_region"].drop(index=i)) for i in rows.index[:10]]
+    i = int(np.argmin([o.sky_fraction for o in others]))
+    append_decision(tmp_path / "decisions.csv", rows["granule_uid"].iloc[i], "reject",
+                    "tester", "a test")
+    export.run(p, run)
+    area_moc = _area_moc(tmp_path / "dachs" / "hfc1ar")
+    assert area_moc == others[i] != M.read_moc(run / RF.SMOC)

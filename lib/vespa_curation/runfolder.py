@@ -12,6 +12,9 @@ file                   written by                          read by
 ``quarantine.csv``     harvest; export adds curator        qa, export, the curator
                        rejections
 ``harvest.json``       harvest (counts, the new mark)      qa, export
+``smoc.fits``          harvest (MOC of the accepted rows'  qa, export (the coverage)
+                       s_region at ``moc_order``, each
+                       chunk's by its worker)
 ``export_rows.parquet``export (rows staged while a large   export (removed after)
                        run is written in parts)
 ``export.json``        export                              publish, the curator
@@ -44,6 +47,7 @@ QUARANTINE = "quarantine.csv"
 HARVEST = "harvest.json"
 EXPORT = "export.json"
 EXPORT_ROWS = "export_rows.parquet"
+SMOC = "smoc.fits"
 
 
 def read_rows(run_dir: str | os.PathLike) -> pd.DataFrame:

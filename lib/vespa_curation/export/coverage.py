@@ -21,8 +21,9 @@ gets its coverage from its data files at its next export.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,10 @@ class CoverageSpec:
     order: int = M.ORDER
     time_order: int = M.TIME_ORDER
     rd_intervals: int = 50
+    #: The MOC (at ``order``) of every polygon this export writes, when computed before
+    #: (the harvest's ``smoc.fits``): the union is then extended with it instead of
+    #: computing each polygon's MOC again.
+    polygons: Any = field(default=None, compare=False)
 
 
 def _region_hash(values) -> np.ndarray:
@@ -104,7 +109,7 @@ class CoverageBuilder:
     def add(self, rows: pd.DataFrame) -> None:
         """A part of this run's rows (as written to a data file)."""
         self.parts.append(_times(rows))
-        if "s_region" in rows:
+        if "s_region" in rows and self.spec.polygons is None:
             self.union.add(rows["s_region"])
 
     def finish(self, folder: Path, granules: pd.DataFrame, retract, run_id: str,
@@ -127,6 +132,8 @@ class CoverageBuilder:
         if self.reusable:
             times, removed = self._carry(new, set(map(str, retract)))
             rebuilt = removed > 0
+            if not rebuilt and self.spec.polygons is not None and len(new):
+                self.union.extend(self.spec.polygons, int((new["s_region_hash"] != 0).sum()))
         if rebuilt:
             times = self._from_data(folder, granules, data_runs)
         return self._write(folder, times, rebuilt)

@@ -25,6 +25,7 @@ from ..progress import Progress
 from ..config import as_config
 from ..decisions import apply_decisions, latest, load_decisions
 from ..incremental import changed_rows, next_mark, retry_candidates, same_mark
+from ..geometry import moc as M
 from .coverage import CoverageSpec
 from .writer import RunExport, write_run
 
@@ -90,7 +91,9 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
                 links=_links_of(parts, run_dir, new_uids), retract=parts.retract,
                 mark=mark, granule_state=_state_of(parts),
                 extra_files=_extra_files(service, cfg, out_rows, staged)),
-                server_url=cfg["server_url"], coverage=_coverage_spec(cfg))
+                server_url=cfg["server_url"],
+                coverage=_coverage_spec(cfg, run_dir, exact_rows=not (
+                    parts.overrides or (rejected is not None and len(rejected)))))
             data_files = _data_files_written(cfg.area, run_dir.parent.name)
         else:
             log.info("%s: nothing new or changed since the last export: import area "
@@ -117,12 +120,17 @@ def _data_files_written(area, run_id: str) -> list[str]:
     return sorted(f for f in files if f.startswith("data/"))
 
 
-def _coverage_spec(cfg) -> CoverageSpec | None:
+def _coverage_spec(cfg, run_dir: Path, exact_rows: bool) -> CoverageSpec | None:
     """The coverage the export keeps (parameters ``coverage``, ``moc_order``,
-    ``tmoc_order``)."""
+    ``tmoc_order``), with the MOC of the run's polygons the harvest computed when the
+    export writes the run's rows as they are (``exact_rows``: no curator rejection or
+    override; rows left out as unchanged are in the area's coverage already)."""
     if not cfg["coverage"]:
         return None
-    return CoverageSpec(order=int(cfg["moc_order"]), time_order=int(cfg["tmoc_order"]))
+    polygons = M.read_moc_at(run_dir / RF.SMOC, int(cfg["moc_order"])) \
+        if exact_rows else None
+    return CoverageSpec(order=int(cfg["moc_order"]), time_order=int(cfg["tmoc_order"]),
+                        polygons=polygons)
 
 
 def _read_parts(cfg, service, rows_path: Path, n_in: int, batch: int, single: bool,

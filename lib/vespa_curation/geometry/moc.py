@@ -142,6 +142,13 @@ class PolygonUnion:
         self.refused += len(refused)
         self.skipped += int((~poly.parse_error & (poly.counts >= 3)).sum()) - len(sel)
 
+    def extend(self, moc, n_polygons: int = 0) -> None:
+        """Add the MOC of polygons computed elsewhere (``n_polygons`` of them, counted
+        as added)."""
+        self.moc = self.moc.union(moc)
+        self._inside.clear()
+        self.added += int(n_polygons)
+
     def _inside_at(self, poly, sel: np.ndarray, c: int) -> np.ndarray:
         """Whether each polygon ``sel`` lies in cells of order ``c`` inside the union."""
         if c not in self._inside:
@@ -254,6 +261,15 @@ def read_moc(path: Path):
     with fits.open(path) as h:
         dim = str(h[1].header.get("MOCDIM", "SPACE")).upper()
     return (TimeMOC if dim == "TIME" else MOC).from_fits(str(path))
+
+
+def read_moc_at(path: Path, order: int):
+    """The space MOC at ``path`` when it exists and is of ``order``; else None."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    moc = read_moc(path)
+    return moc if moc.max_order == int(order) else None
 
 
 def moc_keywords(path: Path) -> dict:

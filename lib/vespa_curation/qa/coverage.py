@@ -51,21 +51,28 @@ def coverage_section(params: Mapping, rows: pd.DataFrame,
     out: dict = {"import_area": str(area.path)}
     figs: dict = {}
     old_s, old_t = _read(area.path / A.SMOC), _read(area.path / A.TMOC)
-    union = None
-    for polygons in _polygon_batches(rows, run_dir):
-        if union is None:
-            union = M.PolygonUnion(int(cfg["moc_order"]), start=old_s)
-        union.add(polygons)
-    if union is not None:
-        added = union.moc.difference(old_s) if old_s is not None else union.moc
+    total = None
+    run_s = M.read_moc_at(Path(run_dir) / RF.SMOC, int(cfg["moc_order"])) \
+        if run_dir is not None else None
+    if run_s is not None:
+        total = old_s.union(run_s) if old_s is not None else run_s
+    else:
+        union = None
+        for polygons in _polygon_batches(rows, run_dir):
+            if union is None:
+                union = M.PolygonUnion(int(cfg["moc_order"]), start=old_s)
+            union.add(polygons)
+        total = union.moc if union is not None else None
+    if total is not None:
+        added = total.difference(old_s) if old_s is not None else total
         svc = cfg.definition
         consts = dict(svc.constants or {})
         frame = (f"{consts.get('spatial_coordinate_description', 'body')} longitude/"
                  f"latitude on {consts.get('spatial_origin', 'the body')}"
                  if svc.spatial_frame_type == "body" else svc.spatial_frame_type)
-        out["spatial"] = {**M.spatial_summary(union.moc), "frame": frame,
+        out["spatial"] = {**M.spatial_summary(total), "frame": frame,
                           "added_fraction": float(added.sky_fraction)}
-        figs["coverage_map"] = map_figure(union.moc, added, frame)
+        figs["coverage_map"] = map_figure(total, added, frame)
     if {"time_min", "time_max"} <= set(rows.columns) or old_t is not None:
         run_t = M.time_moc(rows["time_min"], rows["time_max"],
                            order=int(cfg["tmoc_order"])) \

@@ -77,6 +77,8 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--baseline", type=int, default=200,
                     help="regions timed the per-row way (half before, half after)")
+    ap.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                    help="a parameter of the run (e.g. coverage=false: no coverage MOC)")
     args = ap.parse_args(argv)
     from astropy.utils import iers
     iers.conf.auto_download = False
@@ -96,6 +98,8 @@ def main(argv=None):
            "-p", "full=true", "-p", f"outputs={out / 'runs'}",
            "-p", f"dachs_inputs={out / 'dachs'}",
            "-p", f"decisions={out / 'decisions-none.csv'}"]
+    for kv in args.param:
+        cmd += ["-p", kv]
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         p = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
@@ -109,7 +113,8 @@ def main(argv=None):
     n = harvest["counts"]["source_records"]
     per_row = np.median(np.concatenate([before, after]))
     ratio = per_row * n / wall
-    print(f"regions in the source: {n:,}; accepted {harvest['counts']['accepted']:,}")
+    print(f"regions in the source: {n:,}; accepted {harvest['counts']['accepted']:,}"
+          + (f"; parameters {' '.join(args.param)}" if args.param else ""))
     print(f"`vespa-curate run hfc1ar` (papermill, {args.workers} workers): "
           f"{wall:,.1f} s end to end = {n / wall:,.0f} regions/s; "
           f"peak RSS summed over its processes {mem.peak / 2**30:.2f} GB")
@@ -121,7 +126,8 @@ def main(argv=None):
           f"(before the run {np.median(before) * 1e3:.1f}, after "
           f"{np.median(after) * 1e3:.1f}) → {per_row * n / 3600:.2f} h for {n:,} regions")
     print(f"RATIO end to end: {ratio:,.0f}× the per-row way (target ≥ 150×)")
-    results = {"rows": n, "workers": args.workers, "wall_s": round(wall, 1),
+    results = {"rows": n, "workers": args.workers, "params": args.param,
+               "wall_s": round(wall, 1),
                "stages_s": stages, "peak_rss_gb": round(mem.peak / 2**30, 2),
                "per_row_ms": round(per_row * 1e3, 2), "ratio": round(ratio, 1)}
     (BENCH / "run_results.json").write_text(json.dumps(results, indent=2))

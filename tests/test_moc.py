@@ -260,3 +260,13 @@ def test_a_rejected_polygon_stays_out_of_the_area_coverage(tmp_path):
     export.run(p, run)
     area_moc = _area_moc(tmp_path / "dachs" / "hfc1ar")
     assert area_moc == others[i] != M.read_moc(run / RF.SMOC)
+
+
+def test_utc_jd_inverts_tcb_microseconds_and_agrees_with_astropy():
+    rng = np.random.default_rng(1)
+    jd = np.sort(rng.uniform(2443000, 2462000, 5000))        # 1976 to 2028
+    assert np.abs(M.utc_jd(M.tcb_microseconds(jd)) - jd).max() * 86400 < 1e-4
+    tm = M.time_moc(jd[:-1:2], jd[1::2])
+    ref = np.asarray(tm.to_time_ranges().utc.jd).reshape(-1, 2)
+    assert np.abs(M.time_ranges_jd(tm) - ref).max() * 86400 < 2e-3
+    assert M.n_ranges(tm) == len(ref)

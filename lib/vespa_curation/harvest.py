@@ -100,16 +100,26 @@ def map_task(service_name: str, records: pd.DataFrame, params: Mapping[str, Any]
     accepted rows' s_region as depth-29 ranges (None when the run keeps no coverage or
     the service publishes no s_region)."""
     accepted, q, keep = map_validate(service_name, records, params, now)
-    return accepted, q, keep, chunk_moc(accepted, params)
+    return accepted, q, keep, chunk_moc(accepted, params, (service_name, str(now)))
 
 
-def chunk_moc(rows: pd.DataFrame, params: Mapping[str, Any]):
-    """Depth-29 ranges of the MOC of ``rows``' s_region at ``moc_order`` (None when the
-    run keeps no coverage or there is no polygon)."""
+#: The union of the polygons this process mapped in the current run: (run key, union).
+#: A worker keeps it from chunk to chunk, so that a polygon inside what the worker
+#: already covers costs a coarse test only (the skipping of PolygonUnion).
+_UNION: list = [None, None]
+
+
+def chunk_moc(rows: pd.DataFrame, params: Mapping[str, Any], run_key=None):
+    """Depth-29 ranges of the MOC of every s_region this process mapped in the run
+    ``run_key`` so far, ``rows``' included, at ``moc_order`` (None when the run keeps no
+    coverage or there is no polygon). The driver's union of them is the run's MOC."""
     if not params.get("coverage") or "s_region" not in rows or not len(rows) \
             or not rows["s_region"].notna().any():
         return None
-    union = M.PolygonUnion(int(params["moc_order"]))
+    key = (run_key, int(params["moc_order"]))
+    if _UNION[0] != key or run_key is None:
+        _UNION[:] = [key, M.PolygonUnion(int(params["moc_order"]))]
+    union = _UNION[1]
     union.add(rows["s_region"])
     return union.moc.to_depth29_ranges
 

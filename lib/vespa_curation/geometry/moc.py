@@ -216,12 +216,37 @@ def time_moc(time_min, time_max=None, order: int = TIME_ORDER):
     return TimeMOC.from_depth61_ranges(order, ranges)
 
 
-def time_ranges_jd(tmoc) -> np.ndarray:
-    """``(n, 2)`` UTC Julian Dates of the T-MOC's ranges (empty when it is)."""
+def utc_jd(tcb_us) -> np.ndarray:
+    """TCB microseconds since JD 0 as UTC Julian Dates: the inverse of
+    :func:`tcb_microseconds` (ERFA's leap seconds, the secular rate only), without
+    astropy's TDB series that costs 0.1 s per call on a T-MOC's ranges."""
+    import erfa
+    us = np.asarray(tcb_us, dtype=np.uint64)
+    t0_us = np.uint64(round(_T0_JD * _US_PER_DAY))
+    # days since T0 in TCB, from an exact integer difference (keeps the microseconds)
+    tcb = (us.astype(np.int64) - np.int64(t0_us)).astype(float) / _US_PER_DAY
+    tt = tcb / (1.0 + _L_B)
+    tai = tt - 32.184 / 86400.0
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        u1, u2 = erfa.taiutc(np.full(tai.shape, _T0_JD), tai)
+    return u1 + u2
+
+
+def time_ranges_jd(tmoc, full: bool = False) -> np.ndarray:
+    """``(n, 2)`` UTC Julian Dates of the T-MOC's ranges (empty when it is); with
+    ``full``, by astropy's TCB → UTC (the periodic TDB term included: 0.1 s a call,
+    for the few intervals of a registry record)."""
     if tmoc.empty():
         return np.zeros((0, 2))
-    t = tmoc.to_time_ranges()
-    return np.asarray(t.utc.jd, dtype=float).reshape(-1, 2)
+    if full:
+        return np.asarray(tmoc.to_time_ranges().utc.jd, dtype=float).reshape(-1, 2)
+    return utc_jd(tmoc.to_depth61_ranges).reshape(-1, 2)
+
+
+def n_ranges(tmoc) -> int:
+    """How many ranges a T-MOC holds."""
+    return 0 if tmoc.empty() else len(tmoc.to_depth61_ranges)
 
 
 def temporal_intervals(tmoc, max_intervals: int = 50) -> list[tuple[float, float]]:
@@ -229,9 +254,10 @@ def temporal_intervals(tmoc, max_intervals: int = 50) -> list[tuple[float, float
     order by order (each halves the time resolution, merging close intervals) until
     few enough remain — for a registry record, not for analysis."""
     m = tmoc
-    while not m.empty() and len(time_ranges_jd(m)) > max_intervals and m.max_order > 0:
+    while not m.empty() and n_ranges(m) > max_intervals and m.max_order > 0:
         m = m.degrade_to_order(m.max_order - 1)
-    return [(float(a) - 2400000.5, float(b) - 2400000.5) for a, b in time_ranges_jd(m)]
+    return [(float(a) - 2400000.5, float(b) - 2400000.5)
+            for a, b in time_ranges_jd(m, full=True)]
 
 
 # -- files ------------------------------------------------------------------------------

@@ -141,7 +141,7 @@ def largest_gaps(tmoc, n: int = GAPS) -> list[dict]:
 def _drawn(tmoc) -> np.ndarray:
     """The T-MOC's ranges for drawing: degraded until at most DRAWN_RANGES remain."""
     m = tmoc
-    while m.max_order > 0 and len(M.time_ranges_jd(m)) > DRAWN_RANGES:
+    while m.max_order > 0 and M.n_ranges(m) > DRAWN_RANGES:
         m = m.degrade_to_order(m.max_order - 1)
     return M.time_ranges_jd(m)
 

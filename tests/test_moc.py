@@ -270,3 +270,17 @@ def test_utc_jd_inverts_tcb_microseconds_and_agrees_with_astropy():
     ref = np.asarray(tm.to_time_ranges().utc.jd).reshape(-1, 2)
     assert np.abs(M.time_ranges_jd(tm) - ref).max() * 86400 < 2e-3
     assert M.n_ranges(tm) == len(ref)
+
+
+def test_without_coverage_the_qa_draws_the_time_coverage_only(tmp_path):
+    from vespa_curation import harvest, runfolder as RF
+    from vespa_curation.hfc.sample import build_hfc_sample
+    from vespa_curation.qa.report import build_report
+    db = build_hfc_sample(tmp_path / "hfc.sqlite")
+    p = _sample_params(tmp_path, db, coverage=False)
+    run = tmp_path / "runs" / "A" / "hfc1ar"
+    harvest.run(p, run)
+    assert not (run / RF.SMOC).exists()
+    rep = build_report(p, run)
+    assert "spatial" not in rep["coverage"] and rep["coverage"]["time"]["ranges"] > 0
+    assert "figures/coverage_map.png" not in rep["figures"]

@@ -42,9 +42,11 @@ def _read(path: Path):
 def coverage_section(params: Mapping, rows: pd.DataFrame,
                      run_dir: Path | None = None) -> tuple[dict, dict]:
     """(the report's ``coverage`` entry, {figure name: figure}) of a run's rows over
-    its service's import area. ``rows`` needs the times; the polygons are ``rows``'
-    s_region when it has them, else read from ``run_dir``'s rows.parquet a row group at
-    a time (the QA reads summary columns only)."""
+    its service's import area. ``rows`` needs the times. The run's polygons: the MOC
+    the harvest made (``smoc.fits``), else — when the run keeps coverage — computed
+    from ``rows``' s_region or ``run_dir``'s rows.parquet read a row group at a time
+    (the QA reads summary columns only); with ``coverage`` off, the time coverage
+    only."""
     from ..config import as_config
     cfg = as_config(params)
     area = cfg.area
@@ -56,7 +58,8 @@ def coverage_section(params: Mapping, rows: pd.DataFrame,
         if run_dir is not None else None
     if run_s is not None:
         total = old_s.union(run_s) if old_s is not None else run_s
-    else:
+    elif cfg["coverage"]:
+        # no MOC from the harvest (an older run folder, duplicates refused): computed
         union = None
         for polygons in _polygon_batches(rows, run_dir):
             if union is None:

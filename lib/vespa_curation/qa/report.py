@@ -152,23 +152,28 @@ def build_report(params: Mapping, run_dir) -> dict:
     rows = RF.read_row_columns(run_dir, summary_columns(schema))
     q = RF.read_quarantine(run_dir)
     report = _counts(service, run_dir, rows, q)
-    if params.get("live_diff"):
-        report["live"] = live_section(params, run_dir)
-    summary = _summary_figures(report, rows, q)
-    summary.update(_coverage(params, run_dir, rows, report))
-    for name, fig in summary.items():
-        F.save(fig, figdir / f"{name}.png")
-        report["figures"].append(f"figures/{name}.png")
     n_gal = int(params.get("qa_gallery", 24) or 0)
     rec_path = run_dir / RF.RECORDS
     records = pd.read_parquet(rec_path) if n_gal and len(rows) and rec_path.is_file() \
         else pd.DataFrame()
+    gallery = None
     if {"CC", "CC_X_PIX", "CC_Y_PIX", "R_SUN", "CENTER_X"} <= set(records.columns) and \
             "s_region" in schema:
+        # the workers draw the gallery while this process draws the summaries
         sel = RF.read_rows_at(run_dir, gallery_order(rows)[:n_gal])
-        report["gallery"] = _gallery(sel, records, service, figdir, params.get("qa_images"),
-                                     params)
-    elif n_gal and len(rows) and "qa_path" in schema:
+        gallery = _gallery(sel, records, service, figdir, params.get("qa_images"), params)
+    try:
+        if params.get("live_diff"):
+            report["live"] = live_section(params, run_dir)
+        summary = _summary_figures(report, rows, q)
+        summary.update(_coverage(params, run_dir, rows, report))
+        for name, fig in summary.items():
+            F.save(fig, figdir / f"{name}.png")
+            report["figures"].append(f"figures/{name}.png")
+    finally:
+        if gallery is not None:       # waited for even when a summary failed
+            report["gallery"] = gallery()
+    if gallery is None and n_gal and len(rows) and "qa_path" in schema:
         order = np.argsort(rows.get("qa_attr_mismatch", pd.Series(index=rows.index))
                            .isna().to_numpy(), kind="stable")[:n_gal]
         report["gallery"] = _spectra_gallery(params, RF.read_rows_at(run_dir, order), figdir)
@@ -385,14 +390,15 @@ def _summary_figures(report: dict, rows: pd.DataFrame, q: pd.DataFrame) -> dict:
     return summary
 
 
-def _gallery(sel, records, service, figdir, images_dir, params=None) -> list[dict]:
-    """The side-by-side figure of each selected row (``sel``, in gallery order), drawn
-    by the run's ``workers`` processes in parallel (a figure costs ~0.4 s)."""
+def _gallery(sel, records, service, figdir, images_dir, params=None):
+    """Start drawing the side-by-side figure of each selected row (``sel``, in gallery
+    order) on the run's ``workers`` processes (a figure costs ~0.4 s); returns the
+    function that waits for them and gives the gallery's entries."""
     rec = records_for_rows(sel, records, service)
     have = rec["CC"].notna().to_numpy()
     sel, rec = sel[have].reset_index(drop=True), rec[have].reset_index(drop=True)
     if not len(sel):
-        return []
+        return list
     if images_dir:
         from ..paths import resolve
         images_dir = resolve(images_dir)
@@ -405,15 +411,22 @@ def _gallery(sel, records, service, figdir, images_dir, params=None) -> list[dic
         futures = [submit(draw_regions, sel.iloc[a:b].reset_index(drop=True),
                           rec.iloc[a:b].reset_index(drop=True), a, figdir, images_dir)
                    for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-        out = []
-        for f in futures:
-            part = f.result()
-            bar.update(len(part))
-            out += part
-    finally:
+    except BaseException:
         shutdown()
-    bar.close()
-    return out
+        raise
+
+    def collect() -> list[dict]:
+        out = []
+        try:
+            for f in futures:
+                part = f.result()
+                bar.update(len(part))
+                out += part
+        finally:
+            shutdown()
+        bar.close()
+        return out
+    return collect
 
 
 def draw_regions(sel: pd.DataFrame, rec: pd.DataFrame, first: int, figdir: Path,

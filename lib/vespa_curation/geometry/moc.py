@@ -312,12 +312,13 @@ def spatial_summary(moc) -> dict:
 
 
 def time_summary(tmoc) -> dict:
-    """First and last covered instants (ISO UTC), ranges, covered days, the largest gap."""
+    """First and last covered instants (ISO UTC), ranges, covered days, the largest gap
+    (by astropy's TCB → UTC: the figures the manifest keeps)."""
     from ..times import iso_ms, jd_to_datetime
 
     def jd_to_iso(v):
         return str(iso_ms(jd_to_datetime([v]))[0])
-    r = time_ranges_jd(tmoc)
+    r = time_ranges_jd(tmoc, full=True)
     out = {"order": int(tmoc.max_order), "ranges": int(len(r))}
     if len(r):
         gaps = r[1:, 0] - r[:-1, 1]
@@ -331,6 +332,6 @@ def time_summary(tmoc) -> dict:
 
 
 __all__ = ["ORDER", "TIME_ORDER", "PolygonUnion", "polygon_moc", "polygon_mocs",
-           "time_moc", "tcb_microseconds", "time_ranges_jd", "temporal_intervals",
+           "time_moc", "tcb_microseconds", "utc_jd", "n_ranges", "time_ranges_jd", "temporal_intervals",
            "write_moc", "read_moc", "moc_keywords", "body_keywords", "spatial_summary",
            "time_summary"]

@@ -309,6 +309,30 @@ def pg():
     _as_postgres(f"DROP ROLE IF EXISTS {db.user}")
 
 
+def remove_area(dachs_inputs: Path, schema: str) -> None:
+    """Remove ``schema``'s import area (its symlink and its versions) from the session's
+    shared DaCHS inputs, so that a module starts from nothing whatever ran before it."""
+    for area in (Path(dachs_inputs) / schema, Path(dachs_inputs) / f".{schema}.versions"):
+        if area.is_symlink() or area.is_file():
+            area.unlink()
+        elif area.exists():
+            shutil.rmtree(area)
+
+
+def fresh_schema(dachs, schema: str) -> None:
+    """No import area and no tables of ``schema`` in the session's DaCHS (shared by
+    several modules, and its database outlives test sessions)."""
+    dachs.run("drop", f"{schema}/q", check=False)
+    cmd = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "gavo", "-c",
+           f"DROP SCHEMA IF EXISTS {schema} CASCADE"]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    remove_area(dachs.inputs, schema)
+
+
 def write_area(service, rows, *, dachs_inputs, run_id, server_url="http://localhost:8080",
                fmt="tabledata", region="stcs", **run):
     """Add ``rows`` to ``service``'s import area under ``dachs_inputs`` as run ``run_id``

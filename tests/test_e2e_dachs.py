@@ -21,7 +21,7 @@ import pytest
 import shapely
 from astropy.io.votable import parse_single_table
 
-from conftest import need
+from conftest import need, remove_area
 
 pytestmark = [pytest.mark.dachs, pytest.mark.slow]
 
@@ -88,11 +88,7 @@ def published(dachs, tmp_path_factory):
     env = dict(dachs.env, VESPA_CURATION_LOG_LEVEL="INFO")
     common = ["-p", f"dachs_inputs={dachs.inputs}", "-p", f"server_url={dachs.url}",
               "-p", f"outputs={work / 'runs'}"]
-    for area in (dachs.inputs / SCHEMA, dachs.inputs / f".{SCHEMA}.versions"):
-        if area.is_symlink() or area.is_file():
-            area.unlink()
-        elif area.exists():
-            shutil.rmtree(area)
+    remove_area(dachs.inputs, SCHEMA)
     run = subprocess.run([vespa_curate(), "run", SCHEMA, "-p",
                           f"source=sqlite:///{samples['hfc']}", *common],
                          env=env, capture_output=True, text=True, timeout=1800,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
 import sqlite3
 import subprocess
 import threading
@@ -15,7 +14,7 @@ import threading
 import pandas as pd
 import pytest
 
-from conftest import free_port
+from conftest import free_port, remove_area
 from vespa_curation import decisions as D, export, harvest
 from vespa_curation.config import load_config
 from vespa_curation.diff import DiffError, diff
@@ -67,6 +66,7 @@ def _change_source(db) -> dict:
 def published(dachs, tmp_path_factory):
     """hfc1ar exported from its sample and published on the session's DaCHS."""
     base = tmp_path_factory.mktemp("diff")
+    remove_area(dachs.inputs, "hfc1ar")     # another module may have exported hfc1ar
     db = hfc_sample.build(base / "samples")["hfc"]
     cfg = load_config("hfc1ar", overrides={
         "source": f"sqlite:///{db}", "dachs_inputs": str(dachs.inputs),

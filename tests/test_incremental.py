@@ -21,7 +21,7 @@ import pytest
 from vespa_curation import incremental, export, harvest, runfolder
 from vespa_curation.config import load_config
 from vespa_curation.services import get_service
-from conftest import manifest
+from conftest import fresh_schema, manifest
 from vespa_curation.area import ImportArea
 
 
@@ -303,15 +303,8 @@ def dachs_params(dachs, db: Path, base: Path, **more) -> dict:
 
 
 def fresh_area(dachs) -> None:
-    """Start from no import area and no hfc1ar tables in DaCHS's database (the session
-    DaCHS is shared by several tests)."""
-    dachs.run("drop", "hfc1ar/q", check=False)
-    _as_postgres_db("gavo", "DROP SCHEMA IF EXISTS hfc1ar CASCADE")
-    for p in (dachs.inputs / "hfc1ar", dachs.inputs / ".hfc1ar.versions"):
-        if p.is_symlink() or p.is_file():
-            p.unlink()
-        elif p.is_dir():
-            shutil.rmtree(p)
+    """Start from no import area and no hfc1ar tables in DaCHS's database."""
+    fresh_schema(dachs, "hfc1ar")
 
 
 @pytest.mark.dachs

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from conftest import fresh_schema
 from test_incremental import _as_postgres_db, writable_copy
 from vespa_curation.config import load_config
 
@@ -75,14 +76,7 @@ def links_by_file() -> dict[str, int]:
 
 
 def fresh(dachs) -> None:
-    import shutil
-    dachs.run("drop", f"{SCHEMA}/q", check=False)
-    _as_postgres_db("gavo", f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-    for p in (dachs.inputs / SCHEMA, dachs.inputs / f".{SCHEMA}.versions"):
-        if p.is_symlink() or p.is_file():
-            p.unlink()
-        elif p.is_dir():
-            shutil.rmtree(p)
+    fresh_schema(dachs, SCHEMA)
 
 
 def bass_params(db: Path, base: Path, **more) -> dict:

@@ -81,3 +81,11 @@ def test_the_notebooks_get_the_source_the_user_meant(tmp_path, monkeypatch):
     assert again["source"] == cfg["source"]
     plain = notebook_parameters(load_config("hfc1ar"), tmp_path / "run", None, ["workers=1"])
     assert plain["overrides"] == ["workers=1"]
+
+
+def test_a_url_where_a_path_belongs_is_not_made_a_path(tmp_path, monkeypatch):
+    """Left as typed, so that the credential check still sees the user:password@."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParameterError, match="'source'") as e:
+        load_config("hfc1ar", overrides=["source=es:https://u:Pw0rd-x@es.example.org:9200"])
+    assert "Pw0rd" not in str(e.value)

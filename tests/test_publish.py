@@ -2,14 +2,13 @@
 DaCHS it imports, validates, serves the manifest's row count and applies retractions."""
 from __future__ import annotations
 
-import shutil
 
 import pandas as pd
 import pytest
 
 from vespa_curation.publish import PublishError, publish
 
-from conftest import make_hfc1ar_rows, write_area
+from conftest import make_hfc1ar_rows, write_area, remove_area
 
 SCHEMA = "hfc1ar"
 
@@ -55,11 +54,7 @@ def test_publish_outside_dachs_inputs_is_refused(dachs, tmp_path, monkeypatch,
 @pytest.mark.slow
 def test_publish_round_trip_with_retraction(dachs, monkeypatch, hfc1ar_service):
     monkeypatch.setenv("GAVOSETTINGS", dachs.env["GAVOSETTINGS"])
-    for p in (dachs.inputs / SCHEMA, dachs.inputs / f".{SCHEMA}.versions"):
-        if p.is_symlink():
-            p.unlink()
-        elif p.exists():
-            shutil.rmtree(p)
+    remove_area(dachs.inputs, SCHEMA)
     params = {"dachs_inputs": str(dachs.inputs), "server_url": dachs.url}
     rows = make_hfc1ar_rows(3)
     write_area(hfc1ar_service, rows, dachs_inputs=dachs.inputs, run_id="r1",

@@ -24,6 +24,7 @@ from vespa_curation.services import get_service
 from vespa_curation.sources import open_source
 from vespa_curation.times import utc_now
 
+from conftest import fresh_schema
 from test_bad_records import _new_image
 from test_incremental import drop_ar_primary_key, hfc_sample, make_params, run_once, \
     writable_copy  # noqa: F401
@@ -649,14 +650,7 @@ def _incompressible(n: int, seed: int) -> str:
 def _fresh_schema(dachs, schema: str) -> None:
     """No import area and no tables of ``schema`` in the session DaCHS (shared by
     several tests)."""
-    import shutil
-    dachs.run("drop", f"{schema}/q", check=False)
-    _as_postgres_db("gavo", f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-    for p in (dachs.inputs / schema, dachs.inputs / f".{schema}.versions"):
-        if p.is_symlink() or p.is_file():
-            p.unlink()
-        elif p.is_dir():
-            shutil.rmtree(p)
+    fresh_schema(dachs, schema)
 
 
 def _orfees_doc(template: dict, _id: str, **source) -> str:

@@ -12,6 +12,7 @@ again (:mod:`vespa_curation.runfolder`).
 """
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import os
@@ -107,6 +108,13 @@ def map_task(service_name: str, records: pd.DataFrame, params: Mapping[str, Any]
 #: A worker keeps it from chunk to chunk, so that a polygon inside what the worker
 #: already covers costs a coarse test only (the skipping of PolygonUnion).
 _UNION: list = [None, None]
+
+
+@atexit.register
+def _forget_union() -> None:
+    """Free the union before the interpreter tears mocpy down (its MOCs' __del__ then
+    fails, noisily)."""
+    _UNION[:] = [None, None]
 
 
 def chunk_moc(rows: pd.DataFrame, params: Mapping[str, Any], run_key=None):
@@ -262,6 +270,7 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike,
         _map_all(cfg, service, chunks, out, now, total, found)
     finally:
         source.close()
+        _forget_union()           # the in-process executor's (workers=1)
     quarantine = out.close()
     # ids unique within each chunk but not within the harvest (two images, two chunks)
     dups = incremental.refuse_duplicates(service, run_dir / RF.ROWS, quarantine)

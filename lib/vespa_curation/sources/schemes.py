@@ -40,12 +40,14 @@ def forms() -> str:
 
 def absolute(url: str, base: Path) -> str:
     """``url`` with its relative path made absolute against ``base`` (``odbc:env:NAME``,
-    absolute paths and unknown schemes as they are). A user's ``-p``/``-f`` source is
+    a URL where a path belongs — refused later, by the parameter checks — absolute paths
+    and unknown schemes as they are). A user's ``-p``/``-f`` source is
     relative to the working directory; the project's own defaults to the project root."""
     for prefix in SCHEMES:
         if url.startswith(prefix):
             rest = url[len(prefix):]
-            if not rest or rest.startswith("env:") or Path(rest).expanduser().is_absolute():
-                return url
+            if not rest or rest.startswith("env:") or "://" in rest \
+                    or Path(rest).expanduser().is_absolute():
+                return url          # no path: an environment variable, a URL
             return prefix + str(Path(base) / rest)
     return url

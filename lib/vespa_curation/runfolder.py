@@ -62,6 +62,12 @@ def row_columns(run_dir: str | os.PathLike) -> list[str]:
     return pq.read_schema(p).names if p.is_file() else []
 
 
+def row_count(run_dir: str | os.PathLike) -> int:
+    """How many accepted rows a run folder holds (from the Parquet footer)."""
+    p = Path(run_dir) / ROWS
+    return pq.ParquetFile(p).metadata.num_rows if p.is_file() else 0
+
+
 def read_row_columns(run_dir: str | os.PathLike, columns) -> pd.DataFrame:
     """Only ``columns`` (those present) of the accepted rows: a summary over 1.15 M rows
     reads a few numbers per row, not the s_region texts."""

@@ -149,19 +149,24 @@ def build_report(params: Mapping, run_dir) -> dict:
     figdir = run_dir / "figures"
     figdir.mkdir(parents=True, exist_ok=True)
     schema = RF.row_columns(run_dir)
-    rows = RF.read_row_columns(run_dir, summary_columns(schema))
-    q = RF.read_quarantine(run_dir)
-    report = _counts(service, run_dir, rows, q)
     n_gal = int(params.get("qa_gallery", 24) or 0)
     rec_path = run_dir / RF.RECORDS
-    records = pd.read_parquet(rec_path) if n_gal and len(rows) and rec_path.is_file() \
+    records = pd.read_parquet(rec_path) if n_gal and schema and rec_path.is_file() \
         else pd.DataFrame()
     gallery = None
     if {"CC", "CC_X_PIX", "CC_Y_PIX", "R_SUN", "CENTER_X"} <= set(records.columns) and \
             "s_region" in schema:
-        # the workers draw the gallery while this process draws the summaries
-        sel = RF.read_rows_at(run_dir, gallery_order(rows)[:n_gal])
+        # the workers draw the gallery while this process draws the summaries; they are
+        # forked before the summary columns are read, so they do not carry them
+        flags = RF.read_row_columns(run_dir, GALLERY_COLUMNS)
+        order = gallery_order(flags) if len(flags.columns) else \
+            np.arange(RF.row_count(run_dir))
+        sel = RF.read_rows_at(run_dir, order[:n_gal])
+        del flags
         gallery = _gallery(sel, records, service, figdir, params.get("qa_images"), params)
+    rows = RF.read_row_columns(run_dir, summary_columns(schema))
+    q = RF.read_quarantine(run_dir)
+    report = _counts(service, run_dir, rows, q)
     try:
         if params.get("live_diff"):
             report["live"] = live_section(params, run_dir)
@@ -185,6 +190,8 @@ def build_report(params: Mapping, run_dir) -> dict:
     return report
 
 
+#: What the gallery's order reads of every row (:func:`gallery_order`).
+GALLERY_COLUMNS = ("qa_geom_flag", "qa_flags")
 #: What the summaries read of every row (the gallery reads its few rows whole).
 SUMMARY_COLUMNS = ("granule_uid", "granule_gid", "time_min", "time_max", "qa_geom_flag",
                    "qa_area_ratio", "qa_feat_carr_long_deg", "qa_feat_carr_lat_deg",

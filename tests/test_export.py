@@ -116,6 +116,32 @@ def test_votable_timestamps_utc_to_the_millisecond(tmp_path, hfc1ar_rows):
         assert got == want, name
 
 
+def test_tabledata_numbers_and_texts_as_values(tmp_path, hfc1ar_rows):
+    """The TABLEDATA writer formats each distinct number once (most columns hold a few):
+    every cell still reads back as its own value, -0.0 apart from 0.0, NULL and
+    non-finite values as empty cells, and texts holding & < > escaped."""
+    n = 300
+    rows = pd.concat([hfc1ar_rows.iloc[:1]] * n, ignore_index=True)
+    rng = np.random.default_rng(1)
+    few = rng.choice([0.0, -0.0, 1.5, 1e-300, 359.99999999999994], n)
+    few[[3, 7]] = np.nan
+    few[11] = np.inf
+    rows["c1min"] = few
+    rows["c2min"] = rng.normal(size=n)                     # all distinct
+    rows["target_name"] = ["Sun & <corona>" if k % 7 == 0 else "Sun" for k in range(n)]
+    path = write_epn_votable(rows, tmp_path / "t.vot", "body", fmt="tabledata")
+    ns = "{http://www.ivoa.net/xml/VOTable/v1.3}"
+    root = ET.parse(path).getroot()
+    names = [f.get("name") for f in root.iter(ns + "FIELD")]
+    cells = [list(tr) for tr in root.iter(ns + "TR")]
+    got = [c[names.index("c1min")].text for c in cells]
+    want = [None if not np.isfinite(v) else repr(v) for v in few.tolist()]
+    assert got == want
+    assert got.count("-0.0") == int(np.sum((few == 0) & np.signbit(few))) > 0
+    assert [float(c[names.index("c2min")].text) for c in cells] == rows["c2min"].tolist()
+    assert [c[names.index("target_name")].text for c in cells] == rows["target_name"].tolist()
+
+
 def test_votable_empty_rows(tmp_path, hfc1ar_rows):
     path = write_epn_votable(hfc1ar_rows.iloc[:0], tmp_path / "e.vot", "body")
     assert len(parse_single_table(str(path)).array) == 0

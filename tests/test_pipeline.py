@@ -136,3 +136,43 @@ def test_export_in_parts_equals_export_in_one(sample_db, tmp_path):
     harvest.run(params2, again)
     rep = export.run(params2, again)
     assert rep["exported"] == rep["new"] == rep["changed"] == 0 and not rep["written"]
+
+
+def test_export_parts_written_by_workers_are_the_same_files(sample_db, tmp_path,
+                                                             monkeypatch):
+    """With workers, the data files of a run in parts are written by worker processes:
+    the same bytes as written in process; a part that fails in a worker fails the export
+    with its reason and leaves the import area as it was."""
+    import hashlib
+    import os
+    from vespa_curation.export import ExportError, writer as writer_mod
+
+    run_dir = tmp_path / "runs" / "r-1" / "hfc1ar"
+    harvest.run(_params(sample_db, tmp_path / "h", workers=1), run_dir)
+
+    def export_with(name, workers):
+        params = _params(sample_db, tmp_path / name, workers=workers, export_batch=20)
+        rep = export.run(params, run_dir)
+        area = tmp_path / name / "dachs" / "hfc1ar"
+        return rep, {f: hashlib.sha256((area / f).read_bytes()).hexdigest()
+                     for f in rep["data_files"]}
+
+    rep1, files1 = export_with("in_process", 1)
+    rep2, files2 = export_with("workers", 2)
+    assert rep1["parts"] == rep2["parts"] >= 3
+    assert files1 == files2
+
+    real = writer_mod.write_epn_votable
+
+    def fail_third(rows, path, *a, **kw):
+        if str(path).endswith("-0003.vot"):
+            raise ExportError(f"planted: part 3 cannot be written (pid {os.getpid()})")
+        return real(rows, path, *a, **kw)
+    monkeypatch.setattr(writer_mod, "write_epn_votable", fail_third)  # inherited by fork
+    with pytest.raises(ExportError, match="planted: part 3") as err:
+        export.run(_params(sample_db, tmp_path / "failing", workers=2, export_batch=20),
+                   run_dir)
+    assert f"(pid {os.getpid()})" not in str(err.value)     # raised in a writer process
+    area = tmp_path / "failing" / "dachs"
+    assert not list(area.rglob("*.vot")) and not list(area.rglob("manifest.json")), \
+        sorted(str(p.relative_to(area)) for p in area.rglob("*"))

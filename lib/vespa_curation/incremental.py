@@ -256,9 +256,14 @@ def content_hash(rows: pd.DataFrame, columns: Iterable[str], facts=None) -> np.n
             parts[c] = v.astype("int64").where(v.notna(), -1).to_numpy()
         elif v.dtype.kind in "fiu" or str(v.dtype) == "Int64":
             parts[c] = _quantize(v.to_numpy(dtype=float, na_value=np.nan))
-        else:
-            parts[c] = v.where(v.notna(), "\x00").astype(str).to_numpy()
-    frame = pd.DataFrame(parts, index=range(n))
+        else:   # text (str or None after the cast): hashed as Python objects
+            text = v.to_numpy(dtype=object).copy()
+            # NULL hashes as "": what ``where(notna, "\x00")`` gave (numpy drops a
+            # string's trailing NULs), so that the hashes import areas hold stay valid
+            text[pd.isna(text)] = ""
+            parts[c] = pd.Series(text, dtype=object)
+    # object columns, not pandas' Arrow strings (same hashes, without converting twice)
+    frame = pd.DataFrame(parts).set_axis(range(n))
     h = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
     return np.char.zfill(np.char.mod("%x", h), 16) if n else np.array([], dtype="<U16")
 
@@ -324,7 +329,13 @@ def _iso(s) -> np.ndarray | None:
     if s is None:
         return None
     t = pd.to_datetime(pd.Series(s), errors="coerce")
-    return t.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").where(t.notna(), None).to_numpy(dtype=object)
+    if t.dt.tz is not None:          # the wall time, as strftime would print it
+        t = t.dt.tz_localize(None)
+    # ``%Y-%m-%dT%H:%M:%S.%f`` without strftime's per-value formatting
+    us = t.to_numpy().astype("datetime64[us]")
+    text = np.datetime_as_string(us, unit="us").astype(object)
+    text[np.isnat(us)] = None
+    return text
 
 
 # -- the mark written by an export -------------------------------------------------------

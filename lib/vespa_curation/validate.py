@@ -16,18 +16,16 @@ import pandas as pd
 from . import epncore, limits, stcs
 from . import rules
 from .quarantine import QUARANTINE_COLUMNS
+from .sources.values import missing
 
 Failure = tuple[str, np.ndarray, "Callable[[int], str] | str"]
 
 
 def _is_null(s: pd.Series) -> np.ndarray:
     """NULL, NaN/NaT or blank text."""
-    null = pd.isna(s).to_numpy().copy()
     if s.dtype == object or pd.api.types.is_string_dtype(s):
-        # (isinstance, not ``map(type) == str``: arrow-backed strings cannot compare types)
-        text = s.astype(object).where(s.map(lambda v: isinstance(v, str)).astype(bool))
-        null |= text.str.strip().eq("").fillna(False).to_numpy(dtype=bool)
-    return null
+        return missing(s)
+    return pd.isna(s).to_numpy().copy()
 
 
 def _num(s: pd.Series) -> np.ndarray:

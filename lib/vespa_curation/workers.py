@@ -1,5 +1,5 @@
 """Worker processes of the stages: the map workers of the harvest, the figure workers of
-the QA gallery. :func:`executor` gives the configured executor (in process, local
+the QA gallery, the VOTable writers of the export. :func:`executor` gives the configured executor (in process, local
 processes forked from the stage, or a Dask cluster); each local worker dies with the
 process that forked it (:func:`die_with_parent`), so a killed run leaves no worker
 behind.
@@ -26,10 +26,20 @@ def executor(params):
             def result(self):
                 return self.v
         return (lambda f, *a: _Done(f(*a))), (lambda: None), 1
-    pool = ProcessPoolExecutor(max_workers=int(params["workers"]),
-                               mp_context=get_context("fork"),
+    submit, shutdown = local_pool(int(params["workers"]))
+    return submit, shutdown, 2 * int(params["workers"])
+
+
+def local_pool(n: int, fork_now: bool = False):
+    """(submit, shutdown) of ``n`` local worker processes, each killed when its parent
+    dies. They are forked at the first task, from what the calling process holds then;
+    ``fork_now`` forks them at once (a forked worker's RSS counts its parent's pages:
+    fork before reading much)."""
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=get_context("fork"),
                                initializer=die_with_parent, initargs=(os.getpid(),))
-    return pool.submit, pool.shutdown, 2 * int(params["workers"])
+    if fork_now:
+        pool.submit(os.getpid).result()     # the first task forks every worker
+    return pool.submit, pool.shutdown
 
 
 #: ``prctl`` option asking the kernel to signal a process when its parent dies (Linux).

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from .. import runfolder as RF
 from ..progress import Progress
+from ..workers import local_pool
 from ..config import as_config
 from ..decisions import apply_decisions, latest, load_decisions
 from ..incremental import changed_rows, next_mark, retry_candidates, same_mark
@@ -65,6 +66,21 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
     rows_path = run_dir / RF.ROWS
     n_in = pq.ParquetFile(rows_path).metadata.num_rows
     single = n_in <= batch
+    # the data files of a run in parts are written by worker processes forked now,
+    # while this process holds little (a forked worker's RSS counts its parent's pages)
+    n_writers = min(int(cfg["workers"]), -(-n_in // batch)) if not single else 1
+    pool = local_pool(n_writers, fork_now=True) if n_writers > 1 else None
+    try:
+        return _export(cfg, service, run_dir, harvest_report, rows_path, n_in, batch,
+                       single, (pool[0], n_writers) if pool else None)
+    finally:
+        if pool:
+            pool[1]()
+
+
+def _export(cfg, service, run_dir: Path, harvest_report: dict, rows_path: Path,
+            n_in: int, batch: int, single: bool, writers) -> dict:
+    """:func:`run` once its writer processes are forked."""
     staged = RF.ParquetStream(run_dir / RF.EXPORT_ROWS)
     parts = _read_parts(cfg, service, rows_path, n_in, batch, single, staged,
                         retry_candidates(harvest_report), harvest_report.get("time"))
@@ -93,7 +109,8 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
                 extra_files=_extra_files(service, cfg, out_rows, staged)),
                 server_url=cfg["server_url"],
                 coverage=_coverage_spec(cfg, run_dir, exact_rows=not (
-                    parts.overrides or (rejected is not None and len(rejected)))))
+                    parts.overrides or (rejected is not None and len(rejected)))),
+                writers=writers)
             data_files = _data_files_written(cfg.area, run_dir.parent.name)
         else:
             log.info("%s: nothing new or changed since the last export: import area "

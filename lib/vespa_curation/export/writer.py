@@ -8,6 +8,7 @@ the manifest with every file's checksum, written last.
 """
 from __future__ import annotations
 
+import collections
 import json
 import shutil
 import time
@@ -63,8 +64,8 @@ class RunExport:
 
 def write_run(area: ImportArea, service, run: RunExport, *,
               server_url: str = "http://localhost:8080", fmt: str = "tabledata",
-              region: str = "stcs", coverage: CoverageSpec | None = CoverageSpec()
-              ) -> Path:
+              region: str = "stcs", coverage: CoverageSpec | None = CoverageSpec(),
+              writers=None) -> Path:
     """Add ``run`` to ``area`` (the import area of ``service``), atomically.
 
     Parameters
@@ -82,6 +83,11 @@ def write_run(area: ImportArea, service, run: RunExport, *,
     coverage : CoverageSpec, optional
         The MOC orders of the area's coverage (``coverage/``,
         :mod:`vespa_curation.export.coverage`); None writes none.
+    writers : (submit, window), optional
+        Worker processes writing the data files of a run given in parts
+        (:func:`vespa_curation.workers.local_pool`'s ``submit``), at most ``window``
+        parts in flight; by default each part is written in this process. The files
+        are the same either way.
 
     Returns
     -------
@@ -112,7 +118,7 @@ def write_run(area: ImportArea, service, run: RunExport, *,
             if coverage is not None else None
         data_rels, new_uids, columns = _write_data(stage, parts, single, run_id,
                                                    service.spatial_frame_type, fmt, region,
-                                                   service.column_facts, cov)
+                                                   service.column_facts, cov, writers)
         n_links = _write_links(stage, run.links, run_id, fmt, files)
         granules, replaced, n_retracted = _write_state(stage, new_uids, retract,
                                                        run.granule_state, run_id)
@@ -183,28 +189,51 @@ def _carry_immutable(stage: Staging) -> dict[str, dict]:
 
 
 def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fmt: str,
-                region: str, facts, cov: CoverageBuilder | None = None
+                region: str, facts, cov: CoverageBuilder | None = None, writers=None
                 ) -> tuple[list[str], pd.Series, set]:
-    """This run's epn_core VOTables, part by part (each fed to the coverage ``cov``);
-    (files, granule_uids, columns)."""
+    """This run's epn_core VOTables, part by part (each fed to the coverage ``cov``),
+    on the ``writers`` when given; (files, granule_uids, columns)."""
     data_rels, uid_parts, column_set = [], [], set()
     bar = Progress("export (VOTables)", unit="rows")
-    for k, rows in enumerate(parts):
-        bar.update(len(rows))
-        column_set.update(epn_columns(rows, facts))
-        uid_parts.append(np.asarray(rows["granule_uid"].astype(str).to_numpy(), dtype=str))
-        if len(rows):  # DaCHS's voTableGrammar fails on a table without rows
-            rel = A.data_file(run_id, None if single else k + 1)
-            write_epn_votable(rows, stage.folder / rel, frame, fmt=fmt, region=region,
-                              columns=facts)
-            data_rels.append(rel)
-            if cov is not None:
-                cov.add(rows)
-        del rows
-    bar.close()
+    pending: collections.deque = collections.deque()
+
+    def drain(limit: int) -> None:
+        while len(pending) > limit:
+            pending.popleft().result()      # a part's ExportError is raised here
+
+    try:
+        for k, rows in enumerate(parts):
+            bar.update(len(rows))
+            column_set.update(epn_columns(rows, facts))
+            uid_parts.append(np.asarray(rows["granule_uid"].astype(str).to_numpy(),
+                                        dtype=str))
+            if len(rows):  # DaCHS's voTableGrammar fails on a table without rows
+                rel = A.data_file(run_id, None if single else k + 1)
+                args = (rows, stage.folder / rel, frame)
+                kwargs = dict(fmt=fmt, region=region, columns=facts)
+                if writers is None or single:
+                    write_epn_votable(*args, **kwargs)
+                else:
+                    submit, window = writers
+                    drain(window - 1)
+                    pending.append(submit(_write_part, args, kwargs))
+                data_rels.append(rel)
+                if cov is not None:
+                    cov.add(rows)
+            del rows
+        drain(0)
+    finally:
+        for fut in pending:     # a part failed: the others finish before the stage goes
+            fut.exception()
+        bar.close()
     uids = pd.Series(np.concatenate(uid_parts) if uid_parts else np.array([], dtype=str),
                      dtype=object)
     return data_rels, uids, column_set
+
+
+def _write_part(args, kwargs) -> None:
+    """One data file, in a writer process."""
+    write_epn_votable(*args, **kwargs)
 
 
 def _write_coverage(stage: Staging, cov: CoverageBuilder | None, granules: pd.DataFrame,

@@ -60,11 +60,12 @@ def _num(records: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def _empty_chain(records: pd.DataFrame):
-    chain = records["CC"].astype("string").str.strip() if "CC" in records else \
+    chain = records["CC"].astype("string") if "CC" in records else \
         pd.Series(pd.NA, index=records.index, dtype="string")
-    digits = chain.str.count(r"[0-7]").fillna(0).to_numpy()
+    # a search that stops at the first direction, not a count of them all
+    moves = chain.str.contains(r"[0-7]", regex=True).fillna(False).to_numpy(dtype=bool)
     area = _num(records, "FEAT_AREA_PIX")
-    bad = (digits == 0) & (area > 1)
+    bad = ~moves & (area > 1)
     return bad, lambda i: (f"empty chain code with FEAT_AREA_PIX {area[i]:g}: the polygon "
                            f"is its start pixel (area ratio about {1 / area[i]:.3g})")
 

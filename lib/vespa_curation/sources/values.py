@@ -94,6 +94,19 @@ def _a(v) -> str:
     return ("an " if name[:1] in "aeiou" else "a ") + name
 
 
+def missing(values) -> np.ndarray:
+    """Which of ``values`` (a Series or array) are missing: None, NaN, NaT, NA or blank
+    text (:func:`_missing` of each, without a Python call per value: a text is blank
+    when it is empty or all white space, which ``isspace`` tells at its first
+    non-blank character)."""
+    vals = values.to_numpy(dtype=object) if isinstance(values, pd.Series) \
+        else np.asarray(values, dtype=object)
+    out = np.asarray(pd.isna(vals), dtype=bool).copy()
+    out |= np.fromiter((isinstance(v, str) and (not v or v.isspace()) for v in vals),
+                       dtype=bool, count=len(vals))
+    return out
+
+
 def _missing(v) -> bool:
     if v is None or v is pd.NA or v is pd.NaT:
         return True
@@ -213,7 +226,7 @@ def date_faults(records: pd.DataFrame, kinds: Mapping[str, str], mark,
             continue
         raw = records[name]
         t = to_datetime(raw)
-        given = ~raw.map(_missing).to_numpy(dtype=bool)
+        given = ~missing(raw)
         unread = given & t.isna().to_numpy()
         future = (t > now + FUTURE_SLACK).to_numpy() if name in marked else \
             np.zeros(n, dtype=bool)

@@ -42,6 +42,7 @@ class PeakRSS:
     def __init__(self, interval: float = 0.25):
         self.interval = interval
         self.peak = 0
+        self.samples: list[tuple[float, int]] = []     # (time.time(), summed RSS)
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
@@ -59,7 +60,12 @@ class PeakRSS:
             except psutil.Error:
                 pass
             self.peak = max(self.peak, total)
+            self.samples.append((time.time(), total))
             self._stop.wait(self.interval)
+
+    def peak_between(self, t0: float, t1: float) -> int:
+        """The highest summed RSS sampled between two ``time.time()`` instants."""
+        return max((m for t, m in self.samples if t0 <= t <= t1), default=0)
 
     def __enter__(self):
         self._t.start()

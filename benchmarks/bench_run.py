@@ -71,6 +71,18 @@ def stage_times(run_log: Path) -> dict[str, float]:
     return out
 
 
+def stage_spans(run_log: Path) -> dict[str, tuple[float, float]]:
+    """Stage → (start, end) as ``time.time()`` instants, from the run log's local
+    timestamps."""
+    import datetime as dt
+    spans: dict[str, list] = {}
+    for m in re.finditer(r"^(\S+ \S+) INFO vespa_curation\.runs: \w+: stage (\d\d_\w+) "
+                         r"(starts|done)", run_log.read_text(), re.M):
+        t = dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        spans.setdefault(m.group(2), [t, t])[0 if m.group(3) == "starts" else 1] = t
+    return {k: (a, b) for k, (a, b) in spans.items()}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=184_000)
@@ -118,8 +130,11 @@ def main(argv=None):
     print(f"`vespa-curate run hfc1ar` (papermill, {args.workers} workers): "
           f"{wall:,.1f} s end to end = {n / wall:,.0f} regions/s; "
           f"peak RSS summed over its processes {mem.peak / 2**30:.2f} GB")
+    spans = stage_spans(run_dir / "run.log")
+    peaks = {k: mem.peak_between(*spans[k]) / 2**30 for k in stages if k in spans}
     for stage, s in stages.items():
-        print(f"  {stage:10s} {s:8.1f} s  {100 * s / wall:5.1f} % of the run")
+        print(f"  {stage:10s} {s:8.1f} s  {100 * s / wall:5.1f} % of the run, "
+              f"peak RSS summed {peaks.get(stage, float('nan')):.2f} GB")
     print(f"  (papermill, kernels and the lock: {wall - sum(stages.values()):.1f} s)")
     print(f"per-row way (sunpy Chaincode + SkyCoord + shapely, one core): median "
           f"{per_row * 1e3:.1f} ms/region on {len(recs)} regions of the same database "
@@ -129,6 +144,7 @@ def main(argv=None):
     results = {"rows": n, "workers": args.workers, "params": args.param,
                "wall_s": round(wall, 1),
                "stages_s": stages, "peak_rss_gb": round(mem.peak / 2**30, 2),
+               "stage_peak_rss_gb": {k: round(v, 2) for k, v in peaks.items()},
                "per_row_ms": round(per_row * 1e3, 2), "ratio": round(ratio, 1)}
     (BENCH / "run_results.json").write_text(json.dumps(results, indent=2))
 

@@ -145,6 +145,7 @@ def test_export_parts_written_by_workers_are_the_same_files(sample_db, tmp_path,
     with its reason and leaves the import area as it was."""
     import hashlib
     import os
+    from conftest import manifest as read_manifest
     from vespa_curation.export import ExportError, writer as writer_mod
 
     run_dir = tmp_path / "runs" / "r-1" / "hfc1ar"
@@ -152,15 +153,18 @@ def test_export_parts_written_by_workers_are_the_same_files(sample_db, tmp_path,
 
     def export_with(name, workers):
         params = _params(sample_db, tmp_path / name, workers=workers, export_batch=20)
+        assert params["coverage"]
         rep = export.run(params, run_dir)
         area = tmp_path / name / "dachs" / "hfc1ar"
         return rep, {f: hashlib.sha256((area / f).read_bytes()).hexdigest()
-                     for f in rep["data_files"]}
+                     for f in read_manifest(area)["files"]
+                     if f != "q.rd"}    # (the RD holds the export's creation time)
 
     rep1, files1 = export_with("in_process", 1)
     rep2, files2 = export_with("workers", 2)
     assert rep1["parts"] == rep2["parts"] >= 3
-    assert files1 == files2
+    assert {"coverage/smoc.fits", "coverage/tmoc.fits"} <= set(files1)
+    assert files1 == files2     # data files, coverage, state
 
     real = writer_mod.write_epn_votable
 

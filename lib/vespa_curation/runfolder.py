@@ -126,22 +126,48 @@ def jsonable(obj):
     return json.loads(json.dumps(obj, default=str))
 
 
-def row_batches(path: Path, batch: int, columns=None) -> Iterator[pd.DataFrame]:
-    """DataFrames of whole row groups of a Parquet file, about ``batch`` rows each
-    (more when one row group is larger), of ``columns`` only when given. Read group by
-    group: pyarrow's ``iter_batches`` keeps what it has read (memory grows with the
-    file)."""
+class RowGroups:
+    """Whole row groups of a Parquet file: a part of a run's rows, read where it is
+    used (a writer process reads its own part instead of receiving it pickled)."""
+
+    def __init__(self, path: Path, groups: list[int], rows: int):
+        self.path, self.groups, self.rows = Path(path), list(groups), rows
+
+    def __len__(self) -> int:
+        return self.rows
+
+    @property
+    def columns(self) -> list[str]:
+        return list(pq.ParquetFile(self.path).schema_arrow.names)
+
+    def read(self, columns=None) -> pd.DataFrame:
+        return pq.ParquetFile(self.path).read_row_groups(self.groups,
+                                                         columns=columns).to_pandas()
+
+
+def row_group_parts(path: Path, batch: int) -> list[RowGroups]:
+    """The parts of about ``batch`` rows of a Parquet file, in whole row groups (more
+    rows when one row group is larger)."""
     pf = pq.ParquetFile(path)
-    groups, n = [], 0
+    parts, groups, n = [], [], 0
     for g in range(pf.num_row_groups):
         k = pf.metadata.row_group(g).num_rows
         if groups and n + k > batch:
-            yield pf.read_row_groups(groups, columns=columns).to_pandas()
+            parts.append(RowGroups(path, groups, n))
             groups, n = [], 0
         groups.append(g)
         n += k
     if groups:
-        yield pf.read_row_groups(groups, columns=columns).to_pandas()
+        parts.append(RowGroups(path, groups, n))
+    return parts
+
+
+def row_batches(path: Path, batch: int, columns=None) -> Iterator[pd.DataFrame]:
+    """DataFrames of :func:`row_group_parts`, of ``columns`` only when given. Read part
+    by part: pyarrow's ``iter_batches`` keeps what it has read (memory grows with the
+    file)."""
+    for part in row_group_parts(path, batch):
+        yield part.read(columns)
 
 
 class ParquetStream:

@@ -56,7 +56,9 @@ def _region_hash(values) -> np.ndarray:
     return np.where(s.notna().to_numpy(), h, np.uint64(0)).astype(np.uint64)
 
 
-def _times(rows: pd.DataFrame) -> pd.DataFrame:
+def part_times(rows: pd.DataFrame) -> pd.DataFrame:
+    """What the coverage keeps of a part's rows: ``granule_uid``, times, the hash of
+    its s_region."""
     n = len(rows)
     col = lambda c: pd.to_numeric(rows[c], errors="coerce").to_numpy(float) \
         if c in rows else np.full(n, np.nan)  # noqa: E731
@@ -108,9 +110,22 @@ class CoverageBuilder:
 
     def add(self, rows: pd.DataFrame) -> None:
         """A part of this run's rows (as written to a data file)."""
-        self.parts.append(_times(rows))
-        if "s_region" in rows and self.spec.polygons is None:
+        self.add_times(part_times(rows))
+        if "s_region" in rows and self.needs_polygons:
             self.union.add(rows["s_region"])
+
+    @property
+    def needs_polygons(self) -> bool:
+        """Whether :meth:`add_polygons` must see the s_region of the parts (no MOC of
+        the run's polygons was computed before)."""
+        return self.spec.polygons is None
+
+    def add_times(self, times: pd.DataFrame) -> None:
+        """The :func:`part_times` of a part (computed where the part was read)."""
+        self.parts.append(times)
+
+    def add_polygons(self, s_region: pd.Series) -> None:
+        self.union.add(s_region)
 
     def finish(self, folder: Path, granules: pd.DataFrame, retract, run_id: str,
                data_runs: dict[str, str]) -> dict:
@@ -168,7 +183,7 @@ class CoverageBuilder:
                 continue
             df["granule_uid"] = df["granule_uid"].astype(str)
             df = df[current.reindex(df["granule_uid"]).to_numpy() == run]
-            parts.append(_times(df))
+            parts.append(part_times(df))
             if "s_region" in df:
                 self.union.add(df["s_region"])
         log.info("%s: coverage read again from %d data file(s)", self.service.name,

@@ -195,13 +195,14 @@ def _published_if_needed(cfg) -> set:
 
 def _rows_out(parts: _Parts, single: bool, staged: RF.ParquetStream, rows_path: Path,
               n_out: int, batch: int):
-    """The rows to write: one frame, or an iterator of parts read from the staging file."""
+    """The rows to write: one frame, or the parts of the staging file (each read by the
+    process that writes it)."""
     if single:
         return parts.kept[0] if len(parts.kept) == 1 else pd.concat(parts.kept,
                                                                      ignore_index=True)
     staged.close(list(pq.ParquetFile(rows_path).schema_arrow.names))
     return pd.read_parquet(staged.path) if n_out <= batch else \
-        RF.row_batches(staged.path, batch)
+        RF.row_group_parts(staged.path, batch)
 
 
 def _links_of(parts: _Parts, run_dir: Path, new_uids: np.ndarray) -> pd.DataFrame | None:

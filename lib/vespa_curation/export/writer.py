@@ -19,10 +19,10 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .. import area as A, epncore, limits
+from .. import area as A, epncore, limits, runfolder as RF
 from ..progress import Progress
 from ..area import ImportArea, Staging
-from .coverage import CoverageBuilder, CoverageSpec
+from .coverage import CoverageBuilder, CoverageSpec, part_times
 from .rd import render_rd
 from .votable import ExportError, epn_columns, write_epn_votable, write_table_votable
 
@@ -143,8 +143,14 @@ def write_run(area: ImportArea, service, run: RunExport, *,
     return area.path
 
 
-def _checked_part(schema: str, rows: pd.DataFrame, retract: list, run_id: str
-                  ) -> pd.DataFrame:
+def _checked_part(schema: str, rows, retract: list, run_id: str):
+    """``rows`` without its ``qa_*`` columns, once its granule_uids are checked; a
+    :class:`~vespa_curation.runfolder.RowGroups` part is checked on its granule_uid
+    column and given back as it is (its writer reads it)."""
+    if isinstance(rows, RF.RowGroups):
+        _checked_part(schema, rows.read(["granule_uid"]) if "granule_uid" in rows.columns
+                      else pd.DataFrame(index=range(len(rows))), retract, run_id)
+        return rows
     rows = rows.drop(columns=[c for c in rows.columns if str(c).startswith("qa_")])
     if "granule_uid" not in rows:
         raise ExportError(f"{schema}: rows have no granule_uid column")
@@ -192,35 +198,50 @@ def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fm
                 region: str, facts, cov: CoverageBuilder | None = None, writers=None
                 ) -> tuple[list[str], pd.Series, set]:
     """This run's epn_core VOTables, part by part (each fed to the coverage ``cov``),
-    on the ``writers`` when given; (files, granule_uids, columns)."""
+    on the ``writers`` when given; (files, granule_uids, columns).
+
+    A part is a DataFrame or a :class:`~vespa_curation.runfolder.RowGroups`: a writer
+    process reads the latter itself, this process only its granule_uids (and the
+    s_region when ``cov`` needs the polygons)."""
     data_rels, uid_parts, column_set = [], [], set()
     bar = Progress("export (VOTables)", unit="rows")
     pending: collections.deque = collections.deque()
 
     def drain(limit: int) -> None:
         while len(pending) > limit:
-            pending.popleft().result()      # a part's ExportError is raised here
+            times = pending.popleft().result()   # a part's ExportError is raised here
+            if cov is not None:
+                cov.add_times(times)
 
     try:
-        for k, rows in enumerate(parts):
-            bar.update(len(rows))
-            column_set.update(epn_columns(rows, facts))
-            uid_parts.append(np.asarray(rows["granule_uid"].astype(str).to_numpy(),
+        for k, part in enumerate(parts):
+            bar.update(len(part))
+            by_writer = writers is not None and not single
+            if isinstance(part, RF.RowGroups) and not by_writer:
+                part = part.read()
+            names = part.columns if isinstance(part, RF.RowGroups) else list(part.columns)
+            column_set.update(epn_columns(pd.DataFrame(columns=names), facts))
+            uids = part.read(["granule_uid"]) if isinstance(part, RF.RowGroups) else part
+            uid_parts.append(np.asarray(uids["granule_uid"].astype(str).to_numpy(),
                                         dtype=str))
-            if len(rows):  # DaCHS's voTableGrammar fails on a table without rows
+            if len(part):  # DaCHS's voTableGrammar fails on a table without rows
                 rel = A.data_file(run_id, None if single else k + 1)
-                args = (rows, stage.folder / rel, frame)
+                args = (part, stage.folder / rel, frame)
                 kwargs = dict(fmt=fmt, region=region, columns=facts)
-                if writers is None or single:
-                    write_epn_votable(*args, **kwargs)
-                else:
+                if by_writer:
                     submit, window = writers
                     drain(window - 1)
-                    pending.append(submit(_write_part, args, kwargs))
+                    pending.append(submit(_write_part, args, kwargs, cov is not None))
+                    if cov is not None and cov.needs_polygons and "s_region" in names:
+                        cov.add_polygons(part.read(["s_region"])["s_region"]
+                                         if isinstance(part, RF.RowGroups)
+                                         else part["s_region"])
+                else:
+                    write_epn_votable(*args, **kwargs)
+                    if cov is not None:
+                        cov.add(part)
                 data_rels.append(rel)
-                if cov is not None:
-                    cov.add(rows)
-            del rows
+            del part
         drain(0)
     finally:
         for fut in pending:     # a part failed: the others finish before the stage goes
@@ -231,9 +252,12 @@ def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fm
     return data_rels, uids, column_set
 
 
-def _write_part(args, kwargs) -> None:
-    """One data file, in a writer process."""
-    write_epn_votable(*args, **kwargs)
+def _write_part(args, kwargs, times: bool):
+    """One data file, in a writer process (which reads a RowGroups part itself); the
+    coverage's :func:`~.coverage.part_times` of its rows when ``times``."""
+    rows = args[0].read() if isinstance(args[0], RF.RowGroups) else args[0]
+    write_epn_votable(rows, *args[1:], **kwargs)
+    return part_times(rows) if times else None
 
 
 def _write_coverage(stage: Staging, cov: CoverageBuilder | None, granules: pd.DataFrame,

@@ -163,7 +163,9 @@ class CastError(ValueError):
 def _first_bad(bad: np.ndarray, values: pd.Series, name: str, what: str) -> None:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise CastError(f"column {name}: {values.iloc[i]!r} (row {i}) is not {what}")
+        # a slice of a larger table (a RangeIndex not from 0) names the table's row
+        row = values.index[i] if isinstance(values.index, pd.RangeIndex) else i
+        raise CastError(f"column {name}: {values.iloc[i]!r} (row {row}) is not {what}")
 
 
 def _cast_text(values: pd.Series, strict: bool, name: str) -> pd.Series:

@@ -144,6 +144,17 @@ class RowGroups:
         return pq.ParquetFile(self.path).read_row_groups(self.groups,
                                                          columns=columns).to_pandas()
 
+    def slices(self, size: int, columns=None) -> Iterator[pd.DataFrame]:
+        """The part in DataFrames of at most ``size`` rows, each indexed by its rows'
+        positions in the part (``RangeIndex(a, b)``)."""
+        a = 0
+        for batch in pq.ParquetFile(self.path).iter_batches(
+                batch_size=size, row_groups=self.groups, columns=columns):
+            df = batch.to_pandas()
+            df.index = pd.RangeIndex(a, a + len(df))
+            a += len(df)
+            yield df
+
 
 def row_group_parts(path: Path, batch: int) -> list[RowGroups]:
     """The parts of about ``batch`` rows of a Parquet file, in whole row groups (more

@@ -203,11 +203,16 @@ def _write_tabledata(table, columns, path: Path) -> Path:
     block of rows at once (the README's measured table compares them). DaCHS's
     voTableGrammar reads an empty cell as NULL for every type (VOTable 1.3 §6.1).
     """
-    n = len(columns[0][1]) if columns else 0
+    return _write_tabledata_blocks(table, [f for f, _d, _m in columns], [columns], path)
+
+
+def _write_tabledata_blocks(table, fields, blocks, path: Path) -> Path:
+    """TABLEDATA of ``blocks``: each a list of (field, data, mask) over some rows, in
+    the order of ``fields``; the bytes do not depend on how the rows are cut."""
     head = ['<?xml version="1.0" encoding="utf-8"?>',
             '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">',
             '<RESOURCE type="results">', f'<TABLE name="{_xml_attr(table.name)}">']
-    for field, _d, _m in columns:
+    for field in fields:
         attrs = {"name": field.name, "datatype": field.datatype}
         for key in ("arraysize", "unit", "ucd", "xtype"):
             v = getattr(field, key, None)
@@ -218,10 +223,12 @@ def _write_tabledata(table, columns, path: Path) -> Path:
     head.append("<DATA><TABLEDATA>")
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         fh.write("\n".join(head) + "\n")
-        for a in range(0, n, TABLEDATA_BLOCK):
-            b = min(n, a + TABLEDATA_BLOCK)
-            cols = [_cells(f, d, m, a, b) for f, d, m in columns]
-            fh.write("".join("<TR>" + "".join(r) + "</TR>\n" for r in zip(*cols)))
+        for columns in blocks:
+            n = len(columns[0][1]) if columns else 0
+            for a in range(0, n, TABLEDATA_BLOCK):
+                b = min(n, a + TABLEDATA_BLOCK)
+                cols = [_cells(f, d, m, a, b) for f, d, m in columns]
+                fh.write("".join("<TR>" + "".join(r) + "</TR>\n" for r in zip(*cols)))
         fh.write("</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n")
         fh.flush()
         os.fsync(fh.fileno())
@@ -298,25 +305,56 @@ def write_epn_votable(rows: pd.DataFrame, path: str | os.PathLike, frame: str, *
     facts = epncore.COLUMNS if columns is None else columns
     names = epn_columns(rows, facts)
     votable, table = _new_table(name)
-    columns = []
+    fields = _epn_fields(votable, table, names, facts, frame, region)
+    columns = [(field, *_epn_values(rows[n], n, facts[n], region))
+               for field, n in zip(fields, names)]
+    return _write(votable, table, columns, Path(path), fmt)
+
+
+def write_epn_votable_slices(slices, names, path: str | os.PathLike, frame: str, *,
+                             name: str = "epn_core", region: str = "stcs",
+                             columns=None) -> Path:
+    """Write TABLEDATA from ``slices``, DataFrames of consecutive rows holding the
+    columns ``names``: the bytes :func:`write_epn_votable` writes for their
+    concatenation, with the memory of one slice (a writer process streams its part of
+    the run's rows). A slice whose index is the rows' position in the whole table
+    (``RangeIndex(a, b)``) gets errors that name the table's row."""
+    facts = epncore.COLUMNS if columns is None else columns
+    names = epn_columns(pd.DataFrame(columns=list(names)), facts)
+    votable, table = _new_table(name)
+    fields = _epn_fields(votable, table, names, facts, frame, region)
+    blocks = ([(field, *_epn_values(rows[n], n, facts[n], region))
+               for field, n in zip(fields, names)] for rows in slices)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _write_tabledata_blocks(table, fields, blocks, path)
+
+
+def _epn_fields(votable, table, names, facts, frame: str, region: str) -> list:
+    """The FIELDs of epn_core columns ``names`` (appended to ``table``)."""
+    if region not in REGION_ENCODINGS:
+        raise ExportError(f"unknown s_region encoding {region!r}: one of "
+                          f"{REGION_ENCODINGS}")
+    fields = []
     for n in names:
         col = facts[n]
         extra = dict(col.votable_extra)
         datatype = col.votable_datatype
         if n == "s_region" and region == "dali":
             datatype, extra = "double", {"arraysize": "*", "xtype": "polygon"}
-            data, mask = _dali_polygons(rows[n])
-        elif region not in REGION_ENCODINGS:
-            raise ExportError(f"unknown s_region encoding {region!r}: one of "
-                              f"{REGION_ENCODINGS}")
-        else:
-            data, mask = _field_values(n, col, rows[n])
         field = Field(votable, name=n, datatype=datatype,
                       unit=col.unit_for(frame) or None, ucd=col.ucd_for(frame) or None,
                       **extra)
         table.fields.append(field)
-        columns.append((field, data, mask))
-    return _write(votable, table, columns, Path(path), fmt)
+        fields.append(field)
+    return fields
+
+
+def _epn_values(values: pd.Series, name: str, col, region: str):
+    """(data, mask) of one epn_core column as its FIELD declares it."""
+    if name == "s_region" and region == "dali":
+        return _dali_polygons(values)
+    return _field_values(name, col, values)
 
 
 def write_table_votable(frame: pd.DataFrame, path: str | os.PathLike, *, name: str,

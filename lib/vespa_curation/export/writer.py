@@ -24,7 +24,8 @@ from ..progress import Progress
 from ..area import ImportArea, Staging
 from .coverage import CoverageBuilder, CoverageSpec, part_times
 from .rd import render_rd
-from .votable import ExportError, epn_columns, write_epn_votable, write_table_votable
+from .votable import (TABLEDATA_BLOCK, ExportError, epn_columns, write_epn_votable,
+                      write_epn_votable_slices, write_table_votable)
 
 
 @dataclass
@@ -253,11 +254,30 @@ def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fm
 
 
 def _write_part(args, kwargs, times: bool):
-    """One data file, in a writer process (which reads a RowGroups part itself); the
-    coverage's :func:`~.coverage.part_times` of its rows when ``times``."""
-    rows = args[0].read() if isinstance(args[0], RF.RowGroups) else args[0]
-    write_epn_votable(rows, *args[1:], **kwargs)
-    return part_times(rows) if times else None
+    """One data file, in a writer process; the coverage's
+    :func:`~.coverage.part_times` of its rows when ``times``. A RowGroups part is
+    read here, as TABLEDATA in slices of :data:`~.votable.TABLEDATA_BLOCK` rows
+    (a writer holds one slice, not its whole part)."""
+    part, path, frame = args
+    if not isinstance(part, RF.RowGroups):
+        write_epn_votable(part, path, frame, **kwargs)
+        return part_times(part) if times else None
+    names = [c for c in part.columns if not str(c).startswith("qa_")]
+    if kwargs.get("fmt") != "tabledata":
+        rows = part.read(names)
+        write_epn_votable(rows, path, frame, **kwargs)
+        return part_times(rows) if times else None
+    kept = []
+
+    def slices():
+        for rows in part.slices(TABLEDATA_BLOCK, names):
+            if times:
+                kept.append(part_times(rows))
+            yield rows
+    write_epn_votable_slices(slices(), names, path, frame, region=kwargs.get("region",
+                             "stcs"), columns=kwargs.get("columns"))
+    return pd.concat(kept, ignore_index=True) if kept else \
+        (part_times(pd.DataFrame(columns=names)) if times else None)
 
 
 def _write_coverage(stage: Staging, cov: CoverageBuilder | None, granules: pd.DataFrame,

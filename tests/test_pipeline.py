@@ -166,13 +166,14 @@ def test_export_parts_written_by_workers_are_the_same_files(sample_db, tmp_path,
     assert {"coverage/smoc.fits", "coverage/tmoc.fits"} <= set(files1)
     assert files1 == files2     # data files, coverage, state
 
-    real = writer_mod.write_epn_votable
+    real = writer_mod.write_epn_votable_slices
 
-    def fail_third(rows, path, *a, **kw):
+    def fail_third(slices, names, path, *a, **kw):
         if str(path).endswith("-0003.vot"):
             raise ExportError(f"planted: part 3 cannot be written (pid {os.getpid()})")
-        return real(rows, path, *a, **kw)
-    monkeypatch.setattr(writer_mod, "write_epn_votable", fail_third)  # inherited by fork
+        return real(slices, names, path, *a, **kw)
+    # the writers stream their part (TABLEDATA); the patch is inherited by the fork
+    monkeypatch.setattr(writer_mod, "write_epn_votable_slices", fail_third)
     with pytest.raises(ExportError, match="planted: part 3") as err:
         export.run(_params(sample_db, tmp_path / "failing", workers=2, export_batch=20),
                    run_dir)

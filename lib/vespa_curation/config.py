@@ -62,7 +62,8 @@ COMMON: tuple[Param, ...] = (
     Param("export_batch", int, 100000, "rows per part of the export (bounds its memory; "
           "a larger run is written as several data files)",
           check=lambda v: None if v > 0 else "must be positive"),
-    Param("workers", int, 2, "worker processes for the map stage (1 = in process)",
+    Param("workers", int, 2, "worker processes of the map stage, the QA gallery and "
+          "the export's data files (1 = in process)",
           check=lambda v: None if v >= 1 else "must be at least 1"),
     Param("dask_scheduler", str, None, "address of a Dask scheduler (tcp://host:port) to "
           "map chunks on a cluster instead of local processes"),

@@ -147,13 +147,17 @@ class RowGroups:
     def slices(self, size: int, columns=None) -> Iterator[pd.DataFrame]:
         """The part in DataFrames of at most ``size`` rows, each indexed by its rows'
         positions in the part (``RangeIndex(a, b)``)."""
+        pf = pq.ParquetFile(self.path)
         a = 0
-        for batch in pq.ParquetFile(self.path).iter_batches(
-                batch_size=size, row_groups=self.groups, columns=columns):
-            df = batch.to_pandas()
-            df.index = pd.RangeIndex(a, a + len(df))
-            a += len(df)
-            yield df
+        for g in self.groups:   # group by group (``iter_batches`` holds far more)
+            table = pf.read_row_group(g, columns=columns)
+            for off in range(0, table.num_rows, size):
+                df = table.slice(off, size).to_pandas()
+                df.index = pd.RangeIndex(a, a + len(df))
+                a += len(df)
+                yield df
+            del table
+            pa.default_memory_pool().release_unused()
 
 
 def row_group_parts(path: Path, batch: int) -> list[RowGroups]:
@@ -179,6 +183,7 @@ def row_batches(path: Path, batch: int, columns=None) -> Iterator[pd.DataFrame]:
     file)."""
     for part in row_group_parts(path, batch):
         yield part.read(columns)
+        pa.default_memory_pool().release_unused()   # the previous part's buffers
 
 
 class ParquetStream:
@@ -193,8 +198,9 @@ class ParquetStream:
     the writer. While open, the temporary file is locked (``flock``), so that a run
     clearing what killed runs left (:func:`remove_scratch`) never takes it."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, row_group_size: int | None = None):
         self.path = path
+        self.row_group_size = row_group_size    # None: one row group per write
         self.tmp = path.with_suffix(".parquet.part")
         self.writer = None
         self.schema = None
@@ -214,7 +220,7 @@ class ParquetStream:
             self.writer = pq.ParquetWriter(self.tmp, self.schema)
         else:
             table = self._conform(df)
-        self.writer.write_table(table)
+        self.writer.write_table(table, row_group_size=self.row_group_size)
         self.rows += len(df)
 
     def _conform(self, df: pd.DataFrame) -> pa.Table:

@@ -28,6 +28,7 @@ from ..decisions import apply_decisions, latest, load_decisions
 from ..incremental import changed_rows, next_mark, retry_candidates, same_mark
 from ..geometry import moc as M
 from .coverage import CoverageSpec
+from .votable import TABLEDATA_BLOCK
 from .writer import RunExport, write_run
 
 log = logging.getLogger("vespa_curation.export")
@@ -72,7 +73,7 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
     pool = local_pool(n_writers, fork_now=True) if n_writers > 1 else None
     try:
         return _export(cfg, service, run_dir, harvest_report, rows_path, n_in, batch,
-                       single, (pool[0], n_writers) if pool else None)
+                       single, (pool[0], n_writers, pool[1]) if pool else None)
     finally:
         if pool:
             pool[1]()
@@ -81,7 +82,8 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
 def _export(cfg, service, run_dir: Path, harvest_report: dict, rows_path: Path,
             n_in: int, batch: int, single: bool, writers) -> dict:
     """:func:`run` once its writer processes are forked."""
-    staged = RF.ParquetStream(run_dir / RF.EXPORT_ROWS)
+    # row groups of a TABLEDATA block: a writer decodes one at a time (its memory)
+    staged = RF.ParquetStream(run_dir / RF.EXPORT_ROWS, row_group_size=TABLEDATA_BLOCK)
     parts = _read_parts(cfg, service, rows_path, n_in, batch, single, staged,
                         retry_candidates(harvest_report), harvest_report.get("time"))
     if getattr(service.source, "retract_missing", False):
@@ -155,7 +157,10 @@ def _read_parts(cfg, service, rows_path: Path, n_in: int, batch: int, single: bo
     """Decisions, content hashes and datalinks of the run's rows, part by part."""
     out = _Parts()
     published = _published_if_needed(cfg)
-    batches = RF.row_batches(rows_path, batch) if n_in else [RF.read_rows(rows_path.parent)]
+    # decisions and hashes in slices of a TABLEDATA block, whatever the parts' size:
+    # their transient memory (a copy of the rows, the hashed columns) stays small
+    batches = RF.row_batches(rows_path, min(batch, TABLEDATA_BLOCK)) if n_in else \
+        [RF.read_rows(rows_path.parent)]
     bar = Progress(f"{service.name} export (decisions, changes, links)", total=n_in,
                    unit="rows")
     for rows in batches:

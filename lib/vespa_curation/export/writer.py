@@ -84,11 +84,12 @@ def write_run(area: ImportArea, service, run: RunExport, *,
     coverage : CoverageSpec, optional
         The MOC orders of the area's coverage (``coverage/``,
         :mod:`vespa_curation.export.coverage`); None writes none.
-    writers : (submit, window), optional
+    writers : (submit, window, release), optional
         Worker processes writing the data files of a run given in parts
         (:func:`vespa_curation.workers.local_pool`'s ``submit``), at most ``window``
-        parts in flight; by default each part is written in this process. The files
-        are the same either way.
+        parts in flight, ``release()`` called once every part is written (their memory
+        is not needed for the rest); by default each part is written in this process.
+        The files are the same either way.
 
     Returns
     -------
@@ -230,7 +231,7 @@ def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fm
                 args = (part, stage.folder / rel, frame)
                 kwargs = dict(fmt=fmt, region=region, columns=facts)
                 if by_writer:
-                    submit, window = writers
+                    submit, window, _release = writers
                     drain(window - 1)
                     pending.append(submit(_write_part, args, kwargs, cov is not None))
                     if cov is not None and cov.needs_polygons and "s_region" in names:
@@ -247,6 +248,8 @@ def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fm
     finally:
         for fut in pending:     # a part failed: the others finish before the stage goes
             fut.exception()
+        if writers is not None:
+            writers[2]()
         bar.close()
     uids = pd.Series(np.concatenate(uid_parts) if uid_parts else np.array([], dtype=str),
                      dtype=object)

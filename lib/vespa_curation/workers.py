@@ -61,3 +61,17 @@ def die_with_parent(parent_pid: int) -> None:
         return
     if os.getppid() != parent_pid:
         os._exit(1)
+
+
+def release_memory() -> None:
+    """Give back to the system what this process freed: Arrow's unused pool and the C
+    heap's free pages (``malloc_trim``, glibc; elsewhere nothing). A long stage that
+    frees large transient buffers otherwise keeps them in its RSS, which the worker
+    processes it forks then count again."""
+    import ctypes
+    import pyarrow as pa
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):   # not glibc
+        pass

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from .. import runfolder as RF
 from ..progress import Progress
-from ..workers import local_pool
+from ..workers import local_pool, release_memory
 from ..config import as_config
 from ..decisions import apply_decisions, latest, load_decisions
 from ..incremental import changed_rows, next_mark, retry_candidates, same_mark
@@ -86,6 +86,7 @@ def _export(cfg, service, run_dir: Path, harvest_report: dict, rows_path: Path,
     staged = RF.ParquetStream(run_dir / RF.EXPORT_ROWS, row_group_size=TABLEDATA_BLOCK)
     parts = _read_parts(cfg, service, rows_path, n_in, batch, single, staged,
                         retry_candidates(harvest_report), harvest_report.get("time"))
+    release_memory()    # the decisions' transient buffers, before the data files
     if getattr(service.source, "retract_missing", False):
         # products whose file is gone, when the service declares that it retracts them
         gone = set(harvest_report.get("missing") or []) - set(

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .. import area as A, epncore, limits, runfolder as RF
+from ..workers import release_memory
 from ..progress import Progress
 from ..area import ImportArea, Staging
 from .coverage import CoverageBuilder, CoverageSpec, part_times
@@ -279,6 +280,7 @@ def _write_part(args, kwargs, times: bool):
             yield rows
     write_epn_votable_slices(slices(), names, path, frame, region=kwargs.get("region",
                              "stcs"), columns=kwargs.get("columns"))
+    release_memory()    # a writer writes several parts: no creep from part to part
     return pd.concat(kept, ignore_index=True) if kept else \
         (part_times(pd.DataFrame(columns=names)) if times else None)
 

@@ -1,0 +1,122 @@
+"""The export stage alone, in process and with writer processes, on the rows of the
+last ``bench_run.py`` run (``outputs/bench/run/runs/*/hfc1ar``): wall time, the time of
+its two phases (from its progress lines: decisions/changes/links, then the VOTables),
+the peak RSS of each process and of their sum, and whether both ways wrote the same
+data files (sha256).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_run.py --rows 1150000     # makes the run folder
+    .venv/bin/python benchmarks/bench_export.py [--workers 1 2]
+
+Each export goes into a fresh import area under ``outputs/bench/export/``. A script
+that prints figures, never a timed test.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import re
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "outputs" / "bench"
+
+
+class ProcessPeaks:
+    """Peak RSS of this process, of each child, and of their sum (sampled)."""
+
+    def __init__(self, interval: float = 0.1):
+        self.interval, self.each, self.total = interval, {}, 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for p in [me] + me.children(recursive=True):
+                try:
+                    rss = p.memory_info().rss
+                except psutil.Error:
+                    continue
+                key = "this process" if p.pid == me.pid else f"writer {p.pid}"
+                self.each[key] = max(self.each.get(key, 0), rss)
+                total += rss
+            self.total = max(self.total, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+class Phases(logging.Handler):
+    """The export's own progress lines: ``... in 12.3 s`` per phase."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = {}
+
+    def emit(self, record):
+        m = re.search(r"^(.*?): [\d  ]+ of [\d  ]+ rows in ([\d.]+) s|"
+                      r"^(export \(VOTables\)): [\d  ]+ rows in ([\d.]+) s",
+                      record.getMessage())
+        if m:
+            name = m.group(1) or m.group(3)
+            self.seconds[name.split(" export ")[-1]] = float(m.group(2) or m.group(4))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = ap.parse_args(argv)
+    from astropy.utils import iers
+    iers.conf.auto_download = False
+    from vespa_curation import export
+    from vespa_curation.config import load_config
+
+    runs = sorted((BENCH / "run" / "runs").glob("*/hfc1ar"))
+    if not runs:
+        sys.exit("no run folder: run benchmarks/bench_run.py first")
+    run_dir = runs[-1]
+    source = next(iter(BENCH.glob("hfc_bench*.sqlite")))
+    phases = Phases()
+    logging.getLogger().addHandler(phases)
+    logging.getLogger().setLevel(logging.INFO)
+    files = {}
+    for w in args.workers:
+        area = BENCH / "export" / f"workers{w}"
+        shutil.rmtree(area, ignore_errors=True)
+        cfg = load_config("hfc1ar", overrides={
+            "source": f"sqlite:///{source}", "full": True, "workers": w,
+            "dachs_inputs": str(area), "decisions": str(BENCH / "run" / "decisions-none.csv")})
+        phases.seconds = {}
+        with ProcessPeaks() as mem:
+            t0 = time.perf_counter()
+            rep = export.run(cfg, run_dir)
+            wall = time.perf_counter() - t0
+        files[w] = {f: hashlib.sha256((area / "hfc1ar" / f).read_bytes()).hexdigest()
+                    for f in rep["data_files"]}
+        each = ", ".join(f"{k} {v / 2**30:.2f}" for k, v in sorted(
+            mem.each.items(), key=lambda kv: kv[0] != "this process"))
+        print(f"workers={w}: export of {rep['exported']:,} rows in {rep['parts']} parts: "
+              f"{wall:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in phases.seconds.items())}); "
+              f"peak RSS summed {mem.total / 2**30:.2f} GB ({each} GB)", flush=True)
+    first = next(iter(files.values()))
+    print("data files identical:", all(f == first for f in files.values()))
+
+
+if __name__ == "__main__":
+    main()

@@ -17,50 +17,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "outputs" / "bench"
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-class ProcessPeaks:
-    """Peak RSS of this process, of each child, and of their sum (sampled)."""
-
-    def __init__(self, interval: float = 0.1):
-        self.interval, self.each, self.total = interval, {}, 0
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for p in [me] + me.children(recursive=True):
-                try:
-                    rss = p.memory_info().rss
-                except psutil.Error:
-                    continue
-                key = "this process" if p.pid == me.pid else f"writer {p.pid}"
-                self.each[key] = max(self.each.get(key, 0), rss)
-                total += rss
-            self.total = max(self.total, total)
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
+from bench_hfc1ar import PeakRSS  # noqa: E402
 
 
 class Phases(logging.Handler):
@@ -71,12 +40,17 @@ class Phases(logging.Handler):
         self.seconds = {}
 
     def emit(self, record):
-        m = re.search(r"^(.*?): [\d  ]+ of [\d  ]+ rows in ([\d.]+) s|"
-                      r"^(export \(VOTables\)): [\d  ]+ rows in ([\d.]+) s",
-                      record.getMessage())
+        m = re.search(r"^(.*?): [\d ]+ (?:of [\d ]+ )?rows in (.+?) \(", record.getMessage())
         if m:
-            name = m.group(1) or m.group(3)
-            self.seconds[name.split(" export ")[-1]] = float(m.group(2) or m.group(4))
+            self.seconds[m.group(1).split(" export ")[-1]] = _seconds(m.group(2))
+
+
+def _seconds(text: str) -> float:
+    """``4.2 s``, ``1 min 53 s``, ``2 h 05 min`` (:func:`vespa_curation.progress.duration`)
+    in seconds."""
+    scale = {"h": 3600, "min": 60, "s": 1}
+    words = text.split()
+    return sum(float(v) * scale[u] for v, u in zip(words[::2], words[1::2]))
 
 
 def main(argv=None):
@@ -121,17 +95,19 @@ def main(argv=None):
             "dachs_inputs": str(area),
             "decisions": str(BENCH / "run" / "decisions-none.csv")})
         phases.seconds = {}
-        with ProcessPeaks() as mem:
+        with PeakRSS(interval=0.1) as mem:
             t0 = time.perf_counter()
             rep = export.run(cfg, run_dir)
             wall = time.perf_counter() - t0
         files[w] = {f: hashlib.sha256((area / "hfc1ar" / f).read_bytes()).hexdigest()
                     for f in rep["data_files"]}
-        each = ", ".join(f"{k} {v / 2**30:.2f}" for k, v in sorted(
-            mem.each.items(), key=lambda kv: kv[0] != "this process"))
+        me = os.getpid()
+        each = ", ".join(f"{'this process' if pid == me else f'writer {pid}'} "
+                         f"{v / 2**30:.2f}" for pid, v in sorted(
+                             mem.each.items(), key=lambda kv: kv[0] != me))
         print(f"workers={w}: export of {rep['exported']:,} rows in {rep['parts']} parts: "
               f"{wall:.1f} s ({', '.join(f'{k} {v:.1f} s' for k, v in phases.seconds.items())}); "
-              f"peak RSS summed {mem.total / 2**30:.2f} GB ({each} GB)", flush=True)
+              f"peak RSS summed {mem.peak / 2**30:.2f} GB ({each} GB)", flush=True)
     print(hashlib.sha256(repr(sorted(files[w].items())).encode()).hexdigest())
 
 

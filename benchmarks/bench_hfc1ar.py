@@ -37,11 +37,13 @@ BENCH = ROOT / "outputs" / "bench"
 
 
 class PeakRSS:
-    """Samples the summed RSS of this process and all its descendants."""
+    """Samples the summed RSS of this process and all its descendants (``peak``), and
+    the peak of each of them (``each``: pid → bytes)."""
 
     def __init__(self, interval: float = 0.25):
         self.interval = interval
         self.peak = 0
+        self.each: dict[int, int] = {}
         self.samples: list[tuple[float, int]] = []     # (time.time(), summed RSS)
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -54,9 +56,11 @@ class PeakRSS:
                 procs = [me] + me.children(recursive=True)
                 for p in procs:
                     try:
-                        total += p.memory_info().rss
+                        rss = p.memory_info().rss
                     except psutil.Error:
-                        pass
+                        continue
+                    total += rss
+                    self.each[p.pid] = max(self.each.get(p.pid, 0), rss)
             except psutil.Error:
                 pass
             self.peak = max(self.peak, total)

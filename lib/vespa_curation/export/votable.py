@@ -134,8 +134,6 @@ def _xml_attr(value) -> str:
             .replace('"', "&quot;"))
 
 
-
-
 def _cells(field, data, mask, a: int, b: int) -> np.ndarray:
     """``<TD>..</TD>`` text of rows a..b of one column (``<TD/>`` for NULL): numbers by
     Python's shortest round-trip ``repr``, text XML-escaped (only when a cell needs it).

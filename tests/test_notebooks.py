@@ -3,8 +3,11 @@ papermill on every embedded sample, and the curator decision round trip across r
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -54,6 +57,75 @@ def test_parameters_cell_then_load_params(name):
     # the first cell after the parameters checks them, before anything else runs
     assert "load_config(service, params_file, overrides)" in code[1].source
     assert len(code) <= 5, "notebooks stay thin: logic lives in lib/"
+
+
+# -- kernels started ahead ---------------------------------------------------------------
+
+def test_stage_notebook_imports_are_what_a_kernel_can_run_ahead():
+    imports = runs.notebook_imports(ROOT / "notebooks" / "02_qa.ipynb")
+    assert "from vespa_curation.runs import notebook_setup" in imports
+    assert "from vespa_curation import qa, runs" in imports
+    assert all(line.startswith(("import ", "from ")) for line in imports)
+
+
+def _probe_stage(folder: Path, monkeypatch) -> dict:
+    """A stage notebook (in ``folder``) writing its kernel's pid and whether the
+    warm-up of :data:`runs.WARM_UP` ran in that kernel."""
+    from vespa_curation import paths
+    nb = nbformat.v4.new_notebook(metadata={
+        "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"},
+        "language_info": {"name": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell(
+        "service = None\nparams_file = None\noverrides = []\nrun_dir = None",
+        metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell(
+        "import os\nimport pathlib\n"
+        "pathlib.Path(run_dir, 'probe.txt').write_text("
+        "f\"{os.getpid()} {globals().get('_warm_pid')}\")")]
+    nbformat.write(nb, folder / "99_probe.ipynb")
+    monkeypatch.setattr(paths, "NOTEBOOKS", folder)
+    # the warm-up uses `os`, which only the notebook's own imports (run first) bring
+    monkeypatch.setitem(runs.WARM_UP, "99_probe", "_warm_pid = os.getpid()")
+    return {"service": "hfc1ar", "params_file": None, "overrides": [],
+            "run_dir": str(folder)}
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+def test_stage_runs_in_the_kernel_started_ahead_which_then_ends(tmp_path, monkeypatch):
+    params = _probe_stage(tmp_path, monkeypatch)
+    warm = runs.WarmKernel("99_probe")
+    pid = warm.km.provisioner.pid
+    (tmp_path / "out").mkdir()
+    runs.execute_stage("99_probe", tmp_path / "out", params, progress=False, warm=warm)
+    ran, warmed = (tmp_path / "probe.txt").read_text().split()
+    assert int(ran) == pid and warmed == str(pid)   # imports, then the warm-up, there
+    assert _gone(pid)
+
+
+@pytest.mark.slow
+def test_stage_runs_when_the_kernel_started_ahead_died(tmp_path, monkeypatch, caplog):
+    params = _probe_stage(tmp_path, monkeypatch)
+    warm = runs.WarmKernel("99_probe")
+    pid = warm.km.provisioner.pid
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not _gone(pid) and time.monotonic() < deadline:
+        os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    (tmp_path / "out").mkdir()
+    with caplog.at_level("WARNING", logger="vespa_curation.runs"):
+        runs.execute_stage("99_probe", tmp_path / "out", params, progress=False, warm=warm)
+    ran, warmed = (tmp_path / "probe.txt").read_text().split()
+    assert int(ran) != pid and warmed == "None"      # papermill's own kernel ran it
+    assert "died; papermill starts another" in caplog.text
 
 
 # -- execution on the samples -----------------------------------------------------------

@@ -296,9 +296,154 @@ def notebook_parameters(params: Mapping, folder: Path, params_file: str | None,
             "run_dir": str(folder)}
 
 
+def _papermill():
+    """papermill, imported without jsonschema's RFC 3987 (IRI) format checker.
+
+    jsonschema imports ``rfc3987_syntax`` when it is installed (jupyter-events pulls it
+    in), and that module builds an Earley parser of RFC 3987 at import: 2.8 s of every
+    ``vespa-curate run``. papermill and nbformat validate notebooks against schemas with
+    no ``iri`` format, and jsonschema imports the checker under ``suppress(ImportError)``,
+    so this process marks the module absent (only when jsonschema is not loaded yet, and
+    never over a module already imported)."""
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
+    import papermill
+    return papermill
+
+
+#: What a stage's kernel runs while the stage before it runs, besides the notebook's
+#: own imports (:func:`notebook_imports`): what the stage would otherwise do first, on
+#: its own time — the QA's lazily imported figure modules, and the time scales and
+#: ephemeris the first observers() call loads (≈ 0.8 s in each worker forked after).
+WARM_UP: dict[str, str] = {
+    "01_harvest": "from vespa_curation.geometry import solar; solar.warm_up()",
+    "02_qa": "from vespa_curation.qa import report; report.warm_up()",
+}
+
+
+def notebook_imports(path: Path) -> list[str]:
+    """The top-level ``import``/``from ... import`` statements of a notebook's code
+    cells, as source lines (what a kernel can run before the notebook's parameters are
+    known)."""
+    import ast
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    out = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        src = "".join(cell.get("source", []))
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        out += [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    return out
+
+
+class WarmKernel:
+    """A stage's kernel, started and importing what the stage needs while the stage
+    before it runs (each stage's kernel start and imports cost 3–4 s of a run).
+
+    The kernel is the one papermill would start (same kernelspec, working directory,
+    in-memory IPython history); its warm-up runs as a silent execution, so the
+    notebook's cells queue behind it and see nothing of it but modules already
+    imported. :meth:`take` hands the running kernel manager to papermill (None when the
+    kernel died: papermill then starts its own); :meth:`close` shuts it down."""
+
+    def __init__(self, stage: str):
+        from jupyter_client.manager import AsyncKernelManager
+        from jupyter_core.utils import run_sync
+        self.stage = stage
+        _prefer_env_kernels()
+        code = notebook_imports(paths.NOTEBOOKS / f"{stage}.ipynb")
+        code += [WARM_UP[stage]] if stage in WARM_UP else []
+        self.km = AsyncKernelManager(kernel_name=kernel_name())
+        run_sync(self.km.start_kernel)(
+            cwd=str(paths.ROOT), extra_arguments=["--HistoryManager.hist_file=:memory:"])
+        self.kc = self.km.blocking_client()
+        self.kc.start_channels()
+        self.msg_id = self.kc.execute("\n".join(code), silent=True, store_history=False)
+
+    def _wait_warm_up(self, timeout: float = 120.0) -> None:
+        """Wait for the warm-up's reply (at once when it is long done): closing the
+        channels earlier could drop the request before the kernel has read it."""
+        import queue
+        from jupyter_core.utils import run_sync
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                msg = self.kc.get_shell_msg(timeout=0.5)
+            except queue.Empty:
+                if not run_sync(self.km.is_alive)():
+                    return
+                continue
+            if msg.get("parent_header", {}).get("msg_id") == self.msg_id:
+                c = msg.get("content", {})
+                if c.get("status") != "ok":
+                    log.debug("warm-up of stage %s: %s: %s", self.stage, c.get("ename"),
+                              c.get("evalue"))
+                return
+
+    def take(self):
+        """The kernel manager, for papermill (``km=``), or None when the kernel died."""
+        from jupyter_core.utils import run_sync
+        self._wait_warm_up()
+        self.kc.stop_channels()
+        if self.km is not None and not run_sync(self.km.is_alive)():
+            log.warning("the kernel started for stage %s died; papermill starts another",
+                        self.stage)
+            self.close()
+        return self.km
+
+    def close(self) -> None:
+        """Shut the kernel down unless papermill already did (once)."""
+        from jupyter_core.utils import run_sync
+        if self.kc is not None:
+            self.kc.stop_channels()
+            self.kc = None
+        if self.km is not None:
+            km, self.km = self.km, None
+            try:
+                if run_sync(km.is_alive)():
+                    run_sync(km.shutdown_kernel)(now=False)
+            except Exception as e:  # noqa: BLE001 — already gone: nothing to shut down
+                log.debug("kernel of stage %s: %s", self.stage, e)
+
+
+def _warm_engine():
+    """The papermill engine running a notebook in a :class:`WarmKernel`'s kernel
+    (``km=``): papermill's nbclient engine, whose client then stops its channels and
+    shuts the kernel down at the end as it does for a kernel it started (nbclient keeps
+    a kernel it was given alive, with the heartbeat thread of its client)."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.utils import merge_kwargs, remove_args
+
+    class Client(PapermillNotebookClient):
+        def execute(self, **kwargs):
+            return super().execute(cleanup_kc=True, **kwargs)
+
+    class WarmKernelEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False,
+                                     stdout_file=None, stderr_file=None, start_timeout=60,
+                                     execution_timeout=None, **kwargs):
+            # as NBClientEngine.execute_managed_notebook (papermill 2.6), with Client
+            kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+            return Client(nb_man, **merge_kwargs(
+                kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
+                kernel_name=kernel_name, log=logging.getLogger("papermill"),
+                log_output=log_output, stdout_file=stdout_file,
+                stderr_file=stderr_file)).execute()
+
+    papermill_engines.register("vespa-warm-kernel", WarmKernelEngine)
+    return "vespa-warm-kernel"
+
+
 def execute_stage(stage: str, folder: Path, parameters: Mapping,
-                  progress: bool = True) -> Path:
-    """Run one stage notebook into ``folder`` through papermill.
+                  progress: bool = True, warm: WarmKernel | None = None) -> Path:
+    """Run one stage notebook into ``folder`` through papermill (in ``warm``'s kernel
+    when one was started for it; it is shut down once the stage ends).
 
     Returns
     -------
@@ -310,7 +455,7 @@ def execute_stage(stage: str, folder: Path, parameters: Mapping,
     StageFailed
         When a cell raised; the executed notebook (with the error) is kept.
     """
-    import papermill as pm
+    pm = _papermill()
     from papermill.exceptions import PapermillExecutionError
 
     _prefer_env_kernels()
@@ -319,10 +464,12 @@ def execute_stage(stage: str, folder: Path, parameters: Mapping,
     log.info("%s: stage %s starts (%s)", parameters["service"], stage, out)
     t0 = time.monotonic()
     try:
+        km = warm.take() if warm is not None else None
         pm.execute_notebook(
             str(src), str(out), parameters=dict(parameters), kernel_name=kernel_name(),
             progress_bar=progress, log_output=True, cwd=str(paths.ROOT),
-            report_mode=False)
+            report_mode=False,
+            **({"km": km, "engine_name": _warm_engine()} if km is not None else {}))
     except PapermillExecutionError as e:
         log.error("%s: stage %s failed in cell %s: %s: %s — the executed notebook "
                   "with the error is %s", parameters["service"], stage,
@@ -333,9 +480,24 @@ def execute_stage(stage: str, folder: Path, parameters: Mapping,
         log.error("%s: stage %s could not run: %s", parameters["service"], stage, e)
         raise StageFailed(f"{parameters['service']}: stage {stage} could not run: {e}",
                           out if out.exists() else None) from e
+    finally:
+        if warm is not None:
+            warm.close()
     log.info("%s: stage %s done in %.1f s", parameters["service"], stage,
              time.monotonic() - t0)
     return out
+
+
+def _warm_kernel(stage: str) -> WarmKernel | None:
+    """A :class:`WarmKernel` for ``stage``, or None (papermill then starts the kernel
+    itself) when ``VESPA_CURATE_WARM_KERNELS=0`` or the kernel cannot start."""
+    if os.environ.get("VESPA_CURATE_WARM_KERNELS", "1") == "0":
+        return None
+    try:
+        return WarmKernel(stage)
+    except Exception as e:  # noqa: BLE001 — papermill starts it and reports why not
+        log.warning("could not start the kernel of stage %s ahead: %s", stage, e)
+        return None
 
 
 @dataclass
@@ -363,13 +525,21 @@ def run_service(params: Mapping, stamp: str, params_file: str | None = None,
     nb_params = notebook_parameters(params, folder, params_file, overrides)
     with run_log(folder):
         log.info("%s: run %s in %s", params["service"], stamp, folder)
-        for stage in stages:
-            try:
-                execute_stage(stage, folder, nb_params, progress=progress)
-            except StageFailed as e:
-                res.ok, res.error = False, str(e)
-                break
-            res.stages.append(stage)
+        # each stage's kernel starts, and imports, while the stage before it runs
+        warm = _warm_kernel(stages[0]) if stages else None
+        try:
+            for k, stage in enumerate(stages):
+                this, warm = warm, (_warm_kernel(stages[k + 1]) if k + 1 < len(stages)
+                                    else None)
+                try:
+                    execute_stage(stage, folder, nb_params, progress=progress, warm=this)
+                except StageFailed as e:
+                    res.ok, res.error = False, str(e)
+                    break
+                res.stages.append(stage)
+        finally:
+            if warm is not None:
+                warm.close()
         log.info("%s: run %s %s", params["service"], stamp,
                  "completed" if res.ok else "FAILED")
     return res

@@ -84,7 +84,7 @@ def coverage_section(params: Mapping, rows: pd.DataFrame,
         total = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
         out["time"] = M.time_summary(total)
         out["time"]["gaps"] = largest_gaps(total)
-        figs["coverage_time"] = time_figure(old_t, run_t, total)
+        figs["coverage_time"] = time_figure(old_t, run_t, total, out["time"])
     return out, figs
 
 
@@ -149,9 +149,10 @@ def _drawn(tmoc) -> np.ndarray:
     return M.time_ranges_jd(m)
 
 
-def time_figure(before, run, total):
+def time_figure(before, run, total, summary: Mapping | None = None):
     """The T-MOC on a time axis: covered before (grey), by the run (orange), the
-    largest gaps shaded red."""
+    largest gaps shaded red (``summary``: ``total``'s :func:`..geometry.moc.time_summary`
+    when the caller has it: it converts every range the exact way)."""
     import matplotlib.dates as mdates
     fig = new_figure(9, 2.8)
     ax = fig.subplots()
@@ -174,7 +175,7 @@ def time_figure(before, run, total):
                     fontsize=6, color="tab:red")
     ax.set_ylim(-0.6, 1.7)
     ax.set_yticks([0, 1], ["import area", "this run"], fontsize=7)
-    s = M.time_summary(total)
+    s = summary if summary is not None else M.time_summary(total)
     ax.set_title(f"time coverage, T-MOC order {total.max_order}: {s.get('first', '')[:10]}"
                  f" … {s.get('last', '')[:10]}, {s['ranges']} ranges; the {GAPS} largest "
                  "gaps shaded", fontsize=8)

@@ -82,7 +82,7 @@ def _odd_rows(rows: pd.DataFrame) -> tuple[dict, list[dict]]:
     has = (odd != "").to_numpy()
     if not has.any():
         return {}, []
-    counts = {k: int(v) for k, v in odd[has].str.split("+").explode().value_counts().items()}
+    counts = {k: int(v) for k, v in F.joined_counts(odd[has]).items()}
     notes = rows["qa_flag_notes"] if "qa_flag_notes" in rows else \
         pd.Series(None, index=rows.index)
     listed = [{"granule_uid": u, "flags": f, "notes": n} for u, f, n in
@@ -126,6 +126,15 @@ def records_for_rows(rows: pd.DataFrame, records: pd.DataFrame, service: str) ->
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name))[:80]
+
+
+def warm_up() -> None:
+    """Import what the report draws with (figures, coverage, matplotlib) and load what
+    the gallery's first traced region loads (:func:`..geometry.solar.warm_up`), so that
+    the gallery's workers forked afterwards start warm."""
+    from ..geometry import solar
+    from . import coverage, spectra  # noqa: F401 — imported for the forked workers
+    solar.warm_up()
 
 
 def build_report(params: Mapping, run_dir) -> dict:
@@ -291,8 +300,8 @@ def _counts(service: str, run_dir: Path, rows: pd.DataFrame, q: pd.DataFrame) ->
     for (stage, rule), n in q.groupby(["stage", "rule"]).size().items():
         per_rule.setdefault(stage, {})[rule] = int(n)
     flags = _flags(rows)
-    flag_counts = {k: int(v) for k, v in
-                   flags.str.split("+").explode().value_counts().items()} if len(flags) else {}
+    flag_counts = {k: int(v) for k, v in F.joined_counts(flags).items()} \
+        if len(flags) else {}
     odd_counts, odd_listed = _odd_rows(rows)
     report = {
         "service": service, "run_dir": str(run_dir),

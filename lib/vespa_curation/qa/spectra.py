@@ -100,7 +100,12 @@ def coverage_figure(rows: pd.DataFrame) -> "object":
         m = groups == g
         a, b = merged_intervals(t0[m], t1[m]) if merge else (t0[m], t1[m])
         n_bars += len(a)
-        ax.hlines(np.full(len(a), k), a, b, lw=6, color=f"C{k % 10}")
+        # one path broken by NaT (hlines would make a path per interval: 0.7 s for
+        # the 9 000 intervals of 184 000 regions); butt caps, as hlines draws them
+        xs = np.full(3 * len(a), np.datetime64("NaT"), "datetime64[ns]")
+        xs[0::3], xs[1::3] = a, b
+        ax.plot(xs, np.full(len(xs), float(k)), lw=6, color=f"C{k % 10}",
+                solid_capstyle="butt")
         ax.plot(a, np.full(len(a), k), "|", color="k", ms=8)
     ax.set_yticks(range(len(names)), names, fontsize=7)
     ax.set_title(f"time coverage: {len(rows)} granules" + (

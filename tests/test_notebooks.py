@@ -101,7 +101,7 @@ def _gone(pid: int) -> bool:
 @pytest.mark.slow
 def test_stage_runs_in_the_kernel_started_ahead_which_then_ends(tmp_path, monkeypatch):
     params = _probe_stage(tmp_path, monkeypatch)
-    warm = runs.WarmKernel("99_probe")
+    warm = runs.WarmKernel("99_probe", "hfc1ar")
     pid = warm.km.provisioner.pid
     (tmp_path / "out").mkdir()
     runs.execute_stage("99_probe", tmp_path / "out", params, progress=False, warm=warm)
@@ -113,7 +113,7 @@ def test_stage_runs_in_the_kernel_started_ahead_which_then_ends(tmp_path, monkey
 @pytest.mark.slow
 def test_stage_runs_when_the_kernel_started_ahead_died(tmp_path, monkeypatch, caplog):
     params = _probe_stage(tmp_path, monkeypatch)
-    warm = runs.WarmKernel("99_probe")
+    warm = runs.WarmKernel("99_probe", "hfc1ar")
     pid = warm.km.provisioner.pid
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 30

@@ -56,6 +56,14 @@ def preflight(params: Mapping[str, Any]) -> None:
 
 # -- worker side ------------------------------------------------------------------------
 
+def warm_up(service_name: str) -> None:
+    """The service's declared warm-up (:attr:`..services.declare.Service.warm_up`), if
+    any: what its first chunk would load, loaded before the workers fork."""
+    svc = get_service(service_name)
+    if svc.warm_up is not None:
+        svc.warm_up()
+
+
 def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, Any],
                  now: pd.Timestamp) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Map and validate one chunk (runs in a worker process or on a Dask worker).

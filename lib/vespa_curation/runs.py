@@ -312,12 +312,13 @@ def _papermill():
 
 
 #: What a stage's kernel runs while the stage before it runs, besides the notebook's
-#: own imports (:func:`notebook_imports`): what the stage would otherwise do first, on
-#: its own time — the QA's lazily imported figure modules, and the time scales and
-#: ephemeris the first observers() call loads (≈ 0.8 s in each worker forked after).
+#: own imports (:func:`notebook_imports`), ``{service}`` being the service's name: what
+#: the stage would otherwise do first, on its own time — the QA's lazily imported
+#: figure modules, and the service's warm-up (hfc1ar: the compiled kernels and the
+#: ephemeris its first chunk loads, ≈ 0.5 s in each worker forked after).
 WARM_UP: dict[str, str] = {
-    "01_harvest": "from vespa_curation.geometry import solar; solar.warm_up()",
-    "02_qa": "from vespa_curation.qa import report; report.warm_up()",
+    "01_harvest": "from vespa_curation.harvest import warm_up; warm_up({service!r})",
+    "02_qa": "from vespa_curation.qa.report import warm_up; warm_up({service!r})",
 }
 
 
@@ -350,13 +351,13 @@ class WarmKernel:
     imported. :meth:`take` hands the running kernel manager to papermill (None when the
     kernel died: papermill then starts its own); :meth:`close` shuts it down."""
 
-    def __init__(self, stage: str):
+    def __init__(self, stage: str, service: str):
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
         self.stage = stage
         _prefer_env_kernels()
         code = notebook_imports(paths.NOTEBOOKS / f"{stage}.ipynb")
-        code += [WARM_UP[stage]] if stage in WARM_UP else []
+        code += [WARM_UP[stage].format(service=service)] if stage in WARM_UP else []
         self.km = AsyncKernelManager(kernel_name=kernel_name())
         run_sync(self.km.start_kernel)(
             cwd=str(paths.ROOT), extra_arguments=["--HistoryManager.hist_file=:memory:"])
@@ -414,7 +415,9 @@ def _warm_engine():
     """The papermill engine running a notebook in a :class:`WarmKernel`'s kernel
     (``km=``): papermill's nbclient engine, whose client then stops its channels and
     shuts the kernel down at the end as it does for a kernel it started (nbclient keeps
-    a kernel it was given alive, with the heartbeat thread of its client)."""
+    a kernel it was given alive, with the heartbeat thread of its client). The kernel is
+    stopped at once rather than asked to exit (0.6 s a stage): its last cell has
+    replied and its outputs have arrived, and what a stage writes is closed by then."""
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine, papermill_engines
     from papermill.utils import merge_kwargs, remove_args
@@ -433,6 +436,7 @@ def _warm_engine():
             return Client(nb_man, **merge_kwargs(
                 kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
                 kernel_name=kernel_name, log=logging.getLogger("papermill"),
+                shutdown_kernel="immediate",
                 log_output=log_output, stdout_file=stdout_file,
                 stderr_file=stderr_file)).execute()
 
@@ -488,13 +492,13 @@ def execute_stage(stage: str, folder: Path, parameters: Mapping,
     return out
 
 
-def _warm_kernel(stage: str) -> WarmKernel | None:
+def _warm_kernel(stage: str, service: str) -> WarmKernel | None:
     """A :class:`WarmKernel` for ``stage``, or None (papermill then starts the kernel
     itself) when ``VESPA_CURATE_WARM_KERNELS=0`` or the kernel cannot start."""
     if os.environ.get("VESPA_CURATE_WARM_KERNELS", "1") == "0":
         return None
     try:
-        return WarmKernel(stage)
+        return WarmKernel(stage, service)
     except Exception as e:  # noqa: BLE001 — papermill starts it and reports why not
         log.warning("could not start the kernel of stage %s ahead: %s", stage, e)
         return None
@@ -526,11 +530,12 @@ def run_service(params: Mapping, stamp: str, params_file: str | None = None,
     with run_log(folder):
         log.info("%s: run %s in %s", params["service"], stamp, folder)
         # each stage's kernel starts, and imports, while the stage before it runs
-        warm = _warm_kernel(stages[0]) if stages else None
+        svc = params["service"]
+        warm = _warm_kernel(stages[0], svc) if stages else None
         try:
             for k, stage in enumerate(stages):
-                this, warm = warm, (_warm_kernel(stages[k + 1]) if k + 1 < len(stages)
-                                    else None)
+                this, warm = warm, (_warm_kernel(stages[k + 1], svc)
+                                    if k + 1 < len(stages) else None)
                 try:
                     execute_stage(stage, folder, nb_params, progress=progress, warm=this)
                 except StageFailed as e:

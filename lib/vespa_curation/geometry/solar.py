@@ -214,14 +214,6 @@ def observers(date_obs, rsun_arcsec, interpolate: bool | None = None) -> Observe
 EPHEMERIS_STEP_DAYS = 0.5
 
 
-def warm_up() -> None:
-    """Load what the first :func:`observers` call of a process loads (astropy's time
-    scales and leap seconds, sunpy's ephemeris: ≈ 0.8 s), so that workers forked
-    afterwards start with them (a stage's kernel does it while the stage before it
-    runs, :data:`vespa_curation.runs.WARM_UP`)."""
-    observers(["2000-01-01T12:00:00"], [960.0])
-
-
 def earth_ephemeris(times, interpolate: bool | None = None):
     """Earth's B0 (deg), sunpy's L0 (deg) and Earth's distance (m) at ``times``.
 

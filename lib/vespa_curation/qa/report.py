@@ -128,13 +128,13 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name))[:80]
 
 
-def warm_up() -> None:
-    """Import what the report draws with (figures, coverage, matplotlib) and load what
-    the gallery's first traced region loads (:func:`..geometry.solar.warm_up`), so that
-    the gallery's workers forked afterwards start warm."""
-    from ..geometry import solar
+def warm_up(service: str) -> None:
+    """Import what the report draws with (figures, coverage, matplotlib) and run the
+    service's warm-up (the kernels and ephemeris the gallery's traced regions use), so
+    that the gallery's workers forked afterwards start warm."""
+    from ..harvest import warm_up as service_warm_up
     from . import coverage, spectra  # noqa: F401 — imported for the forked workers
-    solar.warm_up()
+    service_warm_up(service)
 
 
 def build_report(params: Mapping, run_dir) -> dict:

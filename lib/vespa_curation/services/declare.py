@@ -76,6 +76,10 @@ class Service:
     extra_columns : sequence of Column
         The service's own columns beside EPN-TAP's (:func:`vespa_curation.epncore.
         extra_column`): declared in the RD with their description, filled like any other.
+    warm_up : callable, optional
+        ``f()`` loading what a process's first chunk of this service would load (compiled
+        kernels, ephemeris): run by a stage's kernel before it forks its workers
+        (:data:`vespa_curation.runs.WARM_UP`).
     served_files : str, optional
         A folder of the import area (written by ``files``) that the service's datalink
         service serves as static files (e.g. hfc1t3's ``tfcat``).
@@ -103,6 +107,7 @@ class Service:
     spectrum: Callable[[Path], tuple] | None = None
     served_files: str | None = None
     extra_columns: Sequence[epncore.Column] = ()
+    warm_up: Callable[[], None] | None = None
 
     def __post_init__(self):
         facts = self.column_facts   # ValueError names a bad extra column

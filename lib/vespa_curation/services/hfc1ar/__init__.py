@@ -158,6 +158,11 @@ def _granule_gid(r, p):
             ).astype(object).to_numpy()
 
 
+def _warm_up() -> None:
+    from ...geometry.hfc_ar import warm_up
+    warm_up()
+
+
 SERVICE = Service(
     name="hfc1ar",
     title="HFC active regions",
@@ -207,6 +212,7 @@ SERVICE = Service(
     # near 2 GB at the speed of larger chunks (benchmarks/bench_hfc1ar.py)
     defaults={"source": "sqlite:///outputs/samples/hfc.sqlite", "chunk_size": 10000},
     sample=hfc_sample.build,
+    warm_up=_warm_up,
     meta={"referenceURL": "http://hfc.helio-vo.eu",
           "source": "Heliophysics Feature Catalogue, hfc1 database"},
 )

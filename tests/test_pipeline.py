@@ -73,6 +73,30 @@ def test_missing_source_is_named(tmp_path):
         harvest.run(_params(tmp_path / "nope.sqlite", tmp_path), tmp_path / "run")
 
 
+@pytest.mark.parametrize("bad_at", [0, 9, 10, 24, 39])
+def test_text_that_is_not_utf8_is_read_once_in_order_with_replacement(tmp_path, bad_at):
+    """SQLite text is decoded by sqlite3 in C; a value that is not UTF-8 makes the
+    query be read again with replacement from the first row not yet yielded: every row
+    comes once, in order, the bad one with U+FFFD (which the validator refuses)."""
+    from vespa_curation.sources.sql import sqlite_source
+    db = tmp_path / "latin1.sqlite"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE T (ID INTEGER PRIMARY KEY, NAME TEXT)")
+    con.executemany("INSERT INTO T VALUES (?, ?)", [(i, f"r{i}") for i in range(40)])
+    con.execute("UPDATE T SET NAME = CAST(X'6d64695fe9' AS TEXT) WHERE ID = ?", (bad_at,))
+    con.commit()
+    con.close()
+    src = sqlite_source(db)
+    chunks = list(src.query("SELECT ID, NAME FROM T ORDER BY ID", chunksize=10))
+    got = pd.concat(chunks, ignore_index=True)
+    assert got["ID"].tolist() == list(range(40))
+    assert got.loc[bad_at, "NAME"] == "mdi_\ufffd"
+    assert got.drop(index=bad_at)["NAME"].tolist() == [f"r{i}" for i in range(40)
+                                                       if i != bad_at]
+    assert [len(c) for c in chunks] == [10, 10, 10, 10]
+    src.close()
+
+
 def test_a_record_that_crashes_mapping_is_isolated_not_fatal(sample_db, tmp_path,
                                                              monkeypatch):
     """A record no mapping rule foresaw (here: a prepare step that raises on one ID_AR,
@@ -128,8 +152,9 @@ def test_export_in_parts_equals_export_in_one(sample_db, tmp_path):
     assert man2["total_rows"] == man1["total_rows"] == len(t2)
     assert man2["runs"][-1]["rows"] == len(t2)
     pd.testing.assert_frame_equal(t1, t2)
-    assert not (run_dir.parent / "export_rows.parquet").exists()
-    assert not (run_dir / "export_rows.parquet").exists()
+    assert not list(run_dir.parent.glob(runfolder.EXPORT_ROWS))
+    assert not list(run_dir.glob(runfolder.EXPORT_ROWS))
+    assert not list(run_dir.glob("*.part"))
     # the same night again: nothing new, nothing written
     again = run_dir.parent.parent / "parts-2" / "hfc1ar"
     params2 = dict(params, full=False)

@@ -526,14 +526,15 @@ def test_kill_9_of_a_run_leaves_no_process_and_the_next_run_clears_its_scratch(
 def test_remove_scratch_keeps_what_a_live_writer_holds(tmp_path):
     folder = tmp_path / "20260101T000000Z" / "hfc1ar"
     folder.mkdir(parents=True)
-    (folder / runfolder.EXPORT_ROWS).write_bytes(b"x" * 100)
+    (folder / runfolder.export_rows_part(1)).write_bytes(b"x" * 100)
     (folder / "rows.parquet.part").write_bytes(b"x")
     (folder / "rows.parquet").write_bytes(b"kept")
     live = runfolder.ParquetStream(tmp_path / "20260102T000000Z" / "nrh" / "rows.parquet")
     live.path.parent.mkdir(parents=True)
     live.write(pd.DataFrame({"a": [1]}))
     removed = runfolder.remove_scratch(tmp_path)
-    assert sorted(p.name for p in removed) == [runfolder.EXPORT_ROWS, "rows.parquet.part"]
+    assert sorted(p.name for p in removed) == [runfolder.export_rows_part(1),
+                                               "rows.parquet.part"]
     assert (folder / "rows.parquet").exists() and live.tmp.exists()
     live.close([])
     assert live.path.exists()

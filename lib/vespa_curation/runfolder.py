@@ -15,8 +15,9 @@ file                   written by                          read by
 ``smoc.fits``          harvest (MOC of the accepted rows'  qa, export (the coverage)
                        s_region at ``moc_order``, each
                        chunk's by its worker)
-``export_rows.parquet``export (rows staged while a large   export (removed after)
-                       run is written in parts)
+``export_rows-NNNN``    export (each part's rows staged     export (removed after)
+``.parquet``           while a large run is written in
+                       parts)
 ``export.json``        export                              publish, the curator
 ``figures/``,          qa                                  the curator
 ``report.*``
@@ -46,8 +47,13 @@ RECORDS = "records.parquet"
 QUARANTINE = "quarantine.csv"
 HARVEST = "harvest.json"
 EXPORT = "export.json"
-EXPORT_ROWS = "export_rows.parquet"
+EXPORT_ROWS = "export_rows-*.parquet"     # the staged parts (export_rows_part)
 SMOC = "smoc.fits"
+
+
+def export_rows_part(k: int) -> str:
+    """The file staging the rows of part ``k`` (from 1) of a run's export."""
+    return f"export_rows-{k:04d}.parquet"
 
 
 def read_rows(run_dir: str | os.PathLike) -> pd.DataFrame:

@@ -2,10 +2,12 @@
 written to the DaCHS import area (:func:`vespa_curation.export.writer.write_run`).
 
 The run's rows are read in parts of ``export_batch`` rows — decisions and content
-hashes part by part, the new and changed rows staged in ``export_rows.parquet`` — so
-memory stays bounded for a full re-export of a large table; a run with more rows than
-that is written as several data files. Nothing changed since the last export (no row,
-no retraction, the same mark) leaves the import area as it is.
+hashes part by part, each part's new and changed rows staged in
+``export_rows-<NNNN>.parquet`` — so memory stays bounded for a full re-export of a large
+table; a run with more rows than that is written as several data files. With
+``workers``, the parts are decided, and then written, by that many processes. Nothing
+changed since the last export (no row, no retraction, the same mark) leaves the import
+area as it is.
 """
 from __future__ import annotations
 
@@ -49,6 +51,18 @@ class _Parts:
     overrides: int = 0
     retract: list = field(default_factory=list)
     seen: set = field(default_factory=set)
+    staged_rows: int = 0
+
+    def merge(self, other: "_Parts") -> None:
+        """Add what ``other`` (the next part) holds."""
+        for name in ("kept", "links", "states", "rejected", "uids"):
+            getattr(self, name).extend(getattr(other, name))
+        for k in self.counts:
+            self.counts[k] += other.counts[k]
+        self.overrides += other.overrides
+        self.retract = other.retract
+        self.seen |= other.seen
+        self.staged_rows += other.staged_rows
 
 
 def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
@@ -82,10 +96,14 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
 def _export(cfg, service, run_dir: Path, harvest_report: dict, rows_path: Path,
             n_in: int, batch: int, single: bool, writers) -> dict:
     """:func:`run` once its writer processes are forked."""
-    # row groups of a TABLEDATA block: a writer decodes one at a time (its memory)
-    staged = RF.ParquetStream(run_dir / RF.EXPORT_ROWS, row_group_size=TABLEDATA_BLOCK)
-    parts = _read_parts(cfg, service, rows_path, n_in, batch, single, staged,
-                        retry_candidates(harvest_report), harvest_report.get("time"))
+    staged: list[Path] = []     # the staged parts' files (removed at the end)
+    try:
+        parts = _read_parts(cfg, service, rows_path, n_in, batch, single, staged,
+                            retry_candidates(harvest_report), harvest_report.get("time"),
+                            writers)
+    except BaseException:
+        _remove(staged)
+        raise
     release_memory()    # the decisions' transient buffers, before the data files
     if getattr(service.source, "retract_missing", False):
         # products whose file is gone, when the service declares that it retracts them
@@ -104,12 +122,12 @@ def _export(cfg, service, run_dir: Path, harvest_report: dict, rows_path: Path,
     data_files: list[str] = []
     try:
         if written:
-            out_rows = _rows_out(parts, single, staged, rows_path, len(new_uids), batch)
+            out_rows = _rows_out(parts, single, staged, len(new_uids), batch)
             write_run(cfg.area, service, RunExport(
                 run_id=run_dir.parent.name, rows=out_rows,
                 links=_links_of(parts, run_dir, new_uids), retract=parts.retract,
                 mark=mark, granule_state=_state_of(parts),
-                extra_files=_extra_files(service, cfg, out_rows, staged)),
+                extra_files=_extra_files(service, cfg, out_rows)),
                 server_url=cfg["server_url"],
                 coverage=_coverage_spec(cfg, run_dir, exact_rows=not (
                     parts.overrides or (rejected is not None and len(rejected)))),
@@ -119,8 +137,7 @@ def _export(cfg, service, run_dir: Path, harvest_report: dict, rows_path: Path,
             log.info("%s: nothing new or changed since the last export: import area "
                      "left as it is", service.name)
     finally:
-        staged.discard()
-        staged.path.unlink(missing_ok=True)
+        _remove(staged)
     report = {"service": service.name, "run_id": run_dir.parent.name,
               "import_area": str(cfg.area.path), "written": written,
               "exported": len(new_uids), **parts.counts,
@@ -154,39 +171,91 @@ def _coverage_spec(cfg, run_dir: Path, exact_rows: bool) -> CoverageSpec | None:
 
 
 def _read_parts(cfg, service, rows_path: Path, n_in: int, batch: int, single: bool,
-                staged: RF.ParquetStream, retry_in: set, now) -> _Parts:
-    """Decisions, content hashes and datalinks of the run's rows, part by part."""
-    out = _Parts()
+                staged: list, retry_in: set, now, writers=None) -> _Parts:
+    """Decisions, content hashes and datalinks of the run's rows, part by part (parts
+    of ``batch`` rows, as the data files are written), on the ``writers`` when given:
+    each stages its part's new and changed rows in ``export_rows-<NNNN>.parquet``,
+    whose path is added to ``staged``. A run of one part keeps its rows in memory."""
     published = _published_if_needed(cfg)
-    # decisions and hashes in slices of a TABLEDATA block, whatever the parts' size:
-    # their transient memory (a copy of the rows, the hashed columns) stays small
-    batches = RF.row_batches(rows_path, min(batch, TABLEDATA_BLOCK)) if n_in else \
-        [RF.read_rows(rows_path.parent)]
+    parts = RF.row_group_parts(rows_path, batch) if n_in else []
     bar = Progress(f"{service.name} export (decisions, changes, links)", total=n_in,
                    unit="rows")
-    for rows in batches:
-        bar.update(len(rows))
-        # source ids to retry from the last mark: those this run read again are settled
-        if "qa_source_id" in rows and retry_in:
-            out.seen.update(retry_in.intersection(rows["qa_source_id"].astype(str)))
-        rows, rejected, retract, overrides = apply_decisions(
-            rows, cfg.decisions_path, service, import_area=cfg.area, published=published)
-        out.rejected.append(rejected)
-        out.retract = retract
-        out.overrides += len(overrides)
-        rows, state, part_counts = changed_rows(service, rows, cfg.area, now=now)
-        for k in out.counts:
-            out.counts[k] += part_counts[k]
-        out.states.append(pa.Table.from_pandas(state, preserve_index=False))
-        out.uids.append(np.asarray(rows["granule_uid"].astype(str).to_numpy(), dtype=str))
-        if service.links is not None:   # datalinks follow the rows
-            out.links.append(service.links(rows, cfg))
-        if single:
-            out.kept.append(rows)
-        elif len(rows):
-            staged.write(rows)
-        del rows
-    bar.close()
+    out = _Parts()
+    try:
+        if single or not parts:
+            out = _decide_part(cfg, parts[0] if parts else rows_path, None, published,
+                               retry_in, now, bar)
+        else:
+            for k, _ in enumerate(parts):
+                staged.append(rows_path.parent / RF.export_rows_part(k + 1))
+            args = [(cfg, part, path, published, retry_in, now)
+                    for part, path in zip(parts, staged)]
+            if writers is None:
+                done = [_decide_part(*a, bar=bar) for a in args]
+            else:   # each part on a writer process; the bar moves as parts are done
+                futures = [writers[0](_decide_part, *a) for a in args]
+                done = []
+                try:
+                    for fut, part in zip(futures, parts):
+                        done.append(fut.result())
+                        bar.update(len(part))
+                finally:
+                    for fut in futures:   # a part failed: the others end first
+                        fut.cancel() or fut.exception()
+            for p in done:
+                out.merge(p)
+    finally:
+        bar.close()
+    return out
+
+
+def _decide_part(cfg, part, stage_to: Path | None, published: set, retry_in: set, now,
+                 bar: Progress | None = None) -> _Parts:
+    """:func:`_read_parts` of one part (a RowGroups of the run's rows, or the path of
+    a run without rows), in slices of a TABLEDATA block: their transient memory (a copy
+    of the rows, the hashed columns) stays small. The new and changed rows are kept,
+    or written to ``stage_to`` (row groups of a TABLEDATA block: a writer decodes one
+    at a time)."""
+    service = cfg.definition
+    out = _Parts()
+    stream = RF.ParquetStream(stage_to, row_group_size=TABLEDATA_BLOCK) \
+        if stage_to is not None else None
+    slices = part.slices(TABLEDATA_BLOCK) if isinstance(part, RF.RowGroups) else \
+        [RF.read_rows(Path(part).parent)]
+    try:
+        for rows in slices:
+            rows = rows.reset_index(drop=True)
+            if bar is not None:
+                bar.update(len(rows))
+            # source ids to retry from the last mark: those this run read again are settled
+            if "qa_source_id" in rows and retry_in:
+                out.seen.update(retry_in.intersection(rows["qa_source_id"].astype(str)))
+            rows, rejected, retract, overrides = apply_decisions(
+                rows, cfg.decisions_path, service, import_area=cfg.area,
+                published=published)
+            out.rejected.append(rejected)
+            out.retract = retract
+            out.overrides += len(overrides)
+            rows, state, part_counts = changed_rows(service, rows, cfg.area, now=now)
+            for k in out.counts:
+                out.counts[k] += part_counts[k]
+            out.states.append(pa.Table.from_pandas(state, preserve_index=False))
+            out.uids.append(np.asarray(rows["granule_uid"].astype(str).to_numpy(),
+                                       dtype=str))
+            if service.links is not None:   # datalinks follow the rows
+                out.links.append(service.links(rows, cfg))
+            if stream is None:
+                out.kept.append(rows)
+            elif len(rows):
+                stream.write(rows)
+            del rows
+        if stream is not None:
+            stream.close(list(pq.ParquetFile(part.path).schema_arrow.names))
+            out.staged_rows = stream.rows
+    except BaseException:
+        if stream is not None:
+            stream.discard()
+        raise
     return out
 
 
@@ -199,16 +268,23 @@ def _published_if_needed(cfg) -> set:
     return cfg.area.published_uids()
 
 
-def _rows_out(parts: _Parts, single: bool, staged: RF.ParquetStream, rows_path: Path,
-              n_out: int, batch: int):
-    """The rows to write: one frame, or the parts of the staging file (each read by the
-    process that writes it)."""
+def _rows_out(parts: _Parts, single: bool, staged: list, n_out: int, batch: int):
+    """The rows to write: one frame, or the staged parts that hold rows (each read by
+    the process that writes it)."""
     if single:
         return parts.kept[0] if len(parts.kept) == 1 else pd.concat(parts.kept,
                                                                      ignore_index=True)
-    staged.close(list(pq.ParquetFile(rows_path).schema_arrow.names))
-    return pd.read_parquet(staged.path) if n_out <= batch else \
-        RF.row_group_parts(staged.path, batch)
+    files = [RF.row_group_parts(p, max(n_out, 1))[0] for p in staged
+             if pq.ParquetFile(p).metadata.num_rows]
+    if n_out <= batch:   # what changed fits one data file
+        return pd.concat([f.read() for f in files], ignore_index=True) if files else \
+            pd.read_parquet(staged[0])
+    return files
+
+
+def _remove(paths) -> None:
+    for p in paths:
+        Path(p).unlink(missing_ok=True)
 
 
 def _links_of(parts: _Parts, run_dir: Path, new_uids: np.ndarray) -> pd.DataFrame | None:
@@ -224,9 +300,10 @@ def _state_of(parts: _Parts) -> pd.DataFrame | None:
     return pa.concat_tables(parts.states, promote_options="default").to_pandas()
 
 
-def _extra_files(service, cfg, out_rows, staged: RF.ParquetStream) -> dict:
+def _extra_files(service, cfg, out_rows) -> dict:
     """Whole-table files of the import area (TFCat), from every exported row."""
     if service.files is None:
         return {}
-    rows = out_rows if isinstance(out_rows, pd.DataFrame) else pd.read_parquet(staged.path)
+    rows = out_rows if isinstance(out_rows, pd.DataFrame) else \
+        pd.concat([part.read() for part in out_rows], ignore_index=True)
     return service.files(rows, cfg)

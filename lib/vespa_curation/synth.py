@@ -53,7 +53,6 @@ import shapely
 import shapely.affinity
 from astropy.coordinates import SkyCoord
 from astropy.time import Time
-from scipy import ndimage
 
 __all__ = [
     "DIRECTIONS",
@@ -454,6 +453,7 @@ def _crop(mask: np.ndarray):
 
 
 def _largest(sub: np.ndarray) -> np.ndarray:
+    from scipy import ndimage   # (0.8 s to import: not in every kernel that maps HFC)
     lab, n = ndimage.label(sub, structure=_EIGHT)
     if n <= 1:
         return lab == 1
@@ -483,6 +483,7 @@ def boundary_pixels(component: np.ndarray) -> np.ndarray:
 
     These are exactly the pixels an outer-boundary chain visits.
     """
+    from scipy import ndimage
     comp = np.pad(np.asarray(component, bool), 1)
     outside = ndimage.label(~comp)[0]           # 4-connected background components
     outer = outside == outside[0, 0]

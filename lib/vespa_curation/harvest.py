@@ -104,12 +104,13 @@ def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, 
 
 
 def map_task(service_name: str, records: pd.DataFrame, params: Mapping[str, Any],
-             now: pd.Timestamp):
+             now: pd.Timestamp, known=None):
     """What a worker does with one chunk: :func:`map_validate`, then the MOC of the
     accepted rows' s_region as depth-29 ranges (None when the run keeps no coverage or
-    the service publishes no s_region)."""
+    the service publishes no s_region); ``known``: the union of the run's polygons the
+    driver has so far (:func:`chunk_moc`)."""
     accepted, q, keep = map_validate(service_name, records, params, now)
-    return accepted, q, keep, chunk_moc(accepted, params, (service_name, str(now)))
+    return accepted, q, keep, chunk_moc(accepted, params, (service_name, str(now)), known)
 
 
 #: The union of the polygons this process mapped in the current run: (run key, union).
@@ -125,10 +126,16 @@ def _forget_union() -> None:
     _UNION[:] = [None, None]
 
 
-def chunk_moc(rows: pd.DataFrame, params: Mapping[str, Any], run_key=None):
+def chunk_moc(rows: pd.DataFrame, params: Mapping[str, Any], run_key=None, known=None):
     """Depth-29 ranges of the MOC of every s_region this process mapped in the run
     ``run_key`` so far, ``rows``' included, at ``moc_order`` (None when the run keeps no
-    coverage or there is no polygon). The driver's union of them is the run's MOC."""
+    coverage or there is no polygon). The driver's union of them is the run's MOC.
+
+    ``known`` (depth-29 ranges): what the driver holds of that union, the other
+    workers' polygons included; added to this process's union first, so that a polygon
+    inside what another worker covered is skipped too (each worker built the whole
+    union on its own otherwise). The run's MOC is the same: a polygon is skipped only
+    when its cells lie in the union of polygons of the run."""
     if not params.get("coverage") or "s_region" not in rows or not len(rows) \
             or not rows["s_region"].notna().any():
         return None
@@ -136,6 +143,9 @@ def chunk_moc(rows: pd.DataFrame, params: Mapping[str, Any], run_key=None):
     if _UNION[0] != key or run_key is None:
         _UNION[:] = [key, M.PolygonUnion(int(params["moc_order"]))]
     union = _UNION[1]
+    if known is not None and len(known):
+        from mocpy import MOC
+        union.extend(MOC.from_depth29_ranges(int(params["moc_order"]), known))
     union.add(rows["s_region"])
     return union.moc.to_depth29_ranges
 
@@ -200,7 +210,7 @@ class _Collector:
         self.service = service
         self.now = now
         self.moc_order = moc_order
-        self.mocs: list = []          # the chunks' MOCs (depth-29 ranges), merged by 32
+        self._moc = None              # the union of the chunks' MOCs so far
         self.rows = RF.ParquetStream(run_dir / RF.ROWS)
         self.records = RF.ParquetStream(run_dir / RF.RECORDS)
         self.quarantine: list[pd.DataFrame] = []
@@ -210,9 +220,9 @@ class _Collector:
     def add(self, result) -> None:
         acc, q, keep, moc = result
         if moc is not None:
-            self.mocs.append(moc)
-            if len(self.mocs) >= 32:
-                self.mocs = [self.moc().to_depth29_ranges]
+            from mocpy import MOC
+            moc = MOC.from_depth29_ranges(self.moc_order, moc)
+            self._moc = moc if self._moc is None else self._moc.union(moc)
         self.rows.write(acc)
         self.records.write(keep)
         self.quarantine.append(q)
@@ -222,11 +232,12 @@ class _Collector:
 
     def moc(self):
         """The union of the chunks' MOCs so far (None when no chunk had a polygon)."""
-        if not self.mocs:
-            return None
-        from mocpy import MOC
-        mocs = [MOC.from_depth29_ranges(self.moc_order, r) for r in self.mocs]
-        return mocs[0].union(*mocs[1:]) if len(mocs) > 1 else mocs[0]
+        return self._moc
+
+    def known(self):
+        """:meth:`moc` as depth-29 ranges, given to the next chunk's worker (None when
+        there is none yet)."""
+        return None if self._moc is None else self._moc.to_depth29_ranges
 
     def close(self) -> pd.DataFrame:
         self.rows.close(self.service.columns)
@@ -322,7 +333,9 @@ def _map_all(cfg, service, chunks, out: _Collector, now, total=None, found=None)
     try:
         for chunk in chunks:
             out.counts["source_records"] += len(chunk)
-            pending.append((submit(map_task, service.name, chunk, cfg, now), len(chunk)))
+            pending.append((submit(map_task, service.name, chunk, cfg, now,
+                                   out.known() if cfg.get("coverage") else None),
+                            len(chunk)))
             drain(window)
             log.debug("records read: %d, accepted: %d, quarantined: %d",
                       out.counts["source_records"], out.counts["accepted"],

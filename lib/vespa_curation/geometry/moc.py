@@ -159,14 +159,18 @@ class PolygonUnion:
         mocs = polygon_mocs(poly, sel, c)
         mocs.pop("refused")
         ok = np.zeros(len(sel), bool)
-        for k, i in enumerate(sel):
-            m = mocs.get(int(i))
-            if m is not None:
-                cells = m.flatten()
-                pos = np.searchsorted(inside, cells)
-                ok[k] = bool(len(cells)) and bool(
-                    np.all((pos < len(inside)) & (inside[np.minimum(pos, len(inside) - 1)]
-                                                  == cells)))
+        # every polygon's cells at once: one search, then the misses counted per polygon
+        found = [(k, mocs[int(i)].flatten()) for k, i in enumerate(sel) if int(i) in mocs]
+        found = [(k, cells) for k, cells in found if len(cells)]
+        if not found:
+            return ok
+        which = np.array([k for k, _ in found])
+        counts = np.array([len(cells) for _, cells in found])
+        cells = np.concatenate([cells for _, cells in found])
+        pos = np.minimum(np.searchsorted(inside, cells), len(inside) - 1)
+        miss = (inside[pos] != cells).astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        ok[which] = np.add.reduceat(miss, starts) == 0
         return ok
 
 

@@ -206,3 +206,36 @@ def test_export_parts_written_by_workers_are_the_same_files(sample_db, tmp_path,
     area = tmp_path / "failing" / "dachs"
     assert not list(area.rglob("*.vot")) and not list(area.rglob("manifest.json")), \
         sorted(str(p.relative_to(area)) for p in area.rglob("*"))
+
+
+def test_a_part_that_fails_its_decisions_on_a_writer_fails_the_export_cleanly(
+        sample_db, tmp_path, monkeypatch):
+    """The parts of a run are decided (decisions, content hashes, links) on the writer
+    processes: a part failing there fails the export with its reason, raised from that
+    process; nothing is written to the import area and no staged rows are left."""
+    import os
+    from vespa_curation.export import stage as stage_mod
+
+    run_dir = tmp_path / "runs" / "r-1" / "hfc1ar"
+    harvest.run(_params(sample_db, tmp_path / "h", workers=1), run_dir)
+    real = stage_mod.changed_rows
+    calls = []
+
+    def fail_on_second_part(service, rows, area, now=None):
+        calls.append(1)
+        if str(rows["granule_uid"].iloc[0]) == second_first_uid:
+            raise ValueError(f"planted: part 2 cannot be decided (pid {os.getpid()})")
+        return real(service, rows, area, now=now)
+    parts = runfolder.row_group_parts(run_dir / runfolder.ROWS, 20)
+    assert len(parts) >= 3
+    second_first_uid = str(parts[1].read(["granule_uid"])["granule_uid"].iloc[0])
+    monkeypatch.setattr(stage_mod, "changed_rows", fail_on_second_part)
+    with pytest.raises(ValueError, match="planted: part 2") as err:
+        export.run(_params(sample_db, tmp_path / "failing", workers=2, export_batch=20),
+                   run_dir)
+    assert f"(pid {os.getpid()})" not in str(err.value)     # raised in a writer process
+    assert not calls    # (the parts were decided in the writers, not in this process)
+    area = tmp_path / "failing" / "dachs"
+    assert not list(area.rglob("*.vot")) and not list(area.rglob("manifest.json"))
+    assert not list(run_dir.glob(runfolder.EXPORT_ROWS))
+    assert not list(run_dir.glob("*.part"))

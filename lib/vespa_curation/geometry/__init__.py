@@ -16,10 +16,32 @@ Pieces for QA figures and other services:
 - :func:`~.sregion.check_polygon` / :func:`~.sregion.check_polygons` —
   pgSphere's polygon rules checked on the sphere (reusable by the validator).
 """
-from .chaincode import Ragged, check_chains, decode_chains, pixel_outline
-from .hfc_ar import COLUMNS, GeometryParts, hfc_ar_geometry, hfc_ar_polygons
-from .solar import CONVENTIONS, convention_for, hpc_to_hgc, observers
-from .sregion import check_polygon, check_polygons
+import importlib
+
+#: Name → the submodule defining it, imported at first use (PEP 562): a kernel that
+#: needs ``geometry.moc`` or ``geometry.sregion`` (the export's) does not load numba's
+#: kernels and the solar ephemeris with them (≈ 0.5 s).
+_WHERE = {
+    "Ragged": "chaincode", "check_chains": "chaincode", "decode_chains": "chaincode",
+    "pixel_outline": "chaincode",
+    "COLUMNS": "hfc_ar", "GeometryParts": "hfc_ar", "hfc_ar_geometry": "hfc_ar",
+    "hfc_ar_polygons": "hfc_ar",
+    "CONVENTIONS": "solar", "convention_for": "solar", "hpc_to_hgc": "solar",
+    "observers": "solar",
+    "check_polygon": "sregion", "check_polygons": "sregion",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_WHERE))
 
 __all__ = [
     "COLUMNS", "CONVENTIONS", "GeometryParts", "Ragged", "check_chains", "check_polygon",

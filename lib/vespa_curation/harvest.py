@@ -333,8 +333,7 @@ def _map_all(cfg, service, chunks, out: _Collector, now, total=None, found=None)
     try:
         for chunk in chunks:
             out.counts["source_records"] += len(chunk)
-            pending.append((submit(map_task, service.name, chunk, cfg, now,
-                                   out.known() if cfg.get("coverage") else None),
+            pending.append((submit(map_task, service.name, chunk, cfg, now, out.known()),
                             len(chunk)))
             drain(window)
             log.debug("records read: %d, accepted: %d, quarantined: %d",

@@ -51,7 +51,6 @@ class _Parts:
     overrides: int = 0
     retract: list = field(default_factory=list)
     seen: set = field(default_factory=set)
-    staged_rows: int = 0
 
     def merge(self, other: "_Parts") -> None:
         """Add what ``other`` (the next part) holds."""
@@ -62,7 +61,6 @@ class _Parts:
         self.overrides += other.overrides
         self.retract = other.retract
         self.seen |= other.seen
-        self.staged_rows += other.staged_rows
 
 
 def run(params: Mapping[str, Any], run_dir: str | os.PathLike) -> dict:
@@ -186,8 +184,8 @@ def _read_parts(cfg, service, rows_path: Path, n_in: int, batch: int, single: bo
             out = _decide_part(cfg, parts[0] if parts else rows_path, None, published,
                                retry_in, now, bar)
         else:
-            for k, _ in enumerate(parts):
-                staged.append(rows_path.parent / RF.export_rows_part(k + 1))
+            staged.extend(rows_path.parent / RF.export_rows_part(k + 1)
+                          for k in range(len(parts)))
             args = [(cfg, part, path, published, retry_in, now)
                     for part, path in zip(parts, staged)]
             if writers is None:
@@ -251,7 +249,6 @@ def _decide_part(cfg, part, stage_to: Path | None, published: set, retry_in: set
             del rows
         if stream is not None:
             stream.close(list(pq.ParquetFile(part.path).schema_arrow.names))
-            out.staged_rows = stream.rows
     except BaseException:
         if stream is not None:
             stream.discard()
@@ -274,8 +271,8 @@ def _rows_out(parts: _Parts, single: bool, staged: list, n_out: int, batch: int)
     if single:
         return parts.kept[0] if len(parts.kept) == 1 else pd.concat(parts.kept,
                                                                      ignore_index=True)
-    files = [RF.row_group_parts(p, max(n_out, 1))[0] for p in staged
-             if pq.ParquetFile(p).metadata.num_rows]
+    files = [RF.RowGroups(p, list(range(m.num_row_groups)), m.num_rows) for p in staged
+             for m in [pq.ParquetFile(p).metadata] if m.num_rows]
     if n_out <= batch:   # what changed fits one data file
         return pd.concat([f.read() for f in files], ignore_index=True) if files else \
             pd.read_parquet(staged[0])

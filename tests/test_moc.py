@@ -45,6 +45,80 @@ def test_polygon_union_is_the_union_of_every_polygon_and_skips_most():
     assert union.skipped > len(regions) / 3     # the coarse tests did skip polygons
 
 
+def hard_regions(seed=5):
+    """Regions whose union is hard: a ring of regions around an empty middle (the union
+    has a hole), regions across Carrington 0/360 and about both poles (the ±z faces),
+    one not within 78° of any face centre (covered alone), one self-intersecting (a bow
+    tie: shapely finds it invalid, mocpy covers it) and a ring of 3 vertices."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for a in np.linspace(0, 2 * np.pi, 10, endpoint=False):    # a ring, hole in the middle
+        lons, lats = region_polygon(100 + 6 * np.cos(a), 20 + 6 * np.sin(a), 2.5, 2.5, n=20)
+        out.append(stcs(lons, lats))
+    for lon in rng.uniform(-8, 8, 12) % 360:                      # across 0/360
+        out.append(stcs(*region_polygon(lon, rng.uniform(-30, 30), 4, 3, n=30)))
+    for lat in (84, -86):                                         # about the poles
+        out.append(stcs(np.arange(0, 360, 30), np.full(12, lat)))
+    out.append(stcs([0, 80, 80, 0], [-40, -40, 40, 40]))          # 80° wide: alone
+    out.append(stcs([200, 204, 200, 204], [0, 0, 4, 4]))          # a bow tie
+    out.append(stcs([250, 254, 252], [10, 10, 13]))
+    return out
+
+
+def test_union_cover_is_the_union_of_every_polygon_holes_seam_and_poles_included():
+    from vespa_curation import stcs as S
+    regions = hard_regions()
+    poly = S.parse(regions)
+    mocs, refused = M.union_cover(poly, np.arange(len(poly)), 9)
+    assert refused == []
+    got = mocs[0].union(*mocs[1:])
+    assert got == plain_union(regions)
+    # the ring's hole is left out: its middle is in no polygon, nor in the union
+    import astropy.units as u
+    assert not got.contains_lonlat([100] * u.deg, [20] * u.deg)[0]
+    assert got.contains_lonlat([106] * u.deg, [20] * u.deg)[0]
+    # and the whole union, batch by batch, with every test of PolygonUnion
+    union = M.PolygonUnion(9)
+    for k in range(0, len(regions), 7):
+        union.add(regions[k:k + 7])
+    assert union.moc == plain_union(regions)
+
+
+def test_cell_radius_bounds_every_cell_not_only_those_measured():
+    """cell_radius measures base cells 0 and 4 only; every cell of orders 3 and 4 lies
+    within it of its centre, and the finer bounds are not below the measured cells'."""
+    from astropy_healpix import HEALPix
+    for order in (3, 4):
+        hp = HEALPix(nside=2 ** order, order="nested")
+        cells = np.arange(12 * 4 ** order)
+        lon, lat = hp.healpix_to_lonlat(cells)
+        blon, blat = hp.boundaries_lonlat(cells, step=32)
+        c = M._unit_vectors(lon.deg, lat.deg)
+        e = M._unit_vectors(blon.deg, blat.deg)
+        worst = np.rad2deg(np.arccos(np.einsum("ijk,ik->ij", e, c).min()))
+        assert worst <= M.cell_radius(order) < 1.05 * worst
+    hp = HEALPix(nside=2 ** 8, order="nested")
+    some = np.random.default_rng(1).integers(0, 12 * 4 ** 8, 4000)
+    lon, lat = hp.healpix_to_lonlat(some)
+    blon, blat = hp.boundaries_lonlat(some, step=8)
+    e = M._unit_vectors(blon.deg, blat.deg)
+    worst = np.rad2deg(np.arccos(np.einsum("ijk,ik->ij", e, M._unit_vectors(lon.deg, lat.deg)).min()))
+    assert worst <= M.cell_radius(8)
+
+
+def test_a_polygon_far_inside_the_union_is_skipped_without_a_coverage_and_one_at_its_edge_is_not():
+    from vespa_curation import stcs as S
+    union = M.PolygonUnion(9)
+    union.add([stcs([0, 60, 60, 0], [-20, -20, 20, 20])])        # a 60° x 40° block
+    poly = S.parse([stcs(*region_polygon(30, 0, 3, 3, n=24)),     # its middle
+                    stcs(*region_polygon(58, 0, 3, 3, n=24)),     # across its edge
+                    stcs(*region_polygon(58.5, 0, 1, 1, n=24))])  # inside, too near
+    clear = union._clear(poly, np.arange(3))
+    assert list(clear) == [True, False, False]
+    # what it skips, the coarse coverage test skips too
+    assert union._inside_at(poly, np.arange(3), 6)[clear].all()
+
+
 def test_polygon_moc_covers_the_polygon_at_the_order_asked():
     # a 10 x 10 deg box at the equator: 100 deg² of 41 253, plus a rim of cells
     box = "Polygon UNKNOWNFrame 355 -5 5 -5 5 5 355 5"

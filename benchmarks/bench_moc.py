@@ -6,7 +6,7 @@ run ``benchmarks/bench_hfc1ar.py`` leaves under ``outputs/bench/runs/``, 1.15 M 
 of median 60 vertices), row group by row group, and times
 
 - the spatial MOC of their union at order ``--order`` (≥ 9) with
-  :class:`vespa_curation.geometry.moc.PolygonUnion` (coarse tests at orders 3 and 6
+  :class:`vespa_curation.geometry.moc.PolygonUnion` (the cap and coarse tests at order 6
   skip the polygons already inside the union), peak RSS included;
 - the same union the plain way (one mocpy MOC per polygon, then one union) on the first
   ``--check`` polygons, and PolygonUnion on them in batches of 5 000: both MOCs must be

@@ -84,6 +84,17 @@ def test_union_cover_is_the_union_of_every_polygon_holes_seam_and_poles_included
     assert union.moc == plain_union(regions)
 
 
+def test_a_polygon_with_a_vertex_off_the_sphere_is_refused_and_the_others_covered():
+    """mocpy aborts (a Rust panic, not an Exception) on a latitude beyond ±90° or NaN:
+    such a polygon is counted as refused and left out, the batch goes on."""
+    good = [stcs(*region_polygon(30, 10, 3, 2, n=16)), stcs(*region_polygon(60, -5, 2, 2, n=16))]
+    bad = ["Polygon UNKNOWNFrame 10 10 12 10 nan 12", "Polygon UNKNOWNFrame 10 88 12 88 11 95"]
+    union = M.PolygonUnion(9)
+    union.add([good[0], bad[0], good[1], bad[1]])
+    assert union.refused == 2 and union.added == 2
+    assert union.moc == plain_union(good)
+
+
 def test_cell_radius_bounds_every_cell_not_only_those_measured():
     """cell_radius measures base cells 0 and 4 only; every cell of orders 3 and 4 lies
     within it of its centre, and the finer bounds are not below the measured cells'."""

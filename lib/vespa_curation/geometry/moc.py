@@ -289,9 +289,18 @@ class PolygonUnion:
         self._inside = {}
 
     def add(self, s_region: Iterable) -> None:
-        """Add STC-S polygons (None, NaN and what does not parse are ignored)."""
+        """Add STC-S polygons (None, NaN and what does not parse are ignored; a polygon
+        with a vertex that is not a number or a latitude beyond ±90° is refused: mocpy
+        would abort the process on it)."""
         poly = stcs.parse(list(s_region))
-        sel = np.flatnonzero(~poly.parse_error & (poly.counts >= 3))
+        usable = ~poly.parse_error & (poly.counts >= 3)
+        off = ~(np.isfinite(poly.lon) & np.isfinite(poly.lat) & (np.abs(poly.lat) <= 90))
+        if off.any():
+            ids = np.repeat(np.arange(len(poly)), poly.counts)
+            bad = usable & (np.bincount(ids[off], minlength=len(poly)) > 0)
+            self.refused += int(bad.sum())
+            usable &= ~bad
+        sel = np.flatnonzero(usable)
         if not len(sel):
             return
         xyz = _unit_vectors(poly.lon, poly.lat)
@@ -307,7 +316,7 @@ class PolygonUnion:
             self._inside.clear()
         self.added += len(sel) - len(refused)
         self.refused += len(refused)
-        self.skipped += int((~poly.parse_error & (poly.counts >= 3)).sum()) - len(sel)
+        self.skipped += int(usable.sum()) - len(sel)
 
     def extend(self, moc, n_polygons: int = 0) -> None:
         """Add the MOC of polygons computed elsewhere (``n_polygons`` of them, counted

@@ -23,6 +23,7 @@ from astropy.utils import iers
 
 from vespa_curation import stcs, synth
 from vespa_curation.geometry import hfc_ar_geometry, sregion
+from vespa_curation.geometry.sphere import unit_vectors
 
 iers.conf.auto_download = False
 
@@ -234,8 +235,8 @@ def test_vertex_budget_stays_within_half_a_pixel(known):
         tol = 0.45 * np.deg2rad(rec.CDELT1 / 3600) * (1 - np.sin(rho)) / np.sin(rho)
         fl, fa = stcs.parse([full.loc[name, "s_region"]]).polygon(0)
         pl, pa = stcs.parse([frame.loc[name, "s_region"]]).polygon(0)
-        P = np.stack(sregion._unit(fl, fa).T).T
-        V = sregion._unit(pl, pa)
+        P = unit_vectors(fl, fa)
+        V = unit_vectors(pl, pa)
         d = _arc_distance(P, V, np.roll(V, -1, axis=0)).min(axis=1)
         # STC-S keeps 6 decimals of a degree (≤ 1e-8 rad of rounding)
         assert d.max() <= tol + 1e-7, (name, d.max(), tol)

@@ -10,6 +10,7 @@ from astropy.time import Time
 from conftest import make_hfc1ar_rows, manifest, region_polygon, stcs, verify, write_area
 from vespa_curation import area as A
 from vespa_curation.geometry import moc as M
+from vespa_curation.geometry.sphere import unit_vectors
 
 
 def plain_union(s_region, order=M.ORDER):
@@ -104,16 +105,16 @@ def test_cell_radius_bounds_every_cell_not_only_those_measured():
         cells = np.arange(12 * 4 ** order)
         lon, lat = hp.healpix_to_lonlat(cells)
         blon, blat = hp.boundaries_lonlat(cells, step=32)
-        c = M._unit_vectors(lon.deg, lat.deg)
-        e = M._unit_vectors(blon.deg, blat.deg)
+        c = unit_vectors(lon.deg, lat.deg)
+        e = unit_vectors(blon.deg, blat.deg)
         worst = np.rad2deg(np.arccos(np.einsum("ijk,ik->ij", e, c).min()))
         assert worst <= M.cell_radius(order) < 1.05 * worst
     hp = HEALPix(nside=2 ** 8, order="nested")
     some = np.random.default_rng(1).integers(0, 12 * 4 ** 8, 4000)
     lon, lat = hp.healpix_to_lonlat(some)
     blon, blat = hp.boundaries_lonlat(some, step=8)
-    e = M._unit_vectors(blon.deg, blat.deg)
-    worst = np.rad2deg(np.arccos(np.einsum("ijk,ik->ij", e, M._unit_vectors(lon.deg, lat.deg)).min()))
+    e = unit_vectors(blon.deg, blat.deg)
+    worst = np.rad2deg(np.arccos(np.einsum("ijk,ik->ij", e, unit_vectors(lon.deg, lat.deg)).min()))
     assert worst <= M.cell_radius(8)
 
 

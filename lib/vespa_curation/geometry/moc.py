@@ -54,6 +54,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .. import stcs
+from .sphere import unit_vectors
 
 #: HEALPix order of the spatial MOC by default (≈ 0.11° cells) and of the coarse tests
 #: (the cap test is at the finest of them; an order-3 test as well skips nothing more
@@ -123,16 +124,6 @@ _FACES = np.array([[1.0, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0
 _FACE_MIN_COS = 0.2
 
 
-def _unit_vectors(lon, lat) -> np.ndarray:
-    lo, la = np.deg2rad(lon), np.deg2rad(lat)
-    out = np.empty(np.shape(lo) + (3,))
-    cl = np.cos(la)
-    out[..., 0] = cl * np.cos(lo)
-    out[..., 1] = cl * np.sin(lo)
-    out[..., 2] = np.sin(la)
-    return out
-
-
 def _vertices(poly: "stcs.Polygons", sel: np.ndarray, xyz=None):
     """Unit vectors of the vertices of polygons ``sel``, which of them each belongs to
     (0 … len(sel) - 1) and where each polygon starts (``xyz``: the unit vectors of all
@@ -140,7 +131,7 @@ def _vertices(poly: "stcs.Polygons", sel: np.ndarray, xyz=None):
     counts = poly.counts[sel]
     starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
     idx = np.repeat(poly.offsets[:-1][sel] - starts, counts) + np.arange(counts.sum())
-    v = xyz[idx] if xyz is not None else _unit_vectors(poly.lon[idx], poly.lat[idx])
+    v = xyz[idx] if xyz is not None else unit_vectors(poly.lon[idx], poly.lat[idx])
     return v, np.repeat(np.arange(len(sel)), counts), starts
 
 
@@ -166,7 +157,7 @@ def cell_centres(order: int) -> np.ndarray:
         from astropy_healpix import HEALPix
         lon, lat = HEALPix(nside=2 ** order, order="nested").healpix_to_lonlat(
             np.arange(12 * 4 ** order))
-        _CELL_CENTRES[order] = _unit_vectors(lon.deg, lat.deg)
+        _CELL_CENTRES[order] = unit_vectors(lon.deg, lat.deg)
     return _CELL_CENTRES[order]
 
 
@@ -186,9 +177,9 @@ def cell_radius(order: int) -> float:
         n = 4 ** k
         cells = np.r_[np.arange(n), np.arange(4 * n, 5 * n)]
         lon, lat = hp.healpix_to_lonlat(cells)
-        centre = _unit_vectors(lon.deg, lat.deg)
+        centre = unit_vectors(lon.deg, lat.deg)
         blon, blat = hp.boundaries_lonlat(cells, step=16)
-        edge = _unit_vectors(blon.deg, blat.deg)
+        edge = unit_vectors(blon.deg, blat.deg)
         cosr = np.einsum("ijk,ik->ij", edge, centre).min()
         r = 1.01 * float(np.rad2deg(np.arccos(np.clip(cosr, -1, 1))))
         _CELL_RADIUS[order] = r if k == order else 1.25 * r / 2 ** (order - k)
@@ -303,7 +294,7 @@ class PolygonUnion:
         sel = np.flatnonzero(usable)
         if not len(sel):
             return
-        xyz = _unit_vectors(poly.lon, poly.lat)
+        xyz = unit_vectors(poly.lon, poly.lat)
         if self.coarse and not self.moc.empty():
             sel = sel[~self._clear(poly, sel, xyz)]
         for c in self.coarse:

@@ -32,6 +32,7 @@ import shapely
 
 from . import kernels
 from .chaincode import Ragged, _member, _refuse, ragged_ids
+from .sphere import unit_vectors
 
 __all__ = [
     "MAX_VERTICES",
@@ -372,12 +373,6 @@ def reverse_rings(r: Ragged, which: np.ndarray) -> Ragged:
     return Ragged(r.x[src], r.y[src], r.offsets)
 
 
-def _unit(lon, lat):
-    lo, la = np.deg2rad(lon), np.deg2rad(lat)
-    c = np.cos(la)
-    return np.stack([c * np.cos(lo), c * np.sin(lo), np.sin(la)], axis=-1)
-
-
 def gnomonic(lon, lat, offsets, v=None):
     """Gnomonic projection of each ring about its mean direction.
 
@@ -394,7 +389,7 @@ def gnomonic(lon, lat, offsets, v=None):
     n = len(offsets) - 1
     ids = ragged_ids(offsets)
     if v is None:
-        v = _unit(lon, lat)
+        v = unit_vectors(lon, lat)
     c = np.stack([np.bincount(ids, weights=v[:, k], minlength=n) for k in range(3)],
                  axis=1).astype(float).reshape(n, 3)
     norm = np.linalg.norm(c, axis=1)
@@ -479,7 +474,7 @@ def check_polygons(lon, lat, offsets, require_ccw: bool = True, xyz=None, plane=
     if xyz is None or bad_value.any():
         lon = np.where(bad_value, 0.0, lon)
         lat = np.where(bad_value, 0.0, lat)
-        v = _unit(lon, lat)
+        v = unit_vectors(lon, lat)
     else:
         v = np.asarray(xyz, dtype=float)
     # cosine of each edge's angle

@@ -2,6 +2,8 @@
 T-MOC of time intervals, and the coverage every export keeps in the import area."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -94,6 +96,60 @@ def test_a_polygon_with_a_vertex_off_the_sphere_is_refused_and_the_others_covere
     union.add([good[0], bad[0], good[1], bad[1]])
     assert union.refused == 2 and union.added == 2
     assert union.moc == plain_union(good)
+
+
+#: A 1°-wide quadrilateral at latitude 42° (a piece of a union) on which mocpy 0.21's
+#: Rust code panics ("entered unreachable code" in cdshealpix's special_points_finder),
+#: because of its edge 1 → 2.
+PANICKING_LON = [284.6415288078704, 285.94539590092285, 285.25511870305775, 284.4869774868785]
+PANICKING_LAT = [42.659128103375, 42.48149203799945, 41.25264127303666, 41.35378039318026]
+
+
+def test_a_polygon_mocpy_panics_on_is_covered_with_its_edges_bisected():
+    """A Rust panic is a BaseException that ``except Exception`` lets through: it stopped
+    the harvest. It is a MocpyRefused now; the polygon is covered again with a vertex
+    at the middle of each edge (the same polygon), alone or inside a union."""
+    from vespa_curation import stcs as S
+    arr = np.vstack([PANICKING_LON, PANICKING_LAT])
+    with pytest.raises(M.MocpyRefused, match="panicked"):
+        M.from_polygons(arr, 9)     # if this fails, mocpy no longer panics on it
+    quad = stcs(PANICKING_LON, PANICKING_LAT)
+    mocs = M.polygon_mocs(S.parse([quad]), np.array([0]), 9)
+    assert mocs.pop("refused") == []
+    whole = mocs[0]
+    assert whole == M.from_polygons(M._bisected(arr[0], arr[1]), 9)[0]
+    # it holds the triangles mocpy covers as given, and lies in the polygon's cap
+    # widened by a cell
+    for tri in ([0, 2, 3], [0, 1, 3]):
+        part = M.from_polygons(arr[:, tri], 9)[0]
+        assert part.difference(whole).empty()
+    import astropy.units as u
+    from mocpy import MOC
+    centre, radius = M._caps(S.parse([quad]), np.array([0]))
+    lon, lat = np.rad2deg(np.arctan2(centre[0, 1], centre[0, 0])), np.rad2deg(np.arcsin(centre[0, 2]))
+    cap = MOC.from_cone(lon * u.deg, lat * u.deg,
+                        radius=(radius[0] + M.cell_radius(9)) * u.deg, max_depth=9)
+    assert whole.difference(cap).empty()
+    # the two halves: the union piece (the quadrilateral again) and the half with the
+    # edge 1 → 2 panic, and are covered again; a PolygonUnion goes on to the end
+    halves = [stcs(arr[0, t], arr[1, t]) for t in ([0, 1, 2], [0, 2, 3])]
+    got, refused = M.union_cover(S.parse(halves), np.arange(2), 9)
+    assert refused == [] and functools.reduce(lambda a, b: a.union(b), got) == whole
+    union = M.PolygonUnion(9)
+    union.add(halves + [stcs(*region_polygon(30, 10, 3, 2, n=16))])
+    assert union.refused == 0 and union.added == 3
+    assert whole.difference(union.moc).empty()
+
+
+def test_bisected_edges_give_the_same_cells():
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        lon, lat = region_polygon(rng.uniform(0, 360), rng.uniform(-60, 60),
+                                  rng.uniform(1, 8), rng.uniform(1, 5),
+                                  n=int(rng.integers(5, 40)))
+        lon, lat = np.asarray(lon) % 360, np.asarray(lat)
+        assert M.from_polygons(np.vstack([lon, lat]), 9)[0] == \
+            M.from_polygons(M._bisected(lon, lat), 9)[0]
 
 
 def test_cell_radius_bounds_every_cell_not_only_those_measured():

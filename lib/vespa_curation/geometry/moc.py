@@ -74,6 +74,44 @@ def _mocpy():
     return MOC, TimeMOC
 
 
+class MocpyRefused(ValueError):
+    """mocpy could not cover a polygon: it raised, or its Rust code panicked."""
+
+
+def from_polygons(arr: np.ndarray, order: int, complement: bool = False) -> list:
+    """``MOC.from_polygons`` (one thread) whose every failure is an :class:`Exception`.
+
+    mocpy's Rust code panics on some ordinary polygons (cdshealpix 0.10's
+    ``special_points_finder``: "entered unreachable code", for an edge it finds no
+    special point on — e.g. one 1°-wide quadrilateral at latitude 42°), and pyo3 raises
+    a panic as ``PanicException``, a ``BaseException``: no ``except Exception`` catches
+    it, so one such polygon stopped the whole harvest. It becomes a
+    :class:`MocpyRefused`, which the callers' fallbacks handle."""
+    MOC, _ = _mocpy()
+    try:
+        return MOC.from_polygons(np.ascontiguousarray(arr, dtype=float), complement=complement,
+                                 max_depth=order, n_threads=1)
+    except Exception as exc:
+        raise MocpyRefused(str(exc)) from exc
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise                       # KeyboardInterrupt, SystemExit, ...
+        raise MocpyRefused(f"mocpy panicked: {exc}") from exc
+
+
+def _bisected(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """The same polygon with a vertex added at the middle of each great-circle edge (a
+    ``2 × 2n`` array as ``from_polygons`` takes it): the same cells, another path
+    through mocpy's edge computations — which is what its panics depend on."""
+    v = unit_vectors(lon, lat)
+    mid = v + np.roll(v, -1, axis=0)
+    mid /= np.maximum(np.linalg.norm(mid, axis=1), 1e-300)[:, None]
+    both = np.empty((2 * len(v), 3))
+    both[0::2], both[1::2] = v, mid
+    return np.vstack([np.mod(np.rad2deg(np.arctan2(both[:, 1], both[:, 0])), 360.0),
+                      np.rad2deg(np.arcsin(np.clip(both[:, 2], -1.0, 1.0)))])
+
+
 # -- spatial ----------------------------------------------------------------------------
 
 def _vertex_groups(poly: "stcs.Polygons", sel: np.ndarray):
@@ -95,25 +133,30 @@ def polygon_mocs(poly: "stcs.Polygons", sel: np.ndarray, order: int) -> dict:
 
     A group mocpy refuses is retried polygon by polygon; a polygon it still refuses is
     left out (and named in the returned dict's ``"refused"`` list)."""
-    MOC, _ = _mocpy()
     out: dict = {"refused": []}
     for ids, arr in _vertex_groups(poly, sel):
         try:
-            mocs = MOC.from_polygons(arr, max_depth=order, n_threads=1)
-        except Exception:  # noqa: BLE001 — find the polygon mocpy refuses
-            mocs = []
-            for k in range(len(ids)):
-                try:
-                    mocs += MOC.from_polygons(arr[2 * k:2 * k + 2], max_depth=order,
-                                              n_threads=1)
-                except Exception:  # noqa: BLE001
-                    mocs.append(None)
+            mocs = from_polygons(arr, order)
+        except MocpyRefused:    # find the polygon mocpy refuses
+            mocs = [_one_polygon(arr[2 * k:2 * k + 2], order) for k in range(len(ids))]
         for i, m in zip(ids, mocs):
             if m is None:
                 out["refused"].append(int(i))
             else:
                 out[int(i)] = m
     return out
+
+
+def _one_polygon(arr: np.ndarray, order: int):
+    """The MOC of one polygon (``2 × n``), its edges bisected when mocpy fails on it as
+    given; None when it fails on both."""
+    for attempt in (arr, None):
+        try:
+            return from_polygons(attempt if attempt is not None
+                                 else _bisected(arr[0], arr[1]), order)[0]
+        except MocpyRefused:
+            continue
+    return None
 
 
 #: Cube-face centres: the projection planes of :func:`union_cover`.
@@ -195,13 +238,11 @@ def _face_frame(face: int):
 
 def _ring_cells(xy: np.ndarray, frame, order: int, complement: bool = False):
     """mocpy's cells of one ring given in a face's gnomonic plane."""
-    MOC, _ = _mocpy()
     c, e1, e2 = frame
     p = c[None, :] + xy[:, :1] * e1[None, :] + xy[:, 1:2] * e2[None, :]
     lon = np.rad2deg(np.arctan2(p[:, 1], p[:, 0])) % 360.0
     lat = np.rad2deg(np.arctan2(p[:, 2], np.hypot(p[:, 0], p[:, 1])))
-    return MOC.from_polygons(np.vstack([lon, lat]), complement=complement,
-                             max_depth=order, n_threads=1)[0]
+    return from_polygons(np.vstack([lon, lat]), order, complement)[0]
 
 
 def _piece_cells(piece, frame, order: int):
@@ -243,7 +284,7 @@ def union_cover(poly: "stcs.Polygons", sel: np.ndarray, order: int, xyz=None):
             merged = shapely.union_all(geoms[good])
             mocs += [_piece_cells(g, frame, order)
                      for g in shapely.get_parts(merged) if not g.is_empty]
-        except Exception:  # noqa: BLE001 — GEOS or mocpy refused: one by one
+        except Exception:  # noqa: BLE001 — GEOS or mocpy (MocpyRefused) refused: one by one
             alone[members] = True
     one = polygon_mocs(poly, sel[alone], order)
     refused = one.pop("refused")

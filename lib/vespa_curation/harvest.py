@@ -62,6 +62,9 @@ def warm_up(service_name: str) -> None:
     svc = get_service(service_name)
     if svc.warm_up is not None:
         svc.warm_up()
+    # what a chunk's coverage MOC loads (PolygonUnion's KD-tree and mocpy)
+    import mocpy  # noqa: F401
+    import scipy.spatial  # noqa: F401
 
 
 def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, Any],

@@ -144,8 +144,9 @@ def hfc_ar_polygons(records: pd.DataFrame, **options) -> pd.DataFrame:
 
 def warm_up() -> None:
     """Run the geometry once on two small square regions, one on the disk and one
-    across the limb: a process's first chunk otherwise pays ≈ 0.5 s loading the
-    compiled kernels (numba's cache) and the ephemeris. A stage's kernel does it before
+    across the limb, and the interpolated ephemeris once: a process's first chunk
+    otherwise pays ≈ 1.5 s loading the compiled kernels (numba's cache), the ephemeris
+    and scipy.interpolate. A stage's kernel does it before
     it forks its workers (:data:`vespa_curation.runs.WARM_UP`), which then start warm."""
     side, r, c = 12, 480.0, 511.5
     square = "0" * side + "2" * side + "4" * side + "6" * side
@@ -155,6 +156,12 @@ def warm_up() -> None:
         "DATE_OBS": ["2005-04-02T00:00:00"] * n, "R_SUN": [r] * n,
         "CENTER_X": [c] * n, "CENTER_Y": [c] * n, "CDELT1": [1.98] * n,
         "CDELT2": [1.98] * n, "NAXIS1": [1024] * n, "NAXIS2": [1024] * n}))
+    # a chunk's many images take the interpolated ephemeris (scipy.interpolate: 0.7 s
+    # to import), two images do not
+    from astropy.time import Time
+    from .solar import earth_ephemeris
+    earth_ephemeris(Time(["2005-04-02T00:00:00", "2005-04-03T00:00:00"], scale="utc"),
+                    interpolate=True)
 
 
 def hfc_ar_geometry(records: pd.DataFrame, *, max_edge_px: float = 4.0,

@@ -5,10 +5,10 @@ mark, in bounded chunks; maps (:mod:`vespa_curation.services.rowmaker`) and vali
 (:mod:`vespa_curation.validate`) each chunk in worker processes — or on a Dask cluster
 when ``dask_scheduler`` is given — and writes ``rows.parquet``, ``records.parquet``
 (the source records QA draws), ``quarantine.csv``, ``harvest.json`` and, when the run
-keeps coverage, ``smoc.fits``: the MOC of the accepted rows' s_region, each chunk's
-computed by the worker that mapped it (a polygon's MOC costs ≈ 1 ms at order 9, more
-than its geometry), so that the QA and the export read it instead of computing it
-again (:mod:`vespa_curation.runfolder`).
+keeps coverage, ``smoc.fits``: the MOC of the accepted rows' s_region, one union
+extended chunk after chunk beside the map (:class:`_RunMoc`, in a process of its own),
+so that the QA and the export read it instead of computing it again
+(:mod:`vespa_curation.runfolder`).
 """
 from __future__ import annotations
 
@@ -106,19 +106,7 @@ def map_validate(service_name: str, records: pd.DataFrame, params: Mapping[str, 
     return accepted, q, keep
 
 
-def map_task(service_name: str, records: pd.DataFrame, params: Mapping[str, Any],
-             now: pd.Timestamp, known=None):
-    """What a worker does with one chunk: :func:`map_validate`, then the MOC of the
-    accepted rows' s_region as depth-29 ranges (None when the run keeps no coverage or
-    the service publishes no s_region); ``known``: the union of the run's polygons the
-    driver has so far (:func:`chunk_moc`)."""
-    accepted, q, keep = map_validate(service_name, records, params, now)
-    return accepted, q, keep, chunk_moc(accepted, params, (service_name, str(now)), known)
-
-
-#: The union of the polygons this process mapped in the current run: (run key, union).
-#: A worker keeps it from chunk to chunk, so that a polygon inside what the worker
-#: already covers costs a coarse test only (the skipping of PolygonUnion).
+#: The union of the run's polygons in the process that computes it: (run key, union).
 _UNION: list = [None, None]
 
 
@@ -129,28 +117,82 @@ def _forget_union() -> None:
     _UNION[:] = [None, None]
 
 
-def chunk_moc(rows: pd.DataFrame, params: Mapping[str, Any], run_key=None, known=None):
-    """Depth-29 ranges of the MOC of every s_region this process mapped in the run
-    ``run_key`` so far, ``rows``' included, at ``moc_order`` (None when the run keeps no
-    coverage or there is no polygon). The driver's union of them is the run's MOC.
-
-    ``known`` (depth-29 ranges): what the driver holds of that union, the other
-    workers' polygons included; added to this process's union first, so that a polygon
-    inside what another worker covered is skipped too (each worker built the whole
-    union on its own otherwise). The run's MOC is the same: a polygon is skipped only
-    when its cells lie in the union of polygons of the run."""
-    if not params.get("coverage") or "s_region" not in rows or not len(rows) \
-            or not rows["s_region"].notna().any():
-        return None
-    key = (run_key, int(params["moc_order"]))
-    if _UNION[0] != key or run_key is None:
-        _UNION[:] = [key, M.PolygonUnion(int(params["moc_order"]))]
+def moc_add(run_key, order: int, s_region: list, ranges: bool = False):
+    """Add polygons to the union of the run ``run_key`` this process holds (a new one
+    for another run); its depth-29 ranges when ``ranges`` (the run's MOC)."""
+    if _UNION[0] != (run_key, order):
+        _UNION[:] = [(run_key, order), M.PolygonUnion(order)]
     union = _UNION[1]
-    if known is not None and len(known):
-        from mocpy import MOC
-        union.extend(MOC.from_depth29_ranges(int(params["moc_order"]), known))
-    union.add(rows["s_region"])
-    return union.moc.to_depth29_ranges
+    if s_region:
+        union.add(s_region)
+    return union.moc.to_depth29_ranges if ranges else None
+
+
+class _RunMoc:
+    """The MOC of the run's accepted polygons, computed beside the map: chunk after
+    chunk, in the order the chunks come back, into one union — in a process of its own
+    when the map runs on local worker processes, else in the driver.
+
+    One union, not one per map worker: a polygon inside what any earlier chunk covered
+    costs a cap look-up (each worker building its own union covered the first chunks'
+    polygons once per worker, ≈ 10 s of CPU on 184 000 regions), and the map workers
+    do not wait on it. At most :attr:`LAG` chunks wait for it (their s_region
+    pickled), so a slow union does not hold a run's polygons in memory."""
+
+    LAG = 6
+
+    def __init__(self, cfg, run_key):
+        self.on = bool(cfg["coverage"])
+        self.order = int(cfg["moc_order"])
+        self.key = run_key
+        self.any = False
+        self.pending: collections.deque = collections.deque()
+        local = int(cfg.get("workers", 1)) > 1 and not cfg.get("dask_scheduler")
+        if self.on and local:
+            from .workers import local_pool
+            self.submit, self.shutdown = local_pool(1, fork_now=True)
+        else:
+            self.submit = lambda f, *a: _Done(f(*a))
+            self.shutdown = lambda: None
+
+    def add(self, rows: pd.DataFrame) -> None:
+        if not self.on or "s_region" not in rows or not len(rows):
+            return
+        s_region = rows["s_region"].dropna().tolist()
+        if not s_region:
+            return
+        self.any = True
+        self.pending.append(self.submit(moc_add, self.key, self.order, s_region))
+        while len(self.pending) > self.LAG:
+            self.pending.popleft().result()
+
+    def result(self):
+        """The union (None when the run keeps no coverage or had no polygon)."""
+        try:
+            if not (self.on and self.any):
+                return None
+            while self.pending:
+                self.pending.popleft().result()
+            from mocpy import MOC
+            ranges = self.submit(moc_add, self.key, self.order, [], True).result()
+            return MOC.from_depth29_ranges(self.order, ranges)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.pending.clear()
+        self.shutdown()
+        _forget_union()           # when computed in the driver
+
+
+class _Done:
+    """A result computed at once, with a future's ``result``."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
 
 
 def _isolated(service, records: pd.DataFrame, exc: Exception):
@@ -209,11 +251,10 @@ class _Collector:
     """What the driver keeps of the chunks' results: rows and records streamed to
     Parquet, quarantine lines, counts and the running mark."""
 
-    def __init__(self, run_dir: Path, service, now: pd.Timestamp, moc_order: int):
+    def __init__(self, run_dir: Path, service, now: pd.Timestamp, run_moc: _RunMoc):
         self.service = service
         self.now = now
-        self.moc_order = moc_order
-        self._moc = None              # the union of the chunks' MOCs so far
+        self.run_moc = run_moc
         self.rows = RF.ParquetStream(run_dir / RF.ROWS)
         self.records = RF.ParquetStream(run_dir / RF.RECORDS)
         self.quarantine: list[pd.DataFrame] = []
@@ -221,26 +262,14 @@ class _Collector:
         self.marks: dict[str, Any] = {}
 
     def add(self, result) -> None:
-        acc, q, keep, moc = result
-        if moc is not None:
-            from mocpy import MOC
-            moc = MOC.from_depth29_ranges(self.moc_order, moc)
-            self._moc = moc if self._moc is None else self._moc.union(moc)
+        acc, q, keep = result
+        self.run_moc.add(acc)
         self.rows.write(acc)
         self.records.write(keep)
         self.quarantine.append(q)
         self.counts["accepted"] += len(acc)
         self.counts["quarantined"] += q["source_id"].nunique() if len(q) else 0
         self.service.source.mark.observe(self.marks, acc, self.now)
-
-    def moc(self):
-        """The union of the chunks' MOCs so far (None when no chunk had a polygon)."""
-        return self._moc
-
-    def known(self):
-        """:meth:`moc` as depth-29 ranges, given to the next chunk's worker (None when
-        there is none yet)."""
-        return None if self._moc is None else self._moc.to_depth29_ranges
 
     def close(self) -> pd.DataFrame:
         self.rows.close(self.service.columns)
@@ -284,22 +313,24 @@ def run(params: Mapping[str, Any], run_dir: str | os.PathLike,
     now = utc_now()
     found: dict[str, Any] = {}
     (run_dir / RF.SMOC).unlink(missing_ok=True)
-    out = _Collector(run_dir, service, now, int(cfg["moc_order"]))
+    run_moc = _RunMoc(cfg, (service.name, str(now)))
+    out = _Collector(run_dir, service, now, run_moc)
     try:
         total = harvester.count(source, cfg, mark)
         chunks = harvester.records(source, cfg, mark, published=cfg.area.published_uids,
                                    report=found)
         _map_all(cfg, service, chunks, out, now, total, found)
+        moc = run_moc.result()
     finally:
         source.close()
-        _forget_union()           # the in-process executor's (workers=1)
+        run_moc.close()
     quarantine = out.close()
     # ids unique within each chunk but not within the harvest (two images, two chunks)
     dups = incremental.refuse_duplicates(service, run_dir / RF.ROWS, quarantine)
     if len(dups):
         quarantine = pd.concat([quarantine, dups], ignore_index=True)
         out.counts["accepted"] -= len(dups)
-    _write_moc(service, out.moc() if not len(dups) else None, run_dir)
+    _write_moc(service, moc if not len(dups) else None, run_dir)
     quarantine.to_csv(run_dir / RF.QUARANTINE, index=False)
     report = _summary(service, source, mark, out, quarantine, found, now, time.time() - t0)
     RF.write_json(run_dir / RF.HARVEST, report)
@@ -336,7 +367,7 @@ def _map_all(cfg, service, chunks, out: _Collector, now, total=None, found=None)
     try:
         for chunk in chunks:
             out.counts["source_records"] += len(chunk)
-            pending.append((submit(map_task, service.name, chunk, cfg, now, out.known()),
+            pending.append((submit(map_validate, service.name, chunk, cfg, now),
                             len(chunk)))
             drain(window)
             log.debug("records read: %d, accepted: %d, quarantined: %d",

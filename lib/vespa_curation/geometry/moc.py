@@ -6,17 +6,12 @@ Spatial coverage
     polygons (STC-S), exactly — the cells of order ``order`` that any polygon touches —
     in bounded memory, batch by batch. mocpy's polygon coverage costs ≈ 2.5 ms per
     60-vertex active region at order 9 (``benchmarks/bench_moc.py``), so a polygon is
-    first tested against the union so far, and skipped when it lies inside:
-
-    - its bounding cap farther from every coarse cell (order 6) not wholly inside the
-      union than that cell's radius, by a look-up in a KD-tree of those cells'
-      centres (no coverage computed: 94 % of hfc1ar's polygons once the union has
-      grown);
-    - else, every coarse cell its mocpy coverage at order 6 touches (≈ 0.25 ms)
-      wholly inside the union.
-
-    Either way its fine cells are inside the union too. The union of a million
-    overlapping regions thus computes the fine coverage of a few percent of them.
+    first tested against the union so far, and skipped when it lies inside: when its
+    bounding cap is farther from every cell of order 6 not wholly inside the union than
+    that cell's radius (a look-up in a KD-tree of those cells' centres, no coverage
+    computed: 94 % of hfc1ar's polygons once the union has grown). Then its fine cells
+    are inside the union too. The union of a million overlapping regions thus computes
+    the fine coverage of a few percent of them.
 
     The polygons left are not covered one by one either: mocpy's cost grows with each
     outline's length in cells (≈ 2.5 ms for a 60-vertex region at order 9), and
@@ -25,7 +20,8 @@ Spatial coverage
     shapely's planar union of them is their exact union on the sphere; mocpy then covers
     each piece of that union (an outer ring, less the cells wholly inside its holes:
     ``from_polygons(..., complement=True)`` of a hole covers the cells touching its
-    outside). A cell touches the union exactly when it touches one of the polygons, so
+    outside), cut into parts of at most 150 vertices (:func:`_split`: mocpy's cost grows
+    as vertices times outline). A cell touches the union exactly when it touches one of the polygons, so
     the MOC is the same (184 000 hfc1ar regions: identical ranges), at a third of the
     cost. A polygon not wholly within 78° of its face centre, one shapely finds invalid
     or of no area, and any face whose union mocpy or GEOS refuses, are covered one by
@@ -56,11 +52,15 @@ import numpy as np
 from .. import stcs
 from .sphere import unit_vectors
 
-#: HEALPix order of the spatial MOC by default (≈ 0.11° cells) and of the coarse tests
-#: (the cap test is at the finest of them; an order-3 test as well skips nothing more
-#: once the cap test runs, and costs 5 %).
+#: HEALPix order of the spatial MOC by default (≈ 0.11° cells) and of the cap test's
+#: cells. (A mocpy coverage of each polygon left at order 6, kept when inside the union,
+#: cost more than it saved once the union's pieces are split: 184 000 regions 19.8 →
+#: 18.3 s, the same MOC; at order 3 it skipped nothing more than the cap test.)
 ORDER = 9
-COARSE_ORDERS = (6,)
+CAP_ORDER = 6
+#: A piece of a face's union is covered in parts of at most this many vertices: mocpy's
+#: cost grows with the vertex count times the outline's length in cells.
+PIECE_VERTICES = 150
 #: T-MOC order by default: 2**(61 - 35) µs ≈ 67 s cells.
 TIME_ORDER = 35
 #: TT → TCB rate (IAU 2006 Resolution B3, L_B) and its epoch (1977-01-01T00:00:32.184 TT).
@@ -245,8 +245,55 @@ def _ring_cells(xy: np.ndarray, frame, order: int, complement: bool = False):
     return from_polygons(np.vstack([lon, lat]), order, complement)[0]
 
 
+def _split(piece, most: int = PIECE_VERTICES) -> list:
+    """``piece`` (a polygon of a face's planar union) cut into polygons of at most
+    ``most`` vertices, halving its bounding box across its longer side again and again.
+
+    mocpy's cost for one polygon grows as its vertex count times its outline's length
+    in cells (a smooth 20°-radius circle at order 9: 13 ms with 60 vertices, 530 ms
+    with 6 000), and a union of a thousand regions has pieces of thousands of
+    vertices; halving adds a straight cut (a great-circle arc on the sphere) but halves
+    both factors. The parts' cells are the piece's: a cell touching the piece touches
+    one of the closed halves."""
+    import shapely
+    if shapely.get_num_coordinates(piece) <= most:
+        return [piece]
+    x0, y0, x1, y1 = piece.bounds
+    pad = 1.0 + (x1 - x0) + (y1 - y0)
+    if x1 - x0 >= y1 - y0:
+        cut = 0.5 * (x0 + x1)
+        halves = [shapely.box(x0 - pad, y0 - pad, cut, y1 + pad),
+                  shapely.box(cut, y0 - pad, x1 + pad, y1 + pad)]
+    else:
+        cut = 0.5 * (y0 + y1)
+        halves = [shapely.box(x0 - pad, y0 - pad, x1 + pad, cut),
+                  shapely.box(x0 - pad, cut, x1 + pad, y1 + pad)]
+    out = []
+    for half in shapely.intersection(piece, halves):
+        for g in shapely.get_parts(half):
+            # a cut along an edge can leave a line or a point: no area, nothing to cover
+            # that the polygon beside it does not
+            if shapely.get_type_id(g) == 3 and g.area > 0:
+                out += _split(g, most)
+    return out
+
+
 def _piece_cells(piece, frame, order: int):
-    """Cells touching one polygon (with holes) of a face's union."""
+    """Cells touching one polygon (with holes) of a face's union, covered in parts of at
+    most :data:`PIECE_VERTICES` vertices (:func:`_split`); when mocpy fails on a part,
+    the piece whole."""
+    parts = _split(piece)
+    if len(parts) > 1:
+        try:
+            mocs = [_holed_cells(g, frame, order) for g in parts]
+            return mocs[0].union(*mocs[1:])
+        except MocpyRefused:
+            pass
+    return _holed_cells(piece, frame, order)
+
+
+def _holed_cells(piece, frame, order: int):
+    """Cells touching one polygon with holes given in a face's gnomonic plane."""
     moc = _ring_cells(np.asarray(piece.exterior.coords)[:-1], frame, order)
     for hole in piece.interiors:
         # cells touching the hole's outside: those wholly inside it are left out
@@ -307,18 +354,19 @@ class PolygonUnion:
         hfc1ar's ≈ 0.1°-scale outlines).
     start : mocpy.MOC, optional
         A union computed before (e.g. the import area's previous coverage).
-    coarse : sequence of int
-        Orders of the skipping tests (module docstring); those ≥ ``order`` are ignored.
+    cap_order : int or None
+        Order of the cells of the skipping test (module docstring); None, or not below
+        ``order``: no skipping.
     """
 
-    def __init__(self, order: int = ORDER, start=None, coarse=COARSE_ORDERS):
+    def __init__(self, order: int = ORDER, start=None, cap_order: int | None = CAP_ORDER):
         MOC, _ = _mocpy()
         self.order = int(order)
-        self.coarse = tuple(c for c in coarse if c < self.order)
+        self.cap_order = cap_order if cap_order is not None and cap_order < self.order \
+            else None
         self.moc = start if start is not None else MOC.new_empty(self.order)
         self.added = self.skipped = self.refused = 0
-        self._full = {c: MOC.from_string(f"{c}/0-{12 * 4 ** c - 1}") for c in self.coarse}
-        self._inside = {}
+        self._tree = None         # (KD-tree or None, built): cells not inside the union
 
     def add(self, s_region: Iterable) -> None:
         """Add STC-S polygons (None, NaN and what does not parse are ignored; a polygon
@@ -336,16 +384,12 @@ class PolygonUnion:
         if not len(sel):
             return
         xyz = unit_vectors(poly.lon, poly.lat)
-        if self.coarse and not self.moc.empty():
+        if self.cap_order is not None and not self.moc.empty():
             sel = sel[~self._clear(poly, sel, xyz)]
-        for c in self.coarse:
-            if not len(sel) or self.moc.empty():
-                break
-            sel = sel[~self._inside_at(poly, sel, c)]
         mocs, refused = union_cover(poly, sel, self.order, xyz)
         if mocs:
             self.moc = self.moc.union(*mocs)
-            self._inside.clear()
+            self._tree = None
         self.added += len(sel) - len(refused)
         self.refused += len(refused)
         self.skipped += int(usable.sum()) - len(sel)
@@ -354,24 +398,23 @@ class PolygonUnion:
         """Add the MOC of polygons computed elsewhere (``n_polygons`` of them, counted
         as added)."""
         self.moc = self.moc.union(moc)
-        self._inside.clear()
+        self._tree = None
         self.added += int(n_polygons)
 
     def _clear(self, poly, sel: np.ndarray, xyz=None) -> np.ndarray:
         """Whether each polygon ``sel`` is far inside the union, by a test costing no
-        mocpy coverage: its cap (:func:`_caps`) is farther from every cell of the
-        finest coarse order not wholly inside the union than that cell's radius
+        mocpy coverage: its cap (:func:`_caps`) is farther from every cell of
+        ``cap_order`` not wholly inside the union than that cell's radius
         (:func:`cell_radius`), with a margin of a fine cell. Then every fine cell
         touching the polygon lies in the union."""
-        c = max(self.coarse)
-        if c not in self._inside:
-            self._inside[c] = _interior(self.moc, c, self._full[c])
-        if ("tree", c) not in self._inside:
+        c = self.cap_order
+        if self._tree is None:
             from scipy.spatial import cKDTree
+            MOC, _ = _mocpy()
             out = np.ones(12 * 4 ** c, bool)
-            out[self._inside[c]] = False
-            self._inside[("tree", c)] = cKDTree(cell_centres(c)[out]) if out.any() else None
-        tree = self._inside[("tree", c)]
+            out[_interior(self.moc, c, MOC.from_string(f"{c}/0-{12 * 4 ** c - 1}"))] = False
+            self._tree = (cKDTree(cell_centres(c)[out]) if out.any() else None,)
+        tree = self._tree[0]
         if not len(sel):
             return np.zeros(0, bool)
         if tree is None:          # the union is the whole sphere
@@ -380,30 +423,6 @@ class PolygonUnion:
         chord, _ = tree.query(centre)
         gap = np.rad2deg(2 * np.arcsin(np.minimum(chord / 2, 1.0)))
         return gap - cell_radius(c) > radius + 2 * cell_radius(self.order)
-
-    def _inside_at(self, poly, sel: np.ndarray, c: int) -> np.ndarray:
-        """Whether each polygon ``sel`` lies in cells of order ``c`` inside the union."""
-        if c not in self._inside:
-            self._inside[c] = _interior(self.moc, c, self._full[c])
-        inside = self._inside[c]
-        if not len(inside):
-            return np.zeros(len(sel), bool)
-        mocs = polygon_mocs(poly, sel, c)
-        mocs.pop("refused")
-        ok = np.zeros(len(sel), bool)
-        # every polygon's cells at once: one search, then the misses counted per polygon
-        found = [(k, mocs[int(i)].flatten()) for k, i in enumerate(sel) if int(i) in mocs]
-        found = [(k, cells) for k, cells in found if len(cells)]
-        if not found:
-            return ok
-        which = np.array([k for k, _ in found])
-        counts = np.array([len(cells) for _, cells in found])
-        cells = np.concatenate([cells for _, cells in found])
-        pos = np.minimum(np.searchsorted(inside, cells), len(inside) - 1)
-        miss = (inside[pos] != cells).astype(np.int64)
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        ok[which] = np.add.reduceat(miss, starts) == 0
-        return ok
 
 
 def polygon_moc(s_region: Iterable, order: int = ORDER, batch: int = 5000):

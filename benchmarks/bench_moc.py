@@ -6,8 +6,8 @@ run ``benchmarks/bench_hfc1ar.py`` leaves under ``outputs/bench/runs/``, 1.15 M 
 of median 60 vertices), row group by row group, and times
 
 - the spatial MOC of their union at order ``--order`` (≥ 9) with
-  :class:`vespa_curation.geometry.moc.PolygonUnion` (the cap and coarse tests at order 6
-  skip the polygons already inside the union), peak RSS included;
+  :class:`vespa_curation.geometry.moc.PolygonUnion` (the cap test at order 6
+  skips the polygons already inside the union), peak RSS included;
 - the same union the plain way (one mocpy MOC per polygon, then one union) on the first
   ``--check`` polygons, and PolygonUnion on them in batches of 5 000: both MOCs must be
   equal, and the ratio of the times is printed;

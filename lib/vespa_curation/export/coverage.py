@@ -13,8 +13,8 @@ Files (``coverage/``, written only by the export writer, checksummed in the mani
 Exact at every version, in bounded work: the T-MOC is rebuilt from
 ``granules.parquet`` (a million intervals in a fraction of a second); the spatial MOC
 of the previous version is extended with the new polygons (:class:`PolygonUnion`:
-polygons already inside it cost a coarse test), and rebuilt from the data files only
-when a polygon leaves the area — a granule retracted, or exported again with another
+polygons already inside it cost a look-up of their bounding cap), and rebuilt from the
+data files only when a polygon leaves the area — a granule retracted, or exported again with another
 s_region — since a union cannot be shrunk. An area exported before coverage existed
 gets its coverage from its data files at its next export.
 """

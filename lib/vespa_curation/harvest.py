@@ -25,7 +25,7 @@ import pandas as pd
 from . import epncore, incremental, quarantine as Q, runfolder as RF
 from .config import as_config
 from .progress import Progress
-from .workers import executor
+from .workers import executor, in_process, local_pool
 from .services import get_service, map_chunk
 from .sources import open_source
 from .sources.values import text_of
@@ -148,12 +148,8 @@ class _RunMoc:
         self.any = False
         self.pending: collections.deque = collections.deque()
         local = int(cfg.get("workers", 1)) > 1 and not cfg.get("dask_scheduler")
-        if self.on and local:
-            from .workers import local_pool
-            self.submit, self.shutdown = local_pool(1, fork_now=True)
-        else:
-            self.submit = lambda f, *a: _Done(f(*a))
-            self.shutdown = lambda: None
+        self.submit, self.shutdown = local_pool(1, fork_now=True) if self.on and local \
+            else in_process()
 
     def add(self, rows: pd.DataFrame) -> None:
         if not self.on or "s_region" not in rows or not len(rows):
@@ -183,16 +179,6 @@ class _RunMoc:
         self.pending.clear()
         self.shutdown()
         _forget_union()           # when computed in the driver
-
-
-class _Done:
-    """A result computed at once, with a future's ``result``."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def result(self):
-        return self.value
 
 
 def _isolated(service, records: pd.DataFrame, exc: Exception):

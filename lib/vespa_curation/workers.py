@@ -19,15 +19,24 @@ def executor(params):
         client = Client(params["dask_scheduler"])
         return client.submit, client.close, max(2, 2 * len(client.nthreads()))
     if int(params.get("workers", 1)) <= 1:
-        class _Done:
-            def __init__(self, v):
-                self.v = v
-
-            def result(self):
-                return self.v
-        return (lambda f, *a: _Done(f(*a))), (lambda: None), 1
+        return (*in_process(), 1)
     submit, shutdown = local_pool(int(params["workers"]))
     return submit, shutdown, 2 * int(params["workers"])
+
+
+class Done:
+    """A result computed at once, with a future's ``result``."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+def in_process():
+    """(submit, shutdown) that run each task at once in this process."""
+    return (lambda f, *a: Done(f(*a))), (lambda: None)
 
 
 def local_pool(n: int, fork_now: bool = False):

@@ -146,8 +146,8 @@ def warm_up() -> None:
     """Run the geometry once on two small square regions, one on the disk and one
     across the limb, and the interpolated ephemeris once: a process's first chunk
     otherwise pays ≈ 1.5 s loading the compiled kernels (numba's cache), the ephemeris
-    and scipy.interpolate. A stage's kernel does it before
-    it forks its workers (:data:`vespa_curation.runs.WARM_UP`), which then start warm."""
+    and scipy.interpolate. A stage's kernel does it before it forks its workers
+    (:data:`vespa_curation.runs.WARM_UP`), which then start warm."""
     side, r, c = 12, 480.0, 511.5
     square = "0" * side + "2" * side + "4" * side + "6" * side
     n = 2

@@ -21,8 +21,8 @@ Spatial coverage
     each piece of that union (an outer ring, less the cells wholly inside its holes:
     ``from_polygons(..., complement=True)`` of a hole covers the cells touching its
     outside), cut into parts of at most 150 vertices (:func:`_split`: mocpy's cost grows
-    as vertices times outline). A cell touches the union exactly when it touches one of the polygons, so
-    the MOC is the same (184 000 hfc1ar regions: identical ranges), at a third of the
+    as vertices times outline). A cell touches the union exactly when it touches one of
+    the polygons, so the MOC is the same (184 000 hfc1ar regions: identical ranges), at a third of the
     cost. A polygon not wholly within 78° of its face centre, one shapely finds invalid
     or of no area, and any face whose union mocpy or GEOS refuses, are covered one by
     one as before.
@@ -50,7 +50,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from .. import stcs
-from .sphere import unit_vectors
+from .sphere import lonlat, unit_vectors
 
 #: HEALPix order of the spatial MOC by default (≈ 0.11° cells) and of the cap test's
 #: cells. (A mocpy coverage of each polygon left at order 6, kept when inside the union,
@@ -104,12 +104,9 @@ def _bisected(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     ``2 × 2n`` array as ``from_polygons`` takes it): the same cells, another path
     through mocpy's edge computations — which is what its panics depend on."""
     v = unit_vectors(lon, lat)
-    mid = v + np.roll(v, -1, axis=0)
-    mid /= np.maximum(np.linalg.norm(mid, axis=1), 1e-300)[:, None]
     both = np.empty((2 * len(v), 3))
-    both[0::2], both[1::2] = v, mid
-    return np.vstack([np.mod(np.rad2deg(np.arctan2(both[:, 1], both[:, 0])), 360.0),
-                      np.rad2deg(np.arcsin(np.clip(both[:, 2], -1.0, 1.0)))])
+    both[0::2], both[1::2] = v, v + np.roll(v, -1, axis=0)   # the edge's middle
+    return np.vstack(lonlat(both))
 
 
 # -- spatial ----------------------------------------------------------------------------
@@ -240,9 +237,7 @@ def _ring_cells(xy: np.ndarray, frame, order: int, complement: bool = False):
     """mocpy's cells of one ring given in a face's gnomonic plane."""
     c, e1, e2 = frame
     p = c[None, :] + xy[:, :1] * e1[None, :] + xy[:, 1:2] * e2[None, :]
-    lon = np.rad2deg(np.arctan2(p[:, 1], p[:, 0])) % 360.0
-    lat = np.rad2deg(np.arctan2(p[:, 2], np.hypot(p[:, 0], p[:, 1])))
-    return from_polygons(np.vstack([lon, lat]), order, complement)[0]
+    return from_polygons(np.vstack(lonlat(p)), order, complement)[0]
 
 
 def _split(piece, most: int = PIECE_VERTICES) -> list:
@@ -366,7 +361,9 @@ class PolygonUnion:
             else None
         self.moc = start if start is not None else MOC.new_empty(self.order)
         self.added = self.skipped = self.refused = 0
-        self._tree = None         # (KD-tree or None, built): cells not inside the union
+        # the KD-tree of the cap_order cells not wholly inside the union, as (tree,) —
+        # (None,) when the union is the whole sphere —, or None until it is built
+        self._tree = None
 
     def add(self, s_region: Iterable) -> None:
         """Add STC-S polygons (None, NaN and what does not parse are ignored; a polygon

@@ -15,3 +15,11 @@ def unit_vectors(lon, lat) -> np.ndarray:
     out[..., 1] = cl * np.sin(lo)
     out[..., 2] = np.sin(la)
     return out
+
+
+def lonlat(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes in [0, 360) and latitudes (degrees) of vectors (…, 3), not necessarily
+    of unit length (a point of a gnomonic plane, a sum of unit vectors)."""
+    lon = np.rad2deg(np.arctan2(v[..., 1], v[..., 0])) % 360.0
+    lat = np.rad2deg(np.arctan2(v[..., 2], np.hypot(v[..., 0], v[..., 1])))
+    return lon, lat

@@ -412,6 +412,7 @@ def refuse_duplicates(service, rows_path: str | os.PathLike,
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from .runfolder import write_options
 
     rows_path = Path(rows_path)
     empty = Q.quarantine_frame([], [], "map", [], [])
@@ -453,7 +454,8 @@ def refuse_duplicates(service, rows_path: str | os.PathLike,
                                                     n_uid[dup_uid])]))
     table = pq.read_table(rows_path)   # same row order as the two columns above
     tmp = rows_path.with_name(rows_path.name + ".tmp")
-    pq.write_table(table.filter(pa.array(~bad)), tmp)
+    kept = table.filter(pa.array(~bad))
+    pq.write_table(kept, tmp, **write_options(kept))
     os.replace(tmp, rows_path)
     out = pd.concat(parts, ignore_index=True)
     log.warning("%d rows refused as not unique across chunks: %s", len(out),

@@ -216,7 +216,8 @@ def _decide_part(cfg, part, stage_to: Path | None, published: set, retry_in: set
     at a time)."""
     service = cfg.definition
     out = _Parts()
-    stream = RF.ParquetStream(stage_to, row_group_size=TABLEDATA_BLOCK) \
+    stream = RF.ParquetStream(stage_to, row_group_size=TABLEDATA_BLOCK,
+                              compression="none") \
         if stage_to is not None else None
     slices = part.slices(TABLEDATA_BLOCK) if isinstance(part, RF.RowGroups) else \
         [RF.read_rows(Path(part).parent)]

@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 >/dev/null
+	@# compile the geometry's numba kernels into their cache now: else the first run
+	@# pays it (≈ 7 s on 2 cores)
+	$(BIN)/python -c 'from astropy.utils import iers; iers.conf.auto_download = False; \
+		from vespa_curation.geometry.hfc_ar import warm_up; warm_up()'
 	touch $(STAMP)
 
 venv: $(STAMP)

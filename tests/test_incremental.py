@@ -252,6 +252,40 @@ def test_content_hash_ignores_dates_types_and_last_bits(hfc1ar_rows, hfc1ar_serv
     assert changed.tolist() == [i in (3, 5) for i in range(len(h))]
 
 
+def test_content_hash_is_pandas_frame_hash(hfc1ar_rows, hfc1ar_service, tmp_path):
+    """The row hash combines the columns' hashes as pandas' hash_pandas_object of a
+    frame does (the hashes stored in import areas were made that way), and the
+    s_region hash changed_rows hands to the coverage is the coverage's own."""
+    from vespa_curation.export.coverage import _region_hash
+    rows = hfc1ar_rows.copy()
+    rows.loc[2, "s_region"] = None
+    cols = hfc1ar_service.columns
+    names = sorted(incremental.column_hashes(rows, cols))
+    assert len(names) > 10
+    # pandas' frame hash of the values as column_hashes casts them
+    vals = {}
+    for c in names:
+        v = incremental.epncore.COLUMNS[c].cast(
+            rows[c] if c in rows else pd.Series([None] * len(rows)))
+        if v.dtype.kind == "M":
+            vals[c] = v.astype("int64").where(v.notna(), -1).to_numpy()
+        elif v.dtype.kind in "fiu" or str(v.dtype) == "Int64":
+            vals[c] = incremental._quantize(v.to_numpy(dtype=float, na_value=np.nan))
+        else:
+            t = v.to_numpy(dtype=object).copy()
+            t[pd.isna(t)] = ""
+            vals[c] = pd.Series(t, dtype=object)
+    expected = pd.util.hash_pandas_object(pd.DataFrame(vals).set_axis(range(len(rows))),
+                                          index=False).to_numpy(dtype=np.uint64)
+    got = incremental.content_hash(rows, cols)
+    assert got.tolist() == [f"{x:016x}" for x in expected.tolist()]
+    out, _state, counts = incremental.changed_rows(
+        hfc1ar_service, rows, incremental.ImportArea(tmp_path, "hfc1ar"))
+    assert counts["new"] == len(rows)
+    assert out[incremental.REGION_HASH].tolist() == _region_hash(rows["s_region"]).tolist()
+    assert out[incremental.REGION_HASH].iloc[2] == 0
+
+
 def test_dachs_db_literal_password_refused():
     with pytest.raises(incremental.MarkError, match="file:PATH"):
         incremental.dsn_text("dbname=gavo user=x password=hunter2")

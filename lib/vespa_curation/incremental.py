@@ -239,32 +239,62 @@ def _quantize(x: np.ndarray) -> np.ndarray:
     return np.ldexp(np.round(m * 4294967296.0) / 4294967296.0, e)
 
 
-def content_hash(rows: pd.DataFrame, columns: Iterable[str], facts=None) -> np.ndarray:
-    """One 64-bit hash (as 16 hex digits) per row over ``columns`` except the dates.
+#: The column of the rows :func:`changed_rows` returns holding the 64-bit hash of
+#: their s_region (0 for NULL), which the export's coverage keeps.
+REGION_HASH = "qa_s_region_hash"
+
+
+def column_hashes(rows: pd.DataFrame, columns: Iterable[str], facts=None
+                  ) -> dict[str, np.ndarray]:
+    """The 64-bit hash of each value of ``columns`` except the dates (``qa_*`` left
+    out), column by column in name order: what :func:`content_hash` combines.
 
     Values are first cast to their epncore type, so a column stored as object in one
-    run and as float in another hashes the same; missing columns count as NULL.
+    run and as float in another hashes the same; missing columns count as NULL, and
+    a NULL text as "" (what ``where(notna, "\x00")`` gave: numpy drops a string's
+    trailing NULs; the hashes import areas hold stay valid).
     """
     cols = sorted(c for c in set(columns) if c not in DATE_COLUMNS and not c.startswith("qa_"))
+    facts = epncore.COLUMNS if facts is None else facts
     n = len(rows)
-    parts = {}
+    out = {}
     for c in cols:
         s = rows[c] if c in rows else pd.Series([None] * n, index=rows.index)
-        facts = epncore.COLUMNS if facts is None else facts
         v = facts[c].cast(s) if c in facts else epncore.TYPES["Text"].cast(s)
         if v.dtype.kind == "M":
-            parts[c] = v.astype("int64").where(v.notna(), -1).to_numpy()
+            vals = v.astype("int64").where(v.notna(), -1).to_numpy()
         elif v.dtype.kind in "fiu" or str(v.dtype) == "Int64":
-            parts[c] = _quantize(v.to_numpy(dtype=float, na_value=np.nan))
+            vals = _quantize(v.to_numpy(dtype=float, na_value=np.nan))
         else:   # text (str or None after the cast): hashed as Python objects
-            text = v.to_numpy(dtype=object).copy()
-            # NULL hashes as "": what ``where(notna, "\x00")`` gave (numpy drops a
-            # string's trailing NULs), so that the hashes import areas hold stay valid
-            text[pd.isna(text)] = ""
-            parts[c] = pd.Series(text, dtype=object)
-    # object columns, not pandas' Arrow strings (same hashes, without converting twice)
-    frame = pd.DataFrame(parts).set_axis(range(n))
-    h = pd.util.hash_pandas_object(frame, index=False).to_numpy(dtype=np.uint64)
+            vals = v.to_numpy(dtype=object).copy()
+            vals[pd.isna(vals)] = ""
+        out[c] = pd.util.hash_array(vals)
+    return out
+
+
+def _combine(hashes: list[np.ndarray], n: int) -> np.ndarray:
+    """The row hash pandas' ``hash_pandas_object(frame, index=False)`` makes of its
+    columns' hashes (``pandas.core.util.hashing.combine_hash_arrays``, whose constants
+    every content hash in an import area depends on: tests/test_incremental.py
+    checks that both agree)."""
+    out = np.full(n, 0x345678, dtype=np.uint64)
+    mult = np.uint64(1000003)
+    for i, h in enumerate(hashes):
+        inverse = len(hashes) - i
+        out ^= h
+        out *= mult
+        mult += np.uint64(82520 + inverse + inverse)
+    return out + np.uint64(97531)
+
+
+def content_hash(rows: pd.DataFrame, columns: Iterable[str], facts=None,
+                 hashes: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """One 64-bit hash (as 16 hex digits) per row over ``columns`` except the dates
+    (:func:`column_hashes`, or ``hashes`` when computed already)."""
+    hashes = column_hashes(rows, columns, facts) if hashes is None else hashes
+    n = len(rows)
+    h = _combine(list(hashes.values()), n) if hashes else \
+        np.zeros(n, dtype=np.uint64)
     return np.char.zfill(np.char.mod("%x", h), 16) if n else np.array([], dtype="<U16")
 
 
@@ -292,7 +322,8 @@ def changed_rows(service, rows: pd.DataFrame, area: ImportArea,
         ``harvested, new, changed, unchanged``.
     """
     rows = rows.reset_index(drop=True)
-    h = content_hash(rows, service.columns, service.column_facts)
+    hashes = column_hashes(rows, service.columns, service.column_facts)
+    h = content_hash(rows, service.columns, hashes=hashes)
     uid = rows["granule_uid"].astype(str)
     old = area.state(uids=uid).drop_duplicates("granule_uid", keep="last") \
         .set_index("granule_uid")
@@ -300,6 +331,9 @@ def changed_rows(service, rows: pd.DataFrame, area: ImportArea,
     old_hash = old["content_hash"].reindex(uid).to_numpy(dtype=object)
     same = known & (old_hash == h)
     out = rows[~same].copy()
+    if "s_region" in hashes:   # the coverage's s_region hash, not computed again
+        out[REGION_HASH] = np.where(rows["s_region"].notna().to_numpy(),
+                                    hashes["s_region"], np.uint64(0))[~same]
     h_out = h[~same]
     kn = known[~same]
     if now is not None:

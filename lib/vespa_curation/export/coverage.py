@@ -30,6 +30,7 @@ import pandas as pd
 
 from .. import area as A
 from ..geometry import moc as M
+from ..incremental import REGION_HASH
 
 log = logging.getLogger("vespa_curation.export")
 
@@ -58,14 +59,20 @@ def _region_hash(values) -> np.ndarray:
 
 def part_times(rows: pd.DataFrame) -> pd.DataFrame:
     """What the coverage keeps of a part's rows: ``granule_uid``, times, the hash of
-    its s_region."""
+    its s_region (:data:`~vespa_curation.incremental.REGION_HASH` when the rows
+    carry it: the export's decisions hashed every s_region already)."""
     n = len(rows)
     col = lambda c: pd.to_numeric(rows[c], errors="coerce").to_numpy(float) \
         if c in rows else np.full(n, np.nan)  # noqa: E731
+    if "s_region" not in rows:
+        region = np.zeros(n, np.uint64)
+    elif REGION_HASH in rows:
+        region = rows[REGION_HASH].to_numpy(dtype=np.uint64)
+    else:
+        region = _region_hash(rows["s_region"])
     return pd.DataFrame({"granule_uid": rows["granule_uid"].astype(str).to_numpy(object),
                          "time_min": col("time_min"), "time_max": col("time_max"),
-                         "s_region_hash": _region_hash(rows["s_region"]) if "s_region"
-                         in rows else np.zeros(n, np.uint64)})
+                         "s_region_hash": region})
 
 
 class CoverageBuilder:

@@ -23,6 +23,7 @@ from .. import area as A, epncore, limits, runfolder as RF
 from ..workers import release_memory
 from ..progress import Progress
 from ..area import ImportArea, Staging
+from ..incremental import REGION_HASH
 from .coverage import CoverageBuilder, CoverageSpec, part_times
 from .rd import render_rd
 from .votable import (TABLEDATA_BLOCK, ExportError, epn_columns, write_epn_votable,
@@ -267,14 +268,16 @@ def _write_part(args, kwargs, times: bool):
         write_epn_votable(part, path, frame, **kwargs)
         return part_times(part) if times else None
     names = [c for c in part.columns if not str(c).startswith("qa_")]
+    # the s_region hashes of the decisions, for the coverage
+    read = names + [REGION_HASH] if times and REGION_HASH in part.columns else names
     if kwargs.get("fmt") != "tabledata":
-        rows = part.read(names)
+        rows = part.read(read)
         write_epn_votable(rows, path, frame, **kwargs)
         return part_times(rows) if times else None
     kept = []
 
     def slices():
-        for rows in part.slices(TABLEDATA_BLOCK, names):
+        for rows in part.slices(TABLEDATA_BLOCK, read):
             if times:
                 kept.append(part_times(rows))
             yield rows

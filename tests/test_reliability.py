@@ -318,6 +318,31 @@ def test_parquet_stream_writes_columns_of_mixed_values(tmp_path):
     assert t["D"].iloc[3] is None or pd.isna(t["D"].iloc[3])
 
 
+
+def test_parquet_stream_dictionary_only_for_repeated_columns(tmp_path):
+    """Columns of distinct values (s_region, ids) are written without a dictionary,
+    repeated ones with it, LZ4-compressed; what is read back is what was written."""
+    import pyarrow.parquet as pq
+    n = 400
+    df = pd.DataFrame({"s_region": [f"Polygon UNKNOWNFrame {k} 1 2 3 4 5" for k in range(n)],
+                       "flag": ["ok", "limb_clipped"] * (n // 2),
+                       "x": np.arange(n, dtype=float), "k": np.zeros(n, dtype=np.int64)})
+    s = runfolder.ParquetStream(tmp_path / "r.parquet")
+    s.write(df.iloc[:300])
+    s.write(df.iloc[300:])
+    s.close([])
+    meta = pq.ParquetFile(tmp_path / "r.parquet").metadata
+    for g in range(meta.num_row_groups):
+        enc = {meta.row_group(g).column(i).path_in_schema:
+               meta.row_group(g).column(i) for i in range(meta.num_columns)}
+        assert all(c.compression.startswith("LZ4") for c in enc.values())
+        assert not any("DICTIONARY" in e for e in enc["s_region"].encodings)
+        assert not any("DICTIONARY" in e for e in enc["x"].encodings)
+        assert any("DICTIONARY" in e for e in enc["flag"].encodings)
+        assert any("DICTIONARY" in e for e in enc["k"].encodings)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "r.parquet"), df,
+                                  check_dtype=False)
+
 # -- class 4: a record from the future never moves the mark ------------------------------
 
 def test_a_future_run_date_neither_moves_the_mark_nor_hides_later_changes(hfc_sample,

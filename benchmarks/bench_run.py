@@ -141,6 +141,12 @@ def main(argv=None):
           f"(before the run {np.median(before) * 1e3:.1f}, after "
           f"{np.median(after) * 1e3:.1f}) → {per_row * n / 3600:.2f} h for {n:,} regions")
     print(f"RATIO end to end: {ratio:,.0f}× the per-row way (target ≥ 150×)")
+    qa = stages.get("02_qa")
+    if qa is not None:
+        print(f"QA share: {100 * qa / wall:.1f} % of the run (target ≤ 10 %)")
+    if n >= 1_150_000:
+        print(f"moonshot: {n:,} regions end to end in {wall:,.1f} s (target ≤ 180 s on "
+              f"2 cores): {'met' if wall <= 180 else 'not met'}")
     results = {"rows": n, "workers": args.workers, "params": args.param,
                "wall_s": round(wall, 1),
                "stages_s": stages, "peak_rss_gb": round(mem.peak / 2**30, 2),

@@ -91,3 +91,28 @@ def test_polar_cap_polygon_is_not_flagged_as_self_crossing():
 def test_unwrap_across_seam():
     p = stcs.parse([SEAM, "Polygon UNKNOWNFrame 10 0 20 0 20 5 10 5"])
     assert np.allclose(stcs.unwrap(p), [355, 365, 365, 355, 10, 20, 20, 10])
+
+
+def test_parse_reads_numbers_between_any_white_space():
+    """Numbers separated by two spaces, a tab or a new line are the same polygon as
+    with single spaces (two spaces once shifted every later polygon's vertices by
+    one: the counts were taken from the spaces); what is no polygon is an error of
+    its own text only."""
+    texts = ["Polygon UNKNOWNFrame 1  2  3 4 5 6", "Polygon UNKNOWNFrame 10 20 30 40 50 60",
+             "Polygon UNKNOWNFrame 1\t2 3 4\n5 6 7 8", None, float("nan"),
+             "Circle UNKNOWNFrame 1 1 2", "polygon icrs 1 2 3 4 5 6",
+             "  Polygon UNKNOWNFrame  ", "Polygon UNKNOWNFrame 1 2 3",
+             "Polygon UNKNOWNFrame 1 2 x 4 5 6", 5]
+    p = stcs.parse(texts)
+    assert p.parse_error.tolist() == [False, False, False, True, True, True, False, False,
+                                      True, True, True]
+    assert p.counts.tolist() == [3, 3, 4, 0, 0, 0, 3, 0, 0, 0, 0]
+    assert p.polygon(0)[0].tolist() == [1, 3, 5] and p.polygon(0)[1].tolist() == [2, 4, 6]
+    assert p.polygon(1)[0].tolist() == [10, 30, 50]
+    assert p.polygon(2)[1].tolist() == [2, 4, 6, 8]
+    # the one-cast way and the text-by-text way agree on texts written here
+    plain = [SEAM, "Polygon UNKNOWNFrame 10 0 20 0 20 5 10 5", None,
+             "Polygon UNKNOWNFrame 359.999999 -0.5 0.000001 -0.5 0 1"]
+    a, b = stcs.parse(plain), stcs._parse_each(plain)
+    for name in ("lon", "lat", "offsets", "parse_error"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name

@@ -52,8 +52,8 @@ def format_polygon(lon, lat, frame: str = "UNKNOWNFrame", digits: int = 6) -> st
 
 
 def _numbers(flat: str) -> np.ndarray | None:
-    """The numbers of a space-separated text (Arrow's C++ cast, ~5× numpy's
-    fromstring, the same doubles); None when one is no number."""
+    """The numbers of a text of numbers separated by single spaces (Arrow's C++ cast,
+    ~5× numpy's fromstring, the same doubles); None when a word is no number."""
     if not flat:
         return np.zeros(0)
     import pyarrow as pa
@@ -66,42 +66,63 @@ def _numbers(flat: str) -> np.ndarray | None:
 
 
 def parse(stcs) -> Polygons:
-    """Parse STC-S polygon strings (None/NaN allowed: zero vertices, parse_error)."""
+    """Parse STC-S polygon strings (None/NaN allowed: zero vertices, parse_error).
+
+    Numbers are separated by any white space. A text that is no STC-S polygon (another
+    shape, an odd count of numbers, a word that is no number) has ``parse_error`` and
+    no vertices; a polygon with no numbers has no vertices and no error.
+
+    The texts as written here (numbers between single spaces) are read in one cast
+    of all their numbers; when any text is another (other white space, an odd count,
+    a word that is no number), every text is read again one by one
+    (:func:`_parse_each`).
+    """
     texts = list(stcs)
     n = len(texts)
     bodies = []
     err = np.zeros(n, bool)
     counts = np.zeros(n, np.int64)
     for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            err[i] = True
-            bodies.append("")
-            continue
-        m = _PREFIX.match(t)
+        m = _PREFIX.match(t) if isinstance(t, str) else None
         if not m:
             err[i] = True
-            bodies.append("")
             continue
         body = t[m.end():].strip()
         k = body.count(" ") + 1 if body else 0
         if k % 2:
-            err[i] = True
-            bodies.append("")
-            continue
-        bodies.append(body)
+            return _parse_each(texts)
+        if body:
+            bodies.append(body)
         counts[i] = k // 2
-    vals = _numbers(" ".join(b for b in bodies if b))
+    vals = _numbers(" ".join(bodies))
+    # a word that is no number, or white space other than single spaces (a word
+    # holding a tab, an empty word between two spaces)
     if vals is None or vals.size != 2 * counts.sum():
-        # a bad number somewhere (fromstring stops there): find which polygon, per polygon
-        parts = []
-        for i, b in enumerate(bodies):
-            try:
-                parts.append(np.array(b.split(), dtype=float))
-            except ValueError:
-                err[i] = True
-                counts[i] = 0
-                parts.append(np.zeros(0))
-        vals = np.concatenate(parts) if parts else np.zeros(0)
+        return _parse_each(texts)
+    off = np.concatenate([[0], np.cumsum(counts)])
+    return Polygons(vals[0::2].copy(), vals[1::2].copy(), off, err)
+
+
+def _parse_each(texts: list) -> Polygons:
+    """:func:`parse` text by text, for any text."""
+    n = len(texts)
+    err = np.zeros(n, bool)
+    counts = np.zeros(n, np.int64)
+    parts = []
+    for i, t in enumerate(texts):
+        m = _PREFIX.match(t) if isinstance(t, str) else None
+        words = t[m.end():].split() if m else None
+        try:
+            v = np.array(words, dtype=float) if words is not None and \
+                len(words) % 2 == 0 else None
+        except ValueError:
+            v = None
+        if v is None:
+            err[i] = True
+            continue
+        counts[i] = len(v) // 2
+        parts.append(v)
+    vals = np.concatenate(parts) if parts else np.zeros(0)
     off = np.concatenate([[0], np.cumsum(counts)])
     return Polygons(vals[0::2].copy(), vals[1::2].copy(), off, err)
 

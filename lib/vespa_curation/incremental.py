@@ -251,7 +251,7 @@ def column_hashes(rows: pd.DataFrame, columns: Iterable[str], facts=None
 
     Values are first cast to their epncore type, so a column stored as object in one
     run and as float in another hashes the same; missing columns count as NULL, and
-    a NULL text as "" (what ``where(notna, "\x00")`` gave: numpy drops a string's
+    a NULL text as "" (what ``where(notna, "\\x00")`` gave: numpy drops a string's
     trailing NULs; the hashes import areas hold stay valid).
     """
     cols = sorted(c for c in set(columns) if c not in DATE_COLUMNS and not c.startswith("qa_"))

@@ -181,8 +181,14 @@ def test_export_parts_written_by_workers_are_the_same_files(sample_db, tmp_path,
         assert params["coverage"]
         rep = export.run(params, run_dir)
         area = tmp_path / name / "dachs" / "hfc1ar"
+        listed = read_manifest(area)["files"]
+        # the manifest's checksums (the data files' taken by the writers) are the files'
+        for f, info in listed.items():
+            assert (info["sha256"], info["bytes"]) == (
+                hashlib.sha256((area / f).read_bytes()).hexdigest(),
+                (area / f).stat().st_size), f
         return rep, {f: hashlib.sha256((area / f).read_bytes()).hexdigest()
-                     for f in read_manifest(area)["files"]
+                     for f in listed
                      if f != "q.rd"}    # (the RD holds the export's creation time)
 
     rep1, files1 = export_with("in_process", 1)

@@ -120,9 +120,9 @@ def write_run(area: ImportArea, service, run: RunExport, *,
         files = _carry_immutable(stage)
         cov = CoverageBuilder(coverage, service, stage.previous, stage.manifest) \
             if coverage is not None else None
-        data_rels, new_uids, columns = _write_data(stage, parts, single, run_id,
-                                                   service.spatial_frame_type, fmt, region,
-                                                   service.column_facts, cov, writers)
+        data_rels, new_uids, columns, sums = _write_data(
+            stage, parts, single, run_id, service.spatial_frame_type, fmt, region,
+            service.column_facts, cov, writers)
         n_links = _write_links(stage, run.links, run_id, fmt, files)
         granules, replaced, n_retracted = _write_state(stage, new_uids, retract,
                                                        run.granule_state, run_id)
@@ -137,7 +137,7 @@ def write_run(area: ImportArea, service, run: RunExport, *,
                        temporal=(covered or {}).get("rd_temporal"))
         A.write_durable(stage.folder / A.RD, rd)
         for rel in [*data_rels, A.RD, A.GRANULES, *extra]:
-            files[rel] = {"run_id": run_id}
+            files[rel] = {"run_id": run_id, **sums.get(rel, {})}
         _checksums(stage.folder, files)
         summary = {"rows": len(new_uids), "new_rows": len(new_uids) - replaced,
                    "replaced_rows": replaced, "retracted": n_retracted,
@@ -200,20 +200,24 @@ def _carry_immutable(stage: Staging) -> dict[str, dict]:
 
 def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fmt: str,
                 region: str, facts, cov: CoverageBuilder | None = None, writers=None
-                ) -> tuple[list[str], pd.Series, set]:
+                ) -> tuple[list[str], pd.Series, set, dict]:
     """This run's epn_core VOTables, part by part (each fed to the coverage ``cov``),
-    on the ``writers`` when given; (files, granule_uids, columns).
+    on the ``writers`` when given; (files, granule_uids, columns, checksums).
 
     A part is a DataFrame or a :class:`~vespa_curation.runfolder.RowGroups`: a writer
     process reads the latter itself, this process only its granule_uids (and the
-    s_region when ``cov`` needs the polygons)."""
+    s_region when ``cov`` needs the polygons). A writer also takes the checksum of the
+    file it wrote (``checksums``: file → ``sha256``, ``bytes``), while the others are
+    written, rather than this process reading every data file again at the end."""
     data_rels, uid_parts, column_set = [], [], set()
+    sums: dict[str, dict] = {}
     bar = Progress("export (VOTables)", unit="rows")
     pending: collections.deque = collections.deque()
 
     def drain(limit: int) -> None:
         while len(pending) > limit:
-            times = pending.popleft().result()   # a part's ExportError is raised here
+            rel, fut = pending.popleft()
+            times, sums[rel] = fut.result()   # a part's ExportError is raised here
             if cov is not None:
                 cov.add_times(times)
 
@@ -235,7 +239,8 @@ def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fm
                 if by_writer:
                     submit, window, _release = writers
                     drain(window - 1)
-                    pending.append(submit(_write_part, args, kwargs, cov is not None))
+                    pending.append((rel, submit(_write_part, args, kwargs,
+                                                cov is not None)))
                     if cov is not None and cov.needs_polygons and "s_region" in names:
                         cov.add_polygons(part.read(["s_region"])["s_region"]
                                          if isinstance(part, RF.RowGroups)
@@ -248,21 +253,29 @@ def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fm
             del part
         drain(0)
     finally:
-        for fut in pending:     # a part failed: the others finish before the stage goes
+        for _, fut in pending:  # a part failed: the others finish before the stage goes
             fut.exception()
         if writers is not None:
             writers[2]()
         bar.close()
     uids = pd.Series(np.concatenate(uid_parts) if uid_parts else np.array([], dtype=str),
                      dtype=object)
-    return data_rels, uids, column_set
+    return data_rels, uids, column_set, sums
 
 
 def _write_part(args, kwargs, times: bool):
-    """One data file, in a writer process; the coverage's
-    :func:`~.coverage.part_times` of its rows when ``times``. A RowGroups part is
-    read here, as TABLEDATA in slices of :data:`~.votable.TABLEDATA_BLOCK` rows
-    (a writer holds one slice, not its whole part)."""
+    """One data file, in a writer process: the coverage's
+    :func:`~.coverage.part_times` of its rows (when ``times``; else None) and the
+    file's checksum (``sha256``, ``bytes``), as the manifest keeps them."""
+    times = _write_part_file(args, kwargs, times)
+    path = args[1]
+    return times, {"sha256": A.sha256(path), "bytes": path.stat().st_size}
+
+
+def _write_part_file(args, kwargs, times: bool):
+    """:func:`_write_part`'s file. A RowGroups part is read here, as TABLEDATA in
+    slices of :data:`~.votable.TABLEDATA_BLOCK` rows (a writer holds one slice, not
+    its whole part)."""
     part, path, frame = args
     if not isinstance(part, RF.RowGroups):
         write_epn_votable(part, path, frame, **kwargs)

@@ -31,8 +31,10 @@ log = logging.getLogger("vespa_curation.qa")
 
 #: Gaps of the time coverage shaded and listed; ranges drawn at most.
 GAPS, DRAWN_RANGES = 5, 2000
-#: Sampling step of the map (degrees).
-MAP_STEP = 0.2
+#: Sampling step of the map (degrees): about one sample per pixel of its axes (≈ 700 ×
+#: 380 pixels for 360° × 180°); 0.2° drew 4 times the samples for matplotlib to thin
+#: out again (0.5 s of the QA's own process at 184 000 regions).
+MAP_STEP = 0.4
 
 
 def _read(path: Path):

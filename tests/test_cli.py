@@ -173,3 +173,79 @@ def test_publish_without_export_exits_4(tmp_path):
                "-p", f"outputs={tmp_path}/runs")
     assert p.returncode == cli.PUBLISH_FAILED
     assert "hfc1ar: publish FAILED" in p.stderr and "vespa-curate run hfc1ar" in p.stderr
+
+
+# -- the first stage's kernel, started before the checks and the lock --------------------
+
+def _first_kernels(monkeypatch) -> list:
+    """Record the kernels ``vespa-curate run`` starts first: (kernel, its pid)."""
+    started = []
+    real = runs.first_kernel
+
+    def record(service):
+        warm = real(service)
+        started.append((warm, warm.km.provisioner.pid if warm is not None else None))
+        return warm
+    monkeypatch.setattr(runs, "first_kernel", record)
+    return started
+
+
+def _ended(pid: int, within: float = 30.0) -> bool:
+    """Whether process ``pid`` (a child of this one) has ended (reaped, or a zombie)."""
+    import psutil
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("case", ["bad parameter", "locked"])
+def test_a_refused_run_ends_the_kernel_it_started_first(tmp_path, monkeypatch, case):
+    """`vespa-curate run` starts its first kernel before checking anything: a run refused
+    by its parameters or by the lock shuts it down, and says why, as before."""
+    started = _first_kernels(monkeypatch)
+    out = tmp_path / "runs"
+    args = ["run", "hfc1ar", "-p", f"outputs={out}", "--no-progress"]
+    t0 = time.monotonic()
+    if case == "locked":
+        with runs.RunLock(out, what="test holder"):
+            code = cli.main(args)
+        assert code == cli.LOCKED
+        assert [x.name for x in out.iterdir()] == [runs.LOCK_NAME]
+    else:
+        code = cli.main(args + ["-p", "bogus=1"])
+        assert code == cli.USAGE and not out.exists()
+    assert time.monotonic() - t0 < 20     # killed, not waited for through its imports
+    ((warm, pid),) = started
+    assert warm.km is None and pid is not None and _ended(pid)
+
+
+@pytest.mark.slow
+def test_the_first_stage_runs_in_the_kernel_started_first(tmp_path, monkeypatch):
+    """The kernel `vespa-curate run` starts first is the first stage's: no second
+    kernel is started for it, papermill takes it, and it ends with the stage."""
+    from vespa_curation.hfc.sample import build_hfc_sample
+    db = build_hfc_sample(tmp_path / "hfc.sqlite")
+    started = _first_kernels(monkeypatch)
+    stages = []
+    real = runs._warm_kernel
+
+    def count(stage, service):
+        stages.append(stage)
+        return real(stage, service)
+    monkeypatch.setattr(runs, "_warm_kernel", count)
+    code = cli.main(["run", "hfc1ar", "--no-progress", "-p", f"source=sqlite:///{db}",
+                     "-p", f"outputs={tmp_path}/runs", "-p", f"dachs_inputs={tmp_path}/dachs",
+                     "-p", "qa_gallery=2"])
+    assert code == cli.OK
+    assert stages == ["01_harvest", "02_qa", "03_export"]   # each stage's kernel once
+    ((warm, pid),) = started
+    assert warm.km is None and _ended(pid)
+    (folder,) = (tmp_path / "runs").glob("*/hfc1ar")
+    log = (folder / "run.log").read_text()
+    assert "run" in log and "completed" in log and "papermill starts another" not in log

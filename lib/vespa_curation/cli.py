@@ -68,6 +68,15 @@ def _load_all(service: str, file, overrides, preflight: bool = False) -> list:
 # -- commands ---------------------------------------------------------------------------
 
 def cmd_run(args) -> int:
+    first = getattr(args, "first_kernel", None)
+    try:
+        return _run(args, first)
+    finally:
+        if first is not None:   # not used (bad parameters, the lock held), or shut down
+            first.close(now=True)
+
+
+def _run(args, first) -> int:
     from . import runs
     from .parameter import ParameterError
     try:
@@ -78,7 +87,7 @@ def cmd_run(args) -> int:
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
     try:
         results = runs.run(plist, params_file=args.file, overrides=args.param,
-                           wait=args.wait, progress=progress)
+                           wait=args.wait, progress=progress, first=first)
     except runs.LockedError as e:
         print(f"vespa-curate run: {e}", file=sys.stderr)
         return LOCKED
@@ -470,6 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     from . import runs
     args = build_parser().parse_args(argv)
     runs.console_logging(logging.DEBUG if args.verbose else logging.INFO)
+    if args.func is cmd_run and args.service != "all":
+        # its first kernel starts now, and warms up while this process checks the
+        # parameters and takes the lock (cmd_run hands it on, or shuts it down)
+        args.first_kernel = runs.first_kernel(args.service)
     try:
         import astropy.utils.iers
         astropy.utils.iers.conf.auto_download = False

@@ -355,6 +355,7 @@ class WarmKernel:
         from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
         self.stage = stage
+        self.service = service
         _prefer_env_kernels()
         code = notebook_imports(paths.NOTEBOOKS / f"{stage}.ipynb")
         code += [WARM_UP[stage].format(service=service)] if stage in WARM_UP else []
@@ -396,8 +397,9 @@ class WarmKernel:
             self.close()
         return self.km
 
-    def close(self) -> None:
-        """Shut the kernel down unless papermill already did (once)."""
+    def close(self, now: bool = False) -> None:
+        """Shut the kernel down unless papermill already did (once); ``now``: kill it
+        rather than ask it to exit (a kernel never used: it may still be importing)."""
         from jupyter_core.utils import run_sync
         if self.kc is not None:
             self.kc.stop_channels()
@@ -406,7 +408,7 @@ class WarmKernel:
             km, self.km = self.km, None
             try:
                 if run_sync(km.is_alive)():
-                    run_sync(km.shutdown_kernel)(now=False)
+                    run_sync(km.shutdown_kernel)(now=now)
             except Exception as e:  # noqa: BLE001 — already gone: nothing to shut down
                 log.debug("kernel of stage %s: %s", self.stage, e)
 
@@ -517,11 +519,12 @@ class RunResult:
 
 def run_service(params: Mapping, stamp: str, params_file: str | None = None,
                 overrides: Sequence[str] = (), stages: Sequence[str] = STAGES,
-                progress: bool = True) -> RunResult:
+                progress: bool = True, first: WarmKernel | None = None) -> RunResult:
     """Run the stages of one service into ``<outputs>/<stamp>/<service>/``.
 
     The caller has already checked ``params`` (:func:`vespa_curation.config.load_config`)
-    and holds the lock.
+    and holds the lock. ``first``: the first stage's kernel, when the caller started it
+    (:func:`first_kernel`); it is shut down here, used or not.
     """
     folder = run_dir(params, stamp)
     folder.mkdir(parents=True, exist_ok=True)
@@ -531,7 +534,8 @@ def run_service(params: Mapping, stamp: str, params_file: str | None = None,
         log.info("%s: run %s in %s", params["service"], stamp, folder)
         # each stage's kernel starts, and imports, while the stage before it runs
         svc = params["service"]
-        warm = _warm_kernel(stages[0], svc) if stages else None
+        warm = first if first is not None else \
+            (_warm_kernel(stages[0], svc) if stages else None)
         try:
             for k, stage in enumerate(stages):
                 this, warm = warm, (_warm_kernel(stages[k + 1], svc)
@@ -550,10 +554,22 @@ def run_service(params: Mapping, stamp: str, params_file: str | None = None,
     return res
 
 
+def first_kernel(service: str) -> WarmKernel | None:
+    """The kernel of ``service``'s first stage, started at once: ``vespa-curate run``
+    starts it before its own imports, its parameters' checks and the lock (≈ 1 s), so
+    that the kernel's start and warm-up (≈ 2 s) overlap them instead of following them.
+    Give it to :func:`run` (``first=``), which shuts it down whatever happens."""
+    return _warm_kernel(STAGES[0], service)
+
+
 def run(services_params: Sequence[Mapping], params_file: str | None = None,
         overrides: Sequence[str] = (), wait: float = 0.0, stamp: str | None = None,
-        progress: bool = True) -> list[RunResult]:
+        progress: bool = True, first: WarmKernel | None = None) -> list[RunResult]:
     """Run every service of ``services_params`` (checked parameters) under one lock.
+
+    ``first``: the first stage's kernel of the first service, when the caller started
+    it (:func:`first_kernel`; shut down here, used or not: a kernel started for another
+    service than the first is not used).
 
     All services of one invocation share one UTC stamp. A failed service does not stop
     the others. Holding the lock, it first removes what killed runs left in the run
@@ -565,6 +581,21 @@ def run(services_params: Sequence[Mapping], params_file: str | None = None,
     LockedError
         When another run holds the lock (nothing has been written).
     """
+    if first is not None and (not services_params or first.service
+                              != services_params[0]["service"]):
+        first.close(now=True)
+        first = None
+    try:
+        return _run_locked(services_params, params_file, overrides, wait, stamp,
+                           progress, first)
+    finally:
+        if first is not None:   # never used (the lock was held), or already shut down
+            first.close(now=True)
+
+
+def _run_locked(services_params, params_file, overrides, wait, stamp, progress, first
+                ) -> list[RunResult]:
+    """:func:`run` once its first kernel is checked."""
     from .runfolder import remove_scratch
     results = []
     with MultiLock([outputs_dir(p) for p in services_params], wait=wait,
@@ -578,8 +609,9 @@ def run(services_params: Sequence[Mapping], params_file: str | None = None,
             while any((outputs_dir(p) / stamp).exists() for p in services_params):
                 time.sleep(0.2)
                 stamp = utc_stamp()
-        for p in services_params:
-            results.append(run_service(p, stamp, params_file, overrides, progress=progress))
+        for k, p in enumerate(services_params):
+            results.append(run_service(p, stamp, params_file, overrides, progress=progress,
+                                       first=first if k == 0 else None))
     return results
 
 

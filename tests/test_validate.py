@@ -116,3 +116,19 @@ def test_parse_reads_numbers_between_any_white_space():
     a, b = stcs.parse(plain), stcs._parse_each(plain)
     for name in ("lon", "lat", "offsets", "parse_error"):
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_missing_reads_arrow_strings_as_python_would():
+    """Blank text is what ``str.isspace`` says (Unicode white space, and the ASCII
+    separators \\x1c-\\x1f Python counts), whether the column holds Arrow strings (read
+    without making Python strings of them) or Python objects."""
+    from vespa_curation.sources import values as V
+    texts = ["", " ", "\t\n\r\x0b\x0c", "\x1c", "\x1f", "\x85", "\xa0", "\u3000",
+             " \u2028 ", "\u200b", "\x7f", "\x00", "é", "a", " a", "\ta", "!", "~",
+             "x y", None, "2005-04-02T00:00:00"] * 3
+    want = np.array([v is None or not v.strip() for v in texts])
+    arrow = pd.Series(texts, dtype="str")
+    assert V._arrow_strings(arrow) is not None           # the Arrow path is taken
+    assert (V.missing(arrow) == want).all()
+    assert (V.missing(pd.Series(texts, dtype=object)) == want).all()
+    assert (V.missing(np.array(texts, dtype=object)) == want).all()

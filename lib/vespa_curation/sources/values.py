@@ -98,12 +98,38 @@ def missing(values) -> np.ndarray:
     """Which of ``values`` (a Series or array) are missing: None, NaN, NaT, NA or blank
     text (:func:`_missing` of each, without a Python call per value: a text is blank
     when it is empty or all white space, which ``isspace`` tells at its first
-    non-blank character)."""
+    non-blank character). A column of Arrow strings is not turned into Python
+    strings: only its texts that are empty or do not start with a printable ASCII
+    character (``!`` … ``~``: never white space) are looked at one by one."""
+    if isinstance(values, pd.Series) and _arrow_strings(values) is not None:
+        return _missing_arrow(_arrow_strings(values))
     vals = values.to_numpy(dtype=object) if isinstance(values, pd.Series) \
         else np.asarray(values, dtype=object)
     out = np.asarray(pd.isna(vals), dtype=bool).copy()
     out |= np.fromiter((isinstance(v, str) and (not v or v.isspace()) for v in vals),
                        dtype=bool, count=len(vals))
+    return out
+
+
+def _arrow_strings(s: pd.Series):
+    """The Arrow array of a Series of Arrow-backed strings (pandas' ``str`` dtype on
+    pyarrow, or ``ArrowDtype(string)``), else None."""
+    import pyarrow as pa
+    arr = getattr(s.array, "_pa_array", None)
+    if arr is None or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return None
+    return arr
+
+
+def _missing_arrow(arr) -> np.ndarray:
+    """:func:`missing` of an Arrow string array."""
+    import pyarrow.compute as pc
+    out = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool).copy()
+    plain = pc.match_substring_regex(arr, r"^[\x21-\x7e]").to_numpy(zero_copy_only=False)
+    look = np.flatnonzero(~out & ~np.asarray(plain, dtype=bool))
+    if len(look):
+        texts = arr.take(look).to_pylist()
+        out[look] = [not v or v.isspace() for v in texts]
     return out
 
 

@@ -126,15 +126,19 @@ def flags(records: pd.DataFrame, dates: pd.Series) -> tuple[np.ndarray, np.ndarr
     flag codes joined by ``+`` in the order of the module docstring, and their notes
     joined by ``; ``. ``dates`` are the records' DATE_OBS as read."""
     n = len(records)
-    out = [[] for _ in range(n)]
-    notes = [[] for _ in range(n)]
+    out: dict[int, list] = {}       # only the odd records: most are not
+    notes: dict[int, list] = {}
     checks = (("empty_chain", _empty_chain(records)), ("odd_rsun", _odd_rsun(records)),
               ("before_instrument", _before_instrument(records, dates)),
               ("negative_area", _negative_area(records)),
               ("uid_from_null", _uid_from_null(records)))
     for code, (bad, note) in checks:
         for i in np.flatnonzero(bad):
-            out[i].append(code)
-            notes[i].append(note(i))
-    return (np.array(["+".join(f) if f else None for f in out], dtype=object),
-            np.array(["; ".join(t) if t else None for t in notes], dtype=object))
+            out.setdefault(i, []).append(code)
+            notes.setdefault(i, []).append(note(i))
+    flag = np.full(n, None, dtype=object)
+    text = np.full(n, None, dtype=object)
+    for i, f in out.items():
+        flag[i] = "+".join(f)
+        text[i] = "; ".join(notes[i])
+    return flag, text

@@ -118,6 +118,8 @@ def wavelength_to_hz(values, unit: str | Sequence[str] = "nm") -> np.ndarray:
     v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
     if isinstance(unit, str):
         units = np.full(v.shape, unit, dtype=object)
+    elif isinstance(unit, pd.Series):
+        units = unit.to_numpy(dtype=object)     # not value by value
     else:
         units = np.asarray(list(unit), dtype=object)
     out = np.full(v.shape, np.nan)

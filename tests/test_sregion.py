@@ -86,6 +86,22 @@ def test_to_stcs_text_and_validator_agreement():
     assert buf.tobytes().decode() == "".join(" %.6f" % x for x in v).replace("-0.000000", "0.000000")
 
 
+@pytest.mark.parametrize("digits", [0, 3, 6, 9])
+def test_format_numbers_is_the_rounded_number_written_out(digits):
+    """Every number is ``rint(v * 10**digits)`` written as sign, integer part, point and
+    ``digits`` decimals: large and tiny values, halves, negative zero."""
+    rng = np.random.default_rng(digits)
+    big = 1e12 if digits < 6 else 1e6
+    v = np.r_[rng.uniform(-90, 360, 5000), rng.uniform(-big, big, 500),
+              [-1e-9, -0.0, 0.0, 0.5, -0.5, 1.5, 2.5, 999.9999995, 1e-7, 10.0, -100.0]]
+    buf, ends = sregion.format_numbers(v, digits)
+    q = np.rint(v * 10**digits).astype(np.int64)
+    want = [" " + ("-" if k < 0 else "") + f"{abs(k) // 10**digits}."
+            + (f"{abs(k) % 10**digits:0{digits}d}" if digits else "") for k in q]
+    assert buf.tobytes().decode() == "".join(want)
+    assert ends.tolist() == np.cumsum([len(w) for w in want]).tolist()
+
+
 def test_densify_splits_long_edges():
     r = Ragged(np.array([0.0, 10.0, 10.0, 0.0]), np.array([0.0, 0.0, 1.0, 1.0]), np.array([0, 4]))
     d = sregion.densify(r, 2.0)

@@ -415,3 +415,43 @@ def rings_simple(x, y, offsets, simple):
                     ok = False
                     break
         simple[r] = ok
+
+
+@njit(cache=True, nogil=True)
+def fixed_point_text(q, digits, buf, ends):
+    """Write ``" "`` + optional ``-`` + integer part + ``.`` + ``digits`` decimals of
+    each ``q[k] / 10**digits`` (``q``: the numbers already scaled and rounded to
+    integers) into ``buf``, one after the other; ``ends[k]``: the byte count after
+    number ``k``. Returns the bytes written. Unsigned integer arithmetic only (its
+    divisions by 10 compile to multiplications)."""
+    scale = np.uint64(10) ** np.uint64(digits)
+    ten = np.uint64(10)
+    pos = 0
+    for k in range(len(q)):
+        x = q[k]
+        buf[pos] = 32
+        pos += 1
+        if x < 0:
+            buf[pos] = 45
+            pos += 1
+            x = -x
+        ux = np.uint64(x)
+        ip = ux // scale
+        fp = ux - ip * scale
+        n = 1
+        t = ip
+        while t >= ten:
+            t //= ten
+            n += 1
+        for j in range(n - 1, -1, -1):
+            buf[pos + j] = np.uint8(48) + np.uint8(ip % ten)
+            ip //= ten
+        pos += n
+        buf[pos] = 46
+        pos += 1
+        for j in range(digits - 1, -1, -1):
+            buf[pos + j] = np.uint8(48) + np.uint8(fp % ten)
+            fp //= ten
+        pos += digits
+        ends[k] = pos
+    return pos

@@ -605,17 +605,13 @@ def lon_range(ulon: np.ndarray, offsets: np.ndarray):
     return c1min, c1max
 
 
-_PAIRS = np.array([ord(f"{i:02d}"[0]) | (ord(f"{i:02d}"[1]) << 8) for i in range(100)],
-                  dtype="<u2")
-_TRIPLES = np.array([[ord(c) for c in f"{i:03d}"] for i in range(1000)], dtype=np.uint8)
-
-
 def format_numbers(values, digits: int = 6) -> tuple[np.ndarray, np.ndarray]:
-    """Fixed-point decimal text of many numbers at once (numpy, no per-number Python).
+    """Fixed-point decimal text of many numbers at once (compiled, no per-number Python).
 
     Each number becomes ``" "`` + optional ``-`` + integer part + ``.`` + ``digits``
     decimals, e.g. ``" -7.913679"`` — the text of ``" %.6f" % v`` (``-0.000000`` is
-    written ``0.000000``).
+    written ``0.000000``): the number times ``10**digits`` rounded half to even
+    (``numpy.rint``), written digit by digit (:func:`.kernels.fixed_point_text`).
 
     Returns
     -------
@@ -625,45 +621,13 @@ def format_numbers(values, digits: int = 6) -> tuple[np.ndarray, np.ndarray]:
         Cumulative byte count after each number.
     """
     v = np.asarray(values, dtype=float).ravel()
-    scale = 10**digits
-    q = np.rint(v * scale).astype(np.int64)
-    a = np.abs(q)
-    ip = a // scale
-    if digits == 6 and (ip.size == 0 or ip.max() < 1000):
-        # fast path (longitudes and latitudes): table look-ups, 12 bytes per number
-        fp = (a - ip * scale).astype(np.int32)
-        chars = np.empty((v.size, 12), dtype=np.uint8)
-        chars[:, 0] = 32
-        chars[:, 1] = 45
-        chars[:, 2:5] = _TRIPLES[ip]
-        chars[:, 5] = 46
-        pairs = chars.view("<u2")
-        pairs[:, 3] = _PAIRS[fp // 10000]
-        pairs[:, 4] = _PAIRS[(fp // 100) % 100]
-        pairs[:, 5] = _PAIRS[fp % 100]
-        valid = np.ones((v.size, 12), dtype=bool)
-        valid[:, 1] = q < 0
-        valid[:, 2] = ip >= 100
-        valid[:, 3] = ip >= 10
-        lens = 9 + valid[:, 1].astype(np.int64) + valid[:, 2] + valid[:, 3]
-        return chars[valid], np.cumsum(lens)
-    nint = max(int(np.log10(max(int(ip.max(initial=0)), 1))) + 1, 1)
-    width = 2 + nint + 1 + digits
-    chars = np.empty((v.size, width), dtype=np.uint8)
-    valid = np.ones((v.size, width), dtype=bool)
-    chars[:, 0] = 32
-    chars[:, 1] = 45
-    valid[:, 1] = q < 0
-    p_int = 10 ** np.arange(nint - 1, -1, -1, dtype=np.int64)
-    chars[:, 2:2 + nint] = 48 + (ip[:, None] // p_int) % 10
-    # leading zeros of the integer part are dropped (one digit always kept)
-    valid[:, 2:2 + nint - 1] = ip[:, None] >= p_int[:-1]
-    chars[:, 2 + nint] = 46
-    if digits:
-        p_frac = 10 ** np.arange(digits - 1, -1, -1, dtype=np.int64)
-        chars[:, 3 + nint:] = 48 + ((a % scale)[:, None] // p_frac) % 10
-    lens = valid.sum(axis=1)
-    return chars[valid], np.cumsum(lens)
+    q = np.rint(v * 10**digits).astype(np.int64)
+    most = int(np.abs(q).max(initial=0)) // 10**digits
+    width = 3 + len(str(most)) + digits          # " ", "-", integer part, ".", decimals
+    buf = np.empty(v.size * width, dtype=np.uint8)
+    ends = np.empty(v.size, dtype=np.int64)
+    n = kernels.fixed_point_text(q, np.int64(digits), buf, ends)
+    return buf[:n], ends
 
 
 def to_stcs(lon, lat, offsets, frame: str = "UNKNOWNFrame", digits: int = 6) -> list:

@@ -118,6 +118,55 @@ def test_parse_reads_numbers_between_any_white_space():
         assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
+def _same_bits(a, b) -> bool:
+    return a.shape == b.shape and np.array_equal(np.asarray(a, float).view(np.int64),
+                                                 np.asarray(b, float).view(np.int64))
+
+
+def test_parse_reads_every_text_as_python_does():
+    """The compiled reader gives, bit for bit (negative zero included), the polygons of
+    the text-by-text reader, for texts as written here (random numbers of 0 to 15
+    digits) and, text by text among them, for every form it leaves to Python: frames of
+    any case or none, exponents, 16 digits, a sign +, tabs, two or trailing spaces,
+    words that are no number, non-ASCII text, odd counts, other shapes, NULL."""
+    rng = np.random.default_rng(5)
+    texts = []
+    for k in range(3000):
+        m = int(rng.integers(0, 12))
+        nums = rng.uniform(-90, 360, 2 * m)
+        digits = int(rng.integers(0, 10))
+        words = [f"{v:.{digits}f}" for v in nums]
+        texts.append(f"{rng.choice(['Polygon', 'POLYGON', 'polygon'])} "
+                     f"{rng.choice(['UNKNOWNFrame', 'ICRS', 'fk5', 'J2000', 'galactic', 'unknown', 'BODYframe'])}"
+                     + "".join(" " + w for w in words))
+    odd = ["Polygon 1 2 3 4 5 6", "Polygon UNKNOWNFrame 1e2 2 3 4 5 6",
+           "Polygon UNKNOWNFrame 1.234567890123456 2 3 4 5 6",
+           "Polygon UNKNOWNFrame 0.12345678901234567 2 3 4 5 6",
+           "Polygon UNKNOWNFrame 0.30000000000000004441 2 3 4 5 6",
+           "Polygon UNKNOWNFrame +1 2 3 4 5 6", "Polygon UNKNOWNFrame 1\t2 3 4 5 6",
+           "Polygon UNKNOWNFrame 1  2 3 4 5 6", "Polygon UNKNOWNFrame 1 2 3 4 5 6 ",
+           "Polygon UNKNOWNFrame 1 2 x 4 5 6", "Polygon UNKNOWNFrame 1 2 3 4 5",
+           "Polygon UNKNOWNFrame1 2 3 4 5 6 7", "Polygon frame 1 2 3 4 5 6",
+           "Polygon icrsx 1 2 3 4 5 6", "Polygon UNKNOWNFrame -0 -0.0 .5 5. -.5 0",
+           "Polygon UNKNOWNFrame 1.2.3 2 3 4 5 6", "Polygon UNKNOWNFrame - 2 3 4 5 6",
+           "Circle UNKNOWNFrame 1 1 2", "  Polygon UNKNOWNFrame 1 2 3 4 5 6",
+           "Polygon UNKNOWNFrame ", "Polygon UNKNOWNFrame", "Polygon", "", None,
+           float("nan"), 7, "Polygon UNKNOWNFrame 1 2 3 4 5 6\n"]
+    for k, t in enumerate(odd):
+        texts.insert(97 * k + 13, t)
+    ref = stcs._parse_each(texts)
+    for batch in (texts, [t for t in texts if t not in odd],
+                  texts + ["Polygon UNKNOWNFrame 1 2 3 4 5 \u00e9"]):
+        got, want = stcs.parse(batch), stcs._parse_each(batch)
+        assert _same_bits(got.lon, want.lon) and _same_bits(got.lat, want.lat)
+        assert np.array_equal(got.offsets, want.offsets)
+        assert np.array_equal(got.parse_error, want.parse_error)
+    assert ref.parse_error.sum() >= 10 and (ref.counts > 0).sum() > 2500
+    p = stcs.parse(["Polygon UNKNOWNFrame -0 -0.0 .5 5. -.5 0"])
+    assert p.lon.tolist() == [0.0, 0.5, -0.5] and p.lat.tolist() == [0.0, 5.0, 0.0]
+    assert np.signbit(p.lon[0]) and np.signbit(p.lat[0]) and not np.signbit(p.lat[2])
+
+
 def test_missing_reads_arrow_strings_as_python_would():
     """Blank text is what ``str.isspace`` says (Unicode white space, and the ASCII
     separators \\x1c-\\x1f Python counts), whether the column holds Arrow strings (read

@@ -51,20 +51,6 @@ def format_polygon(lon, lat, frame: str = "UNKNOWNFrame", digits: int = 6) -> st
     return f"Polygon {frame} {body}"
 
 
-def _numbers(flat: str) -> np.ndarray | None:
-    """The numbers of a text of numbers separated by single spaces (Arrow's C++ cast,
-    ~5× numpy's fromstring, the same doubles); None when a word is no number."""
-    if not flat:
-        return np.zeros(0)
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    try:
-        return pc.cast(pc.split_pattern(pa.array([flat]), " ").flatten(),
-                       pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-
-
 def parse(stcs) -> Polygons:
     """Parse STC-S polygon strings (None/NaN allowed: zero vertices, parse_error).
 
@@ -72,35 +58,54 @@ def parse(stcs) -> Polygons:
     shape, an odd count of numbers, a word that is no number) has ``parse_error`` and
     no vertices; a polygon with no numbers has no vertices and no error.
 
-    The texts as written here (numbers between single spaces) are read in one cast
-    of all their numbers; when any text is another (other white space, an odd count,
-    a word that is no number), every text is read again one by one
-    (:func:`_parse_each`).
+    The texts as written here (``Polygon <frame>``, numbers of at most 15 digits
+    between single spaces, ASCII) are read by a compiled loop
+    (:func:`.geometry.kernels.stcs_polygon_numbers`: each number the double
+    ``float()`` reads, by Clinger's fast path); any other text is read by Python
+    (:func:`_parse_each`, the reference).
     """
-    texts = list(stcs)
+    import pyarrow as pa
+    from .geometry import kernels
+    texts = [t if isinstance(t, str) else None for t in stcs]   # no text: an error
     n = len(texts)
-    bodies = []
-    err = np.zeros(n, bool)
+    arr = pa.array(texts, type=pa.large_string())
+    bufs = arr.buffers()
+    bounds = np.frombuffer(bufs[1], np.int64, count=n + 1) if n else np.zeros(1, np.int64)
+    data = np.frombuffer(bufs[2], np.uint8) if n and bufs[2] is not None \
+        else np.zeros(0, np.uint8)
+    vals = np.empty(len(data) // 2 + 1)
     counts = np.zeros(n, np.int64)
-    for i, t in enumerate(texts):
-        m = _PREFIX.match(t) if isinstance(t, str) else None
-        if not m:
-            err[i] = True
-            continue
-        body = t[m.end():].strip()
-        k = body.count(" ") + 1 if body else 0
-        if k % 2:
-            return _parse_each(texts)
-        if body:
-            bodies.append(body)
-        counts[i] = k // 2
-    vals = _numbers(" ".join(bodies))
-    # a word that is no number, or white space other than single spaces (a word
-    # holding a tab, an empty word between two spaces)
-    if vals is None or vals.size != 2 * counts.sum():
-        return _parse_each(texts)
-    off = np.concatenate([[0], np.cumsum(counts)])
-    return Polygons(vals[0::2].copy(), vals[1::2].copy(), off, err)
+    plain = np.zeros(n, bool)
+    kernels.stcs_polygon_numbers(data, bounds[:-1], bounds[1:], vals, counts, plain)
+    if plain.all():
+        off = np.concatenate([[0], np.cumsum(counts)])
+        return Polygons(vals[0:2 * off[-1]:2].copy(), vals[1:2 * off[-1]:2].copy(), off,
+                        np.zeros(n, bool))
+    return _merge(texts, vals, counts, plain)
+
+
+def _merge(texts: list, vals, counts, plain) -> Polygons:
+    """:func:`parse`'s polygons when some texts are read by Python: the compiled
+    loop's numbers for the plain ones, :func:`_parse_each`'s for the others."""
+    n = len(texts)
+    rest = np.flatnonzero(~plain)
+    other = _parse_each([texts[i] for i in rest])
+    cnt = np.zeros(n, np.int64)
+    cnt[plain] = counts[plain]
+    cnt[rest] = other.counts
+    err = np.zeros(n, bool)
+    err[rest] = other.parse_error
+    off = np.concatenate([[0], np.cumsum(cnt)])
+    # where each polygon's vertices are: the loop's (in order), then Python's
+    n_loop = int(counts[plain].sum())
+    src = np.zeros(n, np.int64)
+    src[plain] = np.concatenate([[0], np.cumsum(counts[plain])[:-1]]) if plain.any() \
+        else np.zeros(0, np.int64)
+    src[rest] = n_loop + other.offsets[:-1]
+    pick = np.repeat(src - off[:-1], cnt) + np.arange(off[-1])
+    lon = np.concatenate([vals[0:2 * n_loop:2], other.lon])
+    lat = np.concatenate([vals[1:2 * n_loop:2], other.lat])
+    return Polygons(lon[pick], lat[pick], off, err)
 
 
 def _parse_each(texts: list) -> Polygons:

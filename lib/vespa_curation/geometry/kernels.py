@@ -455,3 +455,112 @@ def fixed_point_text(q, digits, buf, ends):
         pos += digits
         ends[k] = pos
     return pos
+
+
+#: Exact powers of ten (10**22 is the largest a double holds exactly).
+_POW10 = np.array([10.0 ** k for k in range(23)])
+#: The words of an STC-S polygon's head (lower case): the frames it may name besides
+#: ``…Frame``.
+_POLYGON = np.frombuffer(b"polygon", dtype=np.uint8)
+_FRAME_SUFFIX = np.frombuffer(b"frame", dtype=np.uint8)
+_ICRS = np.frombuffer(b"icrs", dtype=np.uint8)
+_FK5 = np.frombuffer(b"fk5", dtype=np.uint8)
+_J2000 = np.frombuffer(b"j2000", dtype=np.uint8)
+_GALACTIC = np.frombuffer(b"galactic", dtype=np.uint8)
+_UNKNOWN = np.frombuffer(b"unknown", dtype=np.uint8)
+
+
+@njit(cache=True, nogil=True)
+def _lower_is(data, at, word):
+    """Whether ``data[at:at + len(word)]``, ASCII letters lowered, is ``word``."""
+    for j in range(len(word)):
+        c = data[at + j]
+        if 65 <= c <= 90:
+            c += 32
+        if c != word[j]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def _frame_word(data, p, e):
+    """End of the frame word at ``p`` when it is one STC-S names (``…frame`` of more
+    than 5 characters, ``icrs``, ``fk5``, ``j2000``, ``galactic``, ``unknown``, any
+    case), else -1."""
+    q = p
+    while q < e and (48 <= data[q] <= 57 or 65 <= data[q] <= 90 or 97 <= data[q] <= 122
+                     or data[q] == 95):
+        q += 1
+    n = q - p
+    if n > 5 and _lower_is(data, q - 5, _FRAME_SUFFIX):
+        return q
+    if (n == 4 and _lower_is(data, p, _ICRS)) or (n == 3 and _lower_is(data, p, _FK5)) \
+            or (n == 5 and _lower_is(data, p, _J2000)) \
+            or (n == 8 and _lower_is(data, p, _GALACTIC)) \
+            or (n == 7 and _lower_is(data, p, _UNKNOWN)):
+        return q
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _decimal(data, p, e):
+    """The number ``-?digits[.digits]`` at ``p`` (ending at a space or ``e``), by
+    Clinger's fast path: at most 15 digits, so ``digits / 10**decimals`` is one
+    correctly rounded division of exact doubles — the double ``float()`` reads.
+    Returns ``(value, end)``; end -1 for any other word (left to Python)."""
+    neg = p < e and data[p] == 45
+    q = p + 1 if neg else p
+    m = 0
+    digits = 0
+    decimals = -1
+    while q < e and data[q] != 32:
+        c = data[q]
+        if 48 <= c <= 57:
+            m = m * 10 + (c - 48)
+            digits += 1
+            if decimals >= 0:
+                decimals += 1
+        elif c == 46 and decimals < 0:
+            decimals = 0
+        else:
+            return 0.0, -1
+        q += 1
+    if digits == 0 or digits > 15:
+        return 0.0, -1
+    v = m / _POW10[max(decimals, 0)]
+    return (-v if neg else v), q
+
+
+@njit(cache=True, nogil=True)
+def stcs_polygon_numbers(data, starts, ends, vals, counts, plain):
+    """Read ``Polygon <frame> x y x y …`` texts (``data[starts[i]:ends[i]]``, ASCII) in
+    the form this project writes: ``polygon`` in any case, one space, a frame word
+    STC-S names, then numbers (:func:`_decimal`) between single spaces, an even count.
+    Each such text's numbers go to ``vals`` one after the other, its vertex count to
+    ``counts[i]``, and ``plain[i]`` is set; any other text (another shape, white
+    space, an exponent, 16 digits, an odd count …) is left unset for Python's reader.
+    Returns the numbers written."""
+    pos = 0
+    for i in range(len(starts)):
+        p, e = starts[i], ends[i]
+        plain[i] = False
+        if e - p < 8 or not _lower_is(data, p, _POLYGON) or data[p + 7] != 32:
+            continue
+        p = _frame_word(data, p + 8, e)
+        if p < 0 or (p < e and (data[p] != 32 or p + 1 == e)):
+            continue
+        p = p + 1 if p < e else p
+        k = 0
+        while p < e:
+            v, q = _decimal(data, p, e)
+            if q < 0 or (q < e and q + 1 == e):
+                break
+            vals[pos + k] = v
+            k += 1
+            p = q + 1 if q < e else q
+        if p < e or k % 2:
+            continue
+        pos += k
+        counts[i] = k // 2
+        plain[i] = True
+    return pos

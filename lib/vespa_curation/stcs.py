@@ -73,7 +73,8 @@ def parse(stcs) -> Polygons:
     bounds = np.frombuffer(bufs[1], np.int64, count=n + 1) if n else np.zeros(1, np.int64)
     data = np.frombuffer(bufs[2], np.uint8) if n and bufs[2] is not None \
         else np.zeros(0, np.uint8)
-    vals = np.empty(len(data) // 2 + 1)
+    # a number the loop keeps follows a space: no more of them than spaces
+    vals = np.empty(int(np.count_nonzero(data == 32)) + 1)
     counts = np.zeros(n, np.int64)
     plain = np.zeros(n, bool)
     kernels.stcs_polygon_numbers(data, bounds[:-1], bounds[1:], vals, counts, plain)

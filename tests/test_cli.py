@@ -249,3 +249,62 @@ def test_the_first_stage_runs_in_the_kernel_started_first(tmp_path, monkeypatch)
     (folder,) = (tmp_path / "runs").glob("*/hfc1ar")
     log = (folder / "run.log").read_text()
     assert "run" in log and "completed" in log and "papermill starts another" not in log
+
+
+def _recorded_run(tmp_path, monkeypatch, fail_first: bool = False):
+    """``runs.run`` of hfc1ar twice under one lock (run folders ``s0``, ``s1``) on the
+    embedded sample, recording each kernel started ahead and each stage run; with
+    ``fail_first`` the first run's harvest fails (its stage raises StageFailed, after
+    ending the kernel it was given, as a failed notebook does). Returns (results,
+    events, kernel pids)."""
+    from vespa_curation.config import load_config
+    from vespa_curation.hfc.sample import build_hfc_sample
+    db = build_hfc_sample(tmp_path / "hfc.sqlite")
+    events, pids = [], []
+    real_warm, real_exec = runs._warm_kernel, runs.execute_stage
+
+    def warm(stage, service):
+        k = real_warm(stage, service)
+        events.append(("warm", stage, service))
+        pids.append(k.km.provisioner.pid)
+        return k
+
+    def execute(stage, folder, parameters, progress=True, warm=None):
+        where = Path(folder).parents[1].name
+        events.append(("run", stage, where))
+        if fail_first and where == "s0":
+            warm.close()
+            raise runs.StageFailed("planted: the harvest failed", None)
+        return real_exec(stage, folder, parameters, progress=progress, warm=warm)
+    monkeypatch.setattr(runs, "_warm_kernel", warm)
+    monkeypatch.setattr(runs, "execute_stage", execute)
+    over = [f"source=sqlite:///{db}", f"dachs_inputs={tmp_path / 'dachs'}",
+            "qa_gallery=2"]
+    plist = [load_config("hfc1ar", overrides=[*over, f"outputs={tmp_path / f's{k}'}"])
+             for k in range(2)]
+    return runs.run(plist, overrides=over, progress=False), events, pids
+
+
+@pytest.mark.slow
+def test_the_next_service_kernel_starts_during_the_last_stage(tmp_path, monkeypatch):
+    """Services run one after the other under one lock (`run all`): the next service's
+    first kernel starts while the previous one's export runs and is the one its
+    harvest uses; every kernel ends with the run."""
+    results, events, pids = _recorded_run(tmp_path, monkeypatch)
+    assert [r.ok for r in results] == [True, True]
+    harvests = [k for k, e in enumerate(events) if e[:2] == ("warm", "01_harvest")]
+    assert len(harvests) == 2                         # one kernel per service's harvest
+    assert harvests[1] < events.index(("run", "03_export", "s0"))
+    assert events.index(("run", "01_harvest", "s1")) > harvests[1]
+    assert all(_ended(pid) for pid in pids)
+
+
+@pytest.mark.slow
+def test_a_failed_service_ends_its_kernels_and_the_next_runs(tmp_path, monkeypatch):
+    """A service whose harvest fails ends the kernel started for its QA at once; the
+    next service starts its own and runs."""
+    results, events, pids = _recorded_run(tmp_path, monkeypatch, fail_first=True)
+    assert [r.ok for r in results] == [False, True]
+    assert [e for e in events if e[0] == "run"][:2] == [("run", "01_harvest", "s0"),
+                                                        ("run", "01_harvest", "s1")]
+    assert all(_ended(pid) for pid in pids)

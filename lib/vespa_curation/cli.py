@@ -76,6 +76,18 @@ def cmd_run(args) -> int:
             first.close(now=True)
 
 
+def _first_kernel(service: str):
+    """The kernel of the first stage of the first service ``vespa-curate run`` names
+    (:func:`vespa_curation.runs.first_kernel`); None for a name it does not know."""
+    from . import runs
+    from .parameter import ParameterError
+    try:
+        name = _services(service)[0] if service == "all" else service
+    except (ParameterError, IndexError):
+        return None
+    return runs.first_kernel(name)
+
+
 def _run(args, first) -> int:
     from . import runs
     from .parameter import ParameterError
@@ -479,10 +491,10 @@ def main(argv: list[str] | None = None) -> int:
     from . import runs
     args = build_parser().parse_args(argv)
     runs.console_logging(logging.DEBUG if args.verbose else logging.INFO)
-    if args.func is cmd_run and args.service != "all":
+    if args.func is cmd_run:
         # its first kernel starts now, and warms up while this process checks the
         # parameters and takes the lock (cmd_run hands it on, or shuts it down)
-        args.first_kernel = runs.first_kernel(args.service)
+        args.first_kernel = _first_kernel(args.service)
     try:
         import astropy.utils.iers
         astropy.utils.iers.conf.auto_download = False

@@ -515,16 +515,21 @@ class RunResult:
     ok: bool = True
     stages: list = field(default_factory=list)
     error: str | None = None
+    #: the next service's first kernel, started during this one's last stage
+    handoff: "WarmKernel | None" = field(default=None, repr=False, compare=False)
 
 
 def run_service(params: Mapping, stamp: str, params_file: str | None = None,
                 overrides: Sequence[str] = (), stages: Sequence[str] = STAGES,
-                progress: bool = True, first: WarmKernel | None = None) -> RunResult:
+                progress: bool = True, first: WarmKernel | None = None,
+                after: str | None = None) -> RunResult:
     """Run the stages of one service into ``<outputs>/<stamp>/<service>/``.
 
     The caller has already checked ``params`` (:func:`vespa_curation.config.load_config`)
     and holds the lock. ``first``: the first stage's kernel, when the caller started it
-    (:func:`first_kernel`); it is shut down here, used or not.
+    (:func:`first_kernel`); it is shut down here, used or not. ``after``: the service
+    run next, whose first stage's kernel starts while this one's last stage runs; it is
+    the result's ``handoff``, for the caller to give on (or shut down).
     """
     folder = run_dir(params, stamp)
     folder.mkdir(parents=True, exist_ok=True)
@@ -536,19 +541,27 @@ def run_service(params: Mapping, stamp: str, params_file: str | None = None,
         svc = params["service"]
         warm = first if first is not None else \
             (_warm_kernel(stages[0], svc) if stages else None)
+        handoff = None
         try:
             for k, stage in enumerate(stages):
-                this, warm = warm, (_warm_kernel(stages[k + 1], svc)
-                                    if k + 1 < len(stages) else None)
+                if k + 1 < len(stages):
+                    ahead = _warm_kernel(stages[k + 1], svc)
+                else:
+                    ahead = handoff = _warm_kernel(STAGES[0], after) if after else None
+                this, warm = warm, ahead
                 try:
                     execute_stage(stage, folder, nb_params, progress=progress, warm=this)
                 except StageFailed as e:
                     res.ok, res.error = False, str(e)
                     break
                 res.stages.append(stage)
+        except BaseException:
+            handoff = None      # the run stops: nothing to hand on
+            raise
         finally:
-            if warm is not None:
-                warm.close()
+            if warm is not None and warm is not handoff:
+                warm.close(now=True)    # never used: it may still be importing
+        res.handoff = handoff
         log.info("%s: run %s %s", params["service"], stamp,
                  "completed" if res.ok else "FAILED")
     return res
@@ -597,7 +610,7 @@ def _run_locked(services_params, params_file, overrides, wait, stamp, progress, 
                 ) -> list[RunResult]:
     """:func:`run` once its first kernel is checked."""
     from .runfolder import remove_scratch
-    results = []
+    results: list[RunResult] = []
     with MultiLock([outputs_dir(p) for p in services_params], wait=wait,
                    what=f"vespa-curate run {' '.join(p['service'] for p in services_params)}"):
         for folder in sorted({outputs_dir(p) for p in services_params}):
@@ -609,9 +622,18 @@ def _run_locked(services_params, params_file, overrides, wait, stamp, progress, 
             while any((outputs_dir(p) / stamp).exists() for p in services_params):
                 time.sleep(0.2)
                 stamp = utc_stamp()
-        for k, p in enumerate(services_params):
-            results.append(run_service(p, stamp, params_file, overrides, progress=progress,
-                                       first=first if k == 0 else None))
+        ahead = first
+        try:
+            for k, p in enumerate(services_params):
+                after = services_params[k + 1]["service"] \
+                    if k + 1 < len(services_params) else None
+                res = run_service(p, stamp, params_file, overrides, progress=progress,
+                                  first=ahead, after=after)
+                ahead, res.handoff = res.handoff, None
+                results.append(res)
+        finally:
+            if ahead is not None:
+                ahead.close(now=True)
     return results
 
 

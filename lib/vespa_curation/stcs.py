@@ -100,8 +100,7 @@ def _merge(texts: list, vals, counts, plain) -> Polygons:
     # where each polygon's vertices are: the loop's (in order), then Python's
     n_loop = int(counts[plain].sum())
     src = np.zeros(n, np.int64)
-    src[plain] = np.concatenate([[0], np.cumsum(counts[plain])[:-1]]) if plain.any() \
-        else np.zeros(0, np.int64)
+    src[plain] = np.cumsum(counts[plain]) - counts[plain]
     src[rest] = n_loop + other.offsets[:-1]
     pick = np.repeat(src - off[:-1], cnt) + np.arange(off[-1])
     lon = np.concatenate([vals[0:2 * n_loop:2], other.lon])

@@ -14,8 +14,13 @@ are compiled functions too, and stay in this file: numba drops a cached kernel w
 its own source file changes, but not when a function it calls from another file
 does ("Notes on Caching", cache limitations, in numba's developer documentation).
 
-The public functions are in :mod:`.chaincode` and :mod:`.sregion`; these take and
-return plain arrays.
+The same holds for the loops over many small things that numpy can only do with
+temporaries per element: the proof that a ring does not cross itself
+(:func:`rings_simple`), and STC-S numbers written and read as text
+(:func:`fixed_point_text`, :func:`stcs_polygon_numbers`).
+
+The public functions are in :mod:`.chaincode`, :mod:`.sregion` and
+:mod:`vespa_curation.stcs`; these take and return plain arrays.
 """
 from __future__ import annotations
 

@@ -101,8 +101,9 @@ def missing(values) -> np.ndarray:
     non-blank character). A column of Arrow strings is not turned into Python
     strings: only its texts that are empty or do not start with a printable ASCII
     character (``!`` … ``~``: never white space) are looked at one by one."""
-    if isinstance(values, pd.Series) and _arrow_strings(values) is not None:
-        return _missing_arrow(_arrow_strings(values))
+    arrow = _arrow_strings(values) if isinstance(values, pd.Series) else None
+    if arrow is not None:
+        return _missing_arrow(arrow)
     vals = values.to_numpy(dtype=object) if isinstance(values, pd.Series) \
         else np.asarray(values, dtype=object)
     out = np.asarray(pd.isna(vals), dtype=bool).copy()

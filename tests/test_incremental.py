@@ -286,6 +286,46 @@ def test_content_hash_is_pandas_frame_hash(hfc1ar_rows, hfc1ar_service, tmp_path
     assert out[incremental.REGION_HASH].iloc[2] == 0
 
 
+def test_column_hashes_of_arrow_strings_are_those_of_python_strings(hfc1ar_rows,
+                                                                    hfc1ar_service):
+    """Text columns held as Arrow strings (what the export reads from Parquet) hash
+    as their Python strings do through the cast: NULL as "", repeated and distinct
+    texts, non-ASCII, several Arrow chunks, no row at all."""
+    import pyarrow as pa
+    rng = np.random.default_rng(5)
+    n = 3000
+    texts = np.array(["", " ", "Sun", "sun", "Soleil ☉", "é", "a\tb", "x" * 500], dtype=object)
+    rows = hfc1ar_rows.sample(n, replace=True, random_state=1).reset_index(drop=True)
+    rows["target_name"] = texts[rng.integers(0, len(texts), n)]        # repeated texts
+    rows.loc[rng.random(n) < 0.1, "target_name"] = None
+    rows["obs_id"] = [f"obs_{k}_ü" for k in range(n)]                     # distinct
+    rows.loc[::7, "obs_id"] = None
+    rows["feature_name"] = None                                          # all NULL
+    cols = hfc1ar_service.columns
+    facts = hfc1ar_service.column_facts
+    text = [c for c in sorted(incremental.column_hashes(rows, cols, facts))
+            if c in rows and (c not in facts or facts[c].type == "Text")]
+    assert {"target_name", "obs_id", "s_region", "feature_name"} <= set(text)
+    python, arrow = rows.copy(), rows.copy()
+    for c in text:
+        values = [None if pd.isna(v) else v for v in rows[c]]
+        python[c] = pd.Series(values, dtype=object)        # Python strings
+        assert incremental.arrow_strings(python[c]) is None
+        a = pa.array(values, pa.large_string())            # Arrow strings, two chunks
+        arrow[c] = pd.Series(pd.arrays.ArrowStringArray(
+            pa.chunked_array([a.slice(0, n // 3), a.slice(n // 3)])))
+        assert incremental.arrow_strings(arrow[c]) is not None
+    plain = incremental.column_hashes(python, cols, facts)
+    got = incremental.column_hashes(arrow, cols, facts)
+    for c in plain:
+        assert got[c].tolist() == plain[c].tolist(), c
+    assert got["target_name"][rows["target_name"].isna().to_numpy()].tolist() == \
+        pd.util.hash_array(np.array([""], dtype=object)).tolist() * \
+        int(rows["target_name"].isna().sum())
+    none = incremental.column_hashes(arrow.head(0), cols, facts)
+    assert all(len(v) == 0 for v in none.values())
+
+
 def test_dachs_db_literal_password_refused():
     with pytest.raises(incremental.MarkError, match="file:PATH"):
         incremental.dsn_text("dbname=gavo user=x password=hunter2")

@@ -38,6 +38,7 @@ import pandas as pd
 from . import epncore, paths, quarantine as Q
 from .area import ImportArea
 from .parameter import looks_like_credential
+from .sources.values import arrow_strings
 from .times import jd, jd_to_timestamp, run_time_bound, to_datetime
 
 log = logging.getLogger("vespa_curation.incremental")
@@ -260,6 +261,12 @@ def column_hashes(rows: pd.DataFrame, columns: Iterable[str], facts=None
     out = {}
     for c in cols:
         s = rows[c] if c in rows else pd.Series([None] * n, index=rows.index)
+        fact = facts.get(c)
+        if fact is None or fact.type == "Text":   # text stays as it is when cast
+            h = _text_hashes(s)
+            if h is not None:
+                out[c] = h
+                continue
         v = facts[c].cast(s) if c in facts else epncore.TYPES["Text"].cast(s)
         if v.dtype.kind == "M":
             vals = v.astype("int64").where(v.notna(), -1).to_numpy()
@@ -270,6 +277,31 @@ def column_hashes(rows: pd.DataFrame, columns: Iterable[str], facts=None
             vals[pd.isna(vals)] = ""
         out[c] = pd.util.hash_array(vals)
     return out
+
+
+def _text_hashes(s: pd.Series) -> np.ndarray | None:
+    """``pd.util.hash_array`` of a text column's values (NULL as ""), as
+    :func:`column_hashes` hashes them, read from the column's Arrow strings when it
+    holds some (None otherwise), without pandas' cast and factorize of Python strings.
+
+    A column of repeated texts (most of its first 1 000 values alike) is dictionary
+    encoded by Arrow and each distinct text hashed once, taken by index — what
+    ``hash_array``'s factorize does; a column of distinct texts (uids, s_region) is
+    hashed value by value, which is what factorizing it would come to. Either way
+    the same hashes (tests/test_incremental.py)."""
+    import pyarrow.compute as pc
+    arr = arrow_strings(s)
+    if arr is None:
+        return None
+    arr = arr.chunk(0) if arr.num_chunks == 1 else arr.combine_chunks()
+    if arr.null_count:
+        arr = pc.fill_null(arr, "")
+    head = arr.slice(0, 1000)
+    if 2 * pc.count_distinct(head).as_py() > len(head):
+        return pd.util.hash_array(arr.to_numpy(zero_copy_only=False), categorize=False)
+    enc = pc.dictionary_encode(arr)
+    distinct = enc.dictionary.to_numpy(zero_copy_only=False)
+    return pd.util.hash_array(distinct, categorize=False).take(enc.indices.to_numpy())
 
 
 def _combine(hashes: list[np.ndarray], n: int) -> np.ndarray:

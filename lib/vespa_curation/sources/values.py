@@ -101,7 +101,7 @@ def missing(values) -> np.ndarray:
     non-blank character). A column of Arrow strings is not turned into Python
     strings: only its texts that are empty or do not start with a printable ASCII
     character (``!`` … ``~``: never white space) are looked at one by one."""
-    arrow = _arrow_strings(values) if isinstance(values, pd.Series) else None
+    arrow = arrow_strings(values) if isinstance(values, pd.Series) else None
     if arrow is not None:
         return _missing_arrow(arrow)
     vals = values.to_numpy(dtype=object) if isinstance(values, pd.Series) \
@@ -112,7 +112,7 @@ def missing(values) -> np.ndarray:
     return out
 
 
-def _arrow_strings(s: pd.Series):
+def arrow_strings(s: pd.Series):
     """The Arrow array of a Series of Arrow-backed strings (pandas' ``str`` dtype on
     pyarrow, or ``ArrowDtype(string)``), else None."""
     import pyarrow as pa

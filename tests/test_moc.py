@@ -250,6 +250,17 @@ def test_tcb_microseconds_agree_with_astropy_within_2_ms():
     assert np.abs(us - (ref.jd1 + ref.jd2) * 86400e6).max() < 2000
 
 
+def test_tcb_microseconds_of_shared_dates_are_each_dates_own():
+    """Many rows sharing few dates (converted once each) give what each date gives
+    alone, over a leap second."""
+    rng = np.random.default_rng(4)
+    jd = np.repeat(2457700.0 + rng.random(700) * 120, 9)
+    rng.shuffle(jd)
+    alone = np.concatenate([M.tcb_microseconds(jd[k:k + 500]) for k in range(0, len(jd), 500)])
+    assert M.tcb_microseconds(jd).tolist() == alone.tolist()
+    assert M.tcb_microseconds(jd.reshape(9, -1)).tolist() == alone.reshape(9, -1).tolist()
+
+
 def test_time_moc_of_intervals_and_instants():
     from mocpy import TimeMOC
     lo = np.array([2453462.0, 2453463.0, 2453470.5, np.nan])
@@ -271,6 +282,25 @@ def test_time_moc_of_intervals_and_instants():
     few = M.temporal_intervals(t, max_intervals=2)
     assert len(few) <= 2
     assert few[0][0] <= 53461.5 + 1e-3 and few[-1][1] >= 53470.5   # MJD, still covering
+
+
+def test_quick_time_summary_shows_the_exact_instants():
+    """The QA's time summary (exact=False) shows the instants the manifest's shows —
+    first, last, the largest gap's ends, each converted by astropy — and days within a
+    Julian Date's float resolution (5e-10 day) per range of them, on ranges over a leap
+    second; and one range alone."""
+    rng = np.random.default_rng(2)
+    lo = np.sort(2457700.0 + rng.random(400) * 120)           # 2016-12-31's leap second
+    lo[200] = lo[199] + 9.0                                    # a gap larger than the others
+    lo = np.sort(lo)
+    t = M.time_moc(lo, lo + rng.random(400) * 0.05, order=35)
+    exact, quick = M.time_summary(t), M.time_summary(t, exact=False)
+    for k in ("order", "ranges", "first", "last", "largest_gap"):
+        assert quick[k] == exact[k], k
+    for k in ("covered_days", "largest_gap_days"):
+        assert abs(quick[k] - exact[k]) < 1e-9 * exact["ranges"], k
+    one = M.time_moc([2453462.0], [2453462.5], order=35)
+    assert M.time_summary(one, exact=False) == M.time_summary(one)
 
 
 def _area_moc(area):

@@ -84,7 +84,7 @@ def coverage_section(params: Mapping, rows: pd.DataFrame,
             if {"time_min", "time_max"} <= set(rows.columns) else None
         parts = [t for t in (old_t, run_t) if t is not None]
         total = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
-        out["time"] = M.time_summary(total)
+        out["time"] = M.time_summary(total, exact=False)
         out["time"]["gaps"] = largest_gaps(total)
         figs["coverage_time"] = time_figure(old_t, run_t, total, out["time"])
     return out, figs
@@ -154,7 +154,7 @@ def _drawn(tmoc) -> np.ndarray:
 def time_figure(before, run, total, summary: Mapping | None = None):
     """The T-MOC on a time axis: covered before (grey), by the run (orange), the
     largest gaps shaded red (``summary``: ``total``'s :func:`..geometry.moc.time_summary`
-    when the caller has it: it converts every range the exact way)."""
+    when the caller has it)."""
     import matplotlib.dates as mdates
     fig = new_figure(9, 2.8)
     ax = fig.subplots()
@@ -177,7 +177,7 @@ def time_figure(before, run, total, summary: Mapping | None = None):
                     fontsize=6, color="tab:red")
     ax.set_ylim(-0.6, 1.7)
     ax.set_yticks([0, 1], ["import area", "this run"], fontsize=7)
-    s = summary if summary is not None else M.time_summary(total)
+    s = summary if summary is not None else M.time_summary(total, exact=False)
     ax.set_title(f"time coverage, T-MOC order {total.max_order}: {s.get('first', '')[:10]}"
                  f" … {s.get('last', '')[:10]}, {s['ranges']} ranges; the {GAPS} largest "
                  "gaps shaded", fontsize=8)

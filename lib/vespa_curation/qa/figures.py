@@ -646,10 +646,11 @@ def centroid_residuals(rows: pd.DataFrame) -> pd.DataFrame:
     flon = pd.to_numeric(rows["qa_feat_carr_long_deg"], errors="coerce").to_numpy(float)
     flat = pd.to_numeric(rows["qa_feat_carr_lat_deg"], errors="coerce").to_numpy(float)
     dlon = (clon - flon + 180.0) % 360.0 - 180.0
-    return pd.DataFrame({"granule_uid": rows["granule_uid"].to_numpy(), "dlon": dlon,
+    # the texts as they are (Arrow strings from Parquet: no Python string per row)
+    return pd.DataFrame({"granule_uid": rows["granule_uid"].array, "dlon": dlon,
                          "dlat": clat - flat,
                          "flag": rows.get("qa_geom_flag", pd.Series("ok", rows.index))
-                         .fillna("ok").to_numpy()})
+                         .fillna("ok").array})
 
 
 #: At most this many points of each flag are drawn in the residuals scatter (a

@@ -91,13 +91,15 @@ def coverage_figure(rows: pd.DataFrame) -> "object":
     ax = fig.subplots()
     t0 = np.asarray(jd_to_datetime(rows["time_min"]), "datetime64[ns]")
     t1 = np.asarray(jd_to_datetime(rows["time_max"]), "datetime64[ns]")
-    groups = rows["granule_gid"].astype(str).to_numpy() if "granule_gid" in rows else \
-        np.full(len(rows), "granules")
-    names = sorted(pd.unique(groups))
+    if "granule_gid" in rows:   # the groups in text order, as codes (no Python string per row)
+        groups, names = pd.factorize(rows["granule_gid"].astype(str), sort=True)
+        names = [str(g) for g in names]
+    else:
+        groups, names = np.zeros(len(rows), int), ["granules"]
     merge = len(rows) > MERGE_ABOVE
     n_bars = 0
     for k, g in enumerate(names):
-        m = groups == g
+        m = groups == k
         a, b = merged_intervals(t0[m], t1[m]) if merge else (t0[m], t1[m])
         n_bars += len(a)
         # one path broken by NaT (hlines would make a path per interval: 0.7 s for

@@ -177,7 +177,23 @@ def test_missing_reads_arrow_strings_as_python_would():
              "x y", None, "2005-04-02T00:00:00"] * 3
     want = np.array([v is None or not v.strip() for v in texts])
     arrow = pd.Series(texts, dtype="str")
-    assert V._arrow_strings(arrow) is not None           # the Arrow path is taken
+    assert V.arrow_strings(arrow) is not None           # the Arrow path is taken
     assert (V.missing(arrow) == want).all()
     assert (V.missing(pd.Series(texts, dtype=object)) == want).all()
     assert (V.missing(np.array(texts, dtype=object)) == want).all()
+
+
+def test_texts_tells_text_null_and_other_values_apart():
+    """Columns of text and NULLs take the quick path; the same masks as asking each
+    value (a list or a number among texts is 'other')."""
+    from vespa_curation import validate as VA
+    cases = [pd.Series(["a", None, "b", np.nan, ""], dtype=object),
+             pd.Series(["a", ["x", "y"], None, 3, np.str_("z")], dtype=object),
+             pd.Series([None, np.nan], dtype=object),
+             pd.Series(["é", "b"], dtype="str")]
+    for col in cases:
+        vals, text, other = VA._texts(col)
+        ref = np.array([isinstance(v, str) for v in col.to_numpy(dtype=object)])
+        assert text.tolist() == ref.tolist()
+        assert other.tolist() == (~ref & ~pd.isna(col.to_numpy(dtype=object))).tolist()
+    assert VA._texts(cases[1])[2].tolist() == [False, True, False, True, False]

@@ -221,8 +221,11 @@ def _texts(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     text (a list a file's attribute held) is refused as it is, and texts are checked
     once per distinct value."""
     vals = col.to_numpy(dtype=object)
+    null = pd.isna(vals)
+    if pd.api.types.infer_dtype(vals, skipna=True) in ("string", "empty"):
+        return vals, ~null, np.zeros(len(vals), dtype=bool)    # text or NULL, all
     text = np.array([isinstance(v, str) for v in vals], dtype=bool)
-    return vals, text, ~text & ~pd.isna(vals)
+    return vals, text, ~text & ~null
 
 
 def _polygons(rows, cols) -> Iterator[Failure]:

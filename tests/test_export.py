@@ -159,6 +159,39 @@ def test_tabledata_from_slices_is_the_same_file(tmp_path, hfc1ar_rows):
                                  bad.columns, tmp_path / "bad.vot", "body")
 
 
+def test_tabledata_of_arrow_texts_is_the_same_file(tmp_path, hfc1ar_rows):
+    """Text columns read from Parquet (Arrow strings, in chunks) give the bytes the
+    same texts as Python strings give: escapes (in a cell of a later slice too),
+    NULLs, non-ASCII, empty texts."""
+    import pyarrow as pa
+    from vespa_curation.export.votable import write_epn_votable_slices
+    rows = pd.concat([hfc1ar_rows] * 4, ignore_index=True)
+    rows["feature_name"] = [None, "", "Sün ☉", "AR 12"] * (len(rows) // 4)
+    # one markup character alone in its slice, past the slice's first row
+    rows.loc[7, "feature_name"] = "x > y"
+    rows.loc[12, "feature_name"] = "AR <12>"
+    rows.loc[17, "obs_id"] = "p<q"                     # the last row of its slice
+    rows.loc[len(rows) - 2, "obs_id"] = "a&b"
+    rows.loc[1, "obs_id"] = None
+    whole = write_epn_votable(rows, tmp_path / "whole.vot", "body", fmt="tabledata")
+    arrow = rows.copy()
+    texts = [c for c in rows.columns if epncore.COLUMNS.get(c) is not None
+             and epncore.COLUMNS[c].type == "Text"]
+    for c in texts:
+        values = [None if pd.isna(v) else str(v) for v in rows[c]]
+        a = pa.array(values, pa.large_string() if c in ("s_region", "obs_id") else pa.string())
+        arrow[c] = pd.Series(pd.arrays.ArrowStringArray(
+            pa.chunked_array([a.slice(0, 5), a.slice(5)])))
+    assert {"feature_name", "obs_id", "s_region", "granule_uid"} <= set(texts)
+    slices = (arrow.iloc[a:a + 9] for a in range(0, len(arrow), 9))
+    cut = write_epn_votable_slices(slices, arrow.columns, tmp_path / "cut.vot", "body")
+    assert cut.read_bytes() == whole.read_bytes()
+    text = whole.read_text(encoding="utf-8")
+    assert "<TD>AR &lt;12&gt;</TD>" in text and "<TD>a&amp;b</TD>" in text
+    assert "<TD>x &gt; y</TD>" in text and "<TD>p&lt;q</TD>" in text
+    assert "<TD>Sün ☉</TD>" in text
+
+
 def test_votable_empty_rows(tmp_path, hfc1ar_rows):
     path = write_epn_votable(hfc1ar_rows.iloc[:0], tmp_path / "e.vot", "body")
     assert len(parse_single_table(str(path)).array) == 0

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from astropy.io.votable.tree import Field, Resource, VOTableFile
 
 try:  # astropy >= 6
@@ -21,6 +22,7 @@ except ImportError:  # pragma: no cover
     from astropy.io.votable.tree import Table as TableElement
 
 from .. import epncore
+from ..sources.values import arrow_strings
 from ..times import iso_ms
 
 #: Serialisations astropy can write and DaCHS can read.
@@ -134,14 +136,19 @@ def _xml_attr(value) -> str:
             .replace('"', "&quot;"))
 
 
-def _cells(field, data, mask, a: int, b: int) -> np.ndarray:
-    """``<TD>..</TD>`` text of rows a..b of one column (``<TD/>`` for NULL): numbers by
-    Python's shortest round-trip ``repr``, text XML-escaped (only when a cell needs it).
+def _cells(field, data, mask, a: int, b: int):
+    """``<TD>..</TD>`` text of rows a..b of one column (``<TD/>`` for NULL), as an
+    Arrow string array: numbers by Python's shortest round-trip ``repr``, text
+    XML-escaped (only when a cell needs it).
 
-    One list comprehension per column, over Python objects: faster than pandas' Arrow
-    strings (which spend their time converting from objects) or numpy's fixed-width
-    text arrays (benchmarks/bench_hfc1ar.py measures the export).
+    Text held as Arrow strings (``mask`` None: NULLs are Arrow's) is escaped and
+    wrapped by Arrow's string kernels; other values by one list comprehension per
+    column over Python objects (faster than pandas' Arrow strings, which spend their
+    time converting from objects, or numpy's fixed-width text arrays;
+    benchmarks/bench_hfc1ar.py measures the export).
     """
+    if mask is None:           # Arrow strings
+        return _text_cells(data.slice(a, b - a))
     d = data[a:b]
     m = np.asarray(mask[a:b], dtype=bool)
     if field.datatype == "char":   # str or None (see _text, _iso)
@@ -151,9 +158,8 @@ def _cells(field, data, mask, a: int, b: int) -> np.ndarray:
             vals = [v if v is None else
                     v.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
                     for v in vals]
-        out = np.empty(len(vals), dtype=object)
-        out[:] = ["<TD/>" if v is None else "<TD>" + v + "</TD>" for v in vals]
-        return out
+        return pa.array(["<TD/>" if v is None else "<TD>" + v + "</TD>" for v in vals],
+                        type=_TEXT)
     if field.datatype == "boolean":
         out = np.where(np.asarray(d, dtype=bool), "<TD>T</TD>", "<TD>F</TD>").astype(object)
     elif field.arraysize:      # numeric arrays (DALI polygons): space-separated values
@@ -165,7 +171,44 @@ def _cells(field, data, mask, a: int, b: int) -> np.ndarray:
             m = m | ~np.isfinite(vals)
         out = _number_cells(vals)
     out[m] = "<TD/>"
-    return out
+    return pa.array(out, type=_TEXT)
+
+
+def _has_markup(arr) -> bool:
+    """Whether a text of ``arr`` (large strings) holds ``&``, ``<`` or ``>``: a byte
+    search of its value buffer (UTF-8 never uses these bytes inside a character;
+    Arrow's substring kernel took 16 ms per 10 000 s_region texts, this 1)."""
+    if not len(arr):
+        return False
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)
+    data = arr.buffers()[2]
+    if data is None:
+        return False
+    raw = data.to_pybytes()[offsets[arr.offset]:offsets[arr.offset + len(arr)]]
+    return b"&" in raw or b"<" in raw or b">" in raw
+
+
+#: Arrow's type of the cells' text (64-bit offsets: a block of s_region rows may pass
+#: 2 GiB in the worst case of 20 000 polygons of 1 024 vertices).
+_TEXT = pa.large_string()
+
+
+def _scalar(value: str):
+    return pa.scalar(value, _TEXT)
+
+
+def _text_cells(arr):
+    """:func:`_cells` of Arrow strings: ``&``, ``<``, ``>`` escaped (in that order, as
+    :meth:`str.replace` does, when any cell holds one), wrapped in ``<TD>``, NULL as
+    ``<TD/>``."""
+    import pyarrow.compute as pc
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    arr = arr.cast(_TEXT)
+    if _has_markup(arr):
+        for ch, ent in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+            arr = pc.replace_substring(arr, ch, ent)
+    cells = pc.binary_join_element_wise(_scalar("<TD>"), arr, _scalar("</TD>"), _scalar(""))
+    return pc.fill_null(cells, _scalar("<TD/>"))
 
 
 def _needs_escape(vals: list) -> bool:
@@ -219,18 +262,31 @@ def _write_tabledata_blocks(table, fields, blocks, path: Path) -> Path:
         head.append("<FIELD " + " ".join(f'{k}="{_xml_attr(v)}"' for k, v in attrs.items())
                     + "/>")
     head.append("<DATA><TABLEDATA>")
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write("\n".join(head) + "\n")
+    with open(path, "wb") as fh:
+        fh.write(("\n".join(head) + "\n").encode("utf-8"))
         for columns in blocks:
             n = len(columns[0][1]) if columns else 0
             for a in range(0, n, TABLEDATA_BLOCK):
                 b = min(n, a + TABLEDATA_BLOCK)
                 cols = [_cells(f, d, m, a, b) for f, d, m in columns]
-                fh.write("".join("<TR>" + "".join(r) + "</TR>\n" for r in zip(*cols)))
-        fh.write("</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n")
+                fh.write(_joined([_scalar("<TR>"), *cols, _scalar("</TR>\n")]))
+        fh.write(b"</TABLEDATA></DATA>\n</TABLE>\n</RESOURCE>\n</VOTABLE>\n")
         fh.flush()
         os.fsync(fh.fileno())
     return path
+
+
+def _joined(parts: list) -> memoryview:
+    """The rows of a block as one UTF-8 text: each row the concatenation of ``parts``
+    (Arrow string arrays of the block's cells, or texts every row repeats), joined by
+    Arrow; the bytes are its value buffer as they are."""
+    import pyarrow.compute as pc
+    rows = pc.binary_join_element_wise(*parts, _scalar(""))
+    if not len(rows):
+        return memoryview(b"")
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)
+    first, last = offsets[rows.offset], offsets[rows.offset + len(rows)]
+    return memoryview(rows.buffers()[2])[first:last]
 
 
 #: How s_region travels in the VOTable: STC-S text (``char``, ``xtype="adql:REGION"``,
@@ -321,7 +377,7 @@ def write_epn_votable_slices(slices, names, path: str | os.PathLike, frame: str,
     names = epn_columns(pd.DataFrame(columns=list(names)), facts)
     votable, table = _new_table(name)
     fields = _epn_fields(votable, table, names, facts, frame, region)
-    blocks = ([(field, *_epn_values(rows[n], n, facts[n], region))
+    blocks = ([(field, *_epn_cell_values(rows[n], n, facts[n], region))
                for field, n in zip(fields, names)] for rows in slices)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -353,6 +409,18 @@ def _epn_values(values: pd.Series, name: str, col, region: str):
     if name == "s_region" and region == "dali":
         return _dali_polygons(values)
     return _field_values(name, col, values)
+
+
+def _epn_cell_values(values: pd.Series, name: str, col, region: str):
+    """:func:`_epn_values` for the TABLEDATA writer: a text column held as Arrow
+    strings (what the export reads from Parquet) stays one, NULLs as Arrow's nulls
+    (mask None) — the text cast of such values changes none of them — so that its
+    cells are made by Arrow (:func:`_cells`), without a Python string per value."""
+    if col.type == "Text" and not (name == "s_region" and region == "dali"):
+        arr = arrow_strings(values)
+        if arr is not None:
+            return arr, None
+    return _epn_values(values, name, col, region)
 
 
 def write_table_votable(frame: pd.DataFrame, path: str | os.PathLike, *, name: str,

@@ -16,8 +16,9 @@ does ("Notes on Caching", cache limitations, in numba's developer documentation)
 
 The same holds for the loops over many small things that numpy can only do with
 temporaries per element: the proof that a ring does not cross itself
-(:func:`rings_simple`), and STC-S numbers written and read as text
-(:func:`fixed_point_text`, :func:`stcs_polygon_numbers`).
+(:func:`rings_simple`), each ring's gnomonic plane (:func:`gnomonic_plane`), and
+STC-S numbers written and read as text (:func:`fixed_point_text`,
+:func:`stcs_polygon_numbers`).
 
 The public functions are in :mod:`.chaincode`, :mod:`.sregion` and
 :mod:`vespa_curation.stcs`; these take and return plain arrays.
@@ -420,6 +421,68 @@ def rings_simple(x, y, offsets, simple):
                     ok = False
                     break
         simple[r] = ok
+
+
+@njit(cache=True, nogil=True)
+def _dot3(a0, a1, a2, b0, b1, b2):
+    """a · b summed as numpy's ``einsum("ij,ij->i")`` sums three products here:
+    (a0 b0 + a2 b2) + a1 b1 (what makes :func:`gnomonic_plane` give numpy's bits)."""
+    return (a0 * b0 + a2 * b2) + a1 * b1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def gnomonic_plane(v, offsets, x, y, cosd):
+    """The gnomonic projection of each ring about its mean direction, as
+    :func:`.sregion.gnomonic` defined it with numpy (centre = the normalised sum of the
+    ring's unit vectors ``v``; east ``e1`` = z × centre, or y when the centre is a pole;
+    north ``e2`` = centre × e1): ``x``, ``y`` and ``cosd`` (cosine from the centre) of
+    every vertex, in one walk per ring instead of three gathered (N, 3) temporaries.
+    A vertex 90° or more from its centre gets cosd ≤ 0 and an infinite or NaN x, y
+    (numpy's division, not an error)."""
+    for r in range(len(offsets) - 1):
+        s, e = offsets[r], offsets[r + 1]
+        c0 = 0.0
+        c1 = 0.0
+        c2 = 0.0
+        for i in range(s, e):
+            c0 += v[i, 0]
+            c1 += v[i, 1]
+            c2 += v[i, 2]
+        norm = np.sqrt((c0 * c0 + c1 * c1) + c2 * c2)
+        if norm == 0.0:
+            norm = 1.0
+        c0 /= norm
+        c1 /= norm
+        c2 /= norm
+        a0 = 0.0 * c2 - 1.0 * c1            # e1 = (0, 0, 1) × c, as np.cross
+        a1 = 1.0 * c0 - 0.0 * c2
+        a2 = 0.0 * c1 - 0.0 * c0
+        if np.sqrt((a0 * a0 + a1 * a1) + a2 * a2) < 1e-9:
+            a0 = 0.0
+            a1 = 1.0
+            a2 = 0.0
+        norm = np.sqrt((a0 * a0 + a1 * a1) + a2 * a2)
+        a0 /= norm
+        a1 /= norm
+        a2 /= norm
+        b0 = c1 * a2 - c2 * a1              # e2 = c × e1
+        b1 = c2 * a0 - c0 * a2
+        b2 = c0 * a1 - c1 * a0
+        for i in range(s, e):
+            cv = _dot3(v[i, 0], v[i, 1], v[i, 2], c0, c1, c2)
+            cosd[i] = cv
+            x[i] = _dot3(v[i, 0], v[i, 1], v[i, 2], a0, a1, a2) / cv
+            y[i] = _dot3(v[i, 0], v[i, 1], v[i, 2], b0, b1, b2) / cv
+
+
+@njit(cache=True, nogil=True)
+def next_dots(v, offsets, out):
+    """``out[i]`` = v[i] · v[next vertex of its ring] (the cosine of each edge)."""
+    for r in range(len(offsets) - 1):
+        s, e = offsets[r], offsets[r + 1]
+        for i in range(s, e):
+            j = i + 1 if i + 1 < e else s
+            out[i] = _dot3(v[i, 0], v[i, 1], v[i, 2], v[j, 0], v[j, 1], v[j, 2])
 
 
 @njit(cache=True, nogil=True)

@@ -386,25 +386,11 @@ def gnomonic(lon, lat, offsets, v=None):
         Cosine of each vertex's angle from its ring's centre (≤ 0: not in the
         centre's hemisphere, projection undefined).
     """
-    n = len(offsets) - 1
-    ids = ragged_ids(offsets)
-    if v is None:
-        v = unit_vectors(lon, lat)
-    c = np.stack([np.bincount(ids, weights=v[:, k], minlength=n) for k in range(3)],
-                 axis=1).astype(float).reshape(n, 3)
-    norm = np.linalg.norm(c, axis=1)
-    norm[norm == 0] = 1.0
-    c /= norm[:, None]
-    z = np.array([0.0, 0.0, 1.0])
-    e1 = np.cross(z, c)
-    small = np.linalg.norm(e1, axis=1) < 1e-9
-    e1[small] = np.array([0.0, 1.0, 0.0])
-    e1 /= np.linalg.norm(e1, axis=1)[:, None]
-    e2 = np.cross(c, e1)
-    cv = np.einsum("ij,ij->i", v, c[ids])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x = np.einsum("ij,ij->i", v, e1[ids]) / cv
-        y = np.einsum("ij,ij->i", v, e2[ids]) / cv
+    offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+    v = unit_vectors(lon, lat) if v is None else v
+    v = np.ascontiguousarray(v, dtype=float).reshape(-1, 3)
+    x, y, cv = (np.empty(len(v)) for _ in range(3))
+    kernels.gnomonic_plane(v, offsets, x, y, cv)     # numpy's formulas, per ring
     return x, y, cv
 
 
@@ -478,7 +464,8 @@ def check_polygons(lon, lat, offsets, require_ccw: bool = True, xyz=None, plane=
     else:
         v = np.asarray(xyz, dtype=float)
     # cosine of each edge's angle
-    dots = np.einsum("ij,ij->i", v, v[_next_index(offsets)]) if len(lon) else np.zeros(0)
+    dots = np.empty(len(v))
+    kernels.next_dots(np.ascontiguousarray(v).reshape(-1, 3), offsets, dots)
     dup = dots > 1 - 1e-15  # pgSphere drops consecutive duplicates
     distinct = counts - np.bincount(ring, weights=dup, minlength=n).astype(np.int64)
     _refuse(rule, reason, distinct < 3, "pgsphere.vertices",

@@ -414,3 +414,67 @@ def test_gnomonic_plane_is_the_numpy_formula():
     sregion.kernels.next_dots(v, offsets, dots)
     np.testing.assert_array_max_ulp(dots, np.einsum("ij,ij->i", v, v[nxt]), maxulp=2)
     assert len(ragged_ids(offsets)) == len(lon)
+
+
+def _densify_numpy(r, max_len, limit=sregion.MAX_VERTICES, edge_max_len=None):
+    """sregion.densify as it was written with numpy arrays (before the compiled walk):
+    the reference of test_densify_and_areas_are_the_numpy_formulas."""
+    from vespa_curation.geometry.chaincode import ragged_ids
+    n = len(r)
+    ids = ragged_ids(r.offsets)
+    ml = np.broadcast_to(np.asarray(max_len, float), (n,))[ids] if edge_max_len is None \
+        else np.asarray(edge_max_len, float)
+    nxt = sregion._next_index(r.offsets)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        seg = np.hypot(r.x[nxt] - r.x, r.y[nxt] - r.y)
+        k = np.maximum(np.ceil(seg / ml).astype(np.int64), 1)
+    per = np.bincount(ids, weights=k, minlength=n).astype(np.int64)
+    k[(per > limit)[ids]] = 1
+    if np.all(k == 1):
+        return r
+    owner = np.repeat(np.arange(len(k)), k)
+    first = np.repeat(np.cumsum(k) - k, k)
+    f = (np.arange(owner.size) - first) / k[owner]
+    x = r.x[owner] + f * (r.x[nxt][owner] - r.x[owner])
+    y = r.y[owner] + f * (r.y[nxt][owner] - r.y[owner])
+    off = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(ids, weights=k, minlength=n).astype(np.int64), out=off[1:])
+    return Ragged(x, y, off)
+
+
+def test_densify_and_areas_are_the_numpy_formulas():
+    """densify and signed_area, compiled, give the numbers of the numpy formulas they
+    replaced: cut edges (per ring and per edge lengths), rings over the vertex limit
+    left whole, empty rings and a NaN vertex (its edges whole), nothing to cut."""
+    from vespa_curation.geometry.chaincode import ragged_ids
+    rng = np.random.default_rng(12)
+    counts = rng.integers(0, 40, 2000)
+    counts[:3] = [0, 3, 900]
+    off = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    x = rng.normal(0, 30, off[-1])
+    y = rng.normal(0, 30, off[-1])
+    x[5] = np.nan
+    r = Ragged(x, y, off)
+    ids = ragged_ids(off)
+    edge = rng.uniform(0.5, 20, off[-1])
+    edge[7] = 0.0                                        # an infinite ratio: left whole
+    for kw in ({"max_len": rng.uniform(0.5, 20, len(counts))},
+               {"max_len": None, "edge_max_len": edge},
+               {"max_len": 5.0, "limit": 60}):
+        got, want = sregion.densify(r, **kw), _densify_numpy(r, **kw)
+        assert np.array_equal(got.offsets, want.offsets)
+        assert len(got.x) > len(x)
+        for g, w in ((got.x, want.x), (got.y, want.y)):
+            assert np.array_equal(np.isnan(g), np.isnan(w))
+            np.testing.assert_array_max_ulp(g[~np.isnan(w)], w[~np.isnan(w)], maxulp=1)
+        area = sregion.signed_area(got.x, got.y, got.offsets)
+        nxt = sregion._next_index(got.offsets)
+        ref = 0.5 * np.bincount(ragged_ids(got.offsets),
+                                weights=got.x * got.y[nxt] - got.x[nxt] * got.y,
+                                minlength=len(counts))
+        assert np.array_equal(area, ref, equal_nan=True)
+    # the 900-vertex ring stays whole under a 60-vertex limit
+    small = sregion.densify(r, 5.0, limit=60)
+    assert np.diff(small.offsets)[2] == 900
+    assert sregion.densify(r, 1e9) is r                  # no edge to cut: the same rings
+    assert len(ids) == len(x)

@@ -486,6 +486,63 @@ def next_dots(v, offsets, out):
 
 
 @njit(cache=True, nogil=True)
+def signed_areas(x, y, offsets, out):
+    """Planar shoelace area of each ring, as ``0.5 * bincount(ring, x y[next] - x[next] y)``
+    sums it (in vertex order, from 0)."""
+    for r in range(len(offsets) - 1):
+        s, e = offsets[r], offsets[r + 1]
+        acc = 0.0
+        for i in range(s, e):
+            j = i + 1 if i + 1 < e else s
+            acc += x[i] * y[j] - x[j] * y[i]
+        out[r] = 0.5 * acc
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def densify_parts(x, y, offsets, max_len, limit, k):
+    """How many parts each edge of :func:`.sregion.densify` is cut into (``k``, per
+    vertex: ⌈length / max_len⌉, at least 1, as numpy's ``ceil(...).astype(int64)``
+    then ``maximum(..., 1)`` gives it — a NaN, infinite or huge ratio gives 1); every
+    edge of a ring that would pass ``limit`` vertices is left whole. Returns whether
+    any edge is cut."""
+    cut = False
+    for r in range(len(offsets) - 1):
+        s, e = offsets[r], offsets[r + 1]
+        total = 0
+        for i in range(s, e):
+            j = i + 1 if i + 1 < e else s
+            q = np.ceil(np.hypot(x[j] - x[i], y[j] - y[i]) / max_len[i])
+            k[i] = np.int64(q) if q >= 1.0 and q < 9.2e18 else 1
+            total += k[i]
+        if total > limit:
+            for i in range(s, e):
+                k[i] = 1
+        else:
+            for i in range(s, e):
+                if k[i] > 1:
+                    cut = True
+    return cut
+
+
+@njit(cache=True, nogil=True)
+def densify_fill(x, y, offsets, k, out_x, out_y, out_offsets):
+    """The densified rings: each edge's ``k`` parts, its start first, at fractions
+    j / k along it (``x + f (x_next - x)``, as :func:`.sregion.densify` computed it)."""
+    at = 0
+    out_offsets[0] = 0
+    for r in range(len(offsets) - 1):
+        s, e = offsets[r], offsets[r + 1]
+        for i in range(s, e):
+            j = i + 1 if i + 1 < e else s
+            for m in range(k[i]):
+                f = m / k[i]
+                out_x[at] = x[i] + f * (x[j] - x[i])
+                out_y[at] = y[i] + f * (y[j] - y[i])
+                at += 1
+        out_offsets[r + 1] = at
+
+
+@njit(cache=True, nogil=True)
 def fixed_point_text(q, digits, buf, ends):
     """Write ``" "`` + optional ``-`` + integer part + ``.`` + ``digits`` decimals of
     each ``q[k] / 10**digits`` (``q``: the numbers already scaled and rounded to

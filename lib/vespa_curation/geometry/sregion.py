@@ -280,34 +280,29 @@ def douglas_peucker(x, y, offsets, tolerance) -> np.ndarray:
 
 
 def densify(r: Ragged, max_len, limit: int = MAX_VERTICES, edge_max_len=None) -> Ragged:
-    """Split edges longer than ``max_len`` into equal parts (vectorized).
+    """Split edges longer than ``max_len`` into equal parts (one compiled walk per ring,
+    the arithmetic of the numpy formulas it replaced).
 
     ``edge_max_len`` (one value per vertex, for the edge that starts there)
     overrides ``max_len`` (one value per ring) when given.  A ring is left as is
     when densifying it would exceed ``limit`` vertices.
     """
     n = len(r)
-    ids = ragged_ids(r.offsets)
+    offsets = np.ascontiguousarray(r.offsets, dtype=np.int64)
     if edge_max_len is None:
-        ml = np.broadcast_to(np.asarray(max_len, float), (n,))[ids]
+        ml = np.broadcast_to(np.asarray(max_len, float), (n,))[ragged_ids(offsets)]
     else:
         ml = np.asarray(edge_max_len, float)
-    nxt = _next_index(r.offsets)
-    seg = np.hypot(r.x[nxt] - r.x, r.y[nxt] - r.y)
-    k = np.maximum(np.ceil(seg / ml).astype(np.int64), 1)
-    per = np.bincount(ids, weights=k, minlength=n).astype(np.int64)
-    k[(per > limit)[ids]] = 1
-    if np.all(k == 1):
+    x = np.ascontiguousarray(r.x, dtype=float)
+    y = np.ascontiguousarray(r.y, dtype=float)
+    k = np.empty(len(x), dtype=np.int64)
+    if not kernels.densify_parts(x, y, offsets, np.ascontiguousarray(ml), limit, k):
         return r
-    owner = np.repeat(np.arange(len(k)), k)
-    first = np.repeat(np.cumsum(k) - k, k)
-    f = (np.arange(owner.size) - first) / k[owner]
-    x = r.x[owner] + f * (r.x[nxt][owner] - r.x[owner])
-    y = r.y[owner] + f * (r.y[nxt][owner] - r.y[owner])
-    counts = np.bincount(ids, weights=k, minlength=n).astype(np.int64)
-    off = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(counts, out=off[1:])
-    return Ragged(x, y, off)
+    total = int(k.sum())
+    out_x, out_y = np.empty(total), np.empty(total)
+    off = np.empty(n + 1, dtype=np.int64)
+    kernels.densify_fill(x, y, offsets, k, out_x, out_y, off)
+    return Ragged(out_x, out_y, off)
 
 
 def unwrap_lon(lon: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -357,9 +352,11 @@ def ring_centroids(lon: np.ndarray, lat: np.ndarray, offsets: np.ndarray, digits
 
 def signed_area(x: np.ndarray, y: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Planar signed (shoelace) area of every ring (positive = counter-clockwise)."""
-    nxt = _next_index(offsets)
-    cross = x * y[nxt] - x[nxt] * y
-    return 0.5 * np.bincount(ragged_ids(offsets), weights=cross, minlength=len(offsets) - 1)
+    out = np.empty(len(offsets) - 1)
+    kernels.signed_areas(np.ascontiguousarray(x, dtype=float),
+                         np.ascontiguousarray(y, dtype=float),
+                         np.ascontiguousarray(offsets, dtype=np.int64), out)
+    return out
 
 
 def reverse_rings(r: Ragged, which: np.ndarray) -> Ragged:

@@ -144,3 +144,19 @@ def test_interpolated_ephemeris_equals_sunpy():
     ob = solar.observers(t, np.full(t.size, 970.0))
     assert np.abs((ob.l0 - solar.observers(t, np.full(t.size, 970.0), interpolate=False).l0
                    + 180) % 360 - 180).max() < 2e-9
+
+
+def test_hpc_to_hgc_unit_vectors_are_the_points():
+    """With return_xyz, the (N, 3) Carrington unit vectors of the points it returns
+    (one point or many), NaN off the disk."""
+    from vespa_curation.geometry.solar import hpc_to_hgc
+    from vespa_curation.geometry.sphere import unit_vectors
+    tx = np.array([0.0, 300.0, -700.0, 950.0, 2000.0])
+    ty = np.array([0.0, -200.0, 400.0, 10.0, 0.0])
+    lon, lat, xyz = hpc_to_hgc(tx, ty, 5.0, 120.0, 1.5e11, return_xyz=True)
+    assert xyz.shape == (5, 3) and xyz.flags.c_contiguous
+    on = np.isfinite(lat)
+    assert on.tolist() == [True, True, True, True, False]
+    np.testing.assert_allclose(xyz[on], unit_vectors(lon[on], lat[on]), atol=1e-12)
+    one = hpc_to_hgc(300.0, -200.0, 5.0, 120.0, 1.5e11, return_xyz=True)[2]
+    assert one.shape == (3,) and np.array_equal(one, xyz[1])

@@ -327,5 +327,7 @@ def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M, return_xyz: bool =
     lat = np.where(np.isfinite(d), lat, np.nan)
     if not return_xyz:
         return np.mod(lon, 360.0), lat
-    xyz = np.stack([cl * east - sl * x, sl * east + cl * x, north], axis=-1) / rsun_m
+    xyz = np.empty(np.shape(north) + (3,))      # each column divided in place
+    for k, v in enumerate((cl * east - sl * x, sl * east + cl * x, north)):
+        np.divide(v, rsun_m, out=xyz[..., k])
     return np.mod(lon, 360.0), lat, xyz

@@ -287,11 +287,16 @@ def _recorded_run(tmp_path, monkeypatch, fail_first: bool = False):
 
 @pytest.mark.slow
 def test_the_next_service_kernel_starts_during_the_last_stage(tmp_path, monkeypatch):
-    """Services run one after the other under one lock (`run all`): the next service's
-    first kernel starts while the previous one's export runs and is the one its
-    harvest uses; every kernel ends with the run."""
+    """Services run one after the other under one lock (`run all`): each service's QA
+    and export kernels start with its harvest; the next service's first kernel starts
+    while the previous one's export runs and is the one its harvest uses; every kernel
+    ends with the run."""
     results, events, pids = _recorded_run(tmp_path, monkeypatch)
     assert [r.ok for r in results] == [True, True]
+    # the QA's and the export's kernels start with the harvest, before it runs
+    first_harvest = events.index(("run", "01_harvest", "s0"))
+    assert {("warm", "02_qa", "hfc1ar"), ("warm", "03_export", "hfc1ar")} <= \
+        set(events[:first_harvest])
     harvests = [k for k, e in enumerate(events) if e[:2] == ("warm", "01_harvest")]
     assert len(harvests) == 2                         # one kernel per service's harvest
     assert harvests[1] < events.index(("run", "03_export", "s0"))
@@ -301,8 +306,8 @@ def test_the_next_service_kernel_starts_during_the_last_stage(tmp_path, monkeypa
 
 @pytest.mark.slow
 def test_a_failed_service_ends_its_kernels_and_the_next_runs(tmp_path, monkeypatch):
-    """A service whose harvest fails ends the kernel started for its QA at once; the
-    next service starts its own and runs."""
+    """A service whose harvest fails ends the kernels started for its QA and export at
+    once; the next service starts its own and runs."""
     results, events, pids = _recorded_run(tmp_path, monkeypatch, fail_first=True)
     assert [r.ok for r in results] == [False, True]
     assert [e for e in events if e[0] == "run"][:2] == [("run", "01_harvest", "s0"),

@@ -311,7 +311,7 @@ def _papermill():
     return papermill
 
 
-#: What a stage's kernel runs while the stage before it runs, besides the notebook's
+#: What a stage's kernel runs while the stages before it run, besides the notebook's
 #: own imports (:func:`notebook_imports`), ``{service}`` being the service's name: what
 #: the stage would otherwise do first, on its own time — the QA's lazily imported
 #: figure modules, and the service's warm-up (hfc1ar: the compiled kernels and the
@@ -587,9 +587,11 @@ def run_service(params: Mapping, stamp: str, params_file: str | None = None,
 
     The caller has already checked ``params`` (:func:`vespa_curation.config.load_config`)
     and holds the lock. ``first``: the first stage's kernel, when the caller started it
-    (:func:`first_kernel`); it is shut down here, used or not. ``after``: the service
-    run next, whose first stage's kernel starts while this one's last stage runs; it is
-    the result's ``handoff``, for the caller to give on (or shut down).
+    (:func:`first_kernel`); it is shut down here, used or not. The later stages'
+    kernels start when the first stage does (:class:`WarmKernel`); those a failed
+    stage leaves unused are shut down. ``after``: the service run next, whose first
+    stage's kernel starts while this one's last stage runs; it is the result's
+    ``handoff``, for the caller to give on (or shut down).
     """
     folder = run_dir(params, stamp)
     folder.mkdir(parents=True, exist_ok=True)
@@ -597,30 +599,36 @@ def run_service(params: Mapping, stamp: str, params_file: str | None = None,
     nb_params = notebook_parameters(params, folder, params_file, overrides)
     with run_log(folder):
         log.info("%s: run %s in %s", params["service"], stamp, folder)
-        # each stage's kernel starts, and imports, while the stage before it runs
+        # the later stages' kernels start, and import, during the first stage: the
+        # harvest, long and busy on every core, absorbs their start (≈ 1 s of CPU
+        # each), which the short QA would otherwise share with its own work
         svc = params["service"]
-        warm = first if first is not None else \
-            (_warm_kernel(stages[0], svc) if stages else None)
+        warm = {0: first if first is not None else
+                (_warm_kernel(stages[0], svc) if stages else None)}
         handoff = None
         try:
             for k, stage in enumerate(stages):
-                if k + 1 < len(stages):
-                    ahead = _warm_kernel(stages[k + 1], svc)
-                else:
-                    ahead = handoff = _warm_kernel(STAGES[0], after) if after else None
-                this, warm = warm, ahead
+                if k == 0:      # every later stage's kernel: during the first stage
+                    warm.update({j: _warm_kernel(stages[j], svc)
+                                 for j in range(1, len(stages))})
+                if k + 1 == len(stages) and after:
+                    handoff = _warm_kernel(STAGES[0], after)
                 try:
-                    execute_stage(stage, folder, nb_params, progress=progress, warm=this)
+                    execute_stage(stage, folder, nb_params, progress=progress,
+                                  warm=warm.pop(k, None))
                 except StageFailed as e:
                     res.ok, res.error = False, str(e)
                     break
                 res.stages.append(stage)
         except BaseException:
+            if handoff is not None:
+                handoff.close(now=True)
             handoff = None      # the run stops: nothing to hand on
             raise
         finally:
-            if warm is not None and warm is not handoff:
-                warm.close(now=True)    # never used: it may still be importing
+            for w in warm.values():
+                if w is not None:
+                    w.close(now=True)    # never used: it may still be importing
         res.handoff = handoff
         log.info("%s: run %s %s", params["service"], stamp,
                  "completed" if res.ok else "FAILED")

@@ -478,3 +478,64 @@ def test_densify_and_areas_are_the_numpy_formulas():
     assert np.diff(small.offsets)[2] == 900
     assert sregion.densify(r, 1e9) is r                  # no edge to cut: the same rings
     assert len(ids) == len(x)
+
+
+def _unwrap_numpy(lon, offsets):
+    """sregion.unwrap_lon as written with numpy (one running sum over every vertex)."""
+    from vespa_curation.geometry.chaincode import ragged_ids
+    if lon.size == 0:
+        return lon.copy()
+    n = len(offsets) - 1
+    ne = np.diff(offsets) > 0
+    starts = offsets[:-1][ne]
+    d = np.diff(lon, prepend=lon[:1])
+    d = (d + 180.0) % 360.0 - 180.0
+    d[starts] = 0.0
+    c = np.cumsum(d)
+    shift = np.zeros(n)
+    shift[ne] = np.mod(lon[starts], 360.0) - c[starts]
+    return c + shift[ragged_ids(offsets)]
+
+
+def _centroids_numpy(u, lat, offsets):
+    """sregion.ring_centroids' sums as written with numpy (longitude not folded)."""
+    from vespa_curation.geometry.chaincode import ragged_ids
+    m, ids, counts = len(offsets) - 1, ragged_ids(offsets), np.diff(offsets)
+    nxt = sregion._next_index(offsets)
+    cross = u * lat[nxt] - u[nxt] * lat
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = np.bincount(ids, cross, minlength=m) / 2
+        cx = np.bincount(ids, (u + u[nxt]) * cross, minlength=m) / (6 * a)
+        cy = np.bincount(ids, (lat + lat[nxt]) * cross, minlength=m) / (6 * a)
+        flat = np.abs(a) < 1e-12
+        cx[flat] = (np.bincount(ids, u, minlength=m) / counts)[flat]
+        cy[flat] = (np.bincount(ids, lat, minlength=m) / counts)[flat]
+    cx[counts < 3], cy[counts < 3] = np.nan, np.nan
+    return cx, cy
+
+
+def test_unwrap_and_centroids_are_the_numpy_formulas():
+    """unwrap_lon and ring_centroids, compiled, give the numpy formulas' bits: rings
+    across the 0/360 seam, negative and large longitudes, empty rings, rings of 1-2
+    vertices, rings of no area (a line), a NaN vertex; and no vertex at all."""
+    rng = np.random.default_rng(13)
+    counts = rng.integers(0, 30, 1500)
+    counts[:4] = [0, 1, 2, 3]
+    off = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    centre = np.repeat(rng.uniform(-400, 800, len(counts)), counts)
+    lon = centre + rng.normal(0, 3, off[-1])
+    lat = np.clip(rng.normal(0, 40, off[-1]), -90, 90)
+    lon[off[10]:off[11]] = 359.5 + np.arange(counts[10]) * 0.2       # across the seam
+    lat[off[12]:off[13]] = np.linspace(-5, 5, counts[12])           # a line: no area
+    lon[off[12]:off[13]] = 20.0 + np.linspace(-5, 5, counts[12])
+    lon[off[20] + 1] = np.nan
+    got = sregion.unwrap_lon(lon, off)
+    want = _unwrap_numpy(lon, off)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.ptp(got[off[10]:off[11]]) < 10                          # no jump at the seam
+    cx, cy = sregion.ring_centroids(lon, lat, off)
+    wx, wy = _centroids_numpy(want, lat, off)
+    assert np.array_equal(cx, np.mod(wx, 360.0), equal_nan=True)
+    assert np.array_equal(cy, wy, equal_nan=True)
+    assert np.isnan(cx[:3]).all() and np.isfinite(cx[3]) and np.isfinite(cx[12])
+    assert len(sregion.unwrap_lon(np.zeros(0), np.zeros(1, np.int64))) == 0

@@ -543,6 +543,58 @@ def densify_fill(x, y, offsets, k, out_x, out_y, out_offsets):
 
 
 @njit(cache=True, nogil=True)
+def unwrap_rings(lon, offsets, out):
+    """Longitudes unwrapped along each ring, as :func:`.sregion.unwrap_lon` computed
+    them with numpy: steps folded into [-180, 180) (0 at a ring's first vertex), one
+    running sum over all the vertices in order, and each ring shifted so that its
+    first vertex is its longitude in [0, 360)."""
+    c = 0.0
+    for r in range(len(offsets) - 1):
+        s, e = offsets[r], offsets[r + 1]
+        if e == s:
+            continue
+        c = c + 0.0                           # the step at a ring's start is 0
+        shift = (lon[s] % 360.0) - c
+        out[s] = c + shift
+        for i in range(s + 1, e):
+            c = c + (((lon[i] - lon[i - 1]) + 180.0) % 360.0 - 180.0)
+            out[i] = c + shift
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def area_centroids(u, lat, offsets, cx, cy):
+    """Area centroid of each ring of unwrapped longitudes ``u`` and latitudes, as
+    :func:`.sregion.ring_centroids` computed it with numpy (bincount sums in vertex
+    order): the vertex mean where the ring has no area (|area| < 1e-12), NaN under 3
+    vertices; longitude not yet folded."""
+    for r in range(len(offsets) - 1):
+        s, e = offsets[r], offsets[r + 1]
+        a2 = 0.0
+        sx = 0.0
+        sy = 0.0
+        su = 0.0
+        sl = 0.0
+        for i in range(s, e):
+            j = i + 1 if i + 1 < e else s
+            cross = u[i] * lat[j] - u[j] * lat[i]
+            a2 += cross
+            sx += (u[i] + u[j]) * cross
+            sy += (lat[i] + lat[j]) * cross
+            su += u[i]
+            sl += lat[i]
+        a = a2 / 2
+        if e - s < 3:
+            cx[r] = np.nan
+            cy[r] = np.nan
+        elif np.abs(a) < 1e-12:
+            cx[r] = su / (e - s)
+            cy[r] = sl / (e - s)
+        else:
+            cx[r] = sx / (6 * a)
+            cy[r] = sy / (6 * a)
+
+
+@njit(cache=True, nogil=True)
 def fixed_point_text(q, digits, buf, ends):
     """Write ``" "`` + optional ``-`` + integer part + ``.`` + ``digits`` decimals of
     each ``q[k] / 10**digits`` (``q``: the numbers already scaled and rounded to

@@ -307,20 +307,10 @@ def densify(r: Ragged, max_len, limit: int = MAX_VERTICES, edge_max_len=None) ->
 
 def unwrap_lon(lon: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Longitudes unwrapped along each ring, the first vertex kept in [0, 360)."""
-    lon = np.asarray(lon, float)
-    if lon.size == 0:
-        return lon.copy()
-    offsets = np.asarray(offsets, dtype=np.int64)
-    n = len(offsets) - 1
-    ne = np.diff(offsets) > 0
-    starts = offsets[:-1][ne]
-    d = np.diff(lon, prepend=lon[:1])
-    d = (d + 180.0) % 360.0 - 180.0
-    d[starts] = 0.0
-    c = np.cumsum(d)  # closed rings sum to ~0, so c stays small (no precision loss)
-    shift = np.zeros(n)
-    shift[ne] = np.mod(lon[starts], 360.0) - c[starts]
-    return c + shift[ragged_ids(offsets)]
+    lon = np.ascontiguousarray(lon, dtype=float)
+    out = np.empty(len(lon))
+    kernels.unwrap_rings(lon, np.ascontiguousarray(offsets, dtype=np.int64), out)
+    return out
 
 
 def ring_centroids(lon: np.ndarray, lat: np.ndarray, offsets: np.ndarray, digits=None
@@ -333,20 +323,10 @@ def ring_centroids(lon: np.ndarray, lat: np.ndarray, offsets: np.ndarray, digits
     offsets = np.asarray(offsets, dtype=np.int64)
     if digits is not None:
         lon, lat = np.round(np.mod(lon, 360.0), digits), np.round(lat, digits)
-    m, ids = len(offsets) - 1, ragged_ids(offsets)
-    counts = np.diff(offsets)
+    m = len(offsets) - 1
     u = unwrap_lon(lon, offsets)
-    nxt = _next_index(offsets)
-    cross = u * lat[nxt] - u[nxt] * lat
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a = np.bincount(ids, cross, minlength=m) / 2
-        cx = np.bincount(ids, (u + u[nxt]) * cross, minlength=m) / (6 * a)
-        cy = np.bincount(ids, (lat + lat[nxt]) * cross, minlength=m) / (6 * a)
-        flat = np.abs(a) < 1e-12
-        cx[flat] = (np.bincount(ids, u, minlength=m) / counts)[flat]
-        cy[flat] = (np.bincount(ids, lat, minlength=m) / counts)[flat]
-    few = counts < 3
-    cx[few], cy[few] = np.nan, np.nan
+    cx, cy = np.empty(m), np.empty(m)
+    kernels.area_centroids(u, np.ascontiguousarray(lat, dtype=float), offsets, cx, cy)
     return np.mod(cx, 360.0), cy
 
 

@@ -501,3 +501,35 @@ def test_without_coverage_the_qa_draws_the_time_coverage_only(tmp_path):
     rep = build_report(p, run)
     assert "spatial" not in rep["coverage"] and rep["coverage"]["time"]["ranges"] > 0
     assert "figures/coverage_map.png" not in rep["figures"]
+
+
+def test_polygon_caps_hold_their_polygons():
+    """Each polygon's cap (the union's skipping test) is its vertices' mean direction
+    and the angle to its farthest vertex — the numpy formula's within 1e-12 — for a
+    selection of polygons, with and without the vertices' unit vectors given; from
+    90° on, infinite."""
+    from vespa_curation import stcs
+    from vespa_curation.geometry.sphere import unit_vectors
+    rng = np.random.default_rng(6)
+    texts = []
+    for k in range(400):
+        lon0, lat0, r = rng.uniform(0, 360), rng.uniform(-80, 80), rng.choice([0.1, 3, 40])
+        t = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(3, 40))))
+        lon = np.mod(lon0 + r * np.cos(t) / np.cos(np.radians(lat0)), 360)
+        lat = np.clip(lat0 + r * np.sin(t), -89, 89)
+        texts.append("Polygon " + " ".join(f"{a:.6f} {b:.6f}" for a, b in zip(lon, lat)))
+    texts.append("Polygon 0 0 120 0 240 0")                   # a great circle: > 90°
+    poly = stcs.parse(texts)
+    sel = np.r_[np.arange(0, 400, 3), 400]
+    xyz = unit_vectors(poly.lon, poly.lat)
+    for given in (xyz, None):
+        centre, radius = M._caps(poly, sel, given)
+        for j, i in enumerate(sel):
+            v = xyz[poly.offsets[i]:poly.offsets[i + 1]]
+            c = v.sum(axis=0) / np.linalg.norm(v.sum(axis=0))
+            far = np.degrees(np.arccos(np.clip((v @ c).min(), -1, 1)))
+            assert np.allclose(centre[j], c, atol=1e-12)
+            if i == 400:
+                assert radius[j] == np.inf
+            else:
+                assert abs(radius[j] - far) < 1e-9 and radius[j] < 90

@@ -595,6 +595,35 @@ def area_centroids(u, lat, offsets, cx, cy):
 
 
 @njit(cache=True, nogil=True)
+def polygon_caps(v, starts, counts, centre, cos_radius):
+    """A cap holding each polygon (vertices ``v[starts[k]:starts[k] + counts[k]]``,
+    unit vectors): its vertices' mean direction (``centre``) and the smallest cosine
+    from it to a vertex (``cos_radius``), in one walk per polygon (the coverage MOC's
+    test of polygons inside the union so far; any cap holding the polygon is right
+    there, these numbers need not be numpy's bits)."""
+    for k in range(len(starts)):
+        s, e = starts[k], starts[k] + counts[k]
+        c0 = 0.0
+        c1 = 0.0
+        c2 = 0.0
+        for i in range(s, e):
+            c0 += v[i, 0]
+            c1 += v[i, 1]
+            c2 += v[i, 2]
+        norm = max(np.sqrt(c0 * c0 + c1 * c1 + c2 * c2), 1e-300)
+        c0 /= norm
+        c1 /= norm
+        c2 /= norm
+        least = np.inf
+        for i in range(s, e):
+            least = min(least, v[i, 0] * c0 + v[i, 1] * c1 + v[i, 2] * c2)
+        centre[k, 0] = c0
+        centre[k, 1] = c1
+        centre[k, 2] = c2
+        cos_radius[k] = least
+
+
+@njit(cache=True, nogil=True)
 def fixed_point_text(q, digits, buf, ends):
     """Write ``" "`` + optional ``-`` + integer part + ``.`` + ``digits`` decimals of
     each ``q[k] / 10**digits`` (``q``: the numbers already scaled and rounded to

@@ -179,10 +179,15 @@ def _caps(poly: "stcs.Polygons", sel: np.ndarray, xyz=None):
     """A cap holding each polygon ``sel``: its vertices' mean direction and the largest
     angle (degrees) from it to a vertex (infinite from 90°: a cap that large is not
     convex, its great-circle edges may leave it)."""
-    v, owner, starts = _vertices(poly, sel, xyz)
-    centre = np.add.reduceat(v, starts, axis=0)
-    centre /= np.maximum(np.linalg.norm(centre, axis=1), 1e-300)[:, None]
-    cosr = np.minimum.reduceat(np.einsum("ij,ij->i", v, centre[owner]), starts)
+    from .kernels import polygon_caps     # numba: only the harvest's MOC process
+    sel = np.asarray(sel, dtype=np.int64)
+    if xyz is None:
+        v, _owner, starts = _vertices(poly, sel)
+    else:
+        v, starts = xyz, poly.offsets[:-1][sel]
+    centre, cosr = np.empty((len(sel), 3)), np.empty(len(sel))
+    polygon_caps(np.ascontiguousarray(v, dtype=float), np.ascontiguousarray(starts, np.int64),
+                 np.ascontiguousarray(poly.counts[sel], np.int64), centre, cosr)
     radius = np.rad2deg(np.arccos(np.clip(cosr, -1.0, 1.0)))
     return centre, np.where(cosr > 1e-6, radius, np.inf)
 

@@ -74,6 +74,10 @@ def test_decode_many_chains_with_ragged_offsets():
     np.testing.assert_array_equal(v.item(1)[0], [5])
     np.testing.assert_array_equal(v.item(2)[0], [1, 0, 0, 1, 1])
     np.testing.assert_array_equal(v.item(2)[1], [1, 1, 0, 0, 1])
+    # a character outside 0-7 is no move (check_chains refuses such chains)
+    w = ccm.decode_chains(["4a9 6"], [3], [4])
+    np.testing.assert_array_equal(w.item(0)[0], [3, 4, 4, 4, 4, 4])
+    np.testing.assert_array_equal(w.item(0)[1], [4, 4, 4, 4, 4, 5])
 
 
 def _mask(rows):

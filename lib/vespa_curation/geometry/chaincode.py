@@ -156,7 +156,7 @@ def chain_digits(cc: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def decode_chains(cc: Sequence, x0, y0, *, digits=None) -> Ragged:
-    """Pixel-centre vertices of many chain codes at once (numpy, no Python loop per digit).
+    """Pixel-centre vertices of many chain codes at once (one compiled walk per chain).
 
     Parameters
     ----------
@@ -177,28 +177,15 @@ def decode_chains(cc: Sequence, x0, y0, *, digits=None) -> Ragged:
     """
     digits, doff, _ = chain_digits(cc) if digits is None else digits
     n = len(doff) - 1
-    x0 = np.asarray(x0, dtype=np.int64).reshape(n)
-    y0 = np.asarray(y0, dtype=np.int64).reshape(n)
-    ok = (digits >= 0) & (digits <= 7)
-    d = np.where(ok, digits, 0)
-    sx = np.where(ok, DX[d], 0)
-    sy = np.where(ok, DY[d], 0)
+    x0 = np.ascontiguousarray(np.asarray(x0, dtype=np.int64).reshape(n))
+    y0 = np.ascontiguousarray(np.asarray(y0, dtype=np.int64).reshape(n))
+    doff = np.ascontiguousarray(doff, dtype=np.int64)
     voff = doff + np.arange(n + 1)  # one extra vertex (the start) per chain
-    ids = ragged_ids(doff)
-    endx = x0 + np.bincount(ids, weights=sx, minlength=n).astype(np.int64)
-    endy = y0 + np.bincount(ids, weights=sy, minlength=n).astype(np.int64)
-    stepx = np.empty(voff[-1], dtype=np.int64)
-    stepy = np.empty(voff[-1], dtype=np.int64)
-    starts = voff[:-1]
-    mask = np.ones(voff[-1], dtype=bool)
-    mask[starts] = False
-    stepx[mask] = sx
-    stepy[mask] = sy
-    prevx = np.concatenate([[0], endx[:-1]])
-    prevy = np.concatenate([[0], endy[:-1]])
-    stepx[starts] = x0 - prevx
-    stepy[starts] = y0 - prevy
-    return Ragged(np.cumsum(stepx), np.cumsum(stepy), voff)
+    vx = np.empty(voff[-1], dtype=np.int64)
+    vy = np.empty(voff[-1], dtype=np.int64)
+    kernels.chain_vertices(np.ascontiguousarray(digits, dtype=np.int64), doff, x0, y0,
+                           DX, DY, vx, vy)
+    return Ragged(vx, vy, voff)
 
 
 def check_chains(cc: Sequence, cc_length, x0, y0, naxis1, naxis2, *,

@@ -194,6 +194,27 @@ def chain_walk(digits, offsets, dx, dy):
 
 
 @njit(cache=True, nogil=True)
+def chain_vertices(digits, offsets, x0, y0, dx, dy, vx, vy):
+    """Pixel-centre vertices of each chain: its start, then one per digit (a digit
+    outside 0–7 is no move), written to ``vx, vy`` (ragged offsets ``offsets + k``)."""
+    at = 0
+    for r in range(len(offsets) - 1):
+        x = x0[r]
+        y = y0[r]
+        vx[at] = x
+        vy[at] = y
+        at += 1
+        for k in range(offsets[r], offsets[r + 1]):
+            d = digits[k]
+            if 0 <= d <= 7:
+                x += dx[d]
+                y += dy[d]
+            vx[at] = x
+            vy[at] = y
+            at += 1
+
+
+@njit(cache=True, nogil=True)
 def outline_rings(digits, doff, vx, vy, voff, tcount, tstart, tx, ty, tpx, tpy, max_per):
     """Pixel-edge outline of closed chains (see ``chaincode.pixel_outline``).
 

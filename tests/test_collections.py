@@ -231,11 +231,14 @@ def test_incremental_runs_read_only_what_changed(built, tmp_path):
     folder = tmp_path / "archive"
     shutil.copytree(built / "nda", folder)
     cfg = config("nda", folder, tmp_path)
-    h1, d1, rows1, _ = run(cfg, tmp_path, "r1")
+    h1, d1, rows1, q1 = run(cfg, tmp_path, "r1")
     assert export.run(cfg, d1)["exported"] == 4
     time.sleep(0.01)
-    h2, d2, rows2, _ = run(cfg, tmp_path, "r2")
+    h2, d2, rows2, q2 = run(cfg, tmp_path, "r2")
     assert h2["counts"]["source_records"] == 1          # only the quarantined file again
+    # read alone, it is refused for what it is, as among the others (not internal.error)
+    assert q2[["source_id", "rule"]].values.tolist() == \
+        q1[["source_id", "rule"]].values.tolist() and "internal.error" not in set(q2["rule"])
     e2 = export.run(cfg, d2)
     assert e2["exported"] == 0 and not e2["written"]
     # a new version of one product: read alone, replaces the published row
@@ -256,6 +259,18 @@ def test_incremental_runs_read_only_what_changed(built, tmp_path):
     h4, d4, _, _ = run(cfg, tmp_path, "r4")
     assert h4["missing"] == ["srn_nda_routine_sun_edr_201801020800_201801021600"]
     assert export.run(cfg, d4)["retracted"] == 0
+
+
+def test_expres_run_with_nothing_new_exports_nothing(built, tmp_path):
+    """The nightly run after a publication: no new file, no row; the export writes
+    nothing and does not fail (the datalinks of no rows need no column)."""
+    cfg = config("expres", built / "expres", tmp_path)
+    h1, d1, rows1, _ = run(cfg, tmp_path, "r1")
+    assert len(rows1) and export.run(cfg, d1)["written"]
+    h2, d2, rows2, _ = run(cfg, tmp_path, "r2")
+    assert h2["counts"]["source_records"] == 0 and len(rows2) == 0
+    e2 = export.run(cfg, d2)
+    assert e2["exported"] == 0 and not e2["written"]
 
 
 def test_the_reader_reads_little(tmp_path):

@@ -83,9 +83,14 @@ def _refuse_other_products(r: Refusals) -> None:
         else np.full(len(f), None)
     content_target = f["OBJECT"].astype("string").str.strip().str.capitalize() \
         .astype(object).to_numpy() if "OBJECT" in f else np.full(len(f), None)
+    # what a file did not say (an unreadable one: NaN, pd.NA) is not a disagreement
+    content_kind = np.array([None if pd.isna(v) else v for v in content_kind], dtype=object)
+    content_target = np.array([None if pd.isna(v) else v for v in content_target],
+                              dtype=object)
     bad = np.array([k is None or (ck is not None and ck != k) or
                     (ct is not None and t is not None and ct != t)
-                    for k, t, ck, ct in zip(kind, target, content_kind, content_target)])
+                    for k, t, ck, ct in zip(kind, target, content_kind, content_target)],
+                   dtype=bool)
     r.refuse(bad, "source.wrong_product",
              lambda i: f"the name says {kind[i] or '?'} {target[i] or '?'}, the file holds "
                        f"{content_kind[i] or '?'} {content_target[i] or '?'}")

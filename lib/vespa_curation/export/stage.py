@@ -241,7 +241,7 @@ def _decide_part(cfg, part, stage_to: Path | None, published: set, retry_in: set
             out.states.append(pa.Table.from_pandas(state, preserve_index=False))
             out.uids.append(np.asarray(rows["granule_uid"].astype(str).to_numpy(),
                                        dtype=str))
-            if service.links is not None:   # datalinks follow the rows
+            if service.links is not None and len(rows):   # datalinks follow the rows
                 out.links.append(service.links(rows, cfg))
             if stream is None:
                 out.kept.append(rows)

@@ -391,7 +391,7 @@ def test_nightly_publish_reads_only_new_files_full_rebuild_reads_all(
     db = writable_copy(hfc_sample, tmp_path / "src.sqlite")
     p = dachs_params(dachs, db, tmp_path)
     h1, e1 = run_once(p, "20260101T000000Z")
-    out1 = publish("hfc1ar", dict(p, tap_check=False))
+    publish("hfc1ar", dict(p, tap_check=False))
     assert imported_sources(dachs) == ["hfc1ar/data/20260101T000000Z.vot"]
     n = add_day(db)
     run_once(p, "20260102T000000Z")

@@ -342,8 +342,9 @@ def notebook_imports(path: Path) -> list[str]:
 
 
 class WarmKernel:
-    """A stage's kernel, started and importing what the stage needs while the stage
-    before it runs (each stage's kernel start and imports cost 3–4 s of a run).
+    """A stage's kernel, started and importing what the stage needs ahead of the stage
+    (:func:`run_service`: the later stages' kernels during the first stage; each
+    kernel's start and imports cost 3–4 s of a run).
 
     The kernel is the one papermill would start (same kernelspec, working directory,
     in-memory IPython history); its warm-up runs as a silent execution, so the

@@ -27,6 +27,7 @@ import pandas as pd
 from ... import datalinks
 from ...parameter import Param
 from ...sources import Files
+from ...sources.values import missing
 from ..checks import Refusals
 from ..collections import AXIS_COLUMNS, AXIS_KINDS, FILE_COLUMNS, archive_param, \
     check_file, file_url, quicklook_links, vespa
@@ -71,12 +72,6 @@ def prepare(records: pd.DataFrame, params: Mapping[str, Any]) -> pd.DataFrame:
     return f
 
 
-def _said(v):
-    """A file's field as the product check reads it: None where the file said nothing
-    (None, NaN, pd.NA); any other value (text, or whatever else a field held) as it is."""
-    return None if pd.api.types.is_scalar(v) and pd.isna(v) else v
-
-
 def _refuse_other_products(r: Refusals) -> None:
     """``source.wrong_product``: the name's product kind or target is not the one the
     file's content declares."""
@@ -90,8 +85,8 @@ def _refuse_other_products(r: Refusals) -> None:
     content_target = f["OBJECT"].astype("string").str.strip().str.capitalize() \
         .astype(object).to_numpy() if "OBJECT" in f else np.full(len(f), None)
     # what a file did not say (an unreadable one: NaN, pd.NA) is not a disagreement
-    content_kind = np.array([_said(v) for v in content_kind], dtype=object)
-    content_target = np.array([_said(v) for v in content_target], dtype=object)
+    content_kind = np.where(missing(content_kind), None, content_kind)
+    content_target = np.where(missing(content_target), None, content_target)
     bad = np.array([k is None or (ck is not None and ck != k) or
                     (ct is not None and t is not None and ct != t)
                     for k, t, ck, ct in zip(kind, target, content_kind, content_target)],

@@ -160,3 +160,61 @@ def test_hpc_to_hgc_unit_vectors_are_the_points():
     np.testing.assert_allclose(xyz[on], unit_vectors(lon[on], lat[on]), atol=1e-12)
     one = hpc_to_hgc(300.0, -200.0, 5.0, 120.0, 1.5e11, return_xyz=True)[2]
     assert one.shape == (3,) and np.array_equal(one, xyz[1])
+
+
+def _hpc_to_hgc_numpy(tx, ty, b0, l0, dist, rsun_m=solar.R_SUN_M):
+    """hpc_to_hgc as it was written with numpy arrays before the compiled passes (per
+    point b0, l0, dist): the reference of test_hpc_to_hgc_is_the_numpy_formula."""
+    lam = np.deg2rad(np.asarray(tx, float) / 3600.0)
+    phi = np.deg2rad(np.asarray(ty, float) / 3600.0)
+    b0r, l0r = np.deg2rad(b0), np.deg2rad(l0)
+    cb, sb, cl, sl = np.cos(b0r), np.sin(b0r), np.cos(l0r), np.sin(l0r)
+    D = np.asarray(dist, float)
+    cphi = np.cos(phi)
+    cosa = cphi * np.cos(lam)
+    disc = (D * cosa) ** 2 - D**2 + rsun_m**2
+    with np.errstate(invalid="ignore"):
+        d = D * cosa - np.sqrt(disc)
+    x = d * cphi * np.sin(lam)
+    y = d * np.sin(phi)
+    z = D - d * cosa
+    east = z * cb - y * sb
+    north = y * cb + z * sb
+    lon = np.rad2deg(np.arctan2(x, east)) + l0
+    with np.errstate(invalid="ignore"):
+        lat = np.rad2deg(np.arcsin(np.clip(north / rsun_m, -1.0, 1.0)))
+    lat = np.where(np.isfinite(d), lat, np.nan)
+    xyz = np.stack([cl * east - sl * x, sl * east + cl * x, north], axis=-1) / rsun_m
+    return np.mod(lon, 360.0), lat, xyz
+
+
+def test_hpc_to_hgc_is_the_numpy_formula():
+    """The compiled passes between numpy's sines and cosines give the numpy formula's
+    numbers bit for bit (per-image observers gathered by ``index`` or per point
+    broadcast), on the disk, at the limb, beyond it (NaN), at the disk centre, with
+    observers at any B0, L0 (longitudes wrapping past 360) and distance."""
+    rng = np.random.default_rng(5)
+    n_img, n = 300, 200_000
+    b0 = rng.uniform(-7.3, 7.3, n_img)
+    l0 = np.r_[rng.uniform(0, 360, n_img - 3), 0.0, 359.9999999, 180.0]
+    dist = rng.uniform(1.47e11, 1.52e11, n_img)
+    image = rng.integers(0, n_img, n)
+    r = np.abs(rng.normal(0, 700, n))
+    r[:2000] = rng.uniform(955, 990, 2000)          # about the limb, both sides
+    t = rng.uniform(0, 2 * np.pi, n)
+    tx, ty = r * np.cos(t), r * np.sin(t)
+    tx[:3], ty[:3] = 0.0, [0.0, -0.0, 1e-9]
+    got = solar.hpc_to_hgc(tx, ty, b0, l0, dist, return_xyz=True, index=image)
+    want = _hpc_to_hgc_numpy(tx, ty, b0[image], l0[image], dist[image])
+    for g, w in zip(got, want):
+        assert g.shape == w.shape
+        assert np.array_equal(g, w, equal_nan=True)
+    off = ~np.isfinite(got[1])
+    assert 1000 < off.sum() < n // 2 and np.isnan(got[0][off]).all()
+    # per point, broadcasting scalars; without the unit vectors
+    lon, lat = solar.hpc_to_hgc(tx[:500], ty[:500], 3.0, 359.5, 1.5e11)
+    w = _hpc_to_hgc_numpy(tx[:500], ty[:500], 3.0, 359.5, 1.5e11)
+    assert np.array_equal(lon, w[0], equal_nan=True) and np.array_equal(lat, w[1], equal_nan=True)
+    one = solar.hpc_to_hgc(300.0, -200.0, 5.0, 120.0, 1.5e11)
+    assert np.ndim(one[0]) == 0 and one == tuple(np.asarray(v)[()] for v in
+                                                 _hpc_to_hgc_numpy(300.0, -200.0, 5.0, 120.0, 1.5e11)[:2])

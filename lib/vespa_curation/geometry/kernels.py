@@ -17,9 +17,11 @@ does ("Notes on Caching", cache limitations, in numba's developer documentation)
 The same holds for the loops over many small things that numpy can only do with
 temporaries per element: the proof that a ring does not cross itself
 (:func:`rings_simple`); each ring's gnomonic plane, densified edges, shoelace area,
-unwrapped longitudes and area centroid, and each chain's vertices
+unwrapped longitudes and area centroid, each chain's vertices, and the helioprojective →
+Carrington arithmetic between numpy's sines and cosines
 (:func:`gnomonic_plane`, :func:`densify_parts`, :func:`signed_areas`,
-:func:`unwrap_rings`, :func:`area_centroids`, :func:`chain_vertices`: numpy's
+:func:`unwrap_rings`, :func:`area_centroids`, :func:`chain_vertices`,
+:func:`line_of_sight`, :func:`carrington_degrees`: numpy's
 arithmetic in numpy's order, the same bits, each tested against the numpy formula it
 replaced); each polygon's cap for the coverage MOC (:func:`polygon_caps`); and
 STC-S numbers written and read as text (:func:`fixed_point_text`,
@@ -797,3 +799,54 @@ def stcs_polygon_numbers(data, starts, ends, vals, counts, plain):
         counts[i] = k // 2
         plain[i] = True
     return pos
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def line_of_sight(cphi, clam, slam, sphi, image, cb, sb, cl, sl, dist, rsun, rsun2,
+                  x, east, q, xyz):
+    """Helioprojective → heliographic, the arithmetic between the trigonometry
+    (:func:`.solar.hpc_to_hgc`, which computes the sines and cosines, and the
+    ``arctan2``/``arcsin`` after, with numpy): per point ``i`` of image ``image[i]``,
+    the distance ``d`` along the line of sight to the sphere of radius ``rsun``
+    (``rsun2`` = rsun**2; NaN past the limb), the point's ``x`` and its ``east`` and
+    north components in the observer's frame, ``q`` = north / rsun clipped to [-1, 1]
+    (the sine of the latitude; NaN where ``d`` is not finite) and, when ``xyz`` has rows, the Carrington unit vector.
+    numpy's formula in numpy's order (``(D cos a)**2 - D**2 + rsun**2``, ...), one
+    pass instead of two dozen temporaries."""
+    with_xyz = xyz.shape[0] > 0
+    for i in range(len(cphi)):
+        k = image[i]
+        big_d = dist[k]
+        cosa = cphi[i] * clam[i]
+        t = big_d * cosa
+        d = big_d * cosa - np.sqrt((t * t - big_d * big_d) + rsun2)
+        px = d * cphi[i] * slam[i]
+        py = d * sphi[i]
+        pz = big_d - d * cosa
+        e = pz * cb[k] - py * sb[k]
+        n = py * cb[k] + pz * sb[k]
+        x[i] = px
+        east[i] = e
+        s = n / rsun
+        if not np.isfinite(d):
+            s = np.nan
+        elif s < -1.0:
+            s = -1.0
+        elif s > 1.0:
+            s = 1.0
+        q[i] = s
+        if with_xyz:
+            xyz[i, 0] = (cl[k] * e - sl[k] * px) / rsun
+            xyz[i, 1] = (sl[k] * e + cl[k] * px) / rsun
+            xyz[i, 2] = n / rsun
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def carrington_degrees(lon_rad, lat_rad, image, l0, lon, lat):
+    """Longitudes ``rad2deg(lon_rad) + l0[image]`` taken into [0, 360) as ``np.mod``
+    takes them, and latitudes ``rad2deg(lat_rad)``, in place of ``lon``, ``lat``
+    (numpy's constants, 180/π; NaN stays NaN)."""
+    r2d = 180.0 / np.pi
+    for i in range(len(lon_rad)):
+        lon[i] = (lon_rad[i] * r2d + l0[image[i]]) % 360.0
+        lat[i] = lat_rad[i] * r2d

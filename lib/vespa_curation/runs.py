@@ -315,10 +315,12 @@ def _papermill():
 #: own imports (:func:`notebook_imports`), ``{service}`` being the service's name: what
 #: the stage would otherwise do first, on its own time — the QA's lazily imported
 #: figure modules, and the service's warm-up (hfc1ar: the compiled kernels and the
-#: ephemeris its first chunk loads, ≈ 0.5 s in each worker forked after).
+#: ephemeris its first chunk loads, ≈ 0.5 s in each worker forked after); the
+#: export's service declaration and mocpy.
 WARM_UP: dict[str, str] = {
     "01_harvest": "from vespa_curation.harvest import warm_up; warm_up({service!r})",
     "02_qa": "from vespa_curation.qa.report import warm_up; warm_up({service!r})",
+    "03_export": "from vespa_curation.export.stage import warm_up; warm_up({service!r})",
 }
 
 

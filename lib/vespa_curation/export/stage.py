@@ -36,6 +36,16 @@ from .writer import RunExport, write_run
 log = logging.getLogger("vespa_curation.export")
 
 
+def warm_up(service: str) -> None:
+    """Import what the export would import on its own time: the service's declaration
+    (its rowmaker's modules, which the writers use too: forked after this, they do not
+    import it again) and the coverage's mocpy (≈ 0.2 s: it imports astropy's frames and
+    matplotlib)."""
+    from ..services import get_service
+    get_service(service)
+    M._mocpy()
+
+
 @dataclass
 class _Parts:
     """What the export keeps of the parts of a run's rows (as Arrow or fixed-width

@@ -556,11 +556,10 @@ def _to_carrington(hpc: Ragged, disk: _Disk) -> _Polygons:
     """Step 5 and the orientation of step 6: helioprojective → Carrington with one
     observer per distinct image (time, apparent radius), longitudes unwrapped, every
     ring made counter-clockwise."""
-    image, distinct = pd.factorize(pd.MultiIndex.from_arrays(
-        [disk.dates.astype("int64"), np.round(disk.rsun_arcsec, 6)]))
+    ns, rsun = disk.dates.astype("int64"), np.round(disk.rsun_arcsec, 6)
+    image, first = _distinct_pairs(ns, rsun)
     if len(disk):
-        times = np.asarray(distinct.get_level_values(0), dtype="int64").astype("datetime64[ns]")
-        obs = solar.observers(times, np.asarray(distinct.get_level_values(1), dtype=float))
+        obs = solar.observers(ns[first].astype("datetime64[ns]"), rsun[first])
         # per-image values first, then gathered per vertex (cheap trigonometry)
         lon, lat, xyz = solar.hpc_to_hgc(hpc.x, hpc.y, obs.b0, obs.l0, obs.dist,
                                          return_xyz=True, index=image[ragged_ids(hpc.offsets)])
@@ -576,6 +575,16 @@ def _to_carrington(hpc: Ragged, disk: _Disk) -> _Polygons:
         index = np.arange(len(xyz))
         xyz = xyz[sregion.reverse_rings(Ragged(index, index, hpc.offsets), clockwise).x]
     return _Polygons(hpc, lon, lat, xyz)
+
+
+def _distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The code of each ``(a[i], b[i])`` pair, pairs numbered in order of first
+    appearance (NaN a value of its own), and where each first appears: what
+    ``pd.factorize`` of their MultiIndex gives, without its tuple per record."""
+    ca, _ = pd.factorize(a, use_na_sentinel=False)
+    cb, ub = pd.factorize(b, use_na_sentinel=False)
+    code, _ = pd.factorize(ca.astype(np.int64) * max(len(ub), 1) + cb)
+    return code, np.unique(code, return_index=True)[1]
 
 
 @dataclass

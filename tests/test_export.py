@@ -394,3 +394,46 @@ def test_dali_region_encoding(tmp_path, hfc1ar_rows):
     np.testing.assert_allclose(np.asarray(t.array["s_region"][0]), want)
     with pytest.raises(ExportError, match="encoding"):
         write_epn_votable(rows, tmp_path / "x.vot", "body", region="wkt")
+
+
+def _granules_bytes(tmp_path, uids, values: dict, name: str) -> bytes:
+    """granules.parquet as _write_state writes it, with ``values`` as state columns."""
+    added = pd.DataFrame({"granule_uid": pd.Series(uids, dtype=object).to_numpy(),
+                          "run_id": "R"})
+    for c, v in values.items():
+        added[c] = v
+    empty = pd.DataFrame({"granule_uid": pd.Series([], dtype=object),
+                          "run_id": pd.Series([], dtype=object)})
+    path = tmp_path / name
+    pd.concat([empty, added], ignore_index=True).to_parquet(path, index=False)
+    return path.read_bytes()
+
+
+def test_granule_state_taken_as_it_is_when_it_follows_the_rows(tmp_path):
+    """The state of the exported granules: when the decisions' state lists them once
+    and in the data files' order, its columns are taken as they are, and the state file
+    holds the bytes that looking each granule up (its last state row) gives; in another
+    order, or listing a granule twice, each is looked up."""
+    import pyarrow as pa
+    rng = np.random.default_rng(4)
+    n = 5000
+    uids = [f"g{i:06d}" for i in rng.permutation(n)]
+    dates = pa.array([None if i % 7 == 0 else "2026-12-05T03:00:00.000" for i in range(n)])
+    state = pa.table({"granule_uid": uids, "content_hash": [f"{i:016x}" for i in range(n)],
+                      "release_date": dates, "creation_date": pa.nulls(n)}).to_pandas()
+    new_uids = pd.Series(uids, dtype=object)
+
+    def looked_up(st, u):
+        st = st.drop_duplicates("granule_uid", keep="last").set_index("granule_uid") \
+            .reindex(u)
+        return {c: st[c].to_numpy(dtype=object) for c in st.columns}
+    want = _granules_bytes(tmp_path, uids, looked_up(state, new_uids), "want.parquet")
+    got = writer_mod._state_columns(state, new_uids)
+    assert _granules_bytes(tmp_path, uids, got, "got.parquet") == want
+    assert got["content_hash"] is not None and isinstance(got["content_hash"], pd.api.extensions.ExtensionArray)
+    # another order, a granule twice (its last row counts): looked up
+    shuffled = state.iloc[rng.permutation(n)].reset_index(drop=True)
+    twice = pd.concat([state.iloc[:10].assign(content_hash="old"), state], ignore_index=True)
+    for other in (shuffled, twice):
+        assert _granules_bytes(tmp_path, uids, writer_mod._state_columns(other, new_uids),
+                               "other.parquet") == want

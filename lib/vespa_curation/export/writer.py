@@ -337,27 +337,57 @@ def _write_state(stage: Staging, new_uids: pd.Series, retract: list,
     else:
         granules = pd.DataFrame({"granule_uid": pd.Series([], dtype=object),
                                  "run_id": pd.Series([], dtype=object)})
-    known = granules["granule_uid"].isin(new_uids)
-    gone = granules["granule_uid"].isin(retract)
+    if len(granules):
+        known = granules["granule_uid"].isin(new_uids)
+        gone = granules["granule_uid"].isin(retract)
+    else:   # a first export: nothing to look up (isin would hash every new uid)
+        known = gone = pd.Series(False, index=granules.index)
     added = pd.DataFrame({"granule_uid": new_uids.to_numpy(), "run_id": run_id})
     if granule_state is not None and len(granule_state.columns) > 1:
-        st = granule_state.drop_duplicates("granule_uid", keep="last") \
-            .set_index("granule_uid").reindex(new_uids)
-        for c in st.columns:
-            added[c] = st[c].to_numpy(dtype=object)
+        for c, values in _state_columns(granule_state, new_uids).items():
+            added[c] = values
     granules = pd.concat([granules[~known & ~gone], added], ignore_index=True)
     (stage.folder / A.STATE).mkdir(exist_ok=True)
     granules.to_parquet(stage.folder / A.GRANULES, index=False)
     return granules, int(known.sum()), int(gone.sum())
 
 
+def _state_columns(state: pd.DataFrame, uids: pd.Series) -> dict:
+    """The state columns (all of ``state``'s but granule_uid) of each granule of
+    ``uids``, from its last row in ``state``. The decisions give the state of the rows
+    to export, each granule once and in the order of the data files: then the columns
+    are ``state``'s as they are (a million granules: 0.2 s instead of 1.5 s to look
+    each one up)."""
+    su = state["granule_uid"]
+    if len(su) == len(uids) and _same_texts(su, uids) and pd.Index(su).is_unique:
+        return {c: state[c].to_numpy(dtype=object) if state[c].dtype == object
+                else state[c].array for c in state.columns if c != "granule_uid"}
+    st = state.drop_duplicates("granule_uid", keep="last").set_index("granule_uid") \
+        .reindex(uids)
+    return {c: st[c].to_numpy(dtype=object) for c in st.columns}
+
+
+def _same_texts(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two columns hold the same texts in the same order (no NULL)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    try:
+        eq = pc.equal(*(pa.array(s, type=pa.large_string(), from_pandas=True)
+                        for s in (a, b)))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):    # a value that is no text
+        return False
+    return eq.null_count == 0 and bool(pc.all(eq).as_py())
+
+
 def _write_retractions(stage: Staging, new_uids: pd.Series, retract: list, run_id: str,
                        files: dict) -> None:
     """Earlier retraction lists lose the granules exported again now; this run's list."""
-    readded = set(new_uids)
+    readded = None      # a set of a million uids costs 0.2 s: only when there are lists
     for rel, info in ((stage.manifest or {}).get("files") or {}).items():
         if not rel.startswith(A.RETRACT + "/"):
             continue
+        if readded is None:
+            readded = set(new_uids)
         lines = A.read_uid_list(stage.previous / rel)
         keep = [u for u in lines if u not in readded]
         if len(keep) == len(lines):

@@ -202,3 +202,50 @@ def test_area_in_square_degrees_matches_the_deprojected_pixels(built):
         assert r.FEAT_AREA_MM2 == pytest.approx(r.FEAT_AREA_DEG2 * 147.43, rel=1e-3)
         checked += 1
     assert checked >= 10
+
+
+def test_sqlite_frames_are_those_from_records_builds(built, tmp_path):
+    """SQLite's rows become the DataFrame pandas' from_records makes of them — dtypes,
+    values and NULLs —, whether Arrow builds a column (numbers, texts, NULLs) or
+    from_records does (a text in a numeric column, bytes, integers past 64 bits, a
+    column of NULLs only); on every table of the samples, read in chunks."""
+    from vespa_curation.sources.sql import _sqlite_frame, sqlite_source
+    names = ["I", "F", "IN", "FN", "S", "SN", "NUL", "MIX", "B", "BIG", "IF"]
+    rows = [(k, k * 0.5, None if k % 3 else k, None if k % 4 else k / 3,
+             f"t{k}", None if k % 5 else f"é{k}", None,
+             "x" if k == 7 else k, b"\x00\x01" if k % 2 else None,
+             2 ** 70 if k == 3 else k, k if k % 2 else k + 0.25) for k in range(40)]
+    want = pd.DataFrame.from_records(rows, columns=names)
+    pd.testing.assert_frame_equal(_sqlite_frame(rows, names), want, check_exact=True)
+    assert _sqlite_frame([], names).equals(pd.DataFrame.from_records([], columns=names))
+    dup = ["A", "A"]
+    pd.testing.assert_frame_equal(_sqlite_frame([(1, "x")], dup),
+                                  pd.DataFrame.from_records([(1, "x")], columns=dup))
+    # a table of SQLite's dynamic types (a few odd values among thousands) and the
+    # samples' tables, through the source's query, in chunks
+    rng = np.random.default_rng(8)
+    odd = tmp_path / "odd.sqlite"
+    con = sqlite3.connect(odd)
+    con.execute("CREATE TABLE T (I INTEGER, F REAL, S TEXT, B BLOB)")
+    vals = [(int(i), float(f), f"s{i}", None) for i, f in
+            zip(rng.integers(-10**12, 10**12, 5000), rng.normal(0, 1e3, 5000))]
+    for k, v in ((101, ("text", 1.0, "a", None)), (2300, (5, "NaN?", None, None)),
+                 (4000, (None, None, 7, b"\x01")), (4999, (2.5, 3, "z", None))):
+        vals[k] = v
+    con.executemany("INSERT INTO T VALUES (?, ?, ?, ?)", vals)
+    con.commit()
+    con.close()
+    n = 0
+    for db in [odd] + sorted(Path(p) for p in build_samples(tmp_path).values()
+                             if str(p).endswith(".sqlite")):
+        with sqlite_source(db) as src:
+            for table in sorted(src.tables()):
+                sql = f"SELECT * FROM {table}"
+                got = list(src.query(sql, chunksize=700))
+                cur = src.conn.execute(sql)
+                cols = [d[0].upper() for d in cur.description]
+                for frame in got:
+                    want = pd.DataFrame.from_records(cur.fetchmany(700), columns=cols)
+                    pd.testing.assert_frame_equal(frame, want, check_exact=True)
+                    n += len(frame)
+    assert n > 5000

@@ -227,3 +227,25 @@ def test_images_numbered_as_a_multiindex_factorizes_them():
                           equal_nan=True)
     code, first = _distinct_pairs(np.array([], np.int64), np.array([]))
     assert len(code) == 0 and len(first) == 0
+
+
+def test_kept_vertices_are_the_boolean_selections():
+    """The polygons with only their kept vertices: what boolean indexing of each array
+    and a count per ring give (rings left empty, whole, or of one vertex)."""
+    from vespa_curation.geometry.chaincode import Ragged
+    from vespa_curation.geometry.hfc_ar import _Polygons, _keep_vertices
+    rng = np.random.default_rng(6)
+    counts = np.r_[rng.integers(0, 90, 3000), 0, 5, 1]
+    offsets = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    n = int(offsets[-1])
+    x, y, lon, lat = (rng.normal(size=n) for _ in range(4))
+    xyz = rng.normal(size=(n, 3))
+    keep = rng.random(n) < 0.4
+    keep[offsets[-3]:offsets[-2]] = True            # a ring kept whole
+    got = _keep_vertices(keep, _Polygons(Ragged(x, y, offsets), lon, lat, xyz))
+    ids = np.repeat(np.arange(len(counts)), counts)
+    want_counts = np.bincount(ids, weights=keep, minlength=len(counts)).astype(np.int64)
+    assert np.array_equal(got.hpc.offsets, np.r_[0, np.cumsum(want_counts)])
+    for g, w in ((got.hpc.x, x[keep]), (got.hpc.y, y[keep]), (got.lon, lon[keep]),
+                 (got.lat, lat[keep]), (got.xyz, xyz[keep])):
+        assert np.array_equal(g, w)

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import chaincode as cc_mod
-from . import solar, sregion
+from . import kernels, solar, sregion
 from .chaincode import Ragged, _member, _refuse, ragged_ids
 
 __all__ = ["hfc_ar_polygons", "hfc_ar_geometry", "GeometryParts", "COLUMNS"]
@@ -800,12 +800,19 @@ def _sub_offsets(counts: np.ndarray) -> np.ndarray:
 
 
 def _keep_vertices(keep: np.ndarray, polygons: _Polygons) -> _Polygons:
-    """The polygons with only their ``keep`` vertices."""
+    """The polygons with only their ``keep`` vertices (one compiled pass:
+    :func:`.kernels.kept_vertices`)."""
     hpc = polygons.hpc
-    counts = np.bincount(ragged_ids(hpc.offsets), weights=keep,
-                         minlength=len(hpc)).astype(np.int64)
-    return _Polygons(Ragged(hpc.x[keep], hpc.y[keep], _sub_offsets(counts)),
-                     polygons.lon[keep], polygons.lat[keep], polygons.xyz[keep])
+    m = int(np.count_nonzero(keep))
+    x, y, lon, lat = (np.empty(m) for _ in range(4))
+    xyz = np.empty((m, 3))
+    offsets = np.empty(len(hpc.offsets), dtype=np.int64)
+    kernels.kept_vertices(np.ascontiguousarray(keep, dtype=np.bool_),
+                          np.ascontiguousarray(hpc.offsets, dtype=np.int64),
+                          *(np.ascontiguousarray(a, dtype=float) for a in
+                            (hpc.x, hpc.y, polygons.lon, polygons.lat, polygons.xyz)),
+                          x, y, lon, lat, xyz, offsets)
+    return _Polygons(Ragged(x, y, offsets), lon, lat, xyz)
 
 
 def _subset_digits(digits, rows):

@@ -18,10 +18,10 @@ The same holds for the loops over many small things that numpy can only do with
 temporaries per element: the proof that a ring does not cross itself
 (:func:`rings_simple`); each ring's gnomonic plane, densified edges, shoelace area,
 unwrapped longitudes and area centroid, each chain's vertices, and the helioprojective →
-Carrington arithmetic between numpy's sines and cosines
+Carrington arithmetic between numpy's sines and cosines, the vertices a ring keeps
 (:func:`gnomonic_plane`, :func:`densify_parts`, :func:`signed_areas`,
 :func:`unwrap_rings`, :func:`area_centroids`, :func:`chain_vertices`,
-:func:`line_of_sight`, :func:`carrington_degrees`: numpy's
+:func:`line_of_sight`, :func:`carrington_degrees`, :func:`kept_vertices`: numpy's
 arithmetic in numpy's order, the same bits, each tested against the numpy formula it
 replaced); each polygon's cap for the coverage MOC (:func:`polygon_caps`); and
 STC-S numbers written and read as text (:func:`fixed_point_text`,
@@ -850,3 +850,25 @@ def carrington_degrees(lon_rad, lat_rad, image, l0, lon, lat):
     for i in range(len(lon_rad)):
         lon[i] = (lon_rad[i] * r2d + l0[image[i]]) % 360.0
         lat[i] = lat_rad[i] * r2d
+
+
+@njit(cache=True, nogil=True)
+def kept_vertices(keep, offsets, x, y, lon, lat, xyz, ox, oy, olon, olat, oxyz, new_offsets):
+    """The vertices ``keep`` of each ring, the same vertex's values from ``x, y, lon,
+    lat`` and the rows of ``xyz``, in order, into ``ox, oy, olon, olat, oxyz`` (sized
+    for ``keep.sum()``), and the rings' new ``new_offsets``: five boolean selections
+    and a count per ring in one pass."""
+    p = 0
+    new_offsets[0] = 0
+    for r in range(len(offsets) - 1):
+        for i in range(offsets[r], offsets[r + 1]):
+            if keep[i]:
+                ox[p] = x[i]
+                oy[p] = y[i]
+                olon[p] = lon[i]
+                olat[p] = lat[i]
+                oxyz[p, 0] = xyz[i, 0]
+                oxyz[p, 1] = xyz[i, 1]
+                oxyz[p, 2] = xyz[i, 2]
+                p += 1
+        new_offsets[r + 1] = p

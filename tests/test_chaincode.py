@@ -249,3 +249,19 @@ def test_kept_vertices_are_the_boolean_selections():
     for g, w in ((got.hpc.x, x[keep]), (got.hpc.y, y[keep]), (got.lon, lon[keep]),
                  (got.lat, lat[keep]), (got.xyz, xyz[keep])):
         assert np.array_equal(g, w)
+
+
+def test_off_corner_grid_is_the_numpy_formula():
+    """Outline points off the pixel-corner grid (diagonal bridges): the numpy formula's
+    answer on corners, near-corners within and beyond 1e-9, negatives, NaN."""
+    from vespa_curation.geometry import kernels
+    rng = np.random.default_rng(9)
+    k = rng.integers(-3000, 3000, 50_000) + 0.5
+    x = np.r_[k, k + rng.choice([1e-10, -1e-10, 2e-9, -2e-9, 0.25, 0.5], 50_000),
+              [np.nan, -0.5, 0.5, -1e-300]]
+    y = np.r_[k[::-1], k, [0.5, np.nan, 1.5, 0.5]]
+    got = np.empty(len(x), dtype=bool)
+    kernels.off_corner_grid(x, y, got)
+    want = np.abs(np.mod(x, 1.0) - 0.5) > 1e-9
+    want |= np.abs(np.mod(y, 1.0) - 0.5) > 1e-9
+    assert np.array_equal(got, want) and 0 < want.sum() < len(want)

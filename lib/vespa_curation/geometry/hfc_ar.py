@@ -426,8 +426,9 @@ def _outlines(rec: _Records, live: np.ndarray, chain_digits, disk: _Disk,
     start_x, start_y = rec.start_x[live].astype(np.int64), rec.start_y[live].astype(np.int64)
     chain = cc_mod.decode_chains(None, start_x, start_y, digits=digits)
     outline = cc_mod.pixel_outline(None, start_x, start_y, digits=digits, chain=chain)
-    bridge = np.abs(np.mod(outline.x, 1.0) - 0.5) > 1e-9
-    bridge |= np.abs(np.mod(outline.y, 1.0) - 0.5) > 1e-9
+    bridge = np.empty(len(outline.x), dtype=bool)
+    kernels.off_corner_grid(np.ascontiguousarray(outline.x, dtype=float),
+                            np.ascontiguousarray(outline.y, dtype=float), bridge)
     # staircase corners cut within half a pixel (fewer vertices, same area)
     cut = sregion.cut_staircases(outline, fixed=bridge, cut=staircase_px) \
         if staircase_px > 0 else outline

@@ -18,10 +18,12 @@ The same holds for the loops over many small things that numpy can only do with
 temporaries per element: the proof that a ring does not cross itself
 (:func:`rings_simple`); each ring's gnomonic plane, densified edges, shoelace area,
 unwrapped longitudes and area centroid, each chain's vertices, and the helioprojective →
-Carrington arithmetic between numpy's sines and cosines, the vertices a ring keeps
+Carrington arithmetic between numpy's sines and cosines, the vertices a ring keeps,
+the outline's points off the pixel-corner grid
 (:func:`gnomonic_plane`, :func:`densify_parts`, :func:`signed_areas`,
 :func:`unwrap_rings`, :func:`area_centroids`, :func:`chain_vertices`,
-:func:`line_of_sight`, :func:`carrington_degrees`, :func:`kept_vertices`: numpy's
+:func:`line_of_sight`, :func:`carrington_degrees`, :func:`kept_vertices`,
+:func:`off_corner_grid`: numpy's
 arithmetic in numpy's order, the same bits, each tested against the numpy formula it
 replaced); each polygon's cap for the coverage MOC (:func:`polygon_caps`); and
 STC-S numbers written and read as text (:func:`fixed_point_text`,
@@ -872,3 +874,12 @@ def kept_vertices(keep, offsets, x, y, lon, lat, xyz, ox, oy, olon, olat, oxyz, 
                 oxyz[p, 2] = xyz[i, 2]
                 p += 1
         new_offsets[r + 1] = p
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def off_corner_grid(x, y, out):
+    """Whether each point lies off the grid of pixel corners (the half-integers):
+    ``|x mod 1 − 0.5| > 1e-9`` or the same of ``y``, with ``np.mod``'s values (Python's
+    ``%``), into ``out``; one pass instead of nine over the outline."""
+    for i in range(len(x)):
+        out[i] = abs(x[i] % 1.0 - 0.5) > 1e-9 or abs(y[i] % 1.0 - 0.5) > 1e-9

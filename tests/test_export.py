@@ -430,7 +430,7 @@ def test_granule_state_taken_as_it_is_when_it_follows_the_rows(tmp_path):
     want = _granules_bytes(tmp_path, uids, looked_up(state, new_uids), "want.parquet")
     got = writer_mod._state_columns(state, new_uids)
     assert _granules_bytes(tmp_path, uids, got, "got.parquet") == want
-    assert got["content_hash"] is not None and isinstance(got["content_hash"], pd.api.extensions.ExtensionArray)
+    assert isinstance(got["content_hash"], pd.api.extensions.ExtensionArray)  # as it is
     # another order, a granule twice (its last row counts): looked up
     shuffled = state.iloc[rng.permutation(n)].reset_index(drop=True)
     twice = pd.concat([state.iloc[:10].assign(content_hash="old"), state], ignore_index=True)

@@ -214,7 +214,8 @@ def test_hpc_to_hgc_is_the_numpy_formula():
     # per point, broadcasting scalars; without the unit vectors
     lon, lat = solar.hpc_to_hgc(tx[:500], ty[:500], 3.0, 359.5, 1.5e11)
     w = _hpc_to_hgc_numpy(tx[:500], ty[:500], 3.0, 359.5, 1.5e11)
-    assert np.array_equal(lon, w[0], equal_nan=True) and np.array_equal(lat, w[1], equal_nan=True)
+    assert np.array_equal(lon, w[0], equal_nan=True)
+    assert np.array_equal(lat, w[1], equal_nan=True)
     one = solar.hpc_to_hgc(300.0, -200.0, 5.0, 120.0, 1.5e11)
-    assert np.ndim(one[0]) == 0 and one == tuple(np.asarray(v)[()] for v in
-                                                 _hpc_to_hgc_numpy(300.0, -200.0, 5.0, 120.0, 1.5e11)[:2])
+    want = _hpc_to_hgc_numpy(300.0, -200.0, 5.0, 120.0, 1.5e11)[:2]
+    assert np.ndim(one[0]) == 0 and one == tuple(np.asarray(v)[()] for v in want)

@@ -812,9 +812,10 @@ def line_of_sight(cphi, clam, slam, sphi, image, cb, sb, cl, sl, dist, rsun, rsu
     the distance ``d`` along the line of sight to the sphere of radius ``rsun``
     (``rsun2`` = rsun**2; NaN past the limb), the point's ``x`` and its ``east`` and
     north components in the observer's frame, ``q`` = north / rsun clipped to [-1, 1]
-    (the sine of the latitude; NaN where ``d`` is not finite) and, when ``xyz`` has rows, the Carrington unit vector.
-    numpy's formula in numpy's order (``(D cos a)**2 - D**2 + rsun**2``, ...), one
-    pass instead of two dozen temporaries."""
+    (the sine of the latitude; NaN where ``d`` is not finite) and, when ``xyz`` has
+    rows, the Carrington unit vector. numpy's formula in numpy's order
+    (``(D cos a)**2 - D**2 + rsun**2``, ...), one pass instead of two dozen
+    temporaries."""
     with_xyz = xyz.shape[0] > 0
     for i in range(len(cphi)):
         k = image[i]

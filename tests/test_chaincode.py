@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import shapely
 
@@ -207,26 +206,6 @@ def test_hfc_ar_polygons_quarantines_bad_chains(smart):
     assert "3.00 px" in out.reason[4] and "SMART" in out.reason[4]
     assert out.s_region[:5].isna().all() and out.s_region[5].startswith("Polygon UNKNOWNFrame ")
     assert out.geom_flag[5] == "ok"
-
-
-def test_images_numbered_as_a_multiindex_factorizes_them():
-    """The images of a chunk (distinct observation time and apparent radius) get the
-    codes, and the order, that pandas' factorize of the pairs' MultiIndex gives them
-    (first appearance; a missing time or radius an image of its own)."""
-    from vespa_curation.geometry.hfc_ar import _distinct_pairs
-    rng = np.random.default_rng(2)
-    times = rng.integers(0, 10**18, 300)[rng.integers(0, 300, 20_000)]
-    times[::501] = np.iinfo(np.int64).min                 # NaT
-    rsun = np.round(rng.uniform(940, 990, 7), 6)[rng.integers(0, 7, 20_000)]
-    rsun[::333] = np.nan
-    code, first = _distinct_pairs(times, rsun)
-    want, distinct = pd.factorize(pd.MultiIndex.from_arrays([times, rsun]))
-    assert np.array_equal(code, want)
-    assert np.array_equal(times[first], np.asarray(distinct.get_level_values(0)))
-    assert np.array_equal(rsun[first], np.asarray(distinct.get_level_values(1), float),
-                          equal_nan=True)
-    code, first = _distinct_pairs(np.array([], np.int64), np.array([]))
-    assert len(code) == 0 and len(first) == 0
 
 
 def test_kept_vertices_are_the_boolean_selections():

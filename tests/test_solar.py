@@ -4,6 +4,7 @@ polygons' centroids against the catalogue's own Carrington centroids."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from astropy.utils import iers
@@ -219,3 +220,30 @@ def test_hpc_to_hgc_is_the_numpy_formula():
     one = solar.hpc_to_hgc(300.0, -200.0, 5.0, 120.0, 1.5e11)
     want = _hpc_to_hgc_numpy(300.0, -200.0, 5.0, 120.0, 1.5e11)[:2]
     assert np.ndim(one[0]) == 0 and one == tuple(np.asarray(v)[()] for v in want)
+
+
+def test_images_numbered_as_a_multiindex_factorizes_them():
+    """The images of a chunk (distinct observation time and apparent radius) get the
+    codes, and the order, that pandas' factorize of the pairs' MultiIndex gives them
+    (first appearance; a missing time or radius an image of its own)."""
+    from vespa_curation.geometry.solar import distinct_images
+    rng = np.random.default_rng(2)
+    times = rng.integers(0, 10**18, 300)[rng.integers(0, 300, 20_000)]
+    times[::501] = np.iinfo(np.int64).min                 # NaT
+    rsun = np.round(rng.uniform(940, 990, 7), 6)[rng.integers(0, 7, 20_000)]
+    rsun[::333] = np.nan
+    code, first = distinct_images(times, rsun)
+    want, distinct = pd.factorize(pd.MultiIndex.from_arrays([times, rsun]))
+    assert np.array_equal(code, want)
+    assert np.array_equal(times[first], np.asarray(distinct.get_level_values(0)))
+    assert np.array_equal(rsun[first], np.asarray(distinct.get_level_values(1), float),
+                          equal_nan=True)
+    texts = np.array(["2005-04-19T01:35:03", "2005-04-19T09:35:03", "nan"])[
+        rng.integers(0, 3, 500)]                    # DATE_OBS as text (the QA's trace)
+    code, first = distinct_images(texts, rsun[:500])
+    want, distinct = pd.factorize(pd.MultiIndex.from_arrays([texts, rsun[:500]]))
+    assert np.array_equal(code, want)
+    assert list(texts[first]) == list(distinct.get_level_values(0))
+    code, first = distinct_images(np.array([], np.int64), np.array([]))
+    assert len(code) == 0 and len(first) == 0
+

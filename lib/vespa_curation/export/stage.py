@@ -41,9 +41,9 @@ def warm_up(service: str) -> None:
     (its rowmaker's modules, which the writers use too: forked after this, they do not
     import it again) and the coverage's mocpy (≈ 0.2 s: it imports astropy's frames and
     matplotlib)."""
+    import mocpy  # noqa: F401 — imported for the stage (the coverage)
     from ..services import get_service
     get_service(service)
-    M._mocpy()
 
 
 @dataclass

@@ -558,7 +558,7 @@ def _to_carrington(hpc: Ragged, disk: _Disk) -> _Polygons:
     observer per distinct image (time, apparent radius), longitudes unwrapped, every
     ring made counter-clockwise."""
     ns, rsun = disk.dates.astype("int64"), np.round(disk.rsun_arcsec, 6)
-    image, first = _distinct_pairs(ns, rsun)
+    image, first = solar.distinct_images(ns, rsun)
     if len(disk):
         obs = solar.observers(ns[first].astype("datetime64[ns]"), rsun[first])
         # per-image values first, then gathered per vertex (cheap trigonometry)
@@ -576,16 +576,6 @@ def _to_carrington(hpc: Ragged, disk: _Disk) -> _Polygons:
         index = np.arange(len(xyz))
         xyz = xyz[sregion.reverse_rings(Ragged(index, index, hpc.offsets), clockwise).x]
     return _Polygons(hpc, lon, lat, xyz)
-
-
-def _distinct_pairs(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The code of each ``(a[i], b[i])`` pair, pairs numbered in order of first
-    appearance (NaN a value of its own), and where each first appears: what
-    ``pd.factorize`` of their MultiIndex gives, without its tuple per record."""
-    ca, _ = pd.factorize(a, use_na_sentinel=False)
-    cb, ub = pd.factorize(b, use_na_sentinel=False)
-    code, _ = pd.factorize(ca.astype(np.int64) * max(len(ub), 1) + cb)
-    return code, np.unique(code, return_index=True)[1]
 
 
 @dataclass

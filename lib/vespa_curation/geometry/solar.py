@@ -36,6 +36,7 @@ __all__ = [
     "convention_for",
     "Observers",
     "observers",
+    "distinct_images",
     "hpc_to_hgc",
     "R_SUN_M",
 ]
@@ -210,6 +211,18 @@ def observers(date_obs, rsun_arcsec, interpolate: bool | None = None) -> Observe
     delta = ((dist - d_earth) * u.m / speed_of_light) * constants.sidereal_rotation_rate
     l0 = l0_earth + delta.to_value(u.deg)
     return Observers(b0=b0, l0=np.mod(l0, 360.0), dist=dist, rsun_arcsec=r, times=times)
+
+
+def distinct_images(times, rsun) -> tuple[np.ndarray, np.ndarray]:
+    """The image of each record — its distinct (time, apparent radius) pair, numbered in
+    order of first appearance (a missing time or radius a value of its own) — and the
+    first record of each image: what ``pd.factorize`` of the pairs' MultiIndex gives,
+    without its Python tuple per record. :func:`observers` then takes one time and
+    radius per image."""
+    ca, _ = pd.factorize(np.asarray(times), use_na_sentinel=False)
+    cb, ub = pd.factorize(np.asarray(rsun), use_na_sentinel=False)
+    code, _ = pd.factorize(ca.astype(np.int64) * max(len(ub), 1) + cb)
+    return code, np.unique(code, return_index=True)[1]
 
 
 #: Node spacing (days) of the interpolated ephemeris (see :func:`earth_ephemeris`).

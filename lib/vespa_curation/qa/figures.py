@@ -122,16 +122,14 @@ def trace(records: pd.DataFrame) -> Traced:
     # one observer per distinct image
     t_all = pd.Series(records["DATE_OBS"]).astype(str).to_numpy()
     r_all = np.round(rsun * cdelt1, 4)
-    codes, uniq = pd.factorize(pd.Series([f"{t}|{r!r}" for t, r in zip(t_all, r_all)]))
-    first = np.zeros(len(uniq), np.int64)
-    first[codes[::-1]] = np.arange(n)[::-1]           # first record of each image
+    codes, first = solar.distinct_images(t_all, r_all)   # first record of each image
     b0 = np.full(n, np.nan)
     l0 = np.full(n, np.nan)
     dist = np.full(n, np.nan)
     good_img = np.isfinite(r_all[first])
     if good_img.any():
         obs = solar.observers(t_all[first][good_img], r_all[first][good_img])
-        idx = np.full(len(uniq), -1)
+        idx = np.full(len(first), -1)
         idx[good_img] = np.arange(good_img.sum())
         j = idx[codes]
         has = j >= 0

@@ -209,7 +209,10 @@ def test_sqlite_frames_are_those_from_records_builds(built, tmp_path):
     values and NULLs —, whether Arrow builds a column (numbers, texts, NULLs) or
     from_records does (a text in a numeric column, bytes, integers past 64 bits, a
     column of NULLs only); on every table of the samples, read in chunks."""
-    from vespa_curation.sources.sql import _sqlite_frame, sqlite_source
+    from vespa_curation.sources.sql import _sqlite_columns, sqlite_source
+
+    def _sqlite_frame(rows, names):
+        return _sqlite_columns(list(zip(*rows)), names, len(rows))
     names = ["I", "F", "IN", "FN", "S", "SN", "NUL", "MIX", "B", "BIG", "IF"]
     rows = [(k, k * 0.5, None if k % 3 else k, None if k % 4 else k / 3,
              f"t{k}", None if k % 5 else f"é{k}", None,

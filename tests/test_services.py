@@ -176,6 +176,58 @@ def test_service_parameters_are_checked():
              "orfees": "orfees.ndjson"}[name])
 
 
+def test_joined_tables_are_read_by_key_as_joined(samples, tmp_path, monkeypatch):
+    """hfc1ar's regions read with their image's, observatory's and code's columns read
+    once per joined row by key are the records the joined query gives — dtypes, values,
+    NULLs —, in chunks (keys bound a few at a time, rows kept between chunks and
+    dropped): a region whose image is missing (NULLs), an image whose observatory is
+    missing, a text in a number column, a legacy Latin-1 text. A joined table holding a
+    key twice is refused by name."""
+    import dataclasses
+    import shutil
+    import sqlite3
+    from vespa_curation.services.hfc1ar import SOURCE
+    from vespa_curation.sources import sql as S
+    db = tmp_path / "hfc.sqlite"
+    shutil.copyfile(samples["hfc"], db)
+    con = sqlite3.connect(db)
+    ids = [r[0] for r in con.execute("SELECT DISTINCT OBSERVATIONS_ID FROM ACTIVEREGIONS "
+                                     "ORDER BY OBSERVATIONS_ID")]
+    con.execute("UPDATE ACTIVEREGIONS SET OBSERVATIONS_ID = 99999 WHERE ID_AR = "
+                "(SELECT MIN(ID_AR) FROM ACTIVEREGIONS)")
+    con.execute("UPDATE OBSERVATIONS SET OBSERVATORY_ID = 777 WHERE ID_OBSERVATIONS = ?",
+                (ids[1],))
+    con.execute("UPDATE OBSERVATIONS SET R_SUN = 'wide', FILENAME = CAST(? AS TEXT) "
+                "WHERE ID_OBSERVATIONS = ?", (b"caf\xe9.fits", ids[-1]))
+    con.commit()
+    joined = dataclasses.replace(SOURCE, joins=tuple(
+        S.Join(j.table, j.alias, f"{j.on} AND 1 = 1") for j in SOURCE.joins))
+    assert [j.alias for j in SOURCE.by_key()] == ["O", "Y", "F"] and joined.by_key() == []
+    monkeypatch.setattr(S._ByKey, "BATCH", 3)
+    monkeypatch.setattr(S._ByKey, "KEEP", 4)
+    params = {"chunk_size": 7}
+    with open_source(f"sqlite:///{db}") as src:
+        want = list(joined.records(src, params))
+    with open_source(f"sqlite:///{db}") as src:
+        got = list(SOURCE.records(src, params))
+    assert [len(c) for c in got] == [len(c) for c in want] and len(got) > 5
+    for a, b in zip(got, want):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    every = pd.concat(got, ignore_index=True)
+    assert every["DATE_OBS"].isna().sum() == 1 and every["OBSERVAT"].isna().sum() > 1
+    assert (every["R_SUN"] == "wide").any() and every["FILENAME"].str.contains("\ufffd").any()
+    # an image's key twice: the harvest stops, naming the table and the key
+    con.executescript("""CREATE TABLE O2 AS SELECT * FROM OBSERVATIONS;
+        DROP TABLE OBSERVATIONS; ALTER TABLE O2 RENAME TO OBSERVATIONS;""")
+    con.execute("INSERT INTO OBSERVATIONS SELECT * FROM OBSERVATIONS WHERE "
+                "ID_OBSERVATIONS = ?", (ids[3],))
+    con.commit()
+    with open_source(f"sqlite:///{db}") as src:
+        with pytest.raises(SourceError, match=f"OBSERVATIONS has more than one row with "
+                                              f"ID_OBSERVATIONS = {ids[3]}"):
+            list(SOURCE.records(src, params))
+
+
 def test_quarantined_records_are_read_again_by_id(samples):
     from vespa_curation.services.bass2000 import SOURCE
     src = open_source(_src("bass2000", samples))

@@ -68,6 +68,14 @@ class SqlSource(Source):
               ) -> Iterator[pd.DataFrame]:
         """Run ``sql`` with bound ``params``; yield DataFrames of at most ``chunksize``
         rows, column names upper-cased."""
+        for names, batch in self.batches(sql, params, chunksize):
+            yield self.frame(list(zip(*batch)), names, len(batch))
+
+    def batches(self, sql: str, params: Sequence = (), chunksize: int = 50_000
+                ) -> Iterator[tuple[list[str], list]]:
+        """Run ``sql`` with bound ``params``; yield ``(names, rows)``: the upper-cased
+        column names and at most ``chunksize`` rows as the driver gives them (tuples or
+        pyodbc Rows), never an empty batch."""
         cur = self.conn.cursor()
         try:
             cur.execute(sql, tuple(params))
@@ -98,15 +106,18 @@ class SqlSource(Source):
                 continue
             if not batch:
                 break
-            if not isinstance(batch[0], tuple):   # pyodbc Rows
-                frame = pd.DataFrame.from_records([tuple(r) for r in batch], columns=names)
-            elif isinstance(self._conn, sqlite3.Connection):
-                frame = _sqlite_frame(batch, names)
-            else:
-                frame = pd.DataFrame.from_records(batch, columns=names)
             done += len(batch)
-            yield frame
+            yield names, batch
         cur.close()
+
+    def frame(self, cols: Sequence[Sequence], names: list[str], n: int) -> pd.DataFrame:
+        """The DataFrame of ``n`` rows whose columns hold ``cols`` (one sequence of the
+        driver's values per name): what ``pd.DataFrame.from_records`` makes of the rows,
+        its columns of numbers, texts and NULLs built by Arrow for SQLite
+        (:func:`_sqlite_columns`)."""
+        if isinstance(self._conn, sqlite3.Connection):
+            return _sqlite_columns(cols, names, n)
+        return pd.DataFrame.from_records(list(zip(*cols)) if n else [], columns=names)
 
     def scalar(self, sql: str, params: Sequence = ()):
         """The first column of the first row of ``sql`` (None when no row)."""
@@ -189,16 +200,15 @@ def _scrub(text: str) -> str:
 _SQLITE_TYPES = (pa.int64(), pa.float64(), pa.string(), pa.null())
 
 
-def _sqlite_frame(rows: list[tuple], names: list[str]) -> pd.DataFrame:
-    """``pd.DataFrame.from_records(rows, columns=names)`` of SQLite's rows, its columns
-    of numbers, texts and NULLs built by Arrow (0.028 s instead of 0.045 s per 10 000
-    hfc1ar records): the same frame — an integer column with NULLs as float64, a text
-    column as pandas' ``str``, a column all NULL as objects. A column mixing kinds (a
-    text in a numeric column: a record to refuse), of bytes or of integers beyond 64
-    bits is built by ``from_records``, as before."""
-    if not rows or len(set(names)) != len(names):
-        return pd.DataFrame.from_records(rows, columns=names)
-    cols = list(zip(*rows))
+def _sqlite_columns(cols: Sequence[Sequence], names: list[str], n: int) -> pd.DataFrame:
+    """``pd.DataFrame.from_records`` of the ``n`` rows whose columns are ``cols``
+    (SQLite's values), its columns of numbers, texts and NULLs built by Arrow (0.028 s
+    instead of 0.045 s per 10 000 hfc1ar records): the same frame — an integer column
+    with NULLs as float64, a text column as pandas' ``str``, a column all NULL as
+    objects. A column mixing kinds (a text in a numeric column: a record to refuse), of
+    bytes or of integers beyond 64 bits is built by ``from_records``, as before."""
+    if not n or len(set(names)) != len(names):
+        return pd.DataFrame.from_records(list(zip(*cols)) if n else [], columns=names)
     arrow, other = {}, []
     for k, (name, col) in enumerate(zip(names, cols)):
         try:
@@ -209,7 +219,7 @@ def _sqlite_frame(rows: list[tuple], names: list[str]) -> pd.DataFrame:
             arrow[name] = a
         else:
             other.append(k)
-    df = pa.table(arrow).to_pandas() if arrow else pd.DataFrame(index=range(len(rows)))
+    df = pa.table(arrow).to_pandas() if arrow else pd.DataFrame(index=range(n))
     if other:
         rest = pd.DataFrame.from_records(list(zip(*(cols[k] for k in other))),
                                          columns=[names[k] for k in other])
@@ -295,6 +305,19 @@ class Join:
     alias: str
     on: str
 
+    @property
+    def key(self) -> str | None:
+        """The joined table's column ``on`` compares, when ``on`` is one equality of
+        two columns (``A.OBSERVATIONS_ID = O.ID_OBSERVATIONS``) and one of them is this
+        table's; None for any other condition."""
+        m = re.fullmatch(r"\s*(\w+)\.(\w+)\s*=\s*(\w+)\.(\w+)\s*", self.on)
+        if not m:
+            return None
+        a1, c1, a2, c2 = m.groups()
+        if (a1 == self.alias) == (a2 == self.alias):
+            return None
+        return c1 if a1 == self.alias else c2
+
 
 @dataclass(frozen=True)
 class SqlTable(Harvester):
@@ -370,10 +393,17 @@ class SqlTable(Harvester):
     def check(self, source) -> None:
         source.require(self.needs)
 
-    def query(self, source, mark: Mapping[str, Any] | None = None) -> tuple[str, tuple]:
-        """The harvest query and its bound parameters (qmark style) for ``mark``."""
+    def query(self, source, mark: Mapping[str, Any] | None = None, *,
+              by_key: Sequence[Join] = ()) -> tuple[str, tuple]:
+        """The harvest query and its bound parameters (qmark style) for ``mark``.
+
+        The columns of the joins ``by_key`` are not read: the query gives their key
+        instead, as ``_JK_<alias>`` (:meth:`records`)."""
         t = {name: source.table_name(name) for name in self.needs}
-        cols = ", ".join(f"{expr} AS {name}" for name, expr in self.columns.items())
+        skip = {j.alias for j in by_key}
+        cols = ", ".join([f"{expr} AS {name}" for name, expr in self.columns.items()
+                          if expr.split(".", 1)[0] not in skip]
+                         + [f"{j.alias}.{j.key} AS _JK_{j.alias}" for j in by_key])
         joins = " ".join(f"LEFT JOIN {t[j.table]} {j.alias} ON {j.on}" for j in self.joins)
         base = f"{t[self.table]} {self.alias}"
         subs, args = self._mark_selects(source, t, mark)
@@ -435,15 +465,108 @@ class SqlTable(Harvester):
             return None
         return min(int(n), int(params["limit"])) if params.get("limit") else int(n)
 
+    def by_key(self) -> list[Join]:
+        """The joins whose columns :meth:`records` reads once per joined row: every
+        join with declared columns, when each compares a column with the joined table's
+        key (:attr:`Join.key`); none otherwise (the query then reads them on every
+        record, as joined)."""
+        out = []
+        for j in self.joins:
+            if any(e.split(".", 1)[0] == j.alias for e in self.columns.values()):
+                if j.key is None:
+                    return []
+                out.append(j)
+        return out
+
     def records(self, source, params, mark=None, *, published=None, report=None
                 ) -> Iterator[pd.DataFrame]:
-        sql, args = self.query(source, mark)
+        """The records, in chunks of ``chunk_size``.
+
+        The columns of a joined table (an image's observation, observatory and code
+        for each of its regions) are read once per joined row, by its key, not on each
+        record: the query gives the base table's columns and each join's key, and a
+        chunk's joined rows are read by ``<key> IN (...)`` (:class:`_ByKey`) — the same
+        records (the database still joins: which row, or none, each record reaches),
+        without repeating an image's 27 columns on each of its regions (184 000 hfc1ar
+        records: 44 columns read 1.3 s → 0.55 s). A joined table whose key holds a
+        value twice is refused (a join must reach one row)."""
+        by_key = self.by_key()
+        sql, args = self.query(source, mark, by_key=by_key)
         if params.get("limit"):
             sql += f" LIMIT {int(params['limit'])}"
-        chunks = source.query(sql, args, chunksize=params["chunk_size"])
+        if by_key:
+            chunks = self._joined(source, by_key, source.batches(
+                sql, args, chunksize=params["chunk_size"]))
+        else:
+            chunks = source.query(sql, args, chunksize=params["chunk_size"])
         if self.keep_together:
             chunks = _kept_together(chunks, self.keep_together)
         yield from chunks
+
+
+    def _joined(self, source, joins: Sequence[Join], batches) -> Iterator[pd.DataFrame]:
+        """Frames of the batches of a :meth:`query` ``by_key``, each join's columns
+        filled in from its rows read by key."""
+        t = {name: source.table_name(name) for name in self.needs}
+        names = list(self.columns)
+        readers = [_ByKey(j, {n: e for n, e in self.columns.items()
+                              if e.split(".", 1)[0] == j.alias}, t[j.table])
+                   for j in joins]
+        for got, batch in batches:
+            read = dict(zip(got, zip(*batch)))
+            n = len(batch)
+            for r in readers:
+                read.update(r.columns(source, read.pop(f"_JK_{r.join.alias}"), n))
+            yield source.frame([read[name] for name in names], names, n)
+
+
+class _ByKey:
+    """The declared columns of a joined table, read by key for the records that reach
+    its rows; the rows read are kept for the next chunks (up to :attr:`KEEP`)."""
+
+    #: Keys bound in one ``IN (...)`` (below SQLite's and the ODBC drivers' limits).
+    BATCH = 500
+    #: Rows kept between chunks (an image's regions share a chunk: an observation is
+    #: seldom read twice; the observatories and codes always are).
+    KEEP = 100_000
+
+    def __init__(self, join: Join, fields: Mapping[str, str], table: str):
+        self.join = join
+        self.fields = list(fields)
+        cols = ", ".join(f"{e} AS {n}" for n, e in fields.items())
+        self.head = (f"SELECT {join.alias}.{join.key} AS _K, {cols} FROM {table} "
+                     f"{join.alias} WHERE {join.alias}.{join.key} IN (")
+        self.rows: dict = {}
+
+    def columns(self, source, keys: Sequence, n: int) -> dict[str, np.ndarray]:
+        """Field → the values of the ``n`` records whose joined keys are ``keys``
+        (None: no joined row, NULL values)."""
+        distinct = [k for k in dict.fromkeys(keys) if k is not None]
+        missing = [k for k in distinct if k not in self.rows]
+        if len(self.rows) + len(missing) > self.KEEP:
+            self.rows = {k: self.rows[k] for k in distinct if k in self.rows}
+        for i in range(0, len(missing), self.BATCH):
+            part = missing[i:i + self.BATCH]
+            sql = self.head + ", ".join("?" * len(part)) + ")"
+            for _, rows in source.batches(sql, part, chunksize=self.BATCH):
+                for r in rows:
+                    if r[0] in self.rows:     # read twice by this one query
+                        raise SourceError(
+                            f"source {source.label}: {self.join.table} has more than one "
+                            f"row with {self.join.key} = {r[0]!r} (a joined table's rows "
+                            "are reached by a unique key)")
+                    self.rows[r[0]] = tuple(r[1:])
+        index = {k: i for i, k in enumerate(distinct)}
+        m = len(distinct)
+        pos = np.fromiter((index.get(k, m) for k in keys), dtype=np.intp, count=n)
+        nulls = (None,) * len(self.fields)
+        found = [self.rows.get(k, nulls) for k in distinct]
+        out = {}
+        for j, name in enumerate(self.fields):
+            col = np.empty(m + 1, dtype=object)
+            col[:m] = [r[j] for r in found]
+            out[name] = col[pos]
+        return out
 
 
 def _bound_id(value):

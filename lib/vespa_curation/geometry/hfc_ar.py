@@ -94,10 +94,10 @@ def _col(records: pd.DataFrame, name: str, default=np.nan) -> np.ndarray:
 
 
 def _dates(values) -> np.ndarray:
-    s = pd.Series(np.asarray(values, dtype=object))
     if pd.api.types.is_datetime64_any_dtype(values):
         t = pd.to_datetime(values)
     else:
+        s = pd.Series(np.asarray(values, dtype=object))
         t = pd.to_datetime(s.astype("string").str.strip().str.rstrip("Z"), errors="coerce",
                            format="mixed")
     t = pd.DatetimeIndex(t)

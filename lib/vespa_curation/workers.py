@@ -11,16 +11,17 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 
-def executor(params):
+def executor(params, fork_now: bool = False):
     """(submit, shutdown, window) of the configured executor: in process, local
-    processes, or a Dask cluster."""
+    processes (forked at once with ``fork_now``: :func:`local_pool`), or a Dask
+    cluster."""
     if params.get("dask_scheduler"):
         from distributed import Client
         client = Client(params["dask_scheduler"])
         return client.submit, client.close, max(2, 2 * len(client.nthreads()))
     if int(params.get("workers", 1)) <= 1:
         return (*in_process(), 1)
-    submit, shutdown = local_pool(int(params["workers"]))
+    submit, shutdown = local_pool(int(params["workers"]), fork_now=fork_now)
     return submit, shutdown, 2 * int(params["workers"])
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as _dt
 import errno
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -343,6 +344,22 @@ def notebook_imports(path: Path) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _kernel_manager():
+    """jupyter_client's ``AsyncKernelManager``, waiting for a killed kernel's end by
+    polling every 5 ms instead of every 0.1 s: a stage's kernel is killed once its
+    last cell has replied (:func:`_warm_engine`) and dies within tens of milliseconds
+    (its memory freed), so the 0.1 s poll added up to 0.1 s to every stage (measured
+    on the QA's kernel: shutdown 0.11 s → 0.026 s)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class KernelManager(AsyncKernelManager):
+        async def _async_wait(self, pollinterval: float = 0.005) -> None:
+            await super()._async_wait(pollinterval=min(pollinterval, 0.005))
+
+    return KernelManager
+
+
 class WarmKernel:
     """A stage's kernel, started and importing what the stage needs ahead of the stage
     (:func:`run_service`: the later stages' kernels during the first stage; each
@@ -355,14 +372,13 @@ class WarmKernel:
     kernel died: papermill then starts its own); :meth:`close` shuts it down."""
 
     def __init__(self, stage: str, service: str):
-        from jupyter_client.manager import AsyncKernelManager
         from jupyter_core.utils import run_sync
         self.stage = stage
         self.service = service
         _prefer_env_kernels()
         code = notebook_imports(paths.NOTEBOOKS / f"{stage}.ipynb")
         code += [WARM_UP[stage].format(service=service)] if stage in WARM_UP else []
-        self.km = AsyncKernelManager(kernel_name=kernel_name())
+        self.km = _kernel_manager()(kernel_name=kernel_name())
         run_sync(self.km.start_kernel)(
             cwd=str(paths.ROOT), extra_arguments=["--HistoryManager.hist_file=:memory:"])
         self.kc = self.km.blocking_client()

@@ -142,20 +142,26 @@ def hfc_ar_polygons(records: pd.DataFrame, **options) -> pd.DataFrame:
     return hfc_ar_geometry(records, _parts=False, **options)[0]
 
 
+def warm_up_records() -> pd.DataFrame:
+    """Two small square regions of one image, one on the disk and one across the
+    limb: what a warm-up runs through the geometry (or the QA's trace)."""
+    side, r, c = 12, 480.0, 511.5
+    square = "0" * side + "2" * side + "4" * side + "6" * side
+    n = 2
+    return pd.DataFrame({
+        "CC": [square] * n, "CC_X_PIX": [c, c + r + 2], "CC_Y_PIX": [c, c],
+        "DATE_OBS": ["2005-04-02T00:00:00"] * n, "R_SUN": [r] * n,
+        "CENTER_X": [c] * n, "CENTER_Y": [c] * n, "CDELT1": [1.98] * n,
+        "CDELT2": [1.98] * n, "NAXIS1": [1024] * n, "NAXIS2": [1024] * n})
+
+
 def warm_up() -> None:
     """Run the geometry once on two small square regions, one on the disk and one
     across the limb, and the interpolated ephemeris once: a process's first chunk
     otherwise pays ≈ 1.5 s loading the compiled kernels (numba's cache), the ephemeris
     and scipy.interpolate. A stage's kernel does it before it forks its workers
     (:data:`vespa_curation.runs.WARM_UP`), which then start warm."""
-    side, r, c = 12, 480.0, 511.5
-    square = "0" * side + "2" * side + "4" * side + "6" * side
-    n = 2
-    hfc_ar_polygons(pd.DataFrame({
-        "CC": [square] * n, "CC_X_PIX": [c, c + r + 2], "CC_Y_PIX": [c, c],
-        "DATE_OBS": ["2005-04-02T00:00:00"] * n, "R_SUN": [r] * n,
-        "CENTER_X": [c] * n, "CENTER_Y": [c] * n, "CDELT1": [1.98] * n,
-        "CDELT2": [1.98] * n, "NAXIS1": [1024] * n, "NAXIS2": [1024] * n}))
+    hfc_ar_polygons(warm_up_records())
     # a chunk's many images take the interpolated ephemeris (scipy.interpolate: 0.7 s
     # to import), two images do not
     from astropy.time import Time

@@ -128,13 +128,21 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name))[:80]
 
 
+#: Record fields the region gallery draws from (HFC's chain code and its image's disk).
+REGION_FIELDS = {"CC", "CC_X_PIX", "CC_Y_PIX", "R_SUN", "CENTER_X"}
+
+
 def warm_up(service: str) -> None:
-    """Import what the report draws with (figures, coverage, matplotlib) and run the
-    service's warm-up (the kernels and ephemeris the gallery's traced regions use), so
-    that the gallery's workers forked afterwards start warm."""
-    from ..harvest import warm_up as service_warm_up
+    """Import what the report draws with (figures, coverage, matplotlib, mocpy) and,
+    for a service whose records carry chain codes, trace two small regions
+    (:func:`.figures.warm_up`), so that the gallery's workers forked afterwards start
+    warm. Not the service's whole geometry: the stage's kernel warms during the
+    harvest, on the cores the harvest uses (0.49 instead of 0.93 s of CPU)."""
+    import mocpy  # noqa: F401 — the coverage section reads the run's MOC
+    from ..services import get_service
     from . import coverage, spectra  # noqa: F401 — imported for the forked workers
-    service_warm_up(service)
+    if REGION_FIELDS <= set(getattr(get_service(service).source, "columns", None) or ()):
+        F.warm_up()
 
 
 def build_report(params: Mapping, run_dir) -> dict:
@@ -169,7 +177,7 @@ def build_report(params: Mapping, run_dir) -> dict:
         pool = executor({"workers": params.get("workers", 1)}, fork_now=True)
     try:
         records = pd.read_parquet(rec_path) if pool else pd.DataFrame()
-        if {"CC", "CC_X_PIX", "CC_Y_PIX", "R_SUN", "CENTER_X"} <= set(records.columns):
+        if REGION_FIELDS <= set(records.columns):
             flags = RF.read_row_columns(run_dir, GALLERY_COLUMNS)
             order = gallery_order(flags) if len(flags.columns) else \
                 np.arange(RF.row_count(run_dir))

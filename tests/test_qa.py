@@ -265,3 +265,27 @@ def test_rows_read_by_position_across_row_groups(tmp_path):
     got = RF.read_rows_at(tmp_path, [24, 3, 7, 3, 13])
     assert list(got["granule_uid"]) == ["g24", "g3", "g7", "g3", "g13"]
     assert list(RF.read_row_columns(tmp_path, {"v", "nope"}).columns) == ["v"]
+
+
+def test_qa_warm_up_loads_what_the_gallery_traces(tmp_path):
+    """The QA's kernel warms (during the harvest) what its gallery's workers, forked
+    from it, trace: the chain-code and projection kernels for hfc1ar, none of the map's
+    own (the Douglas–Peucker budget, the simplicity proof); nothing compiled for a
+    service whose records carry no chain code. Each in a fresh process."""
+    import subprocess
+    import sys
+    code = ("import sys, json; from vespa_curation.qa.report import warm_up; "
+            "warm_up(sys.argv[1]); from vespa_curation.geometry import kernels; "
+            "print(json.dumps(sorted(n for n, f in vars(kernels).items() "
+            "if getattr(f, 'signatures', None))))")
+
+    def compiled(service):
+        p = subprocess.run([sys.executable, "-c", code, service], capture_output=True,
+                           text=True, cwd=tmp_path, timeout=300)
+        assert p.returncode == 0, p.stderr[-2000:]
+        return set(json.loads(p.stdout.strip().splitlines()[-1]))
+
+    hfc = compiled("hfc1ar")
+    assert {"outline_rings", "line_of_sight", "carrington_degrees"} <= hfc, hfc
+    assert not {"dp_keep", "rings_simple"} & hfc, hfc
+    assert compiled("nrh") == set()

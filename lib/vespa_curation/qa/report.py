@@ -28,6 +28,7 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from .. import rules, runfolder as RF
 from ..progress import Progress
@@ -169,7 +170,8 @@ def build_report(params: Mapping, run_dir) -> dict:
     n_gal = int(params.get("qa_gallery", 24) or 0)
     rec_path = run_dir / RF.RECORDS
     gallery = pool = None
-    if n_gal and "s_region" in schema and rec_path.is_file():
+    if n_gal and "s_region" in schema and rec_path.is_file() and \
+            REGION_FIELDS <= set(pq.read_schema(rec_path).names):
         # the workers draw the gallery while this process draws the summaries; forked
         # before anything is read, they carry none of it (the QA's peak RSS summed at
         # 184 000 regions: 2.02 → 1.82 GB)

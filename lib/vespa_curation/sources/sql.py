@@ -503,7 +503,6 @@ class SqlTable(Harvester):
             chunks = _kept_together(chunks, self.keep_together)
         yield from chunks
 
-
     def _joined(self, source, joins: Sequence[Join], batches) -> Iterator[pd.DataFrame]:
         """Frames of the batches of a :meth:`query` ``by_key``, each join's columns
         filled in from its rows read by key."""
@@ -556,9 +555,9 @@ class _ByKey:
                             f"row with {self.join.key} = {r[0]!r} (a joined table's rows "
                             "are reached by a unique key)")
                     self.rows[r[0]] = tuple(r[1:])
-        index = {k: i for i, k in enumerate(distinct)}
         m = len(distinct)
-        pos = np.fromiter((index.get(k, m) for k in keys), dtype=np.intp, count=n)
+        pos = pd.Index(distinct, dtype=object).get_indexer(np.asarray(keys, dtype=object))
+        pos[pos < 0] = m          # no joined row: the NULLs at the end
         nulls = (None,) * len(self.fields)
         found = [self.rows.get(k, nulls) for k in distinct]
         out = {}

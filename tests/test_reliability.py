@@ -506,6 +506,32 @@ def test_map_workers_die_when_their_parent_is_killed(big_hfc, tmp_path):
         _kill_leftovers(workers)
 
 
+def test_local_workers_keep_what_they_inherited_out_of_garbage_collection():
+    """A forked worker freezes the objects it inherited (gc.freeze), so that its full
+    collections neither walk them nor copy their pages; what it makes itself is still
+    collected."""
+    import gc
+    from vespa_curation.workers import local_pool
+    inherited = [[] for _ in range(1000)]       # objects the parent holds at the fork
+    submit, shutdown = local_pool(1, fork_now=True)
+    try:
+        frozen = submit(gc.get_freeze_count).result()
+        collected = submit(_collect_a_cycle).result()
+    finally:
+        shutdown()
+    assert frozen >= len(inherited), frozen
+    assert collected >= 2, collected
+
+
+def _collect_a_cycle() -> int:
+    import gc
+    a, b = [], []
+    a.append(b)
+    b.append(a)
+    del a, b
+    return gc.collect()
+
+
 @pytest.mark.slow
 def test_kill_9_of_a_run_leaves_no_process_and_the_next_run_clears_its_scratch(
         big_hfc, tmp_path, monkeypatch):

@@ -61,9 +61,17 @@ def die_with_parent(parent_pid: int) -> None:
     dies, however it dies — a worker blocked on its task queue never notices a parent
     killed with SIGKILL, and would stay forever (holding memory and the source's
     connection). Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere, nothing. The
-    parent may have died between the fork and this call: then exit at once."""
+    parent may have died between the fork and this call: then exit at once.
+
+    It also freezes what the worker inherited (``gc.freeze``): the parent's millions of
+    long-lived objects (the imported libraries, the warmed kernels) are then never
+    traversed by the worker's garbage collections — each full collection otherwise
+    walked them all and, writing their GC headers, copied their pages (a QA gallery
+    worker: 35 000 page faults, and its figures ≈ 25 % slower)."""
     import ctypes
+    import gc
     import signal
+    gc.freeze()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

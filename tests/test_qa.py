@@ -244,6 +244,37 @@ def test_region_drawn_over_its_own_image(run_dir, tmp_path):
     assert not bare.axes[0].images
 
 
+def test_regions_drawn_on_one_canvas_are_the_figures_drawn_alone(run_dir, tmp_path):
+    """A gallery worker draws its regions one after the other on one figure
+    (RegionCanvas): each PNG must be byte for byte the one region_figure draws on a
+    figure of its own, whatever the region before left (its own image, a seam, a limb
+    region, no s_region at all)."""
+    from astropy.io import fits
+    _, _, rows, rec = run_dir
+    tr = F.trace(rec)
+    i_limb = int(np.flatnonzero(rows["granule_uid"] == "ar_9001")[0])
+    i_seam = int(np.flatnonzero(rows["granule_uid"] == "ar_9002")[0])
+    fits.PrimaryHDU(np.eye(1024, dtype="float32")).writeto(tmp_path / "own.fits")
+    drawn = []      # (record, row, i, images_dir)
+    for i in (i_limb, 0, i_seam, 1, 2):
+        drawn.append((rec.iloc[i].to_dict(), rows.iloc[i].to_dict(), i, None))
+    with_image = dict(rec.iloc[3].to_dict(), FILENAME="own.fits")
+    drawn.insert(2, (with_image, rows.iloc[3].to_dict(), 3, tmp_path))
+    no_region = dict(rows.iloc[4].to_dict(), s_region=None)
+    drawn.insert(4, (rec.iloc[4].to_dict(), no_region, 4, None))
+    drawn.append((rec.iloc[5].to_dict(), dict(rows.iloc[5].to_dict(), s_region=None), 5,
+                  None))
+    drawn.append((rec.iloc[i_seam].to_dict(), rows.iloc[i_seam].to_dict(), i_seam, None))
+    canvas = F.RegionCanvas()
+    for k, (record, row, i, images) in enumerate(drawn):
+        alone = F.save(F.region_figure(record, row, tr, i, images_dir=images),
+                       tmp_path / f"alone_{k}.png")
+        shared = F.save(canvas.draw(record, row, tr, i, images_dir=images),
+                        tmp_path / f"shared_{k}.png")
+        assert alone.read_bytes() == shared.read_bytes(), \
+            f"figure {k} (region {row['granule_uid']}) differs on a shared canvas"
+
+
 def test_merged_intervals_known_answer():
     from vespa_curation.qa.spectra import merged_intervals
     t = lambda *s: np.array(s, dtype="datetime64[ns]")   # noqa: E731

@@ -467,10 +467,11 @@ def draw_regions(sel: pd.DataFrame, rec: pd.DataFrame, first: int, figdir: Path,
                  images_dir) -> list[dict]:
     """Draw and save the figures of ``sel`` (gallery positions ``first``, ...)."""
     traced = F.trace(rec)
+    canvas = F.RegionCanvas()     # one figure, region after region
     out = []
     for i in range(len(sel)):
         row = sel.iloc[i].to_dict()
-        fig = F.region_figure(rec.iloc[i].to_dict(), row, traced, i, images_dir=images_dir)
+        fig = canvas.draw(rec.iloc[i].to_dict(), row, traced, i, images_dir=images_dir)
         name = f"region_{first + i:03d}_{_safe(row['granule_uid'])}.png"
         F.save(fig, figdir / name)
         out.append({"granule_uid": row["granule_uid"], "flag": flag_label(row),

@@ -68,8 +68,9 @@ def _rows(service: Service, records: pd.DataFrame, params: Mapping[str, Any],
             rows[col] = service.constants[col]
         elif col in service.computed:
             rows[col] = service.computed[col](records, params)
-        else:
-            rows[col] = None
+        else:   # a column the service leaves empty: NULL of its type
+            facts = service.column_facts.get(col)
+            rows[col] = np.nan if facts is not None and facts.type == "Float" else None
     rows["granule_uid"] = records[UID].to_numpy()
     rows["service_title"] = service.name
     rows["spatial_frame_type"] = service.spatial_frame_type

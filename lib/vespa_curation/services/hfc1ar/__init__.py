@@ -51,6 +51,7 @@ SOURCE = SqlTable(
 #: Columns the geometry adds to the records (hfc_ar_polygons).
 GEOMETRY = ["s_region", "c1min", "c1max", "c2min", "c2max", "geom_flag", "area_ratio",
             "n_vertices", "simplify_change", "centroid_lon", "centroid_lat"]
+GEOMETRY_TEXT = ("s_region", "geom_flag")
 
 
 def granule_uid(records: pd.DataFrame) -> pd.Series:
@@ -101,14 +102,20 @@ def prepare(records: pd.DataFrame, params) -> pd.DataFrame:
              lambda i: f"names {counts.iat[i]} records of this harvest (ID_AR must be "
                        "unique)")
     ok = r.ok
-    for c in GEOMETRY:
-        f[c] = None
+    g = None
     if ok.any():
         sub = f[ok].copy()
         sub["DATE_OBS"] = t[ok]
         g = hfc_ar_polygons(sub)
-        for c in GEOMETRY:
-            f.loc[ok, c] = g[c].to_numpy()
+    for c in GEOMETRY:
+        # numbers as float64 (NaN for a refused record), not Python objects: the
+        # validator's and the caster's passes over them cost 10× less
+        text = c in GEOMETRY_TEXT
+        col = np.full(len(f), None if text else np.nan, dtype=object if text else float)
+        if g is not None:
+            col[ok] = g[c].to_numpy()
+        f[c] = col
+    if g is not None:
         refused = np.zeros(len(f), dtype=bool)
         refused[np.flatnonzero(ok)] = g["rule"].notna().to_numpy()
         rules = np.full(len(f), None, dtype=object)

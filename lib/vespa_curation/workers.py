@@ -46,10 +46,24 @@ def local_pool(n: int, fork_now: bool = False):
     ``fork_now`` forks them at once (a forked worker's RSS counts its parent's pages:
     fork before reading much)."""
     pool = ProcessPoolExecutor(max_workers=n, mp_context=get_context("fork"),
-                               initializer=die_with_parent, initargs=(os.getpid(),))
+                               initializer=start_worker, initargs=(os.getpid(),))
     if fork_now:
         pool.submit(os.getpid).result()     # the first task forks every worker
     return pool.submit, pool.shutdown
+
+
+def start_worker(parent_pid: int) -> None:
+    """A local worker's first step: freeze what it inherited (``gc.freeze``), then
+    :func:`die_with_parent`.
+
+    The stage's hundreds of thousands of long-lived objects (the imported libraries,
+    the warmed kernels) are then never walked by the worker's garbage collections: each
+    full collection walked them all and, writing their GC headers, copied their pages
+    (a QA gallery worker: 35 000 page faults, its figures ≈ 25 % slower). What the
+    worker makes itself is collected as before."""
+    import gc
+    gc.freeze()
+    die_with_parent(parent_pid)
 
 
 #: ``prctl`` option asking the kernel to signal a process when its parent dies (Linux).
@@ -61,17 +75,9 @@ def die_with_parent(parent_pid: int) -> None:
     dies, however it dies — a worker blocked on its task queue never notices a parent
     killed with SIGKILL, and would stay forever (holding memory and the source's
     connection). Linux only (``prctl(PR_SET_PDEATHSIG)``); elsewhere, nothing. The
-    parent may have died between the fork and this call: then exit at once.
-
-    It also freezes what the worker inherited (``gc.freeze``): the parent's millions of
-    long-lived objects (the imported libraries, the warmed kernels) are then never
-    traversed by the worker's garbage collections — each full collection otherwise
-    walked them all and, writing their GC headers, copied their pages (a QA gallery
-    worker: 35 000 page faults, and its figures ≈ 25 % slower)."""
+    parent may have died between the fork and this call: then exit at once."""
     import ctypes
-    import gc
     import signal
-    gc.freeze()
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

@@ -69,6 +69,25 @@ def test_sample_maps_and_validates(name, samples):
     assert rows["datalink_url"].str.startswith(f"{p['server_url']}/{name}/q/dl/dlmeta?ID=").all()
 
 
+def test_hfc1ar_maps_numbers_as_float64_even_when_empty(samples):
+    """The rowmaker's numbers are float64 from the start (NaN for NULL), not Python
+    objects for the validator and the caster to convert: the geometry's columns, a
+    service's empty Float columns, the geometry's qa_ numbers."""
+    svc = get_service("hfc1ar")
+    p = load_config("hfc1ar", overrides={"source": f"sqlite:///{samples['hfc']}"})
+    src = open_source(p["source"])
+    rows = pd.concat([map_chunk(svc, rec, p)[0] for rec in svc.source.records(src, p)],
+                     ignore_index=True)
+    assert len(rows)
+    floats = [c for c in rows if c in svc.column_facts
+              and svc.column_facts[c].pandas_dtype == "float64"]
+    empty = [c for c in floats if rows[c].isna().all()]
+    assert {"c1min", "c2max"} <= set(floats) and empty
+    qa_numbers = ["qa_area_ratio", "qa_n_vertices", "qa_centroid_lon"]
+    for c in floats + qa_numbers:
+        assert rows[c].dtype == np.float64, (c, rows[c].dtype)
+
+
 def test_sample_is_deterministic(tmp_path):
     builders = [get_service(n).sample for n in ("bass2000", "nrh", "orfees")]
     a = [f(tmp_path / "a", 7) for f in builders]

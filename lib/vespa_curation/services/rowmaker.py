@@ -68,9 +68,10 @@ def _rows(service: Service, records: pd.DataFrame, params: Mapping[str, Any],
             rows[col] = service.constants[col]
         elif col in service.computed:
             rows[col] = service.computed[col](records, params)
-        else:   # a column the service leaves empty: NULL of its type
+        else:   # a column the service leaves empty: NULL of its type (NaN: float64)
             facts = service.column_facts.get(col)
-            rows[col] = np.nan if facts is not None and facts.type == "Float" else None
+            rows[col] = np.nan if facts is not None and facts.pandas_dtype == "float64" \
+                else None
     rows["granule_uid"] = records[UID].to_numpy()
     rows["service_title"] = service.name
     rows["spatial_frame_type"] = service.spatial_frame_type

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vespa_curation import cli, runs
+from vespa_curation import cli, kernelfork, runs
 
 ROOT = Path(__file__).resolve().parents[1]
 EXE = Path(sys.executable).parent / "vespa-curate"
@@ -178,16 +178,30 @@ def test_publish_without_export_exits_4(tmp_path):
 # -- the first stage's kernel, started before the checks and the lock --------------------
 
 def _first_kernels(monkeypatch) -> list:
-    """Record the kernels ``vespa-curate run`` starts first: (kernel, its pid)."""
+    """Record the kernels ``vespa-curate run`` starts first: (kernel, its process, the
+    pid of the run's kernel fork server)."""
     started = []
     real = runs.first_kernel
 
     def record(service):
         warm = real(service)
-        started.append((warm, warm.km.provisioner.pid if warm is not None else None))
+        server = runs._FORK_SERVER
+        started.append((warm, _process(warm), server.proc.pid if server else None))
         return warm
     monkeypatch.setattr(runs, "first_kernel", record)
     return started
+
+
+def _process(warm):
+    """A kernel's process as jupyter_client holds it: a ``Popen``, or a
+    ``kernelfork.ForkedKernel`` (its pid known once the run's fork server forked it)."""
+    return warm.km.provisioner.process if warm is not None else None
+
+
+def _kernel_ended(proc) -> bool:
+    """Whether a kernel's process has ended, or was never forked (asked for and stopped
+    before its fork server's step was done)."""
+    return proc is not None and (proc.pid is None or _ended(proc.pid))
 
 
 def _ended(pid: int, within: float = 30.0) -> bool:
@@ -221,8 +235,9 @@ def test_a_refused_run_ends_the_kernel_it_started_first(tmp_path, monkeypatch, c
         code = cli.main(args + ["-p", "bogus=1"])
         assert code == cli.USAGE and not out.exists()
     assert time.monotonic() - t0 < 20     # killed, not waited for through its imports
-    ((warm, pid),) = started
-    assert warm.km is None and pid is not None and _ended(pid)
+    ((warm, proc, server),) = started
+    assert warm.km is None and _kernel_ended(proc)
+    assert server is not None and _ended(server) and runs._FORK_SERVER is None
 
 
 @pytest.mark.slow
@@ -244,8 +259,9 @@ def test_the_first_stage_runs_in_the_kernel_started_first(tmp_path, monkeypatch)
                      "-p", "qa_gallery=2"])
     assert code == cli.OK
     assert stages == ["01_harvest", "02_qa", "03_export"]   # each stage's kernel once
-    ((warm, pid),) = started
-    assert warm.km is None and _ended(pid)
+    ((warm, proc, server),) = started
+    assert warm.km is None and proc.pid is not None and _kernel_ended(proc)
+    assert _ended(server)
     (folder,) = (tmp_path / "runs").glob("*/hfc1ar")
     log = (folder / "run.log").read_text()
     assert "run" in log and "completed" in log and "papermill starts another" not in log
@@ -256,17 +272,17 @@ def _recorded_run(tmp_path, monkeypatch, fail_first: bool = False):
     embedded sample, recording each kernel started ahead and each stage run; with
     ``fail_first`` the first run's harvest fails (its stage raises StageFailed, after
     ending the kernel it was given, as a failed notebook does). Returns (results,
-    events, kernel pids)."""
+    events, kernel processes)."""
     from vespa_curation.config import load_config
     from vespa_curation.hfc.sample import build_hfc_sample
     db = build_hfc_sample(tmp_path / "hfc.sqlite")
-    events, pids = [], []
+    events, procs = [], []
     real_warm, real_exec = runs._warm_kernel, runs.execute_stage
 
     def warm(stage, service):
         k = real_warm(stage, service)
         events.append(("warm", stage, service))
-        pids.append(k.km.provisioner.pid)
+        procs.append(_process(k))
         return k
 
     def execute(stage, folder, parameters, progress=True, warm=None):
@@ -282,7 +298,7 @@ def _recorded_run(tmp_path, monkeypatch, fail_first: bool = False):
             "qa_gallery=2"]
     plist = [load_config("hfc1ar", overrides=[*over, f"outputs={tmp_path / f's{k}'}"])
              for k in range(2)]
-    return runs.run(plist, overrides=over, progress=False), events, pids
+    return runs.run(plist, overrides=over, progress=False), events, procs
 
 
 @pytest.mark.slow
@@ -291,7 +307,7 @@ def test_the_next_service_kernel_starts_during_the_last_stage(tmp_path, monkeypa
     and export kernels start with its harvest; the next service's first kernel starts
     while the previous one's export runs and is the one its harvest uses; every kernel
     ends with the run."""
-    results, events, pids = _recorded_run(tmp_path, monkeypatch)
+    results, events, procs = _recorded_run(tmp_path, monkeypatch)
     assert [r.ok for r in results] == [True, True]
     # the QA's and the export's kernels start with the harvest, before it runs
     first_harvest = events.index(("run", "01_harvest", "s0"))
@@ -301,15 +317,17 @@ def test_the_next_service_kernel_starts_during_the_last_stage(tmp_path, monkeypa
     assert len(harvests) == 2                         # one kernel per service's harvest
     assert harvests[1] < events.index(("run", "03_export", "s0"))
     assert events.index(("run", "01_harvest", "s1")) > harvests[1]
-    assert all(_ended(pid) for pid in pids)
+    # each forked from the run's fork server, and ended with its stage
+    assert all(isinstance(p, kernelfork.ForkedKernel) and p.pid for p in procs)
+    assert all(_kernel_ended(p) for p in procs)
 
 
 @pytest.mark.slow
 def test_a_failed_service_ends_its_kernels_and_the_next_runs(tmp_path, monkeypatch):
     """A service whose harvest fails ends the kernels started for its QA and export at
     once; the next service starts its own and runs."""
-    results, events, pids = _recorded_run(tmp_path, monkeypatch, fail_first=True)
+    results, events, procs = _recorded_run(tmp_path, monkeypatch, fail_first=True)
     assert [r.ok for r in results] == [False, True]
     assert [e for e in events if e[0] == "run"][:2] == [("run", "01_harvest", "s0"),
                                                         ("run", "01_harvest", "s1")]
-    assert all(_ended(pid) for pid in pids)
+    assert all(_kernel_ended(p) for p in procs)

@@ -68,24 +68,30 @@ def _load_all(service: str, file, overrides, preflight: bool = False) -> list:
 # -- commands ---------------------------------------------------------------------------
 
 def cmd_run(args) -> int:
+    from . import runs
     first = getattr(args, "first_kernel", None)
     try:
         return _run(args, first)
     finally:
         if first is not None:   # not used (bad parameters, the lock held), or shut down
             first.close(now=True)
+        runs.stop_fork_server()
 
 
 def _first_kernel(service: str):
-    """The kernel of the first stage of the first service ``vespa-curate run`` names
-    (:func:`vespa_curation.runs.first_kernel`); None for a name it does not know."""
+    """The run's kernel fork server, and the kernel of the first stage of the first
+    service ``vespa-curate run`` names (:func:`vespa_curation.runs.first_kernel`);
+    neither for a name it does not know."""
     from . import runs
     from .parameter import ParameterError
-    try:
-        name = _services(service)[0] if service == "all" else service
-    except (ParameterError, IndexError):
+    try:    # a single name is looked up later, with the parameters: not before this
+        names = _services(service) if service == "all" else [service]
+    except ParameterError:
         return None
-    return runs.first_kernel(name)
+    if not names:
+        return None
+    runs.start_fork_server(names)
+    return runs.first_kernel(names[0])
 
 
 def _run(args, first) -> int:

@@ -325,6 +325,19 @@ WARM_UP: dict[str, str] = {
 }
 
 
+def stage_warm_up(stage: str, service: str) -> list[str]:
+    """What a stage's kernel runs ahead of the stage (:class:`WarmKernel`), and the run's
+    kernel fork server before it forks that kernel (:func:`fork_server`): the notebook's
+    imports and the stage's :data:`WARM_UP`, as source lines."""
+    code = notebook_imports(paths.NOTEBOOKS / f"{stage}.ipynb")
+    return code + ([WARM_UP[stage].format(service=service)] if stage in WARM_UP else [])
+
+
+def preload_step(stage: str, service: str) -> str:
+    """The fork server's name of the step preloading ``stage`` of ``service``."""
+    return f"{stage}:{service}"
+
+
 def notebook_imports(path: Path) -> list[str]:
     """The top-level ``import``/``from ... import`` statements of a notebook's code
     cells, as source lines (what a kernel can run before the notebook's parameters are
@@ -354,10 +367,67 @@ def _kernel_manager():
     from jupyter_client.manager import AsyncKernelManager
 
     class KernelManager(AsyncKernelManager):
+        #: the fork server's step this kernel needs (:func:`preload_step`)
+        preload_step: str | None = None
+
         async def _async_wait(self, pollinterval: float = 0.005) -> None:
             await super()._async_wait(pollinterval=min(pollinterval, 0.005))
 
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            # forked by the run's fork server when there is one and it runs this
+            # interpreter; otherwise started as jupyter_client starts it
+            server = _FORK_SERVER
+            if server is None or not server.serves(kernel_cmd):
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+            env = dict(kw.get("env") or os.environ)
+            env["JPY_PARENT_PID"] = str(os.getpid())   # as jupyter_client's launcher
+            prov = self.provisioner
+            prov.process = server.launch(kernel_cmd, env, kw.get("cwd"), self.preload_step)
+            prov.pid = prov.pgid = None     # signals: the ForkedKernel, to its session
+            prov.cwd = kw.get("cwd")
+            self._reconcile_connection_info(prov.connection_info)
+
     return KernelManager
+
+
+#: The fork server of the run in progress (:func:`fork_server`), or None.
+_FORK_SERVER = None
+
+
+def start_fork_server(services: Sequence[str]):
+    """Start the run's kernel fork server (:mod:`vespa_curation.kernelfork`), preloading
+    each stage of each of ``services`` in run order; None when disabled
+    (``VESPA_CURATE_FORK_KERNELS=0``, ``VESPA_CURATE_WARM_KERNELS=0``), when one runs
+    already, or when it cannot start (kernels then start as their own processes).
+    :func:`stop_fork_server` ends it."""
+    global _FORK_SERVER
+    from . import kernelfork
+    if _FORK_SERVER is not None or not kernelfork.enabled() or \
+            os.environ.get("VESPA_CURATE_WARM_KERNELS", "1") == "0" or not services:
+        return None
+    try:
+        _prefer_env_kernels()
+        from jupyter_client.kernelspec import KernelSpecManager
+        argv = KernelSpecManager().get_kernel_spec(kernel_name()).argv
+        parts = kernelfork.split_kernel_command(argv)
+        if parts is None:
+            return None
+        steps = [(preload_step(stage, svc), "\n".join(stage_warm_up(stage, svc)))
+                 for svc in services for stage in STAGES]
+        _FORK_SERVER = kernelfork.KernelForkServer(parts[0], steps, str(paths.ROOT))
+    except Exception as e:  # noqa: BLE001 — the kernels start as their own processes
+        log.warning("no kernel fork server: %s", e)
+        return None
+    return _FORK_SERVER
+
+
+def stop_fork_server(server=None) -> None:
+    """End the run's fork server (``server``: only if it is that one); the kernels it
+    forked are shut down by then."""
+    global _FORK_SERVER
+    if _FORK_SERVER is not None and (server is None or server is _FORK_SERVER):
+        s, _FORK_SERVER = _FORK_SERVER, None
+        s.close()
 
 
 class WarmKernel:
@@ -376,14 +446,15 @@ class WarmKernel:
         self.stage = stage
         self.service = service
         _prefer_env_kernels()
-        code = notebook_imports(paths.NOTEBOOKS / f"{stage}.ipynb")
-        code += [WARM_UP[stage].format(service=service)] if stage in WARM_UP else []
+        code = stage_warm_up(stage, service)
         # what the imports and the warm-up loaded lives as long as the kernel: out of
         # the garbage collector's full passes (they walked all of it again and again:
         # the harvest's driver 0.28 → 0.02 s of such passes at 184 000 regions), and
         # out of them in the workers the stage forks
         code += ["import gc as _gc; _gc.freeze(); del _gc"]
         self.km = _kernel_manager()(kernel_name=kernel_name())
+        # forked, when the run has a fork server, once it has run this code itself
+        self.km.preload_step = preload_step(stage, service)
         run_sync(self.km.start_kernel)(
             cwd=str(paths.ROOT), extra_arguments=["--HistoryManager.hist_file=:memory:"])
         self.kc = self.km.blocking_client()
@@ -690,12 +761,16 @@ def run(services_params: Sequence[Mapping], params_file: str | None = None,
                               != services_params[0]["service"]):
         first.close(now=True)
         first = None
+    # the kernels forked from one server (unless the caller started it already)
+    own = start_fork_server([p["service"] for p in services_params])
     try:
         return _run_locked(services_params, params_file, overrides, wait, stamp,
                            progress, first)
     finally:
         if first is not None:   # never used (the lock was held), or already shut down
             first.close(now=True)
+        if own is not None:
+            stop_fork_server(own)
 
 
 def _run_locked(services_params, params_file, overrides, wait, stamp, progress, first

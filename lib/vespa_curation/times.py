@@ -19,8 +19,26 @@ _NS_PER_DAY = 86400e9
 def to_datetime(values) -> pd.Series:
     """Source date-times (ISO text with or without ``Z``, datetime objects, zone-aware
     values) → naive UTC ``datetime64[ns]``; NaT where unreadable or outside the years
-    1677–2262 that nanosecond datetimes hold."""
+    1677–2262 that nanosecond datetimes hold.
+
+    Text is parsed once per distinct value when values repeat (a catalogue's dates:
+    an image's regions share its DATE_OBS, a run's RUN_DATE): each value's text is
+    read on its own, so its date is the same whichever values surround it."""
     s = pd.Series(values)
+    if not pd.api.types.is_datetime64_any_dtype(s) and len(s) > 64:
+        text = s.astype("string")
+        codes, distinct = pd.factorize(text)          # <NA>: -1
+        if 2 * len(distinct) <= len(text):
+            once = _to_datetime(pd.Series(distinct, dtype="string")).to_numpy()
+            out = np.full(len(text), np.datetime64("NaT", "ns"))
+            known = codes >= 0
+            out[known] = once[codes[known]]
+            return pd.Series(out, index=s.index, name=s.name)
+    return _to_datetime(s)
+
+
+def _to_datetime(s: pd.Series) -> pd.Series:
+    """:func:`to_datetime` of each value of ``s``."""
     if pd.api.types.is_datetime64_any_dtype(s):
         out = s
     else:

@@ -191,13 +191,21 @@ def test_a_polygon_far_inside_the_union_is_skipped_without_a_coverage_and_one_at
     union.add([stcs([0, 60, 60, 0], [-20, -20, 20, 20])])        # a 60° x 40° block
     poly = S.parse([stcs(*region_polygon(30, 0, 3, 3, n=24)),     # its middle
                     stcs(*region_polygon(58, 0, 3, 3, n=24)),     # across its edge
-                    stcs(*region_polygon(58.5, 0, 1, 1, n=24))])  # inside, too near
-    clear = union._clear(poly, np.arange(3))
-    assert list(clear) == [True, False, False]
+                    stcs(*region_polygon(58.5, 0, 1, 1, n=24)),   # inside, near the edge
+                    stcs(*region_polygon(59.4, 0, 0.5, 0.5, n=24)),   # inside, too near
+                    stcs(*region_polygon(120, 0, 1, 1, n=24))])   # far outside
+    clear = union._clear(poly, np.arange(5))
+    # the middle by the coarse cells' test; the one near the edge by the border's
+    assert list(clear) == [True, False, True, False, False]
+    coarse = M.PolygonUnion(9, start=union.moc)           # the coarse test alone
+    coarse._clear_of_border = lambda centre, margin: np.zeros(len(centre), bool)
+    assert list(coarse._clear(poly, np.arange(5))) == [True, False, False, False, False]
     # what it skips lies inside the union: its own MOC adds nothing
-    mocs = M.polygon_mocs(poly, np.arange(3), 9)
-    assert mocs[0].difference(union.moc).empty()
-    assert not mocs[1].difference(union.moc).empty()      # across the edge: it adds
+    mocs = M.polygon_mocs(poly, np.arange(5), 9)
+    for k in (0, 2, 3):
+        assert mocs[k].difference(union.moc).empty()
+    for k in (1, 4):
+        assert not mocs[k].difference(union.moc).empty()      # outside, or across: it adds
 
 
 def test_a_union_piece_of_many_vertices_is_covered_in_parts_with_the_same_cells():

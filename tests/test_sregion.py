@@ -539,3 +539,24 @@ def test_unwrap_and_centroids_are_the_numpy_formulas():
     assert np.array_equal(cy, wy, equal_nan=True)
     assert np.isnan(cx[:3]).all() and np.isfinite(cx[3]) and np.isfinite(cx[12])
     assert len(sregion.unwrap_lon(np.zeros(0), np.zeros(1, np.int64))) == 0
+
+
+def test_unit_vectors_are_the_numpy_formula_bit_for_bit():
+    """The compiled unit vectors are numpy's (the C library's sines and cosines on both
+    sides), for any longitude and latitude, shapes kept; NaN where numpy gives NaN."""
+    from vespa_curation.geometry.sphere import unit_vectors, unit_vectors_numpy
+    rng = np.random.default_rng(4)
+    lon = np.r_[rng.uniform(0, 360, 100_000), rng.uniform(-1e4, 1e4, 10_000),
+                np.round(rng.uniform(0, 360, 10_000), 6),
+                [0, 90, -90, 180, 360, 720, -0.0, 5e-324, 1e300, np.nan, np.inf]]
+    lat = np.r_[rng.uniform(-90, 90, 120_000),
+                [0, 90, -90, 45, -45, 89.999999, -0.0, 1e-300, 1, 2, np.nan]]
+    got = unit_vectors(lon, lat)
+    with np.errstate(invalid="ignore"):
+        want = unit_vectors_numpy(lon, lat)
+    assert np.array_equal(np.isnan(got), np.isnan(want))
+    fin = ~np.isnan(want)
+    assert np.array_equal(got[fin].view(np.int64), want[fin].view(np.int64))
+    assert unit_vectors(lon[:120_000].reshape(60, -1), lat[:120_000].reshape(60, -1)).shape \
+        == (60, 2000, 3)
+    assert np.array_equal(unit_vectors(30.0, 10.0), unit_vectors_numpy(30.0, 10.0))

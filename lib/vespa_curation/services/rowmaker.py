@@ -59,30 +59,36 @@ def map_chunk(service: Service, records: pd.DataFrame, params: Mapping[str, Any]
 
 def _rows(service: Service, records: pd.DataFrame, params: Mapping[str, Any],
           now: pd.Timestamp) -> pd.DataFrame:
-    """The epn_core and ``qa_*`` columns of the accepted ``records``."""
-    rows = pd.DataFrame(index=records.index)
+    """The epn_core and ``qa_*`` columns of the accepted ``records``.
+
+    Gathered as one mapping (a value per column: an array, a Series, or a scalar
+    every row takes) and made into a frame at once, without pandas' insertion of
+    each column (≈ 4 % of a chunk's map)."""
+    cols: dict = {}
     for col in service.columns:
         if col in service.fields:
-            rows[col] = records[service.fields[col]].to_numpy()
+            cols[col] = records[service.fields[col]].to_numpy()
         elif col in service.constants:
-            rows[col] = service.constants[col]
+            cols[col] = service.constants[col]
         elif col in service.computed:
-            rows[col] = service.computed[col](records, params)
+            cols[col] = service.computed[col](records, params)
         else:   # a column the service leaves empty: NULL of its type (NaN: float64)
             facts = service.column_facts.get(col)
-            rows[col] = np.nan if facts is not None and facts.pandas_dtype == "float64" \
+            cols[col] = np.nan if facts is not None and facts.pandas_dtype == "float64" \
                 else None
-    rows["granule_uid"] = records[UID].to_numpy()
-    rows["service_title"] = service.name
-    rows["spatial_frame_type"] = service.spatial_frame_type
+    cols["granule_uid"] = records[UID].to_numpy()
+    cols["service_title"] = service.name
+    cols["spatial_frame_type"] = service.spatial_frame_type
     for col in ("creation_date", "modification_date", "release_date"):
         if col not in service.fields and col not in service.computed:
-            rows[col] = now
+            cols[col] = now
     for name in service.kept_fields:
         if name in records:
-            rows["qa_" + name.lower()] = records[name].to_numpy()
-    rows["qa_source_id"] = records[service.source_id].astype(str).to_numpy()
-    return rows
+            cols["qa_" + name.lower()] = records[name].to_numpy()
+    cols["qa_source_id"] = records[service.source_id].astype(str).to_numpy()
+    # one frame at once: pandas broadcasts scalars and aligns Series as setting each
+    # column did (same order, same types)
+    return pd.DataFrame(cols, index=records.index)
 
 
 def refuse_unreadable(service: Service, records: pd.DataFrame

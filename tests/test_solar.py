@@ -247,3 +247,32 @@ def test_images_numbered_as_a_multiindex_factorizes_them():
     code, first = distinct_images(np.array([], np.int64), np.array([]))
     assert len(code) == 0 and len(first) == 0
 
+
+
+def test_ephemeris_with_epv00_computed_once_per_date_is_sunpys_bit_for_bit(monkeypatch):
+    """sunpy's get_earth and L0 call ERFA's epv00 ten times on the same nodes; the
+    memo answering the repeats gives the same numbers, and ERFA's function is back
+    after the call, also when the call fails."""
+    import contextlib
+    import erfa
+    from astropy.time import Time
+    rng = np.random.default_rng(2)
+    sets = [Time(2450300.5 + np.sort(rng.uniform(0, 33, 500)), format="jd", scale="utc"),
+            Time(2455000.5 + np.sort(rng.uniform(0, 400, 3000)), format="jd", scale="utc")]
+    calls = []
+    real = erfa.epv00
+    monkeypatch.setattr(erfa, "epv00", lambda a, b: calls.append(1) or real(a, b))
+    memo = [solar.earth_ephemeris(t, interpolate=i) for t in sets for i in (True, False)]
+    once = len(calls)
+    assert erfa.epv00 is not real and erfa.epv00.__name__ == "<lambda>"   # restored
+    with monkeypatch.context() as m:
+        m.setattr(solar, "_epv00_once", contextlib.nullcontext)
+        plain = [solar.earth_ephemeris(t, interpolate=i) for t in sets for i in (True, False)]
+    assert len(calls) - once == 10 * once          # ten calls a node set, one kept
+    for a, b in zip(memo, plain):
+        for x, y in zip(a, b):
+            assert np.array_equal(x.view(np.int64), y.view(np.int64))
+    with pytest.raises(RuntimeError):
+        with solar._epv00_once():
+            raise RuntimeError("planted")
+    assert erfa.epv00.__name__ == "<lambda>"

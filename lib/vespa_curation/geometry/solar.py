@@ -22,6 +22,7 @@ Three pieces:
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import astropy.units as u
@@ -265,20 +266,50 @@ def earth_ephemeris(times, interpolate: bool | None = None):
         interpolate = n_nodes < len(first) // 2
     if not interpolate:
         tu = times[first]
-        earth = get_earth(tu)
+        with _epv00_once():
+            earth = get_earth(tu)
+            l0 = sun.L0(tu)
         return (np.atleast_1d(earth.lat.to_value(u.deg))[inv],
-                np.atleast_1d(sun.L0(tu).to_value(u.deg))[inv],
+                np.atleast_1d(l0.to_value(u.deg))[inv],
                 np.atleast_1d(earth.radius.to_value(u.m))[inv])
     from scipy.interpolate import CubicSpline
 
     nodes_jd = np.arange(k0, k1 + 1) * h
     tn = Time(2451545.0, nodes_jd, format="jd", scale=times.scale)
-    earth = get_earth(tn)
-    l0n = np.unwrap(sun.L0(tn).to_value(u.deg), period=360.0)
+    with _epv00_once():
+        earth = get_earth(tn)
+        l0n = np.unwrap(sun.L0(tn).to_value(u.deg), period=360.0)
     vals = np.stack([earth.lat.to_value(u.deg), l0n, earth.radius.to_value(u.m)], axis=1)
     spl = CubicSpline(nodes_jd, vals, axis=0)
     out = spl(jd)
     return out[:, 0], np.mod(out[:, 1], 360.0), out[:, 2]
+
+
+@contextmanager
+def _epv00_once():
+    """Within the block, ERFA's ``epv00`` (Earth's position and velocity, the series
+    that is most of sunpy's ephemeris cost) computed once per distinct argument: sunpy's
+    ``get_earth`` and ``sun.L0`` of the same nodes call it ten times with the same
+    dates (astropy's barycentric positions of the Earth and of the Sun, for each
+    frame they pass through). The same function of the same dates: the same bits.
+    One process, one thread at a time (a map worker, the QA's trace)."""
+    import erfa
+    real = erfa.epv00
+    memo: dict = {}
+
+    def epv00(date1, date2):
+        key = (np.asarray(date1).tobytes(), np.asarray(date2).tobytes(),
+               np.shape(date1), np.shape(date2))
+        if key not in memo:
+            memo[key] = real(date1, date2)
+        pvh, pvb = memo[key]
+        return pvh.copy(), pvb.copy()
+
+    erfa.epv00 = epv00
+    try:
+        yield
+    finally:
+        erfa.epv00 = real
 
 
 def hpc_to_hgc(tx, ty, b0, l0, dist, rsun_m: float = R_SUN_M, return_xyz: bool = False,

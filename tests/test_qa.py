@@ -275,6 +275,38 @@ def test_regions_drawn_on_one_canvas_are_the_figures_drawn_alone(run_dir, tmp_pa
             f"figure {k} (region {row['granule_uid']}) differs on a shared canvas"
 
 
+def test_saved_figures_have_the_pixels_savefig_writes(run_dir, tmp_path):
+    """F.save writes the Agg canvas's pixels itself (rows unfiltered): the same pixels
+    and metadata as matplotlib's savefig through Pillow, for gallery figures (an image,
+    the limb, a seam, no s_region) and summary-like figures; a figure with a layout
+    engine goes through savefig."""
+    from PIL import Image
+    _, _, rows, rec = run_dir
+    tr = F.trace(rec)
+    figs = [F.region_figure(rec.iloc[i].to_dict(), rows.iloc[i].to_dict(), tr, i)
+            for i in range(3)]
+    figs.append(F.region_figure(rec.iloc[3].to_dict(),
+                                dict(rows.iloc[3].to_dict(), s_region=None), tr, 3))
+    fig = F.new_figure(6, 3.5)
+    ax = fig.add_subplot()
+    ax.imshow(np.random.default_rng(1).random((40, 60)), alpha=0.7)
+    ax.bar([1, 2], [3, 1], color=["C0", "C3"], label="bars")
+    ax.legend()
+    fig.tight_layout()
+    figs.append(fig)
+    laid = F.new_figure(4, 3)
+    laid.set_layout_engine("constrained")
+    laid.add_subplot().plot([0, 1], [1, 0])
+    figs.append(laid)
+    for k, fig in enumerate(figs):
+        mine = F.save(fig, tmp_path / f"mine_{k}.png")
+        fig.savefig(tmp_path / f"theirs_{k}.png", dpi=100, format="png",
+                    pil_kwargs={"compress_level": F.PNG_COMPRESS_LEVEL})
+        a, b = Image.open(mine), Image.open(tmp_path / f"theirs_{k}.png")
+        assert a.info == b.info and a.mode == b.mode == "RGBA", k
+        assert np.array_equal(np.asarray(a), np.asarray(b)), f"figure {k}: pixels differ"
+
+
 def test_merged_intervals_known_answer():
     from vespa_curation.qa.spectra import merged_intervals
     t = lambda *s: np.array(s, dtype="datetime64[ns]")   # noqa: E731

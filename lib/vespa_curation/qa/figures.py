@@ -56,18 +56,58 @@ def new_figure(width: float, height: float) -> Figure:
 #: figure); nothing does there (the disk thumbnail has no ticks), so the pixels are the same.
 TITLE_Y = 1.0
 
-#: zlib level of the PNGs: 1 writes the same pixels as Pillow's default (6) in 30 ms
-#: less for a gallery figure (of ~0.3 s), in files ~6 % larger.
+#: zlib level of the PNGs: 1 writes the same pixels as zlib's default (6) in 30 ms
+#: less for a gallery figure (of ~0.3 s then), in files ~6 % larger.
 PNG_COMPRESS_LEVEL = 1
 
 
 def save(fig: Figure, path: str | Path, dpi: int = 100) -> Path:
-    """Write ``fig`` as PNG and return the path."""
+    """Write ``fig`` as PNG and return the path.
+
+    A figure on the Agg canvas at ``dpi``, without a layout engine (what this
+    package's figures are) is drawn once and its pixels written by :func:`write_png`:
+    the pixels ``savefig`` writes (tested), without Pillow's choice of a filter for
+    every row (20 → 7 ms for a gallery figure's 1250 × 660 pixels). Others go through
+    ``savefig``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, format="png",
-                pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    if isinstance(fig.canvas, FigureCanvasAgg) and fig.dpi == dpi and \
+            fig.get_layout_engine() is None:
+        fig.canvas.draw()
+        write_png(path, np.asarray(fig.canvas.buffer_rgba()), dpi)
+    else:
+        fig.savefig(path, dpi=dpi, format="png",
+                    pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     return path
+
+
+def write_png(path: Path, rgba: np.ndarray, dpi: float) -> None:
+    """An 8-bit RGBA PNG of ``rgba`` (rows × columns × 4): each row unfiltered, zlib at
+    :data:`PNG_COMPRESS_LEVEL`, the resolution and the ``Software`` text matplotlib
+    writes. (A figure's flat colours compress as well unfiltered: a gallery figure
+    122 KB, Pillow's choice of filters 126 KB.)"""
+    import struct
+    import zlib
+
+    import matplotlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + \
+            struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    h, w = rgba.shape[:2]
+    rows = np.empty((h, 1 + 4 * w), dtype=np.uint8)
+    rows[:, 0] = 0                                  # filter type None, every row
+    rows[:, 1:] = np.ascontiguousarray(rgba, dtype=np.uint8).reshape(h, 4 * w)
+    per_metre = round(dpi / 0.0254)
+    software = f"Matplotlib version{matplotlib.__version__}, https://matplotlib.org/"
+    Path(path).write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 6, 0, 0, 0))
+        + chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))
+        + chunk(b"tEXt", b"Software\x00" + software.encode("latin-1"))
+        + chunk(b"IDAT", zlib.compress(rows.tobytes(), PNG_COMPRESS_LEVEL))
+        + chunk(b"IEND", b""))
 
 
 # -- geometry shown in the figures ------------------------------------------------------

@@ -331,3 +331,20 @@ def test_a_failed_service_ends_its_kernels_and_the_next_runs(tmp_path, monkeypat
     assert [e for e in events if e[0] == "run"][:2] == [("run", "01_harvest", "s0"),
                                                         ("run", "01_harvest", "s1")]
     assert all(_kernel_ended(p) for p in procs)
+
+
+def test_the_command_leaves_what_it_made_out_of_its_exit_collection():
+    """`vespa-curate` (main without argv: this process's command line) freezes what it
+    made before the process ends, so that Python's collection at exit does not walk
+    it; main called with arguments (as here) leaves the caller's collector alone."""
+    import gc
+    code = ("import gc, sys; sys.argv = ['vespa-curate', 'list']; "
+            "from vespa_curation.cli import main; c = main(); "
+            "print(c, gc.get_freeze_count() > 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["0", "True"]
+    before = gc.get_freeze_count()
+    assert cli.main(["list"]) == cli.OK
+    assert gc.get_freeze_count() == before

@@ -18,7 +18,7 @@ import pytest
 
 from vespa_curation import kernelfork, paths, runs
 
-from test_notebooks import _gone, _probe_stage
+from test_notebooks import _gone, _probe_runs_in_papermills_kernel, _probe_stage
 
 pytestmark = pytest.mark.slow
 
@@ -136,12 +136,7 @@ def test_a_forked_kernel_that_died_is_replaced_by_papermills(server, tmp_path,
     deadline = time.monotonic() + 30
     while proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
-    (tmp_path / "out").mkdir()
-    with caplog.at_level("WARNING", logger="vespa_curation.runs"):
-        runs.execute_stage("99_probe", tmp_path / "out", params, progress=False, warm=warm)
-    ran, warmed = (tmp_path / "probe.txt").read_text().split()
-    assert int(ran) != pid and warmed == "None"      # papermill's own kernel ran it
-    assert "died; papermill starts another" in caplog.text
+    _probe_runs_in_papermills_kernel(warm, pid, params, tmp_path, caplog)
 
 
 def test_a_kernel_stopped_before_its_step_is_done_is_never_forked(monkeypatch):

@@ -120,10 +120,17 @@ def test_stage_runs_when_the_kernel_started_ahead_died(tmp_path, monkeypatch, ca
     while not _gone(pid) and time.monotonic() < deadline:
         os.waitpid(pid, os.WNOHANG)
         time.sleep(0.05)
-    (tmp_path / "out").mkdir()
+    _probe_runs_in_papermills_kernel(warm, pid, params, tmp_path, caplog)
+
+
+def _probe_runs_in_papermills_kernel(warm, pid: int, params: dict, folder: Path,
+                                     caplog) -> None:
+    """Run the probe stage (:func:`_probe_stage`) given ``warm``, whose kernel ``pid``
+    died: papermill's own kernel runs it, and the log says why."""
+    (folder / "out").mkdir()
     with caplog.at_level("WARNING", logger="vespa_curation.runs"):
-        runs.execute_stage("99_probe", tmp_path / "out", params, progress=False, warm=warm)
-    ran, warmed = (tmp_path / "probe.txt").read_text().split()
+        runs.execute_stage("99_probe", folder / "out", params, progress=False, warm=warm)
+    ran, warmed = (folder / "probe.txt").read_text().split()
     assert int(ran) != pid and warmed == "None"      # papermill's own kernel ran it
     assert "died; papermill starts another" in caplog.text
 

@@ -37,9 +37,7 @@ FACTS = textwrap.dedent("""\
 
 
 def _server(steps) -> kernelfork.KernelForkServer:
-    from jupyter_client.kernelspec import KernelSpecManager
-    runs._prefer_env_kernels()
-    argv = KernelSpecManager().get_kernel_spec(runs.kernel_name()).argv
+    argv = runs._kernel_argv()
     return kernelfork.KernelForkServer(kernelfork.split_kernel_command(argv)[0], steps,
                                        str(paths.ROOT))
 
@@ -187,6 +185,12 @@ def test_the_fork_server_and_its_kernels_die_with_the_run(tmp_path):
                 os.kill(p, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_the_kernel_command_read_first_is_jupyter_clients():
+    from jupyter_client.kernelspec import KernelSpecManager
+    runs._prefer_env_kernels()
+    assert runs._kernel_argv() == KernelSpecManager().get_kernel_spec(runs.kernel_name()).argv
 
 
 def test_a_run_forks_its_kernels_from_one_server_preloading_its_stages(monkeypatch):

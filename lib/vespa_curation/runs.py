@@ -406,10 +406,7 @@ def start_fork_server(services: Sequence[str]):
             os.environ.get("VESPA_CURATE_WARM_KERNELS", "1") == "0" or not services:
         return None
     try:
-        _prefer_env_kernels()
-        from jupyter_client.kernelspec import KernelSpecManager
-        argv = KernelSpecManager().get_kernel_spec(kernel_name()).argv
-        parts = kernelfork.split_kernel_command(argv)
+        parts = kernelfork.split_kernel_command(_kernel_argv())
         if parts is None:
             return None
         steps = [(preload_step(stage, svc), "\n".join(stage_warm_up(stage, svc)))
@@ -419,6 +416,19 @@ def start_fork_server(services: Sequence[str]):
         log.warning("no kernel fork server: %s", e)
         return None
     return _FORK_SERVER
+
+
+def _kernel_argv() -> list[str]:
+    """The command of this environment's kernel (:func:`kernel_name`): its
+    ``kernel.json`` in ``sys.prefix/share/jupyter``, which :func:`_prefer_env_kernels`
+    puts first — read directly, so that the fork server starts before jupyter_client
+    is imported (0.1 s) —, else jupyter_client's kernel spec of that name."""
+    _prefer_env_kernels()
+    spec = Path(sys.prefix) / "share" / "jupyter" / "kernels" / kernel_name() / "kernel.json"
+    if spec.is_file():
+        return list(json.loads(spec.read_text(encoding="utf-8"))["argv"])
+    from jupyter_client.kernelspec import KernelSpecManager
+    return list(KernelSpecManager().get_kernel_spec(kernel_name()).argv)
 
 
 def stop_fork_server(server=None) -> None:

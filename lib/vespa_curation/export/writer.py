@@ -120,18 +120,12 @@ def write_run(area: ImportArea, service, run: RunExport, *,
         files = _carry_immutable(stage)
         cov = CoverageBuilder(coverage, service, stage.previous, stage.manifest) \
             if coverage is not None else None
-        state: list = []
         data_rels, new_uids, columns, sums = _write_data(
             stage, parts, single, run_id, service.spatial_frame_type, fmt, region,
-            service.column_facts, cov, writers,
-            # the granule state needs the new granule_uids only: written while the
-            # writer processes write the last parts (a core of theirs is idle at the
-            # end, the parts being uneven)
-            meanwhile=lambda uids: state.append(
-                _write_state(stage, uids, retract, run.granule_state, run_id)))
+            service.column_facts, cov, writers)
         n_links = _write_links(stage, run.links, run_id, fmt, files)
-        granules, replaced, n_retracted = state[0] if state else _write_state(
-            stage, new_uids, retract, run.granule_state, run_id)
+        granules, replaced, n_retracted = _write_state(stage, new_uids, retract,
+                                                       run.granule_state, run_id)
         _write_retractions(stage, new_uids, retract, run_id, files)
         _write_extra(stage, extra, files)
         covered = _write_coverage(stage, cov, granules, retract, run_id, data_rels, files)
@@ -205,12 +199,10 @@ def _carry_immutable(stage: Staging) -> dict[str, dict]:
 
 
 def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fmt: str,
-                region: str, facts, cov: CoverageBuilder | None = None, writers=None,
-                meanwhile=None) -> tuple[list[str], pd.Series, set, dict]:
+                region: str, facts, cov: CoverageBuilder | None = None, writers=None
+                ) -> tuple[list[str], pd.Series, set, dict]:
     """This run's epn_core VOTables, part by part (each fed to the coverage ``cov``),
     on the ``writers`` when given; (files, granule_uids, columns, checksums).
-    ``meanwhile(granule_uids)`` runs once every part is handed to the writers, before
-    waiting for the last ones (when there are writers).
 
     A part is a DataFrame or a :class:`~vespa_curation.runfolder.RowGroups`: a writer
     process reads the latter itself, this process only its granule_uids (and the
@@ -259,8 +251,6 @@ def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fm
                         cov.add(part)
                 data_rels.append(rel)
             del part
-        if meanwhile is not None and writers is not None and not single:
-            meanwhile(_uids(uid_parts))
         drain(0)
     finally:
         for _, fut in pending:  # a part failed: the others finish before the stage goes
@@ -268,13 +258,9 @@ def _write_data(stage: Staging, parts, single: bool, run_id: str, frame: str, fm
         if writers is not None:
             writers[2]()
         bar.close()
-    return data_rels, _uids(uid_parts), column_set, sums
-
-
-def _uids(uid_parts: list) -> pd.Series:
-    """The granule_uids of the parts, in order."""
-    return pd.Series(np.concatenate(uid_parts) if uid_parts else np.array([], dtype=str),
+    uids = pd.Series(np.concatenate(uid_parts) if uid_parts else np.array([], dtype=str),
                      dtype=object)
+    return data_rels, uids, column_set, sums
 
 
 def _write_part(args, kwargs, times: bool):

@@ -187,10 +187,21 @@ def test_the_fork_server_and_its_kernels_die_with_the_run(tmp_path):
                 pass
 
 
-def test_the_kernel_command_read_first_is_jupyter_clients():
+def test_the_kernel_command_read_first_is_jupyter_clients(tmp_path, monkeypatch):
+    """The fork server's interpreter is the one jupyter_client's kernel command runs: the
+    environment's kernel.json (or jupyter_client's spec), a bare ``python`` being this
+    interpreter (as ``format_kernel_cmd`` makes it)."""
     from jupyter_client.kernelspec import KernelSpecManager
     runs._prefer_env_kernels()
+    monkeypatch.setenv("JUPYTER_PATH", os.environ["JUPYTER_PATH"])    # restored after
     assert runs._kernel_argv() == KernelSpecManager().get_kernel_spec(runs.kernel_name()).argv
+    spec = tmp_path / "share" / "jupyter" / "kernels" / "bare" / "kernel.json"
+    spec.parent.mkdir(parents=True)
+    spec.write_text('{"argv": ["python3", "-m", "ipykernel_launcher", "-f", '
+                    '"{connection_file}"], "display_name": "bare", "language": "python"}')
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    monkeypatch.setenv("VESPA_CURATE_KERNEL", "bare")
+    assert runs._kernel_argv()[:3] == [sys.executable, "-m", "ipykernel_launcher"]
 
 
 def test_a_run_forks_its_kernels_from_one_server_preloading_its_stages(monkeypatch):

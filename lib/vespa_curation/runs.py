@@ -426,9 +426,15 @@ def _kernel_argv() -> list[str]:
     _prefer_env_kernels()
     spec = Path(sys.prefix) / "share" / "jupyter" / "kernels" / kernel_name() / "kernel.json"
     if spec.is_file():
-        return list(json.loads(spec.read_text(encoding="utf-8"))["argv"])
-    from jupyter_client.kernelspec import KernelSpecManager
-    return list(KernelSpecManager().get_kernel_spec(kernel_name()).argv)
+        argv = list(json.loads(spec.read_text(encoding="utf-8"))["argv"])
+    else:
+        from jupyter_client.kernelspec import KernelSpecManager
+        argv = list(KernelSpecManager().get_kernel_spec(kernel_name()).argv)
+    # as jupyter_client's format_kernel_cmd: a bare ``python`` is this interpreter
+    if argv and argv[0] in {"python", f"python{sys.version_info[0]}",
+                            "python{}.{}".format(*sys.version_info[:2])}:
+        argv[0] = sys.executable
+    return argv
 
 
 def stop_fork_server(server=None) -> None:

@@ -101,6 +101,9 @@ class KernelForkServer:
                 [*self.interpreter, "-m", __name__, str(parent), str(wfd),
                  json.dumps(self.steps)],
                 stdin=subprocess.PIPE, pass_fds=(wfd,), cwd=self.cwd)
+        except BaseException:
+            os.close(rfd)
+            raise
         finally:
             os.close(wfd)
         self._reply = rfd

@@ -282,91 +282,101 @@ class ForkedKernel:
 # -- the server process -------------------------------------------------------------------
 
 def _serve(parent: int, reply_fd: int, steps: list) -> None:
-    """The server's loop: preload steps in order, fork a kernel per launch request once
+    """The server process: preload steps in order, fork a kernel per launch request once
     its step is done, report each kernel's pid and exit status on ``reply_fd``; ends
     when its standard input closes, and at once when ``parent`` dies."""
-    import gc
     from .workers import die_with_parent
-
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the run handles Ctrl-C
-    me = os.getpid()
+    _Server(reply_fd, steps).run()
+    os._exit(0)     # nothing to flush; the libraries' teardown would only delay the run
 
-    kernels: set = set()            # the kernels forked and not yet reaped
 
-    def report(msg: dict) -> None:
-        os.write(reply_fd, (json.dumps(msg) + "\n").encode())   # one write: atomic
+class _Server:
+    """:func:`_serve`'s state: the steps done, the requests waiting for theirs, the
+    kernels forked and not yet reaped."""
 
-    def reap(*_args) -> None:       # SIGCHLD, also during a step
-        for pid in list(kernels):   # only the kernels: a step's own children are its own
+    def __init__(self, reply_fd: int, steps: list):
+        self.reply_fd = reply_fd
+        self.steps = [tuple(s) for s in steps]
+        self.known = {key for key, _code in self.steps}
+        self.done: set = set()
+        self.pending: list = []
+        self.kernels: set = set()
+        self.buf = b""
+        self.closed = False
+        self.pid = os.getpid()
+        signal.signal(signal.SIGCHLD, self.reap)
+
+    def report(self, msg: dict) -> None:
+        os.write(self.reply_fd, (json.dumps(msg) + "\n").encode())   # one write: atomic
+
+    def reap(self, *_args) -> None:
+        """Report the kernels that ended (SIGCHLD's handler, also during a step; only
+        the kernels: a step's own children are its own)."""
+        for pid in list(self.kernels):
             try:
                 done_pid, status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                kernels.discard(pid)
+                self.kernels.discard(pid)
                 continue
             if done_pid:
-                kernels.discard(pid)
-                report({"exit": pid, "status": os.waitstatus_to_exitcode(status)})
+                self.kernels.discard(pid)
+                self.report({"exit": pid, "status": os.waitstatus_to_exitcode(status)})
 
-    signal.signal(signal.SIGCHLD, reap)
-    done: set = set()
-    pending: list = []
-    buf = b""
-    closed = False
-
-    def read_requests(timeout: float | None) -> None:
-        nonlocal buf, closed
-        if closed:
+    def read_requests(self, timeout: float | None) -> None:
+        """Read the launch and cancel requests on standard input (waiting at most
+        ``timeout`` s for some); its end closes the server."""
+        if self.closed:
             return
-        try:
-            ready, _, _ = select.select([0], [], [], timeout)
-        except InterruptedError:      # a SIGCHLD: reaped by its handler
-            return
+        ready, _, _ = select.select([0], [], [], timeout)
         if not ready:
             return
         data = os.read(0, 65536)
         if not data:
-            closed = True
+            self.closed = True
             return
-        buf += data
-        *lines, buf = buf.split(b"\n")
+        self.buf += data
+        *lines, self.buf = self.buf.split(b"\n")
         for line in lines:
             msg = json.loads(line)
-            if "cancel" in msg:
-                for r in [r for r in pending if r["id"] == msg["cancel"]]:
-                    pending.remove(r)
-                    report({"id": r["id"], "pid": None})
-            else:
-                pending.append(msg)
+            if "cancel" not in msg:
+                self.pending.append(msg)
+                continue
+            for r in [r for r in self.pending if r["id"] == msg["cancel"]]:
+                self.pending.remove(r)
+                self.report({"id": r["id"], "pid": None})
 
-    def serve_ready() -> None:
-        known = {key for key, _code in steps}
-        for r in [r for r in pending if r["step"] in done or r["step"] not in known]:
-            pending.remove(r)
+    def serve_ready(self) -> None:
+        """Fork the kernels whose step is done (or names no step of the server's)."""
+        for r in [r for r in self.pending
+                  if r["step"] in self.done or r["step"] not in self.known]:
+            self.pending.remove(r)
             try:
                 pid = os.fork()
             except OSError as e:
-                report({"id": r["id"], "pid": None, "error": str(e)})
+                self.report({"id": r["id"], "pid": None, "error": str(e)})
                 continue
             if pid == 0:
-                _become_kernel(r, me, reply_fd)     # never returns
-            kernels.add(pid)
-            report({"id": r["id"], "pid": pid})
-            reap()                  # one that ended before it was in ``kernels``
+                _become_kernel(r, self.pid, self.reply_fd)     # never returns
+            self.kernels.add(pid)
+            self.report({"id": r["id"], "pid": pid})
+            self.reap()             # one that ended before it was in ``kernels``
 
-    for key, code in steps:
-        read_requests(0)
-        serve_ready()
-        try:
-            exec(compile(code, f"<preload {key}>", "exec"), {"__name__": "__preload__"})
-        except BaseException as e:  # noqa: BLE001 — the kernel's own warm-up retries it
-            report({"step": key, "error": f"{type(e).__name__}: {e}"})
-        gc.freeze()                 # as a kernel does after its warm-up
-        done.add(key)
-    while not closed:
-        serve_ready()
-        read_requests(None)
-    os._exit(0)     # nothing to flush; the libraries' teardown would only delay the run
+    def run(self) -> None:
+        import gc
+        for key, code in self.steps:
+            self.read_requests(0)
+            self.serve_ready()
+            try:
+                exec(compile(code, f"<preload {key}>", "exec"), {"__name__": "__preload__"})
+            except BaseException as e:  # noqa: BLE001 — the kernel's own warm-up retries it
+                self.report({"step": key, "error": f"{type(e).__name__}: {e}"})
+            gc.freeze()             # as a kernel does after its warm-up
+            self.done.add(key)
+        while not self.closed:
+            self.serve_ready()
+            self.read_requests(None)
 
 
 def _become_kernel(request: dict, server_pid: int, reply_fd: int) -> None:

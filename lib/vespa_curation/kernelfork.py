@@ -126,13 +126,20 @@ class KernelForkServer:
         with self._lock:
             self._next += 1
             request["id"] = rid = self._next
-            try:
-                self.proc.stdin.write((json.dumps(request) + "\n").encode())
-                self.proc.stdin.flush()
-            except (BrokenPipeError, OSError, ValueError) as e:
-                log.debug("kernel fork server gone: %s", e)
-                self._pids[rid] = None
+            if not self._send(request):
+                self._pids[rid] = None      # never forked: the kernel reads as dead
         return ForkedKernel(self, rid)
+
+    def _send(self, msg: dict) -> bool:
+        """Write one request line to the server (holding the lock); False when the
+        server is gone."""
+        try:
+            self.proc.stdin.write((json.dumps(msg) + "\n").encode())
+            self.proc.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError, ValueError) as e:
+            log.debug("kernel fork server gone: %s", e)
+            return False
 
     # -- the server's messages ------------------------------------------------------------
     def _collect(self, timeout: float | None = 0.0) -> None:
@@ -197,11 +204,7 @@ class KernelForkServer:
     def cancel(self, rid: int) -> None:
         """Drop request ``rid`` if its kernel is not forked yet."""
         with self._lock:
-            try:
-                self.proc.stdin.write((json.dumps({"cancel": rid}) + "\n").encode())
-                self.proc.stdin.flush()
-            except (BrokenPipeError, OSError, ValueError):
-                pass
+            self._send({"cancel": rid})
 
     def close(self, timeout: float = 5.0) -> None:
         """End the server (its kernels end with it: call once they are shut down)."""

@@ -327,7 +327,7 @@ WARM_UP: dict[str, str] = {
 
 def stage_warm_up(stage: str, service: str) -> list[str]:
     """What a stage's kernel runs ahead of the stage (:class:`WarmKernel`), and the run's
-    kernel fork server before it forks that kernel (:func:`fork_server`): the notebook's
+    kernel fork server before it forks that kernel (:func:`start_fork_server`): the notebook's
     imports and the stage's :data:`WARM_UP`, as source lines."""
     code = notebook_imports(paths.NOTEBOOKS / f"{stage}.ipynb")
     return code + ([WARM_UP[stage].format(service=service)] if stage in WARM_UP else [])
@@ -390,7 +390,7 @@ def _kernel_manager():
     return KernelManager
 
 
-#: The fork server of the run in progress (:func:`fork_server`), or None.
+#: The fork server of the run in progress (:func:`start_fork_server`), or None.
 _FORK_SERVER = None
 
 
@@ -402,8 +402,8 @@ def start_fork_server(services: Sequence[str]):
     :func:`stop_fork_server` ends it."""
     global _FORK_SERVER
     from . import kernelfork
-    if _FORK_SERVER is not None or not kernelfork.enabled() or \
-            os.environ.get("VESPA_CURATE_WARM_KERNELS", "1") == "0" or not services:
+    if _FORK_SERVER is not None or not kernelfork.enabled() or not _warm_kernels() \
+            or not services:
         return None
     try:
         parts = kernelfork.split_kernel_command(_kernel_argv())
@@ -665,10 +665,16 @@ def execute_stage(stage: str, folder: Path, parameters: Mapping,
     return out
 
 
+def _warm_kernels() -> bool:
+    """Whether stage kernels start ahead of their stage (``VESPA_CURATE_WARM_KERNELS``
+    not ``0``)."""
+    return os.environ.get("VESPA_CURATE_WARM_KERNELS", "1") != "0"
+
+
 def _warm_kernel(stage: str, service: str) -> WarmKernel | None:
     """A :class:`WarmKernel` for ``stage``, or None (papermill then starts the kernel
     itself) when ``VESPA_CURATE_WARM_KERNELS=0`` or the kernel cannot start."""
-    if os.environ.get("VESPA_CURATE_WARM_KERNELS", "1") == "0":
+    if not _warm_kernels():
         return None
     try:
         return WarmKernel(stage, service)
